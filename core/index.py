@@ -1,0 +1,61 @@
+"""The in-memory index: tree nodes, memory embeddings and lexical statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .lexical import LexicalIndex
+from .types import Node, NodeKind
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["Index", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+"""Version of the saved index layout; bumped on any incompatible change."""
+
+
+@dataclass
+class Index:
+    """Everything routing needs; saved as one artifact by :mod:`h2mt.store`.
+
+    ``nodes[i].id == i`` in pre-order (root first; id order is document order).
+    ``embeddings[i]`` is node ``i``'s unit-norm memory embedding.
+    ``documents[d]`` describes document ``d`` (``source``, ``title``, ``format``).
+    ``meta`` records how the index was built (encoder, tokenizer, configs).
+    """
+
+    nodes: list[Node]
+    embeddings: np.ndarray
+    lexical: LexicalIndex
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Node:
+        """The corpus root."""
+        return self.nodes[0]
+
+    @property
+    def tokens_total(self) -> int:
+        """Generator tokens of all leaves."""
+        return self.root.tokens
+
+    def leaves(self) -> list[Node]:
+        """All leaves in document order."""
+        return [n for n in self.nodes if n.kind == NodeKind.LEAF]
+
+    def find(self, title_prefix: str) -> list[Node]:
+        """Internal nodes whose title starts with ``title_prefix`` (case-sensitive)."""
+        return [n for n in self.nodes if n.kind != NodeKind.LEAF and n.title.startswith(title_prefix)]
+
+    def ancestors(self, node_id: int) -> list[Node]:
+        """Ancestors of ``node_id`` from the root down (excluding the node)."""
+        out = []
+        p = self.nodes[node_id].parent
+        while p >= 0:
+            out.append(self.nodes[p])
+            p = self.nodes[p].parent
+        return out[::-1]

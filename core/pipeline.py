@@ -1,0 +1,212 @@
+"""The facade: ``H2MT.build()``, ``.route()``, ``.answer()``; composes stages, holds no algorithm."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from .backends.base import Backend, GenerationStats
+from .builder import build_index
+from .chunking import TokenCounter
+from .config import EncoderConfig, H2MTConfig
+from .encoders import Encoder, load_encoder
+from .errors import ConfigError
+from .index import Index
+from .routing import route
+from .select import build_messages, format_context
+from .store import load_index, save_index
+from .types import Accounting, Answer, NodeKind, ParsedDocument, RouteResult, ScoredNode
+
+__all__ = ["H2MT", "AnswerStream", "tokenizer_counter"]
+
+log = logging.getLogger(__name__)
+
+
+def tokenizer_counter(tokenizer: Any) -> TokenCounter:
+    """A :data:`TokenCounter` from a Hugging Face tokenizer (no special tokens)."""
+
+    def count(texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(x) for x in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    return count
+
+
+class AnswerStream:
+    """Iterate to receive answer text pieces; :attr:`answer` is complete once iteration ends."""
+
+    def __init__(self, pieces: Iterator[str], finish: Any) -> None:
+        self._pieces = pieces
+        self._finish = finish
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        out: list[str] = []
+        for p in self._pieces:
+            out.append(p)
+            yield p
+        self.answer = self._finish("".join(out))
+
+
+class H2MT:
+    """A built or loaded hierarchy plus the encoder and (lazily) the local generator."""
+
+    def __init__(
+        self,
+        index: Index,
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.index = index
+        self.config = config or H2MTConfig()
+        self._encoder = encoder
+        self._backend = backend
+        self._lock = threading.Lock()
+        if encoder is not None:
+            self._check_encoder(encoder)
+
+    # ---- construction -------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        sources: Iterable[str | os.PathLike[str] | ParsedDocument],
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+        token_counter: TokenCounter | None = None,
+        progress: bool = False,
+    ) -> H2MT:
+        """Parse, chunk, build the hierarchy and its memory embeddings over ``sources``."""
+        cfg = config or H2MTConfig()
+        enc = encoder or load_encoder(cfg.encoder, backend)
+        count, tok_name = cls._counter(cfg, backend, token_counter)
+        index = build_index(sources, cfg, enc, count, progress=progress, tokenizer_name=tok_name)
+        return cls(index, cfg, encoder=enc, backend=backend)
+
+    @staticmethod
+    def _counter(cfg: H2MTConfig, backend: Backend | None, given: TokenCounter | None) -> tuple[TokenCounter, str]:
+        if given is not None:
+            return given, getattr(given, "name", type(given).__name__)
+        if backend is not None:
+            return backend.count_tokens, backend.name
+        from .backends import load_tokenizer
+
+        tok = load_tokenizer(cfg.backend)
+        return tokenizer_counter(tok), str(getattr(tok, "name_or_path", "tokenizer"))
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+    ) -> H2MT:
+        """Load a saved index (no re-encoding); the encoder it was built with is reused."""
+        return cls(load_index(path), config, encoder=encoder, backend=backend)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index atomically to ``path``."""
+        save_index(self.index, path)
+
+    # ---- lazy components ---------------------------------------------
+    def _check_encoder(self, enc: Encoder) -> None:
+        built = self.index.meta.get("encoder", {}).get("name")
+        if built and built != enc.name:
+            raise ConfigError(
+                f"The index was built with encoder {built!r} but {enc.name!r} was given; "
+                "use the same encoder or rebuild the index"
+            )
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder the index was built with (loaded on first use)."""
+        with self._lock:
+            if self._encoder is None:
+                m = self.index.meta.get("encoder", {})
+                fields = {k: m[k] for k in ("kind", "model", "batch_size", "device", "hashing_dim") if k in m}
+                self._encoder = load_encoder(EncoderConfig(**fields), self._backend)
+                self._check_encoder(self._encoder)
+            return self._encoder
+
+    @property
+    def backend(self) -> Backend:
+        """The local generator (loaded on first use)."""
+        with self._lock:
+            if self._backend is None:
+                from .backends import load_backend
+
+                self._backend = load_backend(self.config.backend)
+            return self._backend
+
+    # ---- query ---------------------------------------------------------
+    def route(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
+        """Coarse-to-fine routing; nothing is generated."""
+        cfg = self.config.route
+        if budget is not None or beam_width is not None:
+            cfg = replace(cfg, budget=cfg.budget if budget is None else budget,
+                          beam_width=cfg.beam_width if beam_width is None else beam_width)
+        return route(self.index, question, cfg, self.encoder)
+
+    def full_context(self) -> list[ScoredNode]:
+        """Every leaf in document order (the unpruned baseline)."""
+        return [ScoredNode(n, 0.0) for n in self.index.nodes if n.kind == NodeKind.LEAF]
+
+    def prompt_ids(self, question: str, kept: Sequence[ScoredNode]) -> tuple[list[int], str]:
+        """Chat-template token ids for ``question`` over ``kept`` leaves, and the context text."""
+        context = format_context([k.node for k in kept], self.config.prefill.breadcrumbs)
+        return self.backend.chat_ids(build_messages(question, context, self.config.prefill)), context
+
+    def stream(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> AnswerStream:
+        """Route, prefill the pruned prompt once, and stream the answer (``full`` skips routing)."""
+        t0 = time.perf_counter()
+        if full:
+            kept, r = self.full_context(), None
+        else:
+            r = self.route(question, budget=budget, beam_width=beam_width)
+            kept = r.kept
+        ids, context = self.prompt_ids(question, kept)
+        stats = GenerationStats()
+        t_gen = time.perf_counter()
+        pieces = self.backend.stream(ids, self.config.prefill, stats)
+
+        def finish(text: str) -> Answer:
+            pre_ms = (t_gen - t0) * 1000.0
+            acc = Accounting(
+                tokens_total=self.index.tokens_total,
+                tokens_kept=sum(k.node.tokens for k in kept),
+                prompt_tokens=stats.prompt_tokens,
+                completion_tokens=stats.completion_tokens,
+                nodes_scored=r.nodes_scored if r else 0,
+                nodes_total=len(self.index.nodes),
+                route_ms=r.route_ms if r else 0.0,
+                prefill_ms=stats.prefill_ms,
+                ttft_ms=pre_ms + stats.first_token_ms,
+                total_ms=(time.perf_counter() - t0) * 1000.0,
+                peak_mem_bytes=stats.peak_mem_bytes,
+            )
+            return Answer(question, text.strip(), list(kept), acc, context)
+
+        return AnswerStream(pieces, finish)
+
+    def answer(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> Answer:
+        """Route and generate the whole answer."""
+        s = self.stream(question, budget=budget, beam_width=beam_width, full=full)
+        for _ in s:
+            pass
+        assert s.answer is not None
+        return s.answer

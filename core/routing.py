@@ -1,0 +1,139 @@
+"""Coarse-to-fine beam routing over the tree under a token budget.
+
+From the root, the children of the beam are scored (dense cosine fused with
+lexical BM25, plus a share of the parent's score); the best ``beam_width``
+internal branches are descended into and the rest are pruned unscored below.
+Scored leaves go to a candidate pool. If the pool holds less than
+``overfetch * budget`` tokens, the best pruned branches are reopened
+(best-first) until it does. Scores are higher-is-better.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .config import FusionMode, RouteConfig
+from .encoders import Encoder
+from .errors import BudgetError, InputError
+from .index import Index
+from .select import select_leaves
+from .types import NodeKind, RouteResult, ScoredNode
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["route", "Scorer"]
+
+
+@dataclass
+class Scorer:
+    """Scores candidate nodes for one query."""
+
+    index: Index
+    query_emb: np.ndarray  # (D,)
+    lex_cols: Any  # CSR (N, Q): node term counts for the query terms
+    lex_weights: np.ndarray  # (Q,) idf of the query terms
+    cfg: RouteConfig
+
+    def __call__(self, ids: list[int]) -> np.ndarray:
+        """Fused, higher-is-better scores of ``ids`` (before parent mixing)."""
+        import numpy as np
+
+        dense = self.index.embeddings[ids] @ self.query_emb  # (C,)
+        mode = self.cfg.fusion
+        if mode == FusionMode.DENSE or self.lex_weights.size == 0:
+            return dense.astype(np.float32)
+        c = self.cfg
+        lex = self.index.lexical.scores(self.lex_cols, self.lex_weights, ids, c.bm25_k1, c.bm25_b)
+        if mode == FusionMode.LEXICAL:
+            return lex
+        if mode == FusionMode.RRF:
+            rd = np.argsort(np.argsort(-dense))
+            rl = np.argsort(np.argsort(-lex))
+            return (1.0 / (60 + rd) + 1.0 / (60 + rl)).astype(np.float32)
+        return ((1 - c.lexical_weight) * dense + c.lexical_weight * lex).astype(np.float32)
+
+
+class _Search:
+    """State of one routing run."""
+
+    def __init__(self, index: Index, scorer: Scorer, cfg: RouteConfig) -> None:
+        self.index = index
+        self.scorer = scorer
+        self.cfg = cfg
+        self.score: dict[int, float] = {}
+        self.pool: dict[int, float] = {}
+        self.pool_tokens = 0
+        self.pruned: list[tuple[float, int]] = []  # max-heap via negated scores
+        self.scored = 0
+
+    def descend(self, frontier: list[int]) -> None:
+        """Beam search from ``frontier`` down to the leaves."""
+        nodes = self.index.nodes
+        pw = self.cfg.parent_weight
+        while frontier:
+            cands = [c for f in frontier for c in nodes[f].children]
+            parents = [f for f in frontier for _ in nodes[f].children]
+            raw = self.scorer(cands)
+            self.scored += len(cands)
+            internal: list[tuple[float, int]] = []
+            for c, p, s in zip(cands, parents, raw.tolist(), strict=True):
+                ps = self.score.get(p)
+                s = s if ps is None else (1 - pw) * s + pw * ps
+                self.score[c] = s
+                if nodes[c].kind == NodeKind.LEAF:
+                    self.pool[c] = s
+                    self.pool_tokens += nodes[c].tokens
+                else:
+                    internal.append((s, c))
+            internal.sort(reverse=True)
+            best = internal[0][0] if internal else 0.0
+            keep = [c for s, c in internal[: self.cfg.beam_width] if s >= best - self.cfg.prune_margin]
+            for s, c in internal[len(keep) :]:
+                heapq.heappush(self.pruned, (-s, c))
+            frontier = keep
+
+    def backfill(self, need: float) -> None:
+        """Reopen the best pruned branches until the pool holds ``need`` tokens."""
+        while self.pool_tokens < need and self.pruned:
+            _, c = heapq.heappop(self.pruned)
+            self.descend([c])
+
+
+def route(index: Index, question: str, cfg: RouteConfig, encoder: Encoder) -> RouteResult:
+    """Route ``question`` through ``index``; kept leaves fit ``cfg.budget`` tokens."""
+    if not question or not question.strip():
+        raise InputError("The question is empty: ask something about the indexed documents")
+    if cfg.budget < 1:
+        raise BudgetError(f"The token budget is {cfg.budget}; it must be at least one leaf (e.g. --budget 1024)")
+    t0 = time.perf_counter()
+    qemb = encoder.encode([question])[0]
+    qids, qw = index.lexical.query(question)
+    scorer = Scorer(index, qemb, index.lexical.columns(qids), qw, cfg)
+    search = _Search(index, scorer, cfg)
+    search.descend([index.root.id])
+    search.backfill(cfg.overfetch * cfg.budget)
+    kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score)
+    if not kept:
+        smallest = min(index.nodes[i].tokens for i in search.pool)
+        raise BudgetError(
+            f"The token budget ({cfg.budget}) is smaller than the smallest candidate leaf "
+            f"({smallest} tokens); raise the budget to at least {smallest}"
+        )
+    pruned = sorted(
+        (ScoredNode(index.nodes[c], -s) for s, c in search.pruned), key=lambda x: x.score, reverse=True
+    )
+    return RouteResult(
+        question=question,
+        kept=kept,
+        pruned=pruned,
+        budget=cfg.budget,
+        tokens_total=index.tokens_total,
+        tokens_kept=sum(k.node.tokens for k in kept),
+        nodes_scored=search.scored,
+        nodes_total=len(index.nodes),
+        route_ms=(time.perf_counter() - t0) * 1000.0,
+    )

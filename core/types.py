@@ -1,0 +1,158 @@
+"""Plain data types passed between the pipeline stages."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Section",
+    "ParsedDocument",
+    "NodeKind",
+    "Node",
+    "ScoredNode",
+    "RouteResult",
+    "Accounting",
+    "Answer",
+]
+
+
+@dataclass
+class Section:
+    """A structural unit of a parsed document.
+
+    ``path`` is the heading path from the document title down to this
+    section's own title (inclusive). ``start``/``end`` are character offsets
+    of the section *body* (text between this heading and the next heading
+    of any level) into :attr:`ParsedDocument.text`; ``text[start:end]`` is
+    the body. ``level`` is 1 for top-level sections; deeper sections have
+    larger levels. Sections appear in reading order.
+    """
+
+    title: str
+    path: tuple[str, ...]
+    level: int
+    start: int
+    end: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ParsedDocument:
+    """One source document: its canonical text and its sections in order.
+
+    ``text`` is the file content itself for plain text and Markdown, and
+    the extracted readable text for HTML and PDF. ``source`` is the path of
+    the file (or folder for multi-page HTML). ``meta`` holds format-specific
+    extras (``format``, page numbers, source offsets of headings...).
+    """
+
+    source: str
+    title: str
+    text: str
+    sections: list[Section]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class NodeKind(str, enum.Enum):
+    """The role of a node in the hierarchy."""
+
+    ROOT = "root"
+    DOCUMENT = "document"
+    SECTION = "section"
+    GROUP = "group"  # semantic group of consecutive leaves
+    LEAF = "leaf"
+
+
+@dataclass
+class Node:
+    """One node of the semantic hierarchy.
+
+    ``id`` is the node's row in the index's embedding matrix. ``start``/``end``
+    are character offsets into the owning document's text (for internal nodes:
+    the span of their descendants). ``tokens`` counts generator tokens of the
+    leaf text (internal nodes: the sum over their leaves). ``text`` is set on
+    leaves only. ``path`` is the breadcrumb of heading titles above and
+    including this node.
+    """
+
+    id: int
+    kind: NodeKind
+    title: str
+    parent: int
+    children: list[int]
+    doc: int
+    start: int
+    end: int
+    tokens: int
+    depth: int
+    path: tuple[str, ...]
+    text: str = ""
+
+
+@dataclass
+class ScoredNode:
+    """A node with its routing score (higher is better)."""
+
+    node: Node
+    score: float
+
+
+@dataclass
+class RouteResult:
+    """What routing kept and pruned, with its own accounting."""
+
+    question: str
+    kept: list[ScoredNode]  # kept leaves, in document order
+    pruned: list[ScoredNode]  # internal branches scored and not descended into
+    budget: int
+    tokens_total: int
+    tokens_kept: int
+    nodes_scored: int
+    nodes_total: int
+    route_ms: float
+
+    @property
+    def kept_ratio(self) -> float:
+        """Share of the index's tokens that routing kept."""
+        return self.tokens_kept / self.tokens_total if self.tokens_total else 0.0
+
+
+@dataclass
+class Accounting:
+    """Cost accounting carried by every answer (DESIGN.md house rule 7)."""
+
+    tokens_total: int
+    tokens_kept: int
+    prompt_tokens: int
+    completion_tokens: int
+    nodes_scored: int
+    nodes_total: int
+    route_ms: float
+    prefill_ms: float
+    ttft_ms: float
+    total_ms: float
+    peak_mem_bytes: int
+
+    @property
+    def kept_ratio(self) -> float:
+        """Share of the index's tokens that went into the prompt."""
+        return self.tokens_kept / self.tokens_total if self.tokens_total else 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        """A flat dict including ``kept_ratio`` (for JSON and framework metadata)."""
+        d: dict[str, float | int] = dict(self.__dict__)
+        d["kept_ratio"] = self.kept_ratio
+        return d
+
+
+@dataclass
+class Answer:
+    """A generated answer with its sources and accounting."""
+
+    question: str
+    text: str
+    sources: list[ScoredNode]
+    accounting: Accounting
+    prompt: str = ""
