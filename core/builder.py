@@ -111,7 +111,13 @@ def _doc_records(docs: Sequence[ParsedDocument]) -> list[dict[str, Any]]:
 def _meta(cfg: H2MTConfig, encoder: Encoder, tokenizer_name: str, timings: dict[str, float]) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
-        "encoder": {"name": encoder.name, "dim": encoder.dim, **asdict(cfg.encoder)},
+        "encoder": {
+            "name": encoder.name,
+            "dim": encoder.dim,
+            "kind": getattr(encoder, "kind", "custom"),
+            "model": getattr(encoder, "model", None),
+            "hashing_dim": encoder.dim,
+        },
         "tokenizer": tokenizer_name,
         "chunk": asdict(cfg.chunk),
         "hierarchy": {**asdict(cfg.hierarchy), "aggregate": cfg.hierarchy.aggregate.value},

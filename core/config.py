@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .errors import ConfigError
+from .errors import BudgetError, ConfigError
 
 __all__ = [
     "ChunkConfig",
@@ -116,7 +116,8 @@ class RouteConfig:
 
     def __post_init__(self) -> None:
         self.fusion = FusionMode(self.fusion)
-        _check(self.budget >= 0, f"RouteConfig.budget must be >= 0, got {self.budget}")
+        if self.budget < 0:
+            raise BudgetError(f"The token budget must be >= 1, got {self.budget} (e.g. budget=1024)")
         _check(self.beam_width >= 1, f"RouteConfig.beam_width must be >= 1, got {self.beam_width}")
         _check(0 <= self.lexical_weight <= 1, "RouteConfig.lexical_weight must be in [0, 1]")
         _check(0 <= self.parent_weight < 1, "RouteConfig.parent_weight must be in [0, 1)")

@@ -32,6 +32,7 @@ class Encoder(Protocol):
 
     name: str  # stored in the index; a query must use the same encoder
     dim: int
+    kind: str  # EncoderConfig.kind that rebuilds this encoder ("custom" if none does)
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Embed ``texts`` (batched); rows are L2-normalised."""
@@ -56,6 +57,8 @@ class HashingEncoder:
     def __init__(self, dim: int = 256) -> None:
         self.dim = dim
         self.name = f"hashing-{dim}"
+        self.kind = "hashing"
+        self.model: str | None = None
 
     def _row(self, text: str) -> list[tuple[int, float]]:
         out = []
@@ -106,7 +109,10 @@ class SentenceTransformerEncoder:
         except Exception as e:  # noqa: BLE001 - any load failure is a model error for the user
             raise ModelNotFoundError(f"Could not load the encoder from {path!r}: {e}") from e
         self.batch_size = batch_size
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(get_dim())
+        self.kind = "sentence-transformers"
+        self.model = model
         self.name = "all-MiniLM-L6-v2" if model is None else f"st:{os.path.basename(path.rstrip('/'))}"
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
@@ -134,6 +140,8 @@ class LMHiddenStateEncoder:
         self.max_tokens = max_tokens
         self.dim = int(backend.model.config.hidden_size)
         self.name = f"lm-hidden:{backend.name}"
+        self.kind = "lm-hidden"
+        self.model: str | None = None
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Mask-aware mean of the final hidden layer, normalised."""

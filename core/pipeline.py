@@ -13,7 +13,7 @@ from typing import Any
 from .backends.base import Backend, GenerationStats
 from .builder import build_index
 from .chunking import TokenCounter
-from .config import EncoderConfig, H2MTConfig
+from .config import H2MTConfig
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError
 from .index import Index
@@ -69,7 +69,7 @@ class H2MT:
         self.config = config or H2MTConfig()
         self._encoder = encoder
         self._backend = backend
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         if encoder is not None:
             self._check_encoder(encoder)
 
@@ -134,8 +134,13 @@ class H2MT:
         with self._lock:
             if self._encoder is None:
                 m = self.index.meta.get("encoder", {})
-                fields = {k: m[k] for k in ("kind", "model", "batch_size", "device", "hashing_dim") if k in m}
-                self._encoder = load_encoder(EncoderConfig(**fields), self._backend)
+                if m.get("kind") not in ("sentence-transformers", "hashing", "lm-hidden"):
+                    raise ConfigError(
+                        f"The index was built with a custom encoder ({m.get('name')!r}); pass it as encoder="
+                    )
+                ecfg = replace(self.config.encoder, kind=m["kind"], model=m.get("model"),
+                               hashing_dim=m.get("hashing_dim", 256))
+                self._encoder = load_encoder(ecfg, self.backend if m["kind"] == "lm-hidden" else None)
                 self._check_encoder(self._encoder)
             return self._encoder
 

@@ -1,0 +1,37 @@
+"""Local causal-LM backends: the ``Backend`` protocol, loading, default-model resolution.
+
+Importing this package is cheap: torch and transformers are imported only when a model or
+tokenizer is actually loaded (:func:`load_backend`, :func:`load_tokenizer`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..config import BackendConfig
+from .base import Backend, GenerationStats
+
+if TYPE_CHECKING:
+    from .transformers_backend import TransformersBackend
+
+__all__ = ["Backend", "GenerationStats", "load_backend", "load_tokenizer"]
+
+
+def load_backend(cfg: BackendConfig | None = None) -> TransformersBackend:
+    """Load the generator described by ``cfg`` (default: the embedded SmolLM2-135M-Instruct).
+
+    GGUF models are converted to a Hugging Face folder once and cached; see
+    :mod:`h2mt.backends.resolve`. Raises :class:`h2mt.errors.ModelNotFoundError`,
+    :class:`~h2mt.errors.ModelError`, :class:`~h2mt.errors.ConfigError` or
+    :class:`~h2mt.errors.ResourceError` with a message saying what to do.
+    """
+    from .transformers_backend import load_backend as _load
+
+    return _load(cfg if cfg is not None else BackendConfig())
+
+
+def load_tokenizer(cfg: BackendConfig | None = None) -> Any:
+    """The generator's tokenizer only, without loading weights (fast once the cache exists)."""
+    from .loading import load_tokenizer as _load
+
+    return _load(cfg if cfg is not None else BackendConfig())

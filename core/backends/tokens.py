@@ -1,0 +1,49 @@
+"""Token counting and chat-prompt ids with any Hugging Face tokenizer (no torch needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["chat_template_ids", "count_tokens"]
+
+
+def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Number of tokens of each text, without special tokens, encoded as one batch.
+
+    Uses the Rust tokenizer's (parallel) batch encoder directly when the tokenizer is fast
+    and has no truncation/padding configured, else the regular tokenizer call.
+    """
+    batch = [str(t) for t in texts]
+    if not batch:
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        encode = getattr(backend, "encode_batch_fast", None) or backend.encode_batch
+        return [len(enc) for enc in encode(batch, add_special_tokens=False)]
+    encoded = tokenizer(batch, add_special_tokens=False, return_attention_mask=False)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def _as_id_list(out: Any) -> list[int]:
+    """Plain ``list[int]`` from whatever ``apply_chat_template`` returned (list, dict, tensor)."""
+    if isinstance(out, Mapping) or hasattr(out, "keys"):
+        out = out["input_ids"]
+    if hasattr(out, "tolist"):
+        out = out.tolist()
+    if out and isinstance(out[0], (list, tuple)):
+        out = out[0]
+    return [int(i) for i in out]
+
+
+def chat_template_ids(tokenizer: Any, messages: Sequence[Mapping[str, str]]) -> list[int]:
+    """Ids of ``messages`` in the tokenizer's chat template, with the assistant prompt appended.
+
+    Without a chat template, falls back to ``"role: content"`` lines followed by ``"assistant:"``.
+    """
+    msgs = [dict(m) for m in messages]
+    if getattr(tokenizer, "chat_template", None):
+        out = tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=True)
+        return _as_id_list(out)
+    text = "".join(f"{m.get('role', 'user')}: {m.get('content', '')}\n" for m in msgs) + "assistant:"
+    return _as_id_list(tokenizer(text, add_special_tokens=True)["input_ids"])

@@ -1,0 +1,218 @@
+"""``TransformersBackend``: a local Hugging Face causal LM behind the :class:`Backend` protocol.
+
+One prefill forward over the prompt (last-position logits only, KV cache kept), then a manual
+decode loop with explicit ``position_ids``. Model calls are serialised by a per-backend lock,
+so one loaded backend can serve several threads (each stream keeps its own KV cache).
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import resource
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ..config import BackendConfig, PrefillConfig
+from ..errors import BudgetError, InputError
+from .base import GenerationStats
+from .decoding import IncrementalText, choose_next_token, collect_eos_ids
+from .loading import load_model, load_tokenizer_from, oom_guard
+from .resolve import resolve_model
+from .tokens import chat_template_ids, count_tokens
+
+__all__ = ["TransformersBackend", "load_backend"]
+
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+_FALLBACK_CONTEXT = 2048
+
+
+def _context_window(model: Any, tokenizer: Any) -> int:
+    config: Any = getattr(model, "config", None)
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    for key in _CONTEXT_KEYS:
+        value = getattr(text_config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 10**7 else _FALLBACK_CONTEXT
+
+
+def _peak_rss_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
+
+
+class TransformersBackend:
+    """A loaded causal LM + tokenizer implementing :class:`h2mt.backends.Backend`."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, name: str, device: str) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.device = device
+        self.context_window = _context_window(model, tokenizer)
+        self.eos_ids = collect_eos_ids(tokenizer, model)
+        self._input_device = getattr(model, "device", torch.device(device))
+        params = inspect.signature(model.forward).parameters
+        self._logits_to_keep = "logits_to_keep" in params
+        self._cache_position = "cache_position" in params
+        self._lock = threading.Lock()  # one forward at a time on the shared model
+        self._tok_lock = threading.Lock()  # the Rust tokenizer is not safe under concurrent use
+
+    @classmethod
+    def from_config(cls, cfg: BackendConfig) -> TransformersBackend:
+        """Resolve (converting GGUF once), then load tokenizer and weights per ``cfg``."""
+        resolved = resolve_model(cfg)
+        tokenizer = load_tokenizer_from(resolved, cfg)
+        model, device = load_model(resolved, cfg)
+        return cls(model, tokenizer, name=resolved.name, device=device)
+
+    # -- tokens -------------------------------------------------------------------------------
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Number of tokens of each text (no special tokens), one batch call."""
+        with self._tok_lock:
+            return count_tokens(self.tokenizer, texts)
+
+    def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        """Token ids of ``messages`` in the chat template, ending with the assistant prompt."""
+        with self._tok_lock:
+            return chat_template_ids(self.tokenizer, messages)
+
+    # -- forward passes ----------------------------------------------------------------------
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize(self._input_device)
+
+    def _forward(self, ids: torch.Tensor, start: int, past: Any) -> tuple[torch.Tensor, Any]:
+        """Forward ``ids`` (1, T) at positions start..start+T-1; returns ((V,) last logits, cache)."""
+        length = ids.shape[1]
+        position_ids = torch.arange(start, start + length, device=self._input_device).unsqueeze(0)  # (1, T)
+        kwargs: dict[str, Any] = {
+            "input_ids": ids,  # (1, T)
+            "position_ids": position_ids,  # (1, T)
+            "past_key_values": past,
+            "use_cache": True,
+        }
+        if self._logits_to_keep:
+            kwargs["logits_to_keep"] = 1
+        if self._cache_position:
+            kwargs["cache_position"] = position_ids[0]  # (T,)
+        with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode():
+            out = self.model(**kwargs)
+        return out.logits[0, -1], out.past_key_values  # (V,)
+
+    def _prefill(self, input_ids: Sequence[int]) -> tuple[torch.Tensor, Any, float]:
+        ids = torch.tensor([list(input_ids)], dtype=torch.long, device=self._input_device)  # (1, T)
+        self._sync()
+        start = time.perf_counter()
+        logits, past = self._forward(ids, 0, None)
+        self._sync()
+        return logits, past, (time.perf_counter() - start) * 1000.0
+
+    def prefill_logits(self, input_ids: Sequence[int]) -> tuple[torch.Tensor, float]:
+        """One forward pass; returns (last-position logits, 1-D float32 on CPU, ms)."""
+        ids = self._check_prompt(input_ids, 0)
+        logits, past, ms = self._prefill(ids)
+        del past
+        return logits.float().cpu(), ms
+
+    def _check_prompt(self, input_ids: Sequence[int], max_new_tokens: int) -> list[int]:
+        ids = [int(i) for i in input_ids]
+        if not ids:
+            raise InputError("The prompt is empty (no input ids); give at least one token.")
+        if len(ids) + max_new_tokens > self.context_window:
+            raise BudgetError(
+                f"The prompt is {len(ids)} tokens plus {max_new_tokens} new tokens, but {self.name} "
+                f"accepts {self.context_window}; lower the context budget or max_new_tokens."
+            )
+        return ids
+
+    # -- generation --------------------------------------------------------------------------
+    def stream(self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
+        """Prefill ``input_ids`` once, then yield text pieces as tokens are decoded.
+
+        Raises :class:`BudgetError` immediately (not on first ``next``) when prompt plus
+        ``cfg.max_new_tokens`` exceeds the context window. ``stats`` is filled as it runs;
+        ``completion_tokens`` counts every sampled token, a final EOS included.
+        """
+        ids = self._check_prompt(input_ids, cfg.max_new_tokens)
+        return self._generate(ids, cfg, stats, time.perf_counter())
+
+    def _sampler(self, cfg: PrefillConfig) -> torch.Generator | None:
+        if cfg.temperature <= 0:
+            return None
+        generator = torch.Generator(device=self._input_device)
+        if cfg.seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(cfg.seed)
+        return generator
+
+    def _reset_memory(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats(self._input_device)
+
+    def _peak_memory(self) -> int:
+        if self.device.startswith("cuda"):
+            return int(torch.cuda.max_memory_allocated(self._input_device))
+        return _peak_rss_bytes()
+
+    def _generate(
+        self, ids: list[int], cfg: PrefillConfig, stats: GenerationStats, t0: float
+    ) -> Iterator[str]:
+        stats.prompt_tokens = len(ids)
+        stats.completion_tokens = 0
+        stats.finish_reason = ""
+        self._reset_memory()
+        text = IncrementalText(self.tokenizer, cfg.stop)
+        sampler = self._sampler(cfg)
+        past: Any = None
+        try:
+            logits, past, stats.prefill_ms = self._prefill(ids)
+            position = len(ids)
+            finish = "length"
+            for step in range(cfg.max_new_tokens):
+                token = choose_next_token(logits, cfg.temperature, cfg.top_p, sampler)
+                stats.completion_tokens += 1
+                is_eos = token in self.eos_ids
+                piece = ""
+                if not is_eos:
+                    with self._tok_lock:
+                        piece = text.push(token)
+                if step == 0:
+                    stats.first_token_ms = (time.perf_counter() - t0) * 1000.0
+                if piece:
+                    yield piece
+                if is_eos or text.stopped:
+                    finish = "stop"
+                    break
+                if step + 1 < cfg.max_new_tokens:
+                    next_ids = torch.tensor([[token]], dtype=torch.long, device=self._input_device)  # (1, 1)
+                    logits, past = self._forward(next_ids, position, past)
+                    position += 1
+            with self._tok_lock:
+                tail = text.finish()
+            if tail:
+                yield tail
+            stats.finish_reason = finish
+        finally:
+            del past
+            self._release()
+            stats.peak_mem_bytes = self._peak_memory()
+            stats.total_ms = (time.perf_counter() - t0) * 1000.0
+
+    def _release(self) -> None:
+        if self.device.startswith("cuda"):
+            gc.collect()
+            torch.cuda.empty_cache()
+
+
+def load_backend(cfg: BackendConfig) -> TransformersBackend:
+    """Load the generator described by ``cfg`` (default: embedded SmolLM2-135M-Instruct)."""
+    return TransformersBackend.from_config(cfg)

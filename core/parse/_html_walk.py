@@ -1,0 +1,375 @@
+"""Walk an HTML DOM (BeautifulSoup) once, building readable text and structural marks.
+
+The text is written while walking so every recorded offset is exact: block elements
+are separated by newlines, inline whitespace is collapsed, ``<pre>`` keeps its
+whitespace, and navigation chrome (tables of contents, nav headers/footers, pilcrow
+anchors, scripts, styles) is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bs4 import BeautifulSoup, NavigableString, PreformattedString, Tag
+
+from ._structure import Mark, collapse_ws, numbered_level
+
+__all__ = ["WalkResult", "walk_html", "tag_classes"]
+
+_DROP_TAGS = frozenset(
+    "script style head nav noscript template title svg button select iframe object embed canvas "
+    "audio video".split()
+)
+_DROP_CLASSES = frozenset(
+    "toc navheader navfooter nav-panel navigation copiable-anchor headerlink section-toc "
+    "contents-heading shortcontents-heading breadcrumb breadcrumbs skip-link".split()
+)
+_DROP_DIV_CLASSES = frozenset(["contents", "header", "shortcontents"])
+_BLOCK2 = frozenset("p pre h1 h2 h3 h4 h5 h6 dl ul ol table blockquote figure hr".split())
+_BLOCK1 = frozenset(
+    "address article aside body caption center dd details dialog dir div dt fieldset figcaption "
+    "footer form header hgroup html li main menu section summary tbody thead tfoot tr legend".split()
+)
+_HEADINGS = {f"h{i}": i for i in range(1, 7)}
+_WS = re.compile(r"\s+")
+_HEADING_RE = re.compile(r"^h[1-6]$")
+MIN_ENTRY_CHARS = 40  # a <dd> shorter than this is not worth a section of its own
+
+
+def tag_classes(tag: Tag) -> list[str]:
+    """The lower-cased class tokens of a tag."""
+    cls = tag.attrs.get("class")
+    if not cls:
+        return []
+    if isinstance(cls, str):
+        cls = cls.split()
+    return [c.lower() for c in cls]
+
+
+def _dropped(tag: Tag) -> bool:
+    """Whether a tag is chrome whose text must not reach the document."""
+    name = tag.name
+    if name in _DROP_TAGS:
+        return True
+    attrs = tag.attrs
+    if attrs.get("role") == "navigation" or str(attrs.get("id", "")).lower() == "toc":
+        return True
+    for c in tag_classes(tag) if "class" in attrs else ():
+        if c in _DROP_CLASSES or c.startswith(("toc-", "toc_")) or c.endswith(("-toc", "_toc")):
+            return True
+        if name == "div" and c in _DROP_DIV_CLASSES:
+            return True
+    return False
+
+
+@dataclass
+class WalkResult:
+    """Readable text, marks in reading order and the raw-document facts a book needs."""
+
+    text: str
+    marks: list[Mark]
+    title: str
+    first_h1: str
+    links: dict[str, str] = field(default_factory=dict)  # rel -> href ("next", "up")
+    up_title: str = ""
+
+
+class _Walker:
+    """Stateful single pass over the DOM (text builder + mark recorder)."""
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self._line_starts: list[int] | None = None
+        self.parts: list[str] = []
+        self.length = 0
+        self.trail_nl = 0
+        self.pending_nl = 0
+        self.pending_space = False
+        self.pre = 0
+        self.marks: list[Mark] = []
+        self.resume_at: int | None = 0  # where a preamble/continuation would start
+        self.heading: Tag | None = None  # the tag whose text is being recorded as a heading
+        self.head_start = 0
+        self.head_part = 0
+        self.dl_depth = 0
+        self.entry_first: dict[int, list[Tag]] = {}  # id(first dt) -> the group's dts
+        self.entry_dd: set[int] = set()  # ids of registered dds
+        self.open_dd: set[int] = set()  # ids of dds whose entry section is open
+        self.dt_parts: list[int] = []  # len(parts) at the start of each dt of the open entry
+        self.entry_dts: list[Tag] = []
+        self.first_h1 = ""
+
+    # ---- text building -------------------------------------------------------------
+    def _emit(self, s: str) -> None:
+        self.parts.append(s)
+        self.length += len(s)
+
+    def _flush(self) -> None:
+        if self.length:
+            if self.pending_nl > self.trail_nl:
+                self._emit("\n" * (self.pending_nl - self.trail_nl))
+                self.trail_nl = self.pending_nl
+            elif self.pending_space and not self.trail_nl and not self.parts[-1][-1:].isspace():
+                self._emit(" ")
+        self.pending_nl = 0
+        self.pending_space = False
+
+    def _body_text(self) -> None:
+        """Body text is about to be written: open a pending preamble/continuation."""
+        if self.resume_at is not None and self.heading is None:
+            self.marks.append(Mark("resume", "", self.resume_at, self.resume_at))
+            self.resume_at = None
+
+    def text(self, s: str) -> None:
+        """Write a text node."""
+        if self.pre:
+            if not s:
+                return
+            if s.strip():
+                self._body_text()
+            self._flush()
+            self._emit(s)
+            stripped = s.rstrip("\n")
+            self.trail_nl = (self.trail_nl if not stripped else 0) + len(s) - len(stripped)
+            return
+        core = _WS.sub(" ", s)
+        if core.startswith(" "):
+            self.pending_space = True
+            core = core[1:]
+        if not core:
+            return
+        trailing = core.endswith(" ")
+        core = core.rstrip(" ")
+        self._body_text()
+        self._flush()
+        self._emit(core)
+        self.trail_nl = 0
+        self.pending_space = trailing
+
+    def block(self, n: int) -> None:
+        """Request ``n`` newlines before the next text (block boundary)."""
+        self.pending_nl = max(self.pending_nl, n)
+        self.pending_space = False
+
+    def line_break(self) -> None:
+        """A ``<br>``: one forced newline."""
+        if self.length:
+            self._emit("\n")
+            self.trail_nl += 1
+        self.pending_space = False
+
+    def content(self, part_index: int) -> str:
+        """The text written since ``len(self.parts)`` was ``part_index``."""
+        return "".join(self.parts[part_index:])
+
+    # ---- source positions -------------------------------------------------------------
+    def source_meta(self, tag: Tag) -> dict[str, Any]:
+        """``source_offset`` (or ``source_line``) of a tag in the raw HTML."""
+        line = getattr(tag, "sourceline", None)
+        pos = getattr(tag, "sourcepos", None)
+        if line is None:
+            return {}
+        if pos is None:
+            return {"source_line": line}
+        if self._line_starts is None:
+            self._line_starts = [0] + [m.end() for m in re.finditer("\n", self.raw)]
+        if 0 < line <= len(self._line_starts):
+            return {"source_offset": self._line_starts[line - 1] + pos, "source_line": line}
+        return {"source_line": line}
+
+    # ---- headings and entries ---------------------------------------------------------
+    def begin_heading(self, tag: Tag) -> None:
+        """Start recording heading text (the previous body ends here)."""
+        self.heading = tag
+        self.head_start = self.length
+        self.head_part = len(self.parts)
+
+    def end_heading(self, tag: Tag) -> None:
+        """Finish an h1-h6 heading and record its mark when it has a title."""
+        self.heading = None
+        title = collapse_ws(self.content(self.head_part))
+        if not title:
+            return
+        level = _HEADINGS[tag.name]
+        if level == 1 and not self.first_h1:
+            self.first_h1 = title
+        num = numbered_level(title)
+        meta = self.source_meta(tag)
+        anchor = _anchor(tag)
+        if anchor:
+            meta["anchor"] = anchor
+        self.marks.append(
+            Mark("heading", title, self.head_start, self.length, num or level, meta, level, num)
+        )
+        self.resume_at = None
+
+    def begin_entry_list(self, dl: Tag) -> None:
+        """Register the dt/dd groups of an outermost ``<dl>`` that deserve sections."""
+        dts: list[Tag] = []
+        for child in _dl_items(dl):
+            if child.name == "dt":
+                dts.append(child)
+            elif child.name == "dd" and dts:
+                if len(collapse_ws(child.get_text())) >= MIN_ENTRY_CHARS:
+                    self.entry_first[id(dts[0])] = dts
+                    self.entry_dd.add(id(child))
+                dts = []
+
+    def end_entry_title(self, dd: Tag) -> None:
+        """A registered ``<dd>`` starts: the dt text before it becomes the entry title."""
+        self.heading = None
+        bounds = [*self.dt_parts, len(self.parts)]
+        names = [collapse_ws("".join(self.parts[a:b])) for a, b in zip(bounds, bounds[1:])]
+        title = ", ".join(n for n in names if n)
+        first = self.entry_dts[0]
+        self.dt_parts = []
+        if not title:
+            return
+        meta: dict[str, Any] = {"kind": "entry", **self.source_meta(first)}
+        anchor = first.attrs.get("id") or _anchor(first)
+        if anchor:
+            meta["anchor"] = str(anchor)
+        self.marks.append(Mark("entry", title, self.head_start, self.length, 1, meta))
+        self.resume_at = None
+        self.open_dd.add(id(dd))  # its end starts a pending continuation
+
+    # ---- DOM events ---------------------------------------------------------------------
+    def start(self, tag: Tag) -> None:
+        """An element opens (it is not dropped)."""
+        name = tag.name
+        if name in _BLOCK2:
+            self.block(2)
+        elif name in _BLOCK1:
+            self.block(1)
+        elif name == "br":
+            self.line_break()
+        elif name in ("td", "th"):
+            self.pending_space = True
+        if name == "pre":
+            self.pre += 1
+        elif name in _HEADINGS:
+            if self.heading is None:
+                self.begin_heading(tag)
+        elif name == "dl":
+            if self.dl_depth == 0 and self.heading is None:
+                self.begin_entry_list(tag)
+            self.dl_depth += 1
+        elif name == "dt" and id(tag) in self.entry_first and self.heading is None:
+            self.entry_dts = self.entry_first.pop(id(tag))
+            self.begin_heading(tag)
+            self.dt_parts = [len(self.parts)]
+        elif name == "dt" and self.dt_parts and self.heading is not None and any(tag is t for t in self.entry_dts):
+            self.dt_parts.append(len(self.parts))
+        elif name == "dd" and id(tag) in self.entry_dd and self.dt_parts:
+            self.end_entry_title(tag)
+
+    def end(self, tag: Tag) -> None:
+        """An element closes."""
+        name = tag.name
+        if name in _BLOCK2:
+            self.block(2)
+        elif name in _BLOCK1:
+            self.block(1)
+        if name == "pre":
+            self.pre -= 1
+        elif name in _HEADINGS and self.heading is tag:
+            self.end_heading(tag)
+        elif name == "dl":
+            self.dl_depth -= 1
+        elif name == "dd" and id(tag) in self.open_dd:
+            self.open_dd.discard(id(tag))
+            self.resume_at = self.length
+
+    def walk(self, root: Tag) -> None:
+        """Visit every non-dropped node under ``root`` in document order (iteratively)."""
+        stack = [(root, iter(root.contents))]
+        while stack:
+            node, it = stack[-1]
+            child = next(it, None)
+            if child is None:
+                stack.pop()
+                if node is not root:
+                    self.end(node)
+            elif isinstance(child, Tag):
+                if not _dropped(child):
+                    self.start(child)
+                    stack.append((child, iter(child.contents)))
+            elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
+                self.text(str(child))
+        if self.heading is not None:  # unclosed heading at the end of a broken document
+            self.end_heading(self.heading)
+
+
+def _links(soup: BeautifulSoup) -> tuple[dict[str, str], str]:
+    """``rel`` links of the page (next/prev/up) and the title of its "Up" link."""
+    links: dict[str, str] = {}
+    for link in soup.find_all(["link", "a"], rel=True, href=True, limit=200):
+        rels = link.attrs.get("rel") or []
+        for rel in rels.split() if isinstance(rels, str) else rels:
+            links.setdefault(str(rel).lower(), str(link.attrs["href"]))
+    up_title = ""
+    up = soup.find("a", attrs={"accesskey": "u", "href": True})
+    if isinstance(up, Tag):
+        links["up"] = str(up.attrs["href"])
+        up_title = collapse_ws(str(up.attrs.get("title", "")))
+    return links, up_title
+
+
+def parse_soup(raw: str) -> BeautifulSoup:
+    """Parse HTML with the stdlib parser (exact source positions); lxml if that fails."""
+    import warnings
+
+    from bs4 import XMLParsedAsHTMLWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        try:
+            return BeautifulSoup(raw, "html.parser")
+        except Exception:  # html.parser gave up on badly broken markup; lxml is more lenient
+            return BeautifulSoup(raw, "lxml")
+
+
+def walk_html(raw: str, want_links: bool = False) -> WalkResult:
+    """Parse and walk one HTML document: readable text, marks, title and (optionally) links."""
+    soup = parse_soup(raw)
+    walker = _Walker(raw)
+    walker.walk(soup)
+    title_tag = soup.find("title")
+    title = collapse_ws(title_tag.get_text()) if isinstance(title_tag, Tag) else ""
+    links, up_title = _links(soup) if want_links else ({}, "")
+    return WalkResult("".join(walker.parts), walker.marks, title, walker.first_h1, links, up_title)
+
+
+def _dl_items(dl: Tag) -> list[Tag]:
+    """The dt/dd children of a dl (looking through HTML5 ``<div>`` groups)."""
+    items: list[Tag] = []
+    for child in dl.children:
+        if isinstance(child, Tag):
+            if child.name in ("dt", "dd"):
+                items.append(child)
+            elif child.name == "div":
+                items.extend(c for c in child.children if isinstance(c, Tag) and c.name in ("dt", "dd"))
+    return items
+
+
+def _anchor(tag: Tag) -> str:
+    """The best fragment identifier for a heading: own id, inner anchor, neighbour, ancestor."""
+    own = tag.attrs.get("id")
+    if own:
+        return str(own)
+    inner = tag.find("a", attrs={"id": True}) or tag.find("a", attrs={"name": True})
+    if isinstance(inner, Tag):
+        return str(inner.attrs.get("id") or inner.attrs.get("name"))
+    prev = tag.find_previous_sibling()
+    if isinstance(prev, Tag) and prev.attrs.get("id") and not prev.get_text(strip=True):
+        return str(prev.attrs["id"])
+    node = tag.parent
+    for _ in range(4):
+        if not isinstance(node, Tag) or node.name in ("body", "html", "[document]"):
+            break
+        if node.attrs.get("id") and node.find(_HEADING_RE) is tag:
+            return str(node.attrs["id"])
+        node = node.parent
+    return ""

@@ -1,0 +1,113 @@
+"""Plain-text files: safe reading (binary rejection, encoding detection) and one-section documents."""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+from pathlib import Path
+
+from ..errors import InputError, ParseError
+from ..types import ParsedDocument, Section
+from ._structure import doc_stem
+
+__all__ = ["read_text_file", "decode_bytes", "parse_text_file", "parse_plain_text"]
+
+logger = logging.getLogger(__name__)
+
+_SNIFF = 8192
+_MAX_CONTROL_SHARE = 0.10
+_ALLOWED_CONTROL = frozenset(b"\t\n\r\x0b\x0c\x08\x1b")
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def _check_not_binary(data: bytes, name: str) -> None:
+    """Raise :class:`ParseError` when the first bytes look like a binary file."""
+    head = data[:_SNIFF]
+    if b"\x00" in head:
+        raise ParseError(
+            f"{name} looks like a binary file (it contains NUL bytes); "
+            "only text, Markdown, HTML and PDF files can be indexed"
+        )
+    controls = sum(1 for b in head if b < 32 and b not in _ALLOWED_CONTROL)
+    if head and controls / len(head) > _MAX_CONTROL_SHARE:
+        raise ParseError(
+            f"{name} looks like a binary file ({controls} control bytes in the first "
+            f"{len(head)}); only text, Markdown, HTML and PDF files can be indexed"
+        )
+
+
+def _detect(data: bytes, name: str) -> str:
+    """Decode non-UTF-8 bytes with charset_normalizer, or raise :class:`ParseError`."""
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    tried = ["utf-8"] + [m.encoding for m in matches][:5]
+    if best is None:
+        raise ParseError(
+            f"{name} is not valid UTF-8 and its encoding could not be detected "
+            f"(tried: {', '.join(tried)}); convert it to UTF-8 (e.g. with iconv) and retry"
+        )
+    logger.info("%s is not UTF-8; decoding it as %s", name, best.encoding)
+    return str(best)
+
+
+def decode_bytes(data: bytes, name: str = "<bytes>") -> str:
+    """Decode file bytes to text: BOM, then UTF-8, then detected encoding.
+
+    Raises :class:`ParseError` for binary data, undecodable data and empty or
+    whitespace-only content.
+    """
+    text: str | None = None
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise ParseError(f"{name} starts with a {encoding} byte-order mark but is not "
+                                 f"valid {encoding} ({exc.reason}); convert it to UTF-8") from exc
+            break
+    if text is None:
+        _check_not_binary(data, name)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = _detect(data, name)
+    if not text.strip():
+        raise ParseError(f"{name} is empty; nothing to index")
+    return text
+
+
+def read_text_file(path: str | os.PathLike[str]) -> str:
+    """Read a text file safely and return its decoded content (exactly, no newline changes)."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{p} does not exist; check the path") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{p} is a directory, not a file") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {exc.strerror or exc}") from exc
+    return decode_bytes(data, str(p))
+
+
+def parse_plain_text(text: str, source: str = "<text>", title: str | None = None) -> ParsedDocument:
+    """Plain text as one document with a single section covering all of it."""
+    if not text.strip():
+        raise ParseError(f"{source} is empty; nothing to index")
+    title = title if title is not None else doc_stem(source)
+    section = Section(title, (title,), 1, 0, len(text), {"kind": "document"})
+    return ParsedDocument(source, title, text, [section], {"format": "text"})
+
+
+def parse_text_file(path: str | os.PathLike[str]) -> ParsedDocument:
+    """Parse a plain-text file (title = file stem, one section)."""
+    return parse_plain_text(read_text_file(path), str(path))

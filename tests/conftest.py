@@ -1,0 +1,32 @@
+"""Shared fixtures: deterministic encoder and token counter, small indexes."""
+
+from __future__ import annotations
+
+import pytest
+
+from h2mt import ChunkConfig, H2MTConfig
+from h2mt.chunking import SimpleTokenCounter
+from h2mt.encoders import HashingEncoder
+from tests._docs import manual
+
+
+@pytest.fixture(scope="session")
+def encoder() -> HashingEncoder:
+    return HashingEncoder(256)
+
+
+@pytest.fixture(scope="session")
+def counter() -> SimpleTokenCounter:
+    return SimpleTokenCounter()
+
+
+@pytest.fixture(scope="session")
+def small_cfg() -> H2MTConfig:
+    return H2MTConfig(chunk=ChunkConfig(max_tokens=48, min_tokens=8))
+
+
+@pytest.fixture(scope="session")
+def manual_engine(encoder, counter, small_cfg):
+    from h2mt import H2MT
+
+    return H2MT.build([manual()], small_cfg, encoder=encoder, token_counter=counter)
