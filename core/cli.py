@@ -1,0 +1,211 @@
+"""Command line: ``h2mt build / ask / route / inspect``. Dispatch and printing only."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .errors import H2MTError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Long-document QA on a local model via a semantic hierarchy.")
+_state: dict[str, Any] = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress details."),
+) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _config(budget: int | None = None, beam: int | None = None, model: str | None = None,
+            max_new_tokens: int | None = None, quantization: str | None = None, device: str | None = None) -> Any:
+    from .config import BackendConfig, H2MTConfig, PrefillConfig, RouteConfig
+
+    cfg = H2MTConfig()
+    if budget is not None or beam is not None:
+        cfg.route = RouteConfig(budget=budget or cfg.route.budget, beam_width=beam or cfg.route.beam_width)
+    if max_new_tokens is not None:
+        cfg.prefill = PrefillConfig(max_new_tokens=max_new_tokens)
+    cfg.backend = BackendConfig(model=model, quantization=quantization or "auto", device=device or "auto")  # type: ignore[arg-type]
+    return cfg
+
+
+def _crumb(node: Any) -> str:
+    from .select import CRUMB_SEP
+
+    return CRUMB_SEP.join(p for p in node.path if p) or "(root)"
+
+
+@app.command()
+def build(
+    sources: list[Path] = typer.Argument(..., help="Files or folders (text, Markdown, HTML, PDF)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the index file."),
+    max_tokens: int = typer.Option(192, help="Leaf size limit in generator tokens."),
+    encoder: str = typer.Option("sentence-transformers", help="sentence-transformers | hashing | lm-hidden"),
+    encoder_model: str | None = typer.Option(None, help="Encoder path (default: embedded all-MiniLM-L6-v2)."),
+    model: str | None = typer.Option(None, help="Generator whose tokenizer measures leaves (default: SmolLM2)."),
+) -> None:
+    """Build a saved hierarchy over SOURCES."""
+    from .config import ChunkConfig, EncoderConfig
+    from .pipeline import H2MT
+
+    cfg = _config(model=model)
+    cfg.chunk = ChunkConfig(max_tokens=max_tokens, min_tokens=min(24, max_tokens // 4))
+    cfg.encoder = EncoderConfig(kind=encoder, model=encoder_model)  # type: ignore[arg-type]
+    eng = H2MT.build([str(s) for s in sources], cfg, progress=True,
+                     backend=eng_backend(cfg) if encoder == "lm-hidden" else None)
+    eng.save(output)
+    idx = eng.index
+    t = idx.meta["build_timings"]
+    typer.echo(
+        f"wrote {output}: {len(idx.documents)} documents, {len(idx.nodes)} nodes, "
+        f"{len(idx.leaves())} leaves, {idx.tokens_total} tokens in {t['total_s']:.1f}s "
+        f"(parse {t['parse_s']:.1f}s, chunk {t['chunk_s']:.1f}s, encode {t['encode_s']:.1f}s, tree {t['tree_s']:.1f}s)"
+    )
+
+
+def eng_backend(cfg: Any) -> Any:
+    from .backends import load_backend
+
+    return load_backend(cfg.backend)
+
+
+@app.command()
+def ask(
+    index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
+    question: str = typer.Argument(..., help="The question."),
+    budget: int = typer.Option(1024, help="Context token budget."),
+    beam: int = typer.Option(4, help="Beam width (branches kept per level)."),
+    model: str | None = typer.Option(None, help="HF folder or GGUF file (default: embedded SmolLM2-135M-Instruct)."),
+    quantization: str = typer.Option("auto", help="auto | none | int8 | nf4"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    max_new_tokens: int = typer.Option(128, help="Generation limit."),
+    full: bool = typer.Option(False, "--full", help="Skip routing: prefill the whole document (baseline)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+) -> None:
+    """Answer QUESTION from the routed part of INDEX, streaming the answer."""
+    from .pipeline import H2MT
+
+    eng = H2MT.load(index, _config(budget, beam, model, max_new_tokens, quantization, device))
+    stream = eng.stream(question, full=full)
+    if not as_json:
+        typer.echo("Answer: ", nl=False)
+    for piece in stream:
+        if not as_json:
+            typer.echo(piece, nl=False)
+            sys.stdout.flush()
+    ans = stream.answer
+    assert ans is not None
+    if as_json:
+        typer.echo(json.dumps({
+            "question": ans.question, "answer": ans.text, "accounting": ans.accounting.as_dict(),
+            "sources": [{"id": s.node.id, "path": list(s.node.path), "start": s.node.start, "end": s.node.end,
+                         "score": s.score, "source": eng.index.documents[s.node.doc]["source"]} for s in ans.sources],
+        }, indent=2))
+        return
+    typer.echo("\n\nSources:")
+    for s in ans.sources:
+        typer.echo(f"  [{s.score:.3f}] {_crumb(s.node)}  (chars {s.node.start}-{s.node.end}, {s.node.tokens} tok)")
+    _print_accounting(ans.accounting.as_dict())
+
+
+def _print_accounting(acc: dict[str, Any]) -> None:
+    typer.echo("Accounting:")
+    typer.echo(
+        f"  tokens kept {acc['tokens_kept']} / {acc['tokens_total']} ({100 * acc['kept_ratio']:.2f}%), "
+        f"prompt {acc.get('prompt_tokens', '-')} tok, nodes scored {acc['nodes_scored']} / {acc['nodes_total']}"
+    )
+    if "prefill_ms" in acc:
+        typer.echo(
+            f"  route {acc['route_ms']:.1f} ms, prefill {acc['prefill_ms']:.1f} ms, TTFT {acc['ttft_ms']:.1f} ms, "
+            f"total {acc['total_ms']:.1f} ms, peak memory {acc['peak_mem_bytes'] / 2**20:.0f} MiB"
+        )
+    else:
+        typer.echo(f"  route {acc['route_ms']:.1f} ms")
+
+
+@app.command()
+def route(
+    index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
+    question: str = typer.Argument(..., help="The question."),
+    budget: int = typer.Option(1024, help="Context token budget."),
+    beam: int = typer.Option(4, help="Beam width."),
+    show_text: bool = typer.Option(False, "--text", help="Print the kept text too."),
+    pruned: int = typer.Option(10, help="How many pruned branches to list."),
+) -> None:
+    """Show which leaves routing keeps and which branches it prunes (no generation)."""
+    from .pipeline import H2MT
+
+    eng = H2MT.load(index, _config(budget, beam))
+    r = eng.route(question)
+    typer.echo(f"Kept {len(r.kept)} leaves:")
+    for k in r.kept:
+        typer.echo(f"  [{k.score:.3f}] #{k.node.id} {_crumb(k.node)} ({k.node.tokens} tok)")
+        if show_text:
+            typer.echo("      " + k.node.text.replace("\n", "\n      "))
+    typer.echo(f"Pruned branches (best {min(pruned, len(r.pruned))} of {len(r.pruned)}):")
+    for p in r.pruned[:pruned]:
+        typer.echo(f"  [{p.score:.3f}] #{p.node.id} {_crumb(p.node)} ({p.node.tokens} tok)")
+    _print_accounting({"tokens_kept": r.tokens_kept, "tokens_total": r.tokens_total, "kept_ratio": r.kept_ratio,
+                       "nodes_scored": r.nodes_scored, "nodes_total": r.nodes_total, "route_ms": r.route_ms})
+
+
+@app.command()
+def inspect(
+    index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
+    depth: int = typer.Option(3, help="Outline depth to print."),
+) -> None:
+    """Print the index outline with sizes."""
+    from .store import load_index
+    from .types import NodeKind
+
+    idx = load_index(index)
+    typer.echo(f"{index}: {len(idx.documents)} documents, {len(idx.nodes)} nodes, {len(idx.leaves())} leaves, "
+               f"{idx.tokens_total} tokens, encoder {idx.meta.get('encoder', {}).get('name')}")
+
+    def walk(nid: int) -> None:
+        n = idx.nodes[nid]
+        if n.kind == NodeKind.LEAF or n.depth > depth:
+            return
+        label = n.title or f"({n.kind.value})"
+        leaves = sum(1 for c in n.children if idx.nodes[c].kind == NodeKind.LEAF)
+        typer.echo(f"{'  ' * n.depth}{label}  [{n.tokens} tok, {len(n.children)} children, {leaves} leaves]")
+        for c in n.children:
+            walk(c)
+
+    walk(0)
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit with the error's code."""
+    try:
+        app(standalone_mode=False)
+    except H2MTError as e:
+        if _state["debug"]:
+            raise
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

