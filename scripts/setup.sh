@@ -18,7 +18,7 @@ fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
-$PIP install -q --upgrade pip
+$PIP install -q --upgrade pip setuptools wheel
 # CPU build of torch first, pinned, so no other requirement pulls a multi-GB CUDA build.
 $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
 $PIP install -q -e ".[dev]"
