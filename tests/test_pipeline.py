@@ -1,0 +1,80 @@
+"""End to end on a tiny random Llama: route -> pruned prefill -> streamed answer + accounting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from h2mt import BackendConfig, BudgetError, ChunkConfig, H2MT, H2MTConfig, PrefillConfig
+from tests._docs import make_doc
+from tests._tiny import make_tiny_model_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_backend(tmp_path_factory):
+    from h2mt.backends import load_backend
+
+    path = make_tiny_model_dir(tmp_path_factory.mktemp("tiny"))
+    return load_backend(BackendConfig(model=str(path), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_backend, encoder):
+    doc = make_doc([(1, "1 redirections", 2), (1, "2 signals", 2), (2, "2.1 history", 1), (1, "3 config", 2)])
+    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=32, min_tokens=4), prefill=PrefillConfig(max_new_tokens=12, system_prompt="Answer briefly."))
+    return H2MT.build([doc], cfg, encoder=encoder, backend=tiny_backend)
+
+
+def test_leaves_are_measured_with_the_generator_tokenizer(engine, tiny_backend):
+    for leaf in engine.index.leaves():
+        assert leaf.tokens == tiny_backend.count_tokens([leaf.text])[0] <= 32
+
+
+def test_answer_carries_sources_and_accounting(engine):
+    ans = engine.answer("trap kill signal", budget=70)
+    acc = ans.accounting
+    assert ans.sources and sum(s.node.tokens for s in ans.sources) == acc.tokens_kept <= 70
+    assert acc.tokens_total == engine.index.tokens_total > acc.tokens_kept
+    assert 0 < acc.kept_ratio < 1
+    assert acc.prompt_tokens > acc.tokens_kept  # template + breadcrumbs + question
+    assert 0 < acc.completion_tokens <= 12
+    assert acc.route_ms > 0 and acc.prefill_ms > 0
+    assert acc.ttft_ms >= acc.route_ms + acc.prefill_ms
+    assert acc.total_ms >= acc.ttft_ms
+    assert acc.peak_mem_bytes > 0
+    assert 0 < acc.nodes_scored <= acc.nodes_total
+    assert all(s.node.text in ans.prompt for s in ans.sources)
+    pruned_text = [n.text for n in engine.index.leaves() if n.id not in {s.node.id for s in ans.sources}]
+    assert not any(t in ans.prompt for t in pruned_text)
+
+
+def test_stream_pieces_form_the_answer(engine):
+    s = engine.stream("export environment variable", budget=40)
+    pieces = list(s)
+    assert s.answer is not None and "".join(pieces).strip() == s.answer.text
+
+
+def test_keep_all_routing_reproduces_full_prompt_and_logits(engine, tiny_backend):
+    q = "history event designator"
+    routed = engine.route(q, budget=engine.index.tokens_total)
+    ids_routed, ctx_routed = engine.prompt_ids(q, routed.kept)
+    ids_full, ctx_full = engine.prompt_ids(q, engine.full_context())
+    assert ctx_routed == ctx_full and ids_routed == ids_full
+    la, _ = tiny_backend.prefill_logits(ids_routed)
+    lb, _ = tiny_backend.prefill_logits(ids_full)
+    torch.testing.assert_close(la, lb)
+    a = engine.answer(q, budget=engine.index.tokens_total)
+    b = engine.answer(q, full=True)
+    assert a.text == b.text and a.accounting.prompt_tokens == b.accounting.prompt_tokens
+
+
+def test_pruned_prompt_is_shorter_than_full(engine):
+    a = engine.answer("server configuration", budget=40)
+    b = engine.answer("server configuration", full=True)
+    assert a.accounting.prompt_tokens < b.accounting.prompt_tokens
+    assert b.accounting.nodes_scored == 0 and b.accounting.tokens_kept == b.accounting.tokens_total
+
+
+def test_prompt_longer_than_the_model_is_a_budget_error(engine, tiny_backend):
+    with pytest.raises(BudgetError):
+        engine.answer("signals " * 600, budget=60)  # question alone exceeds the 512-token tiny model
