@@ -1,0 +1,130 @@
+"""The command line: build / inspect / route / ask, and one-line errors with distinct exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from h2mt import errors
+from h2mt.cli import main
+from tests._tiny import make_tiny_model_dir
+
+MD = """# Guide
+
+Intro paragraph about the guide and what it covers in general terms.
+
+## Redirections
+
+Redirect output to a file with a greater-than sign. Here strings feed a word to standard input.
+
+## Signals
+
+The trap builtin runs a command when the shell receives a signal. A fatal signal N gives exit status 128+N.
+"""
+
+
+def run(argv, capsys):
+    sys_argv = sys.argv
+    sys.argv = ["h2mt", *map(str, argv)]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    finally:
+        sys.argv = sys_argv
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture()
+def built(tmp_path, tiny, capsys):
+    (tmp_path / "guide.md").write_text(MD)
+    idx = tmp_path / "guide.h2mt"
+    code, out, err = run(["build", tmp_path / "guide.md", "-o", idx, "--encoder", "hashing", "--model", tiny, "--max-tokens", "32"], capsys)
+    assert code == 0, err
+    assert "wrote" in out and idx.exists()
+    return idx
+
+
+def test_inspect_prints_the_outline(built, capsys):
+    code, out, _ = run(["inspect", built], capsys)
+    assert code == 0
+    assert "Guide" in out and "  Redirections" in out and "Signals" in out and "tok" in out
+
+
+def test_route_lists_kept_and_pruned(built, capsys):
+    code, out, _ = run(["route", built, "trap builtin signal exit status", "--budget", "40", "--text"], capsys)
+    assert code == 0
+    kept = out.split("Pruned")[0]
+    assert "Guide > Signals" in kept and "128+N" in kept
+    assert "Redirections" not in kept
+    assert "nodes scored" in out and "route" in out
+
+
+def test_ask_streams_answer_sources_and_accounting(built, tiny, capsys):
+    code, out, err = run(["ask", built, "fatal signal exit status", "--budget", "40", "--model", tiny, "--max-new-tokens", "5"], capsys)
+    assert code == 0, err
+    assert out.startswith("Answer: ")
+    assert "Sources:" in out and "Guide > Signals" in out
+    assert "prefill" in out and "TTFT" in out and "peak memory" in out
+
+
+def test_ask_json(built, tiny, capsys):
+    code, out, _ = run(["ask", built, "trap", "--budget", "40", "--model", tiny, "--max-new-tokens", "3", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["sources"] and data["accounting"]["tokens_kept"] <= 40
+    assert set(data["accounting"]) >= {"tokens_total", "tokens_kept", "kept_ratio", "nodes_scored", "nodes_total",
+                                       "route_ms", "prefill_ms", "ttft_ms", "peak_mem_bytes"}
+
+
+@pytest.mark.parametrize(
+    "content, exc",
+    [
+        (b"", errors.ParseError),
+        (b"   \n\t \n", errors.ParseError),
+        (b"\x00\x01\x02binary\x00" * 100, errors.ParseError),
+    ],
+)
+def test_bad_sources_give_one_line_errors(tmp_path, tiny, capsys, content, exc):
+    f = tmp_path / "bad.txt"
+    f.write_bytes(content)
+    code, out, err = run(["build", f, "-o", tmp_path / "x.h2mt", "--encoder", "hashing", "--model", tiny], capsys)
+    assert code == exc.exit_code
+    assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_non_utf8_text_builds(tmp_path, tiny, capsys):
+    f = tmp_path / "latin.txt"
+    f.write_bytes("Café crème: la configuración del señor Müller. Ça marche très bien, garçon.\n".encode("latin-1") * 20)
+    code, _, err = run(["build", f, "-o", tmp_path / "x.h2mt", "--encoder", "hashing", "--model", tiny, "--max-tokens", "48"], capsys)
+    assert code == 0, err
+    code, out, _ = run(["route", tmp_path / "x.h2mt", "configuración Müller", "--budget", "64", "--text"], capsys)
+    assert code == 0 and "Müller" in out
+
+
+def test_index_and_budget_errors(built, tmp_path, capsys):
+    code, _, err = run(["route", tmp_path / "missing.h2mt", "q"], capsys)
+    assert code == errors.IndexFileError.exit_code and "h2mt build" in err
+    code, _, err = run(["route", built, "trap", "--budget", "1"], capsys)
+    assert code == errors.BudgetError.exit_code and "budget" in err
+    code, _, err = run(["route", built, "   "], capsys)
+    assert code == errors.InputError.exit_code and "empty" in err
+
+
+def test_no_traceback_in_a_real_process(tmp_path):
+    f = tmp_path / "empty.md"
+    f.write_text("")
+    p = subprocess.run([sys.executable, "-m", "h2mt.cli", "build", str(f), "-o", str(tmp_path / "x.h2mt"), "--encoder", "hashing"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == errors.ParseError.exit_code
+    assert "Traceback" not in p.stderr and "empty" in p.stderr
