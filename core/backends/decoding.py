@@ -76,9 +76,7 @@ class IncrementalText:
         self.stopped = False  # a stop string was found
 
     def _decode(self, ids: Sequence[int]) -> str:
-        return str(
-            self._tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
-        )
+        return str(self._tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False))
 
     def _new_text(self, final: bool) -> str:
         prefix = self._decode(self.ids[self._prefix_offset : self._read_offset])
@@ -109,6 +107,8 @@ class IncrementalText:
 
     def push(self, token_id: int) -> str:
         """Add one generated id; return the text that is now safe to emit (may be empty)."""
+        if self.stopped:
+            return ""
         self.ids.append(int(token_id))
         piece = self._new_text(final=False)
         if piece:

@@ -7,29 +7,27 @@ is unit-testable on a CPU machine.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from ..config import BackendConfig
-from ..errors import ConfigError, ModelError, ResourceError
+from ..errors import ConfigError, ModelError
+from .oom import is_oom, oom_guard
 from .resolve import ResolvedModel, resolve_model
 
 __all__ = [
     "load_model",
     "load_tokenizer",
-    "oom_guard",
+    "load_tokenizer_from",
     "resolve_device",
     "resolve_load_kwargs",
 ]
 
 log = logging.getLogger(__name__)
 
-_OOM_HINT = (
-    "try a smaller model, quantization='nf4' (on CUDA), a smaller context budget "
-    "or fewer max_new_tokens"
-)
+_GENERIC_TOKENIZERS = ("TokenizersBackend", "PreTrainedTokenizerFast")  # loadable without AutoConfig
 
 
 def resolve_device(cfg: BackendConfig, cuda_available: bool) -> str:
@@ -102,47 +100,46 @@ def resolve_load_kwargs(cfg: BackendConfig, cuda_available: bool) -> dict[str, A
     return kwargs
 
 
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
-        return True
-    import torch
-
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-@contextmanager
-def oom_guard(what: str, device: str) -> Iterator[None]:
-    """Turn torch/host out-of-memory errors raised inside the block into :class:`ResourceError`."""
-    try:
-        yield
-    except (MemoryError, RuntimeError) as exc:
-        if not _is_oom(exc):
-            raise
-        if device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
-        raise ResourceError(f"Out of memory while {what} on {device}: {_OOM_HINT}.") from exc
-
-
 def _check_cuda_index(device: str) -> None:
     import torch
 
     if device.startswith("cuda:"):
-        index = int(device.split(":", 1)[1])
-        if index >= torch.cuda.device_count():
+        suffix = device.split(":", 1)[1]
+        if not suffix.isdigit():
+            raise ConfigError(
+                f"BackendConfig.device={device!r} is not a valid device; use 'cuda:0', 'cuda' or 'cpu'."
+            )
+        if int(suffix) >= torch.cuda.device_count():
             raise ConfigError(
                 f"BackendConfig.device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist."
             )
 
 
-def load_tokenizer_from(resolved: ResolvedModel, cfg: BackendConfig) -> Any:
-    """The tokenizer of an already resolved (local) model folder."""
-    from transformers import AutoTokenizer
-
+def _is_generic_fast_tokenizer(folder: Path) -> bool:
+    """True when ``folder`` holds a plain ``tokenizer.json`` tokenizer (as our GGUF cache writes)."""
+    config_file = folder / "tokenizer_config.json"
+    if not (config_file.is_file() and (folder / "tokenizer.json").is_file()):
+        return False
     try:
+        data = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return data.get("tokenizer_class") in _GENERIC_TOKENIZERS and "auto_map" not in data
+
+
+def load_tokenizer_from(resolved: ResolvedModel, cfg: BackendConfig) -> Any:
+    """The tokenizer of an already resolved (local) model folder.
+
+    A generic fast tokenizer is loaded directly (no model config, no torch import: ~0.2 s);
+    anything else goes through ``AutoTokenizer``.
+    """
+    try:
+        if _is_generic_fast_tokenizer(resolved.path):
+            from transformers import PreTrainedTokenizerFast
+
+            return PreTrainedTokenizerFast.from_pretrained(str(resolved.path), local_files_only=True)
+        from transformers import AutoTokenizer
+
         return AutoTokenizer.from_pretrained(
             str(resolved.path), local_files_only=True, trust_remote_code=cfg.trust_remote_code
         )
@@ -168,7 +165,7 @@ def load_model(resolved: ResolvedModel, cfg: BackendConfig) -> tuple[Any, str]:
         try:
             model = AutoModelForCausalLM.from_pretrained(str(resolved.path), **kwargs)
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
-            if _is_oom(exc):
+            if is_oom(exc):
                 raise
             raise ModelError(f"Could not load the model in {resolved.path}: {exc}") from exc
     model.eval()

@@ -21,6 +21,7 @@ from typing import Literal
 
 from ..config import BackendConfig
 from ..errors import ConfigError, ModelError, ModelNotFoundError
+from .oom import is_oom, oom_guard
 
 __all__ = [
     "DEFAULT_GGUF_NAME",
@@ -46,6 +47,7 @@ _MARKER = "h2mt-converted.json"  # written last inside the temp dir: its presenc
 _CACHE_FORMAT = 1  # bump to invalidate caches written by an older conversion
 _HASH_HEAD_BYTES = 1 << 20  # bytes of the GGUF file hashed into the cache key
 _BF16_ABOVE_BYTES = 1 << 30  # GGUF files larger than this are cached as bfloat16 (else float32)
+_TMP_PREFIX = ".h2mt-tmp-"  # temp folders of conversions in progress (or interrupted)
 _STALE_TMP_S = 24 * 3600  # leftover temp dirs from interrupted conversions older than this are removed
 
 
@@ -112,7 +114,7 @@ def _is_complete(folder: Path) -> bool:
 
 def _clean_stale_tmp(parent: Path) -> None:
     now = time.time()
-    for tmp in parent.glob(".tmp-*"):
+    for tmp in parent.glob(f"{_TMP_PREFIX}*"):
         try:
             if now - tmp.stat().st_mtime > _STALE_TMP_S:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -135,7 +137,11 @@ def _convert_into(gguf: Path, dest: Path, trust_remote_code: bool) -> None:
         del model.config.quantization_config
     model.save_pretrained(str(dest))
     tokenizer.save_pretrained(str(dest))
-    info = {"source": str(gguf), "size": gguf.stat().st_size, "dtype": str(dtype), "format": _CACHE_FORMAT}
+    log.debug("converted %s as %s", gguf.name, dtype)
+
+
+def _write_marker(gguf: Path, dest: Path) -> None:
+    info = {"source": str(gguf), "size": gguf.stat().st_size, "format": _CACHE_FORMAT, "time": time.time()}
     (dest / _MARKER).write_text(json.dumps(info, indent=1), encoding="utf-8")
 
 
@@ -148,16 +154,23 @@ def convert_gguf(gguf: Path, cfg: BackendConfig) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelError(f"Cannot create the model cache folder {parent}: {exc}. Set BackendConfig.cache_dir.") from exc
+        raise ModelError(
+            f"Cannot create the model cache folder {parent}: {exc}. Set BackendConfig.cache_dir."
+        ) from exc
     _clean_stale_tmp(parent)
     log.info("converting GGUF %s once; cached at %s", gguf, final)
     start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{final.name}-", dir=parent))
     try:
-        try:
-            _convert_into(gguf, tmp, cfg.trust_remote_code)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise ModelError(f"Could not convert the GGUF file {gguf}: {exc}") from exc
+        with oom_guard(f"converting {gguf.name}", "cpu"):
+            try:
+                _convert_into(gguf, tmp, cfg.trust_remote_code)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                if is_oom(exc):
+                    raise
+                raise ModelError(f"Could not convert the GGUF file {gguf}: {exc}") from exc
+        _write_marker(gguf, tmp)  # last: only a fully written folder carries the marker
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         _publish(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -187,7 +200,9 @@ def _resolve_path(cfg: BackendConfig, model: str) -> ResolvedModel:
         )
     if path.is_file():
         if path.suffix.lower() != ".gguf":
-            raise ModelNotFoundError(f"Model file {path} is not a .gguf file; give a .gguf file or a model folder.")
+            raise ModelNotFoundError(
+                f"Model file {path} is not a .gguf file; give a .gguf file or a model folder."
+            )
         return ResolvedModel(convert_gguf(path.resolve(), cfg), path.stem, "gguf", path.resolve())
     if cfg.gguf_file is not None:
         gguf = path / cfg.gguf_file

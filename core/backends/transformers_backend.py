@@ -22,7 +22,8 @@ from ..config import BackendConfig, PrefillConfig
 from ..errors import BudgetError, InputError
 from .base import GenerationStats
 from .decoding import IncrementalText, choose_next_token, collect_eos_ids
-from .loading import load_model, load_tokenizer_from, oom_guard
+from .loading import load_model, load_tokenizer_from, resolve_device
+from .oom import oom_guard
 from .resolve import resolve_model
 from .tokens import chat_template_ids, count_tokens
 
@@ -68,6 +69,7 @@ class TransformersBackend:
     @classmethod
     def from_config(cls, cfg: BackendConfig) -> TransformersBackend:
         """Resolve (converting GGUF once), then load tokenizer and weights per ``cfg``."""
+        resolve_device(cfg, torch.cuda.is_available())  # fail fast on an impossible device
         resolved = resolve_model(cfg)
         tokenizer = load_tokenizer_from(resolved, cfg)
         model, device = load_model(resolved, cfg)
