@@ -12,21 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bs4 import BeautifulSoup, NavigableString, PreformattedString, Tag
+from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString, PreformattedString
 
+from ._html_rules import dl_items, find_anchor, is_admonition, is_dropped
 from ._structure import Mark, collapse_ws, numbered_level
 
-__all__ = ["WalkResult", "walk_html", "tag_classes"]
+__all__ = ["WalkResult", "walk_html", "parse_soup"]
 
-_DROP_TAGS = frozenset(
-    "script style head nav noscript template title svg button select iframe object embed canvas "
-    "audio video".split()
-)
-_DROP_CLASSES = frozenset(
-    "toc navheader navfooter nav-panel navigation copiable-anchor headerlink section-toc "
-    "contents-heading shortcontents-heading breadcrumb breadcrumbs skip-link".split()
-)
-_DROP_DIV_CLASSES = frozenset(["contents", "header", "shortcontents"])
 _BLOCK2 = frozenset("p pre h1 h2 h3 h4 h5 h6 dl ul ol table blockquote figure hr".split())
 _BLOCK1 = frozenset(
     "address article aside body caption center dd details dialog dir div dt fieldset figcaption "
@@ -34,34 +27,7 @@ _BLOCK1 = frozenset(
 )
 _HEADINGS = {f"h{i}": i for i in range(1, 7)}
 _WS = re.compile(r"\s+")
-_HEADING_RE = re.compile(r"^h[1-6]$")
-MIN_ENTRY_CHARS = 40  # a <dd> shorter than this is not worth a section of its own
-
-
-def tag_classes(tag: Tag) -> list[str]:
-    """The lower-cased class tokens of a tag."""
-    cls = tag.attrs.get("class")
-    if not cls:
-        return []
-    if isinstance(cls, str):
-        cls = cls.split()
-    return [c.lower() for c in cls]
-
-
-def _dropped(tag: Tag) -> bool:
-    """Whether a tag is chrome whose text must not reach the document."""
-    name = tag.name
-    if name in _DROP_TAGS:
-        return True
-    attrs = tag.attrs
-    if attrs.get("role") == "navigation" or str(attrs.get("id", "")).lower() == "toc":
-        return True
-    for c in tag_classes(tag) if "class" in attrs else ():
-        if c in _DROP_CLASSES or c.startswith(("toc-", "toc_")) or c.endswith(("-toc", "_toc")):
-            return True
-        if name == "div" and c in _DROP_DIV_CLASSES:
-            return True
-    return False
+MIN_ENTRY_CHARS = 40  # a <dl> becomes entry sections when one of its <dd>s is this long
 
 
 @dataclass
@@ -73,7 +39,6 @@ class WalkResult:
     title: str
     first_h1: str
     links: dict[str, str] = field(default_factory=dict)  # rel -> href ("next", "up")
-    up_title: str = ""
 
 
 class _Walker:
@@ -197,7 +162,7 @@ class _Walker:
             self.first_h1 = title
         num = numbered_level(title)
         meta = self.source_meta(tag)
-        anchor = _anchor(tag)
+        anchor = find_anchor(tag)
         if anchor:
             meta["anchor"] = anchor
         self.marks.append(
@@ -207,33 +172,41 @@ class _Walker:
 
     def begin_entry_list(self, dl: Tag) -> None:
         """Register the dt/dd groups of an outermost ``<dl>`` that deserve sections."""
+        groups: list[tuple[list[Tag], Tag, int]] = []
         dts: list[Tag] = []
-        for child in _dl_items(dl):
+        for child in dl_items(dl):
             if child.name == "dt":
                 dts.append(child)
             elif child.name == "dd" and dts:
-                if len(collapse_ws(child.get_text())) >= MIN_ENTRY_CHARS:
-                    self.entry_first[id(dts[0])] = dts
-                    self.entry_dd.add(id(child))
+                groups.append((dts, child, len(collapse_ws(child.get_text()))))
                 dts = []
+        if not any(size >= MIN_ENTRY_CHARS for _, _, size in groups):
+            return  # a short list (glossary of one-liners, layout): plain body text
+        for dts, dd, size in groups:
+            if size:
+                self.entry_first[id(dts[0])] = dts
+                self.entry_dd.add(id(dd))
 
-    def end_entry_title(self, dd: Tag) -> None:
-        """A registered ``<dd>`` starts: the dt text before it becomes the entry title."""
+    def end_entry_title(self, dd: Tag | None) -> None:
+        """A registered ``<dd>`` starts (``None``: its dl ended without it): the dt text is the title."""
         self.heading = None
         bounds = [*self.dt_parts, len(self.parts)]
-        names = [collapse_ws("".join(self.parts[a:b])) for a, b in zip(bounds, bounds[1:])]
+        names = [collapse_ws("".join(self.parts[a:b])) for a, b in zip(bounds, bounds[1:], strict=False)]
         title = ", ".join(n for n in names if n)
         first = self.entry_dts[0]
         self.dt_parts = []
         if not title:
             return
         meta: dict[str, Any] = {"kind": "entry", **self.source_meta(first)}
-        anchor = first.attrs.get("id") or _anchor(first)
+        anchor = first.attrs.get("id") or find_anchor(first)
         if anchor:
             meta["anchor"] = str(anchor)
         self.marks.append(Mark("entry", title, self.head_start, self.length, 1, meta))
         self.resume_at = None
-        self.open_dd.add(id(dd))  # its end starts a pending continuation
+        if dd is None:
+            self.resume_at = self.length
+        else:
+            self.open_dd.add(id(dd))  # its end starts a pending continuation
 
     # ---- DOM events ---------------------------------------------------------------------
     def start(self, tag: Tag) -> None:
@@ -250,7 +223,7 @@ class _Walker:
         if name == "pre":
             self.pre += 1
         elif name in _HEADINGS:
-            if self.heading is None:
+            if self.heading is None and not is_admonition(tag):
                 self.begin_heading(tag)
         elif name == "dl":
             if self.dl_depth == 0 and self.heading is None:
@@ -278,6 +251,8 @@ class _Walker:
             self.end_heading(tag)
         elif name == "dl":
             self.dl_depth -= 1
+            if self.dl_depth == 0 and self.dt_parts and self.heading is not None:
+                self.end_entry_title(None)  # the group's <dd> was dropped or missing
         elif name == "dd" and id(tag) in self.open_dd:
             self.open_dd.discard(id(tag))
             self.resume_at = self.length
@@ -293,7 +268,7 @@ class _Walker:
                 if node is not root:
                     self.end(node)
             elif isinstance(child, Tag):
-                if not _dropped(child):
+                if not is_dropped(child):
                     self.start(child)
                     stack.append((child, iter(child.contents)))
             elif isinstance(child, NavigableString) and not isinstance(child, PreformattedString):
@@ -302,19 +277,17 @@ class _Walker:
             self.end_heading(self.heading)
 
 
-def _links(soup: BeautifulSoup) -> tuple[dict[str, str], str]:
-    """``rel`` links of the page (next/prev/up) and the title of its "Up" link."""
+def _links(soup: BeautifulSoup) -> dict[str, str]:
+    """The page's ``rel`` links (first of each kind); "up" also from an ``accesskey="u"`` link."""
     links: dict[str, str] = {}
     for link in soup.find_all(["link", "a"], rel=True, href=True, limit=200):
-        rels = link.attrs.get("rel") or []
+        rels: Any = link.attrs.get("rel") or []
         for rel in rels.split() if isinstance(rels, str) else rels:
             links.setdefault(str(rel).lower(), str(link.attrs["href"]))
-    up_title = ""
     up = soup.find("a", attrs={"accesskey": "u", "href": True})
     if isinstance(up, Tag):
         links["up"] = str(up.attrs["href"])
-        up_title = collapse_ws(str(up.attrs.get("title", "")))
-    return links, up_title
+    return links
 
 
 def parse_soup(raw: str) -> BeautifulSoup:
@@ -338,38 +311,5 @@ def walk_html(raw: str, want_links: bool = False) -> WalkResult:
     walker.walk(soup)
     title_tag = soup.find("title")
     title = collapse_ws(title_tag.get_text()) if isinstance(title_tag, Tag) else ""
-    links, up_title = _links(soup) if want_links else ({}, "")
-    return WalkResult("".join(walker.parts), walker.marks, title, walker.first_h1, links, up_title)
-
-
-def _dl_items(dl: Tag) -> list[Tag]:
-    """The dt/dd children of a dl (looking through HTML5 ``<div>`` groups)."""
-    items: list[Tag] = []
-    for child in dl.children:
-        if isinstance(child, Tag):
-            if child.name in ("dt", "dd"):
-                items.append(child)
-            elif child.name == "div":
-                items.extend(c for c in child.children if isinstance(c, Tag) and c.name in ("dt", "dd"))
-    return items
-
-
-def _anchor(tag: Tag) -> str:
-    """The best fragment identifier for a heading: own id, inner anchor, neighbour, ancestor."""
-    own = tag.attrs.get("id")
-    if own:
-        return str(own)
-    inner = tag.find("a", attrs={"id": True}) or tag.find("a", attrs={"name": True})
-    if isinstance(inner, Tag):
-        return str(inner.attrs.get("id") or inner.attrs.get("name"))
-    prev = tag.find_previous_sibling()
-    if isinstance(prev, Tag) and prev.attrs.get("id") and not prev.get_text(strip=True):
-        return str(prev.attrs["id"])
-    node = tag.parent
-    for _ in range(4):
-        if not isinstance(node, Tag) or node.name in ("body", "html", "[document]"):
-            break
-        if node.attrs.get("id") and node.find(_HEADING_RE) is tag:
-            return str(node.attrs["id"])
-        node = node.parent
-    return ""
+    links = _links(soup) if want_links else {}
+    return WalkResult("".join(walker.parts), walker.marks, title, walker.first_h1, links)

@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 _SNIFF = 8192
 _MAX_CONTROL_SHARE = 0.10
 _ALLOWED_CONTROL = frozenset(b"\t\n\r\x0b\x0c\x08\x1b")
+_PREFERRED = ("cp1252", "latin_1", "iso8859_15")
 _BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -44,17 +45,31 @@ def _check_not_binary(data: bytes, name: str) -> None:
 
 
 def _detect(data: bytes, name: str) -> str:
-    """Decode non-UTF-8 bytes with charset_normalizer, or raise :class:`ParseError`."""
+    """Decode non-UTF-8 bytes with charset_normalizer, or raise :class:`ParseError`.
+
+    Candidates that tie with the best guess (same chaos and coherence) are resolved in
+    favour of the common Western legacy encodings, which detection cannot tell apart
+    from their Central-European cousins on short texts.
+    """
     from charset_normalizer import from_bytes
 
-    matches = from_bytes(data)
-    best = matches.best()
-    tried = ["utf-8"] + [m.encoding for m in matches][:5]
-    if best is None:
+    matches = list(from_bytes(data))
+    tried = ["utf-8", *(m.encoding for m in matches[:5]), "automatic detection"]
+    if not matches:
         raise ParseError(
             f"{name} is not valid UTF-8 and its encoding could not be detected "
             f"(tried: {', '.join(tried)}); convert it to UTF-8 (e.g. with iconv) and retry"
         )
+    best = matches[0]
+    ties = [m for m in matches if abs(m.chaos - best.chaos) < 1e-3 and abs(m.coherence - best.coherence) < 1e-3]
+    for preferred in _PREFERRED:
+        if any(preferred == m.encoding or preferred in m.could_be_from_charset for m in ties):
+            try:
+                text = data.decode(preferred)
+            except UnicodeDecodeError:
+                continue
+            logger.info("%s is not UTF-8; decoding it as %s", name, preferred)
+            return text
     logger.info("%s is not UTF-8; decoding it as %s", name, best.encoding)
     return str(best)
 
