@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .chunking import Leaf
 from .config import HierarchyConfig
-from .types import Node, NodeKind, ParsedDocument
+from .types import Node, NodeKind, ParsedDocument, Section
 
 if TYPE_CHECKING:
     import numpy as np
@@ -111,11 +111,14 @@ def _document_draft(doc: ParsedDocument, di: int, leaves_by_section: dict[int, l
     root = _Draft(NodeKind.DOCUMENT, doc.title, di, (doc.title,))
     stack: list[tuple[int, _Draft]] = [(0, root)]
     for si, sec in enumerate(doc.sections):
-        while len(stack) > 1 and stack[-1][0] >= sec.level:
+        cont = _continued(stack, sec)
+        while len(stack) > 1 and stack[-1][0] >= sec.level and stack[-1][1] is not cont:
             stack.pop()
         parent = stack[-1][1]
         is_lead = sec.level <= 1 and sec.title == doc.title and not sec.path[:-1]
-        if is_lead:  # text before the first heading (or a heading-less doc) hangs off the document
+        if cont is not None:  # text after a definition list goes back into its section
+            node = cont
+        elif is_lead:  # text before the first heading (or a heading-less doc) hangs off the document
             node = parent
         else:
             node = _Draft(NodeKind.SECTION, sec.title, di, (*parent.path, sec.title))
@@ -124,6 +127,13 @@ def _document_draft(doc: ParsedDocument, di: int, leaves_by_section: dict[int, l
         for li in leaves_by_section.get(si, []):
             node.children.append(_Draft(NodeKind.LEAF, "", di, node.path, leaf=li))
     return root
+
+
+def _continued(stack: list[tuple[int, _Draft]], sec: Section) -> _Draft | None:
+    """The open section a ``continuation`` section resumes (same title and level), if any."""
+    if sec.meta.get("kind") != "continuation":
+        return None
+    return next((d for lvl, d in reversed(stack) if lvl == sec.level and d.title == sec.title), None)
 
 
 def _prune_empty(node: _Draft) -> bool:

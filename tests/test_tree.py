@@ -137,3 +137,14 @@ def test_tree_invariants_property(spec, seed, max_tokens, branching):
     )
     eng = H2MT.build(docs, cfg, encoder=HashingEncoder(64), token_counter=SimpleTokenCounter())
     check_tree_invariants(eng, docs, cfg)
+
+
+def test_continuation_text_returns_to_its_section(encoder, counter, small_cfg):
+    doc = make_doc([(1, "A redirections", 3), (2, "A1 variables", 3), (1, "A redirections", 3), (1, "B signals", 3)])
+    doc.sections[2].meta["kind"] = "continuation"
+    eng = H2MT.build([doc], small_cfg, encoder=encoder, token_counter=counter)
+    a = eng.index.find("A redirections")
+    assert len(a) == 1
+    kinds = [eng.index.nodes[c].kind for c in a[0].children]
+    assert kinds == [NodeKind.LEAF, NodeKind.SECTION, NodeKind.LEAF]
+    check_tree_invariants(eng, [doc], small_cfg)
