@@ -110,7 +110,7 @@ class SentenceTransformerEncoder:
             raise ModelNotFoundError(f"Could not load the encoder from {path!r}: {e}") from e
         self.batch_size = batch_size
         get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(get_dim())
+        self.dim = int(get_dim() or 0)
         self.kind = "sentence-transformers"
         self.model = model
         self.name = "all-MiniLM-L6-v2" if model is None else f"st:{os.path.basename(path.rstrip('/'))}"

@@ -68,7 +68,7 @@ def main() -> None:
         print(json.dumps(res), flush=True)
         results.append(res)
     full, h2 = results
-    print(f"\n| method | prompt tokens | prefill ms | TTFT ms | route ms | peak RSS MiB |\n|---|---|---|---|---|---|")
+    print("\n| method | prompt tokens | prefill ms | TTFT ms | route ms | peak RSS MiB |\n|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['method']} | {r['prompt_tokens']:.0f} | {r['prefill_ms']:.0f} | {r['ttft_ms']:.0f} | {r['route_ms']:.1f} | {r['peak_rss_mib']:.0f} |")
     print(f"\nprefill speed-up full/h2mt: {full['prefill_ms'] / h2['prefill_ms']:.1f}x; "

@@ -12,4 +12,6 @@ for pkg in ("h2mt", "h2mt/parse", "h2mt/backends", "h2mt/eval", "h2mt_integratio
     assert f"{pkg}/__init__.py" in names, f"wheel lacks {pkg}"
 print("wheel contains all packages")
 PY
+.venv/bin/ruff check core h2mt_integrations tests examples
+.venv/bin/mypy core
 .venv/bin/python -m pytest -q "$@"

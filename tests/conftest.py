@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from h2mt import ChunkConfig, H2MTConfig
 from h2mt.chunking import SimpleTokenCounter
 from h2mt.encoders import HashingEncoder
+
 from tests._docs import manual
 
 

@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
-
 from h2mt import errors
 from h2mt.cli import main
+
 from tests._tiny import make_tiny_model_dir
 
 MD = """# Guide

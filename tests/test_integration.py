@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from h2mt import H2MT
 from h2mt.eval import evidence_kept
 from h2mt.select import format_context

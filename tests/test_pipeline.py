@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from h2mt import H2MT, BackendConfig, BudgetError, ChunkConfig, H2MTConfig, PrefillConfig
 
-from h2mt import BackendConfig, BudgetError, ChunkConfig, H2MT, H2MTConfig, PrefillConfig
 from tests._docs import make_doc
 from tests._tiny import make_tiny_model_dir
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from h2mt import BudgetError, FusionMode, H2MT, InputError, NodeKind, RouteConfig
+from h2mt import H2MT, BudgetError, FusionMode, InputError, NodeKind, RouteConfig
 from h2mt.select import format_context
+
 from tests._docs import make_doc
 
 

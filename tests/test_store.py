@@ -8,7 +8,6 @@ import struct
 
 import numpy as np
 import pytest
-
 from h2mt import H2MT, IndexCorruptError, IndexFileError, IndexVersionError
 from h2mt.store import load_index, save_index
 

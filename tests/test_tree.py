@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from h2mt import ChunkConfig, H2MT, H2MTConfig, HierarchyConfig, NodeKind
+from h2mt import H2MT, ChunkConfig, H2MTConfig, HierarchyConfig, NodeKind
 from h2mt.aggregate import aggregate_children
 from h2mt.chunking import SimpleTokenCounter, chunk_document
 from h2mt.config import AggregateStrategy
 from h2mt.encoders import HashingEncoder
 from h2mt.hierarchy import segment_consecutive
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests._docs import TOPICS, make_doc, manual
 
 
@@ -36,7 +36,7 @@ def check_tree_invariants(engine: H2MT, docs, cfg: H2MTConfig) -> None:
     for d, doc in enumerate(docs):
         leaves = [n for n in idx.leaves() if n.doc == d]
         covered = np.zeros(len(doc.text), dtype=bool)
-        for a, b in zip(leaves, leaves[1:]):
+        for a, b in zip(leaves, leaves[1:], strict=False):
             assert a.end <= b.start
         for lf in leaves:
             assert doc.text[lf.start : lf.end] == lf.text
