@@ -77,7 +77,7 @@ class EncoderConfig:
 
     kind: Literal["sentence-transformers", "lm-hidden", "hashing"] = "sentence-transformers"
     model: str | None = None  # path or name; None = the embedded all-MiniLM-L6-v2
-    batch_size: int = 64  # leaves encoded per batch
+    batch_size: int = 16  # leaves per batch (small batches pad less; fastest on CPU)
     device: str = "cpu"  # torch device for the encoder
     hashing_dim: int = 256  # dimension of the deterministic hashing encoder
 

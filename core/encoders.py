@@ -95,7 +95,7 @@ def default_encoder_path() -> str:
 class SentenceTransformerEncoder:
     """sentence-transformers model (default: the embedded all-MiniLM-L6-v2), offline."""
 
-    def __init__(self, model: str | None = None, *, batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(self, model: str | None = None, *, batch_size: int = 16, device: str = "cpu") -> None:
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
