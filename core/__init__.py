@@ -44,6 +44,7 @@ _LAZY = {
     "H2MT": "pipeline",
     "AnswerStream": "pipeline",
     "Index": "index",
+    "LeafInput": "external",
     "load_index": "store",
     "save_index": "store",
     "parse_path": "parse",

@@ -19,7 +19,7 @@ from .index import FORMAT_VERSION, Index
 from .lexical import build_lexical
 from .types import NodeKind, ParsedDocument
 
-__all__ = ["parse_sources", "build_index"]
+__all__ = ["parse_sources", "build_index", "index_leaves"]
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +67,33 @@ def build_index(
     corpus_title: str = "corpus",
 ) -> Index:
     """Build an :class:`Index` over ``sources`` (files, folders or parsed documents)."""
+    t0 = time.perf_counter()
+    docs = parse_sources(sources)
+    t_parse = time.perf_counter() - t0
+    leaves = _chunk_all(docs, count_tokens, cfg, progress)
+    index = index_leaves(docs, leaves, cfg, encoder, progress=progress, tokenizer_name=tokenizer_name,
+                         corpus_title=corpus_title)
+    t = index.meta["build_timings"]
+    t["parse_s"] = t_parse
+    t["chunk_s"] = time.perf_counter() - t0 - t_parse - t["encode_s"] - t["tree_s"]
+    t["total_s"] = time.perf_counter() - t0
+    return index
+
+
+def index_leaves(
+    docs: Sequence[ParsedDocument],
+    leaves: Sequence[Leaf],
+    cfg: H2MTConfig,
+    encoder: Encoder,
+    *,
+    progress: bool = False,
+    tokenizer_name: str = "",
+    corpus_title: str = "corpus",
+) -> Index:
+    """Encode ``leaves``, build the tree over ``docs``, aggregate embeddings and lexical stats."""
     import numpy as np
 
     t0 = time.perf_counter()
-    docs = parse_sources(sources)
-    t_parse = time.perf_counter()
-    leaves = _chunk_all(docs, count_tokens, cfg, progress)
-    t_chunk = time.perf_counter()
     leaf_emb = encoder.encode([_leaf_input(lf, docs) for lf in leaves], progress=progress)
     t_enc = time.perf_counter()
     nodes = build_tree(docs, leaves, leaf_emb, cfg.hierarchy, HierarchyStrategy.SEMANTIC, corpus_title)
@@ -93,13 +113,7 @@ def build_index(
         [n.kind == NodeKind.LEAF for n in nodes],
     )
     t_end = time.perf_counter()
-    timings = {
-        "parse_s": t_parse - t0,
-        "chunk_s": t_chunk - t_parse,
-        "encode_s": t_enc - t_chunk,
-        "tree_s": t_end - t_enc,
-        "total_s": t_end - t0,
-    }
+    timings = {"parse_s": 0.0, "chunk_s": 0.0, "encode_s": t_enc - t0, "tree_s": t_end - t_enc, "total_s": t_end - t0}
     log.info("built index: %d docs, %d nodes, %d leaves in %.1fs", len(docs), len(nodes), len(leaves), timings["total_s"])
     return Index(nodes, emb, lex, _doc_records(docs), _meta(cfg, encoder, tokenizer_name, timings))
 

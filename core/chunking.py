@@ -29,6 +29,7 @@ class Leaf:
     end: int
     text: str
     tokens: int
+    ref: str = ""  # caller's id when the leaf comes from an external node
 
 
 class SimpleTokenCounter:

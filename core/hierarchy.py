@@ -174,7 +174,8 @@ def _flatten(root: _Draft, leaves: Sequence[Leaf]) -> list[Node]:
     def visit(d: _Draft, parent: int, depth: int) -> Node:
         nid = len(nodes)
         lf = leaves[d.leaf] if d.kind == NodeKind.LEAF else None
-        node = Node(nid, d.kind, d.title, parent, [], d.doc, 0, 0, 0, depth, d.path, lf.text if lf else "")
+        node = Node(nid, d.kind, d.title, parent, [], d.doc, 0, 0, 0, depth, d.path,
+                    lf.text if lf else "", lf.ref if lf else "")
         nodes.append(node)
         if lf is not None:
             node.start, node.end, node.tokens = lf.start, lf.end, lf.tokens

@@ -11,11 +11,12 @@ from dataclasses import replace
 from typing import Any
 
 from .backends.base import Backend, GenerationStats
-from .builder import build_index
+from .builder import build_index, index_leaves
 from .chunking import TokenCounter
 from .config import H2MTConfig
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError
+from .external import LeafInput, documents_from_leaves
 from .index import Index
 from .routing import route
 from .select import build_messages, format_context
@@ -91,6 +92,23 @@ class H2MT:
         count, tok_name = cls._counter(cfg, backend, token_counter)
         index = build_index(sources, cfg, enc, count, progress=progress, tokenizer_name=tok_name)
         return cls(index, cfg, encoder=enc, backend=backend)
+
+    @classmethod
+    def from_leaves(
+        cls,
+        leaves: Sequence[LeafInput],
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+        token_counter: TokenCounter | None = None,
+    ) -> H2MT:
+        """Build over pre-chunked external leaves (one leaf each, ``ref`` kept), structured by their paths."""
+        cfg = config or H2MTConfig()
+        enc = encoder or load_encoder(cfg.encoder, backend)
+        count, tok_name = cls._counter(cfg, backend, token_counter)
+        docs, lv = documents_from_leaves(leaves, count)
+        return cls(index_leaves(docs, lv, cfg, enc, tokenizer_name=tok_name), cfg, encoder=enc, backend=backend)
 
     @staticmethod
     def _counter(cfg: H2MTConfig, backend: Backend | None, given: TokenCounter | None) -> tuple[TokenCounter, str]:

@@ -68,6 +68,7 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
         "format_version": str(FORMAT_VERSION),
         "titles": json.dumps([x.title for x in index.nodes], ensure_ascii=False),
         "texts": json.dumps([x.text for x in index.nodes], ensure_ascii=False),
+        "refs": json.dumps([x.ref for x in index.nodes], ensure_ascii=False),
         "vocab": json.dumps(list(index.lexical.vocab), ensure_ascii=False),
         "documents": json.dumps(index.documents, ensure_ascii=False),
         "meta": json.dumps(index.meta, ensure_ascii=False, default=str),
@@ -127,7 +128,7 @@ def load_index(path: str | os.PathLike[str]) -> Index:
         titles, texts = json.loads(meta["titles"]), json.loads(meta["texts"])
         vocab = {w: i for i, w in enumerate(json.loads(meta["vocab"]))}
         n_nodes, n_vocab = json.loads(meta["shape"])
-        nodes = _nodes(t, titles, texts)
+        nodes = _nodes(t, titles, texts, json.loads(meta["refs"]))
         matrix = sp.csr_matrix((t["lex_data"], t["lex_indices"], t["lex_indptr"]), shape=(n_nodes, n_vocab))
         lex = LexicalIndex(vocab, matrix, t["lex_idf"], t["lex_avg_len"])
         return Index(nodes, t["embeddings"], lex, json.loads(meta["documents"]), json.loads(meta["meta"]))
@@ -135,7 +136,7 @@ def load_index(path: str | os.PathLike[str]) -> Index:
         raise IndexCorruptError(f"{path} is inconsistent ({e}); rebuild it with `h2mt build`") from e
 
 
-def _nodes(t: dict[str, Any], titles: list[str], texts: list[str]) -> list[Node]:
+def _nodes(t: dict[str, Any], titles: list[str], texts: list[str], refs: list[str]) -> list[Node]:
     """Rebuild nodes; children, depths and breadcrumb paths are derived from parents."""
     kinds, parents, docs = t["node_kind"].tolist(), t["node_parent"].tolist(), t["node_doc"].tolist()
     spans, tokens = t["node_span"].tolist(), t["node_tokens"].tolist()
@@ -150,7 +151,7 @@ def _nodes(t: dict[str, Any], titles: list[str], texts: list[str]) -> list[Node]
         else:
             path = par.path if par is not None else ()
         node = Node(i, kind, titles[i], p, [], docs[i], spans[i][0], spans[i][1], tokens[i],
-                    par.depth + 1 if par else 0, path, texts[i])
+                    par.depth + 1 if par else 0, path, texts[i], refs[i])
         if par is not None:
             par.children.append(i)
         nodes.append(node)

@@ -89,6 +89,7 @@ class Node:
     depth: int
     path: tuple[str, ...]
     text: str = ""
+    ref: str = ""  # caller's id for leaves built from external nodes (LlamaIndex node_id, ...)
 
 
 @dataclass

@@ -148,3 +148,31 @@ def test_continuation_text_returns_to_its_section(encoder, counter, small_cfg):
     kinds = [eng.index.nodes[c].kind for c in a[0].children]
     assert kinds == [NodeKind.LEAF, NodeKind.SECTION, NodeKind.LEAF]
     check_tree_invariants(eng, [doc], small_cfg)
+
+
+def test_external_leaves_keep_their_ids_and_structure(encoder, counter, small_cfg):
+    from h2mt import LeafInput
+
+    words = {k: v for k, v in TOPICS.items()}
+    inputs = [
+        LeafInput("Intro text " + words["config"], "n0", doc="d1", doc_title="Guide"),
+        LeafInput(words["redirections"], "n1", doc="d1", path=("Shell", "Redirections")),
+        LeafInput(words["redirections"] + " again", "n2", doc="d1", path=("Shell", "Redirections")),
+        LeafInput(words["variables"], "n3", doc="d1", path=("Shell", "Variables")),
+        LeafInput(words["signals"], "n4", doc="d1", path=("Shell",)),
+        LeafInput(words["history"], "n5", doc="d2", path=("History",), doc_title="Other"),
+        LeafInput("   ", "blank", doc="d2"),
+    ]
+    eng = H2MT.from_leaves(inputs, small_cfg, encoder=encoder, token_counter=counter)
+    idx = eng.index
+    leaves = idx.leaves()
+    assert [n.ref for n in leaves] == ["n0", "n1", "n2", "n3", "n4", "n5"]
+    assert [n.text for n in leaves] == [x.text for x in inputs[:6]]
+    red = idx.find("Redirections")[0]
+    assert [idx.nodes[c].ref for c in red.children] == ["n1", "n2"]
+    shell = idx.find("Shell")
+    assert len(shell) == 1 and [idx.nodes[c].title or idx.nodes[c].ref for c in shell[0].children] == ["Redirections", "Variables", "n4"]
+    assert [d["title"] for d in idx.documents] == ["Guide", "Other"]
+    assert idx.nodes[leaves[0].parent].kind == NodeKind.DOCUMENT
+    r = eng.route("trap kill signal", budget=counter([inputs[4].text])[0])
+    assert [k.node.ref for k in r.kept] == ["n4"]
