@@ -63,9 +63,11 @@ def documents_from_leaves(
     docs: list[ParsedDocument] = []
     leaves: list[Leaf] = []
     k = 0
+    open_path: tuple[str, ...]
     for key, ids in order.items():
         title = next((inputs[i].doc_title for i in ids if inputs[i].doc_title), key or "document")
-        text, sections, open_path = "", [], ()
+        text, open_path = "", ()
+        sections: list[Section] = []
         for i in ids:
             x = inputs[i]
             start = len(text) + (len(_SEP) if text else 0)

@@ -62,13 +62,14 @@ def haystack_document(
     seen = {t for t, _ in own}
     chosen, total = list(own), sum(count([t for _, t in own]))
     for title, text in others:
-        if total >= target_tokens:
-            break
         if title in seen or not text:
             continue
+        n = count([text])[0]
+        if total + n > target_tokens:
+            continue  # never overshoot the target: smaller paragraphs may still fit
         seen.add(title)
         chosen.append((title, text))
-        total += count([text])[0]
+        total += n
     rng.shuffle(chosen)
     text, sections = "", []
     for title, body in chosen:
@@ -77,4 +78,4 @@ def haystack_document(
         text += body
         sections.append(Section(title, (title,), 1, start, len(text)))
         text += "\n\n"
-    return ParsedDocument(f"hotpotqa:{q.id}", f"HotpotQA haystack {q.id}", text, sections, {"format": "text"})
+    return ParsedDocument(f"hotpotqa:{q.id}", "haystack", text, sections, {"format": "text"})
