@@ -6,10 +6,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+from .aio import aiter_blocking, run_blocking
 from .backends.base import Backend, GenerationStats
 from .builder import build_index, index_leaves
 from .chunking import TokenCounter
@@ -223,6 +224,30 @@ class H2MT:
             return Answer(question, text.strip(), list(kept), acc, context)
 
         return AnswerStream(pieces, finish)
+
+    async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
+        """:meth:`route` without blocking the event loop."""
+        return await run_blocking(lambda: self.route(question, budget=budget, beam_width=beam_width))
+
+    async def aanswer(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> Answer:
+        """:meth:`answer` without blocking the event loop."""
+        return await run_blocking(lambda: self.answer(question, budget=budget, beam_width=beam_width, full=full))
+
+    async def astream(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> AsyncIterator[str | Answer]:
+        """Async token stream; the last item yielded is the complete :class:`Answer`."""
+
+        def produce() -> Iterator[str | Answer]:
+            s = self.stream(question, budget=budget, beam_width=beam_width, full=full)
+            yield from s
+            assert s.answer is not None
+            yield s.answer
+
+        async for item in aiter_blocking(produce):
+            yield item
 
     def answer(
         self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False

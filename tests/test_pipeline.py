@@ -78,3 +78,30 @@ def test_pruned_prompt_is_shorter_than_full(engine):
 def test_prompt_longer_than_the_model_is_a_budget_error(engine, tiny_backend):
     with pytest.raises(BudgetError):
         engine.answer("signals " * 600, budget=60)  # question alone exceeds the 512-token tiny model
+
+
+def test_async_api_matches_sync_and_does_not_block(engine):
+    import asyncio
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.001)
+                ticks += 1
+
+        t = asyncio.create_task(ticker())
+        r = await engine.aroute("trap kill signal", budget=70)
+        items = [x async for x in engine.astream("trap kill signal", budget=70)]
+        a = await engine.aanswer("trap kill signal", budget=70)
+        t.cancel()
+        return r, items, a, ticks
+
+    r, items, a, ticks = asyncio.run(main())
+    sync = engine.answer("trap kill signal", budget=70)
+    assert [k.node.id for k in r.kept] == [k.node.id for k in sync.sources]
+    *pieces, final = items
+    assert "".join(pieces).strip() == final.text == a.text == sync.text
+    assert ticks > 0  # the loop kept running while the model worked
