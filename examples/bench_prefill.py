@@ -1,6 +1,6 @@
 """Prefill cost of h2mt against full-context prefill, with the default local model.
 
-    python examples/bench_prefill.py --length 7400 --budget 1024 --questions 5
+    python examples/bench_prefill.py --length 7200 --budget 1024 --questions 5
 
 For each of the first N HotpotQA questions, an ~LENGTH-token haystack document is
 built (the question's 10 paragraphs plus other questions' paragraphs, shuffled with a
@@ -48,7 +48,7 @@ def run_method(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--length", type=int, default=7400, help="document tokens (the full prompt must fit the 8,192-token model)")
+    ap.add_argument("--length", type=int, default=7200, help="document tokens (the full prompt must fit the 8,192-token model)")
     ap.add_argument("--budget", type=int, default=1024)
     ap.add_argument("--questions", type=int, default=5)
     ap.add_argument("--max-new-tokens", type=int, default=16)
@@ -62,7 +62,10 @@ def main() -> None:
     for method in ("full", "h2mt"):
         t = time.perf_counter()
         cmd = [sys.executable, __file__, "--method", method, *sys.argv[1:]]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"{method} failed:\n{proc.stderr[-3000:]}")
+        out = proc.stdout.strip().splitlines()[-1]
         res = json.loads(out)
         res["wall_s"] = time.perf_counter() - t
         print(json.dumps(res), flush=True)
