@@ -33,13 +33,31 @@ class Leaf:
 
 
 class SimpleTokenCounter:
-    """Deterministic counter (words and punctuation marks); for tests and tokenizer-free use."""
+    """Deterministic counter for tests and tokenizer-free use: one token per word or
+    punctuation mark, and one per 8 characters of very long words (like subword models)."""
 
-    _TOKEN = re.compile(r"\w+|[^\w\s]")
+    _TOKEN = re.compile(r"\w{1,8}|[^\w\s]")
 
     def __call__(self, texts: Sequence[str]) -> list[int]:
-        """Count word and punctuation tokens of each text."""
+        """Count tokens of each text."""
         return [len(self._TOKEN.findall(t)) for t in texts]
+
+
+def _cap(text: str, spans: list[tuple[int, int]], max_chars: int) -> list[tuple[int, int]]:
+    """Cut spans longer than ``max_chars`` (at whitespace when possible) before any tokenizing,
+    so a huge line without sentence breaks never reaches the tokenizer whole."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        while e - s > max_chars:
+            cut = text.rfind(" ", s + max_chars // 2, s + max_chars)
+            cut = cut if cut > s else s + max_chars
+            out.append((s, _rstrip(text, s, cut)))
+            s = cut
+            while s < e and text[s].isspace():
+                s += 1
+        if e > s:
+            out.append((s, e))
+    return out
 
 
 def _units(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -134,7 +152,8 @@ def chunk_document(
     text = doc.text
     leaves: list[Leaf] = []
     for si, sec in enumerate(doc.sections):
-        units = _bounded_units(text, _units(text, sec.start, sec.end), count, cfg.max_tokens)
+        spans = _cap(text, _units(text, sec.start, sec.end), cfg.max_tokens * 8)
+        units = _bounded_units(text, spans, count, cfg.max_tokens)
         for g in _pack(units, cfg):
             leaves.append(Leaf(doc_index, si, g[0][0], g[-1][1], text[g[0][0] : g[-1][1]], 0))
     _recount(leaves, count, cfg)

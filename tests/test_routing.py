@@ -40,7 +40,7 @@ def test_keep_everything_equals_full_context(manual_engine):
 def test_pruning_scores_a_fraction_of_a_wide_tree(encoder, counter, small_cfg):
     spec = []
     for ch in range(12):
-        spec.append((1, f"{ch} chapter", 2))
+        spec.append((1, f"{ch} chapter", 0))
         for sec, topic in enumerate(["redirections", "variables", "signals", "config"]):
             spec.append((2, f"{ch}.{sec} {topic}", 12))
     eng = H2MT.build([make_doc(spec)], small_cfg, encoder=encoder, token_counter=counter)
