@@ -16,8 +16,9 @@ from .builder import build_index, index_leaves
 from .chunking import TokenCounter
 from .config import H2MTConfig
 from .encoders import Encoder, load_encoder
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 from .external import LeafInput, documents_from_leaves
+from .incremental import combine
 from .index import Index
 from .routing import route
 from .select import build_messages, format_context
@@ -137,6 +138,35 @@ class H2MT:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the index atomically to ``path``."""
         save_index(self.index, path)
+
+    # ---- incremental updates -----------------------------------------
+    def add(
+        self,
+        sources: Iterable[str | os.PathLike[str] | ParsedDocument],
+        *,
+        token_counter: TokenCounter | None = None,
+        progress: bool = False,
+    ) -> int:
+        """Parse, chunk and encode only ``sources`` and add them; a source already in the
+        index is replaced. Returns the number of documents added."""
+        count, tok_name = self._counter(self.config, self._backend, token_counter)
+        new = build_index(sources, self.config, self.encoder, count, progress=progress, tokenizer_name=tok_name)
+        fresh = {d["source"] for d in new.documents}
+        keep = [i for i, d in enumerate(self.index.documents) if d["source"] not in fresh]
+        parts = [(self.index, keep), (new, range(len(new.documents)))]
+        self.index = combine(parts, self.encoder, self.config.hierarchy)
+        return len(new.documents)
+
+    def remove(self, sources: Iterable[str | os.PathLike[str]]) -> int:
+        """Remove the documents whose ``source`` is listed; returns how many were removed."""
+        gone = {os.fspath(s) for s in sources}
+        keep = [i for i, d in enumerate(self.index.documents) if d["source"] not in gone]
+        removed = len(self.index.documents) - len(keep)
+        if removed == 0:
+            known = ", ".join(d["source"] for d in self.index.documents[:5])
+            raise InputError(f"None of {sorted(gone)} is in the index (documents: {known}...)")
+        self.index = combine([(self.index, keep)], self.encoder, self.config.hierarchy)
+        return removed
 
     # ---- lazy components ---------------------------------------------
     def _check_encoder(self, enc: Encoder) -> None:
