@@ -14,6 +14,7 @@ from typing import Any
 
 from ..config import BackendConfig
 from ..errors import ConfigError, ModelError
+from .fit import check_fits
 from .oom import is_oom, oom_guard
 from .resolve import ResolvedModel, resolve_model
 
@@ -160,6 +161,8 @@ def load_model(resolved: ResolvedModel, cfg: BackendConfig) -> tuple[Any, str]:
     kwargs = resolve_load_kwargs(cfg, torch.cuda.is_available())
     device = str(kwargs["device_map"][""])
     _check_cuda_index(device)
+    quant = _resolve_quantization(cfg, device.startswith("cuda"))
+    check_fits(Path(resolved.path), resolved.name, device, str(kwargs["dtype"]).replace("torch.", ""), quant)
     log.info("loading %s on %s (%s)", resolved.name, device, kwargs["dtype"])
     with oom_guard(f"loading {resolved.name}", device):
         try:
