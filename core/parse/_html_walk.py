@@ -41,6 +41,11 @@ class WalkResult:
     links: dict[str, str] = field(default_factory=dict)  # rel -> href ("next", "up")
 
 
+_CLOSES_HEADING = frozenset(
+    ["h1", "h2", "h3", "h4", "h5", "h6", "p", "div", "table", "ul", "ol", "dl", "pre", "section", "article", "blockquote"]
+)
+
+
 class _Walker:
     """Stateful single pass over the DOM (text builder + mark recorder)."""
 
@@ -212,6 +217,8 @@ class _Walker:
     def start(self, tag: Tag) -> None:
         """An element opens (it is not dropped)."""
         name = tag.name
+        if name in _CLOSES_HEADING and self.heading is not None and self.heading.name in _HEADINGS:
+            self.end_heading(self.heading)  # broken HTML: an unclosed heading ends at the next block
         if name in _BLOCK2:
             self.block(2)
         elif name in _BLOCK1:
