@@ -159,9 +159,38 @@ def route(
 
 
 @app.command()
+def add(
+    index: Path = typer.Argument(..., help="Index file to update in place."),
+    sources: list[Path] = typer.Argument(..., help="Files or folders to add (a source already indexed is replaced)."),
+) -> None:
+    """Add documents to INDEX without re-encoding the others."""
+    from .pipeline import H2MT
+
+    eng = H2MT.load(index)
+    n = eng.add([str(s) for s in sources], progress=True)
+    eng.save(index)
+    typer.echo(f"added {n} documents; {index} now holds {len(eng.index.documents)} documents, {len(eng.index.nodes)} nodes")
+
+
+@app.command()
+def remove(
+    index: Path = typer.Argument(..., help="Index file to update in place."),
+    sources: list[str] = typer.Argument(..., help="Sources to remove, as listed by `h2mt inspect --documents`."),
+) -> None:
+    """Remove documents from INDEX."""
+    from .pipeline import H2MT
+
+    eng = H2MT.load(index)
+    n = eng.remove(sources)
+    eng.save(index)
+    typer.echo(f"removed {n} documents; {index} now holds {len(eng.index.documents)} documents")
+
+
+@app.command()
 def inspect(
     index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
     depth: int = typer.Option(3, help="Outline depth to print."),
+    documents: bool = typer.Option(False, "--documents", help="List the documents and their sources instead."),
 ) -> None:
     """Print the index outline with sizes."""
     from .store import load_index
@@ -170,6 +199,10 @@ def inspect(
     idx = load_index(index)
     typer.echo(f"{index}: {len(idx.documents)} documents, {len(idx.nodes)} nodes, {len(idx.leaves())} leaves, "
                f"{idx.tokens_total} tokens, encoder {idx.meta.get('encoder', {}).get('name')}")
+    if documents:
+        for d, node_id in zip(idx.documents, idx.root.children, strict=True):
+            typer.echo(f"  {d['source']}  [{d.get('title', '')}, {idx.nodes[node_id].tokens} tok]")
+        return
 
     def walk(nid: int) -> None:
         n = idx.nodes[nid]

@@ -149,7 +149,11 @@ class H2MT:
     ) -> int:
         """Parse, chunk and encode only ``sources`` and add them; a source already in the
         index is replaced. Returns the number of documents added."""
-        count, tok_name = self._counter(self.config, self._backend, token_counter)
+        cfg = self.config
+        built_with = str(self.index.meta.get("tokenizer", ""))
+        if token_counter is None and self._backend is None and cfg.backend.model is None and os.path.isdir(built_with):
+            cfg = replace(cfg, backend=replace(cfg.backend, model=built_with))  # count as the build did
+        count, tok_name = self._counter(cfg, self._backend, token_counter)
         new = build_index(sources, self.config, self.encoder, count, progress=progress, tokenizer_name=tok_name)
         fresh = {d["source"] for d in new.documents}
         keep = [i for i, d in enumerate(self.index.documents) if d["source"] not in fresh]

@@ -78,7 +78,8 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise IndexFileError(f"Cannot write the index: folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+    _remove_stale_temps(parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
@@ -91,6 +92,18 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def _remove_stale_temps(folder: Path, name: str) -> None:
+    """Delete temporary files left by writers of ``name`` that were killed mid-write."""
+    for f in folder.glob(f".{name}.*.tmp"):
+        try:
+            pid = int(f.name[len(name) + 2 :].split(".")[0])
+            os.kill(pid, 0)  # raises if that writer no longer exists
+        except ProcessLookupError:
+            f.unlink(missing_ok=True)
+        except (ValueError, PermissionError, OSError):
+            continue
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, str]]:

@@ -128,3 +128,18 @@ def test_no_traceback_in_a_real_process(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == errors.ParseError.exit_code
     assert "Traceback" not in p.stderr and "empty" in p.stderr
+
+
+def test_add_and_remove_documents(built, tmp_path, tiny, capsys):
+    extra = tmp_path / "extra.md"
+    extra.write_text("# Extra\n\nThe history list recalls previous commands with event designators.\n")
+    code, out, err = run(["add", built, extra], capsys)
+    assert code == 0, err
+    code, out, _ = run(["inspect", built, "--documents"], capsys)
+    assert "2 documents" in out and str(extra) in out
+    code, out, _ = run(["route", built, "history event designators", "--budget", "40"], capsys)
+    assert "Extra" in out.split("Pruned")[0]
+    code, out, _ = run(["remove", built, str(extra)], capsys)
+    assert code == 0 and "removed 1" in out
+    code, _, err = run(["remove", built, "nope.md"], capsys)
+    assert code == errors.InputError.exit_code and "nope.md" in err

@@ -1,0 +1,351 @@
+"""LangChain integration: chat model, LLM, runnable (LCEL, streaming, batch, async, callbacks),
+retriever and document compressor. Offline: tiny random Llama, hashing encoder."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+pytest.importorskip("langchain_core")
+
+from h2mt import InputError  # noqa: E402
+from h2mt.backends import load_backend  # noqa: E402
+from h2mt.chunking import SimpleTokenCounter  # noqa: E402
+from h2mt.config import BackendConfig  # noqa: E402
+from h2mt.encoders import HashingEncoder  # noqa: E402
+from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler  # noqa: E402
+from langchain_core.documents import Document  # noqa: E402
+from langchain_core.language_models.fake_chat_models import FakeListChatModel  # noqa: E402
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
+from langchain_core.runnables import RunnablePassthrough  # noqa: E402
+
+from h2mt_integrations.langchain import (  # noqa: E402
+    H2MTLLM,
+    ChatH2MT,
+    H2MTDocumentCompressor,
+    H2MTRetriever,
+    H2MTRunnable,
+)
+from tests._tiny import make_tiny_model_dir  # noqa: E402
+from tests.integrations.test_langchain_standard import build_tiny_index  # noqa: E402
+
+Q = "What is the default value of work_mem?"
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    path = make_tiny_model_dir(tmp_path_factory.mktemp("lc-tiny-llama"))
+    return load_backend(BackendConfig(model=str(path), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def chat(backend: Any) -> ChatH2MT:
+    return ChatH2MT(backend=backend, max_tokens=6)
+
+
+@pytest.fixture(scope="module")
+def index_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_index(tmp_path_factory.mktemp("lc-index"))
+
+
+@pytest.fixture(scope="module")
+def retriever(index_path: Path) -> H2MTRetriever:
+    return H2MTRetriever(index_path=str(index_path), budget=48)
+
+
+@pytest.fixture(scope="module")
+def runnable(chat: ChatH2MT) -> H2MTRunnable:
+    return H2MTRunnable(llm=chat, budget=48, encoder=HashingEncoder(256))
+
+
+@pytest.fixture()
+def docs() -> list[Document]:
+    texts = [
+        ("Connections", "max_connections sets the maximum number of concurrent connections."),
+        ("Connections", "superuser_reserved_connections reserves slots for superusers."),
+        ("Resource Consumption", "work_mem: the default value is four megabytes."),
+        ("Resource Consumption", "shared_buffers sets the memory for shared buffers."),
+        ("Checkpoints", "checkpoint_timeout: the default is five minutes."),
+    ]
+    return [
+        Document(page_content=t, metadata={"Header 1": "Config", "Header 2": h, "source": "pg.md"}, id=f"d{i}")
+        for i, (h, t) in enumerate(texts)
+    ]
+
+
+class Recorder(BaseCallbackHandler):
+    """Records run starts (with parents), tokens and tags/metadata of nested chat model runs."""
+
+    def __init__(self) -> None:
+        self.chains: list[UUID] = []
+        self.chat_runs: list[dict[str, Any]] = []
+        self.tokens: list[str] = []
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, **kw: Any) -> None:
+        self.chains.append(run_id)
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kw: Any) -> None:
+        self.chat_runs.append({"run_id": run_id, "messages": messages[0], **kw})
+
+    def on_llm_new_token(self, token: str, **kw: Any) -> None:
+        self.tokens.append(token)
+
+
+class AsyncRecorder(AsyncCallbackHandler):
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+        self.parents: list[UUID | None] = []
+
+    async def on_chat_model_start(self, serialized: Any, messages: Any, **kw: Any) -> None:
+        self.parents.append(kw.get("parent_run_id"))
+
+    async def on_llm_new_token(self, token: str, **kw: Any) -> None:
+        self.tokens.append(token)
+
+
+# ---- ChatH2MT ------------------------------------------------------------------------------------
+def test_chat_invoke_usage_and_response_metadata(chat: ChatH2MT) -> None:
+    msg = chat.invoke("hello there")
+    assert isinstance(msg, AIMessage) and isinstance(msg.content, str)
+    u = msg.usage_metadata
+    assert u is not None and u["input_tokens"] > 0 and 1 <= u["output_tokens"] <= 6
+    assert u["total_tokens"] == u["input_tokens"] + u["output_tokens"]
+    meta = msg.response_metadata
+    assert meta["model_name"] == chat.backend.name and meta["finish_reason"] in ("stop", "length")
+    assert {"prefill_ms", "ttft_ms", "total_ms", "peak_mem_bytes", "prompt_tokens"} <= set(meta["accounting"])
+
+
+def test_chat_stream_equals_invoke_and_emits_tokens(chat: ChatH2MT) -> None:
+    full = chat.invoke("hello there").content
+    rec = Recorder()
+    chunks = list(chat.stream("hello there", config={"callbacks": [rec]}))
+    assert "".join(c.text for c in chunks) == full
+    assert "".join(rec.tokens) == full
+    assert chunks[-1].chunk_position == "last" and chunks[-1].usage_metadata is not None
+    assert chunks[-1].response_metadata["model_name"] == chat.backend.name
+
+
+def test_chat_generate_streams_tokens_through_run_manager(chat: ChatH2MT) -> None:
+    rec = Recorder()
+    msg = chat.invoke("hello there", config={"callbacks": [rec]})
+    assert rec.tokens and "".join(rec.tokens) == msg.content
+
+
+def test_chat_async(chat: ChatH2MT) -> None:
+    full = chat.invoke("hello there").content
+
+    async def run() -> tuple[str, str, list[str]]:
+        rec = AsyncRecorder()
+        a = (await chat.ainvoke("hello there", config={"callbacks": [rec]})).text
+        s = "".join([c.text async for c in chat.astream("hello there")])
+        return a, s, rec.tokens
+
+    a, s, tokens = asyncio.run(run())
+    assert a == full and s == full and "".join(tokens) == full
+
+
+def test_chat_standard_params(chat: ChatH2MT) -> None:
+    full = chat.invoke("hello there", max_tokens=12)
+    assert full.usage_metadata["output_tokens"] <= 12
+    short = chat.invoke("hello there", max_tokens=2)
+    assert short.usage_metadata["output_tokens"] <= 2
+    text = full.text
+    if len(text) >= 4:
+        stop = text[2:4]
+        cut = chat.invoke("hello there", max_tokens=12, stop=[stop]).text
+        assert stop not in cut and text.startswith(cut)
+    a = chat.invoke("hello there", temperature=1.0, seed=3).text
+    assert a == chat.invoke("hello there", temperature=1.0, seed=3).text
+    with pytest.raises(TimeoutError):
+        chat.invoke("hello there", max_tokens=12, timeout=1e-9)
+    bound = ChatH2MT(backend=chat.backend, max_tokens=3, stop=["zz"], temperature=0.5, timeout=30)
+    assert bound._get_ls_params() == {
+        "ls_provider": "h2mt", "ls_model_type": "chat", "ls_model_name": chat.backend.name,
+        "ls_temperature": 0.5, "ls_max_tokens": 3, "ls_stop": ["zz"],
+    }
+
+
+def test_chat_rejects_what_it_cannot_do(chat: ChatH2MT) -> None:
+    with pytest.raises(ValueError, match="text only"):
+        chat.invoke([HumanMessage(content=[{"type": "image", "url": "http://x/y.png"}])])
+    with pytest.raises(ValueError, match="tool"):
+        chat.invoke([ToolMessage(content="3", tool_call_id="t1")])
+    with pytest.raises(ValueError, match="serves"):
+        chat.invoke("hi", model="another-model")
+
+
+def test_llm_subclass(backend: Any) -> None:
+    llm = H2MTLLM(backend=backend, max_tokens=5)
+    text = llm.invoke("hello there")
+    assert isinstance(text, str)
+    assert "".join(llm.stream("hello there")) == text
+    assert asyncio.run(llm.ainvoke("hello there")) == text
+    res = llm.generate(["hello there"])
+    assert res.generations[0][0].text == text
+
+
+# ---- H2MTRunnable --------------------------------------------------------------------------------
+def _check_output(out: dict[str, Any], docs: list[Document], budget: int) -> None:
+    assert set(out) == {"answer", "sources", "stats"} and isinstance(out["answer"], str)
+    ids = [d.id for d in docs]
+    kept = [d.id for d in out["sources"]]
+    assert kept and set(kept) <= set(ids) and kept == sorted(kept, key=ids.index)  # document order
+    for d in out["sources"]:
+        assert d.metadata["path"] and isinstance(d.metadata["score"], float)
+    st = out["stats"]
+    assert 0 < st["tokens_kept"] <= budget and st["tokens_total"] >= st["tokens_kept"]
+    assert st["prompt_tokens"] > 0 and st["completion_tokens"] >= 1 and st["ttft_ms"] >= st["route_ms"]
+    assert 0 < st["kept_ratio"] <= 1 and st["nodes_total"] > 0
+
+
+def test_runnable_invoke_both_input_conventions(runnable: H2MTRunnable, docs: list[Document]) -> None:
+    out = runnable.invoke({"question": Q, "documents": docs})
+    _check_output(out, docs, runnable.budget)
+    assert out["sources"][0].metadata["path"][:1] == ["Config"]
+    assert "d2" in [d.id for d in out["sources"]]  # the work_mem document
+    alt = runnable.invoke({"input": Q, "context": docs})
+    assert alt["answer"] == out["answer"] and [d.id for d in alt["sources"]] == [d.id for d in out["sources"]]
+
+
+def test_lcel_chain_retriever_then_h2mt(retriever: H2MTRetriever, runnable: H2MTRunnable) -> None:
+    chain = {"context": retriever, "question": RunnablePassthrough()} | runnable
+    out = chain.invoke(Q)
+    retrieved = retriever.invoke(Q)
+    _check_output(out, retrieved, runnable.budget)
+    assert any("work_mem" in d.page_content for d in out["sources"])
+    assert all(d.metadata["path"][0] == "manual" for d in out["sources"])  # the index's breadcrumbs survive
+
+
+def test_runnable_stream_and_transform(runnable: H2MTRunnable, docs: list[Document]) -> None:
+    inp = {"question": Q, "documents": docs}
+    expected = runnable.invoke(inp)
+    chunks = list(runnable.stream(inp))
+    assert set(chunks[0]) == {"sources", "answer"} and set(chunks[-1]) == {"stats"}
+    assert all(set(c) == {"answer"} for c in chunks[1:-1]) and len(chunks) > 2
+    assert "".join(c.get("answer", "") for c in chunks) == expected["answer"]
+    total = chunks[0]
+    for c in chunks[1:]:
+        total = total + c
+    assert total["answer"] == expected["answer"] and total["sources"] == expected["sources"]
+
+
+def test_runnable_batch_and_async(runnable: H2MTRunnable, docs: list[Document]) -> None:
+    inputs = [{"question": Q, "documents": docs}, {"question": "When is a checkpoint made?", "documents": docs}]
+    expected = [runnable.invoke(x) for x in inputs]
+    batch = runnable.batch(inputs)
+    assert [b["answer"] for b in batch] == [e["answer"] for e in expected]
+    assert [b["sources"] for b in batch] == [e["sources"] for e in expected]
+
+    async def run() -> tuple[Any, Any, Any]:
+        a = await runnable.ainvoke(inputs[0])
+        s = [c async for c in runnable.astream(inputs[0])]
+        ab = await runnable.abatch(inputs)
+        return a, s, ab
+
+    a, s, ab = asyncio.run(run())
+    assert a["answer"] == expected[0]["answer"] and a["sources"] == expected[0]["sources"]
+    assert "".join(c.get("answer", "") for c in s) == expected[0]["answer"] and "stats" in s[-1]
+    assert [x["answer"] for x in ab] == [e["answer"] for e in expected]
+
+
+def test_runnable_callbacks_reach_nested_model_run(runnable: H2MTRunnable, docs: list[Document]) -> None:
+    for mode in ("invoke", "stream"):
+        rec = Recorder()
+        cfg: Any = {"callbacks": [rec], "tags": ["manual-qa"], "metadata": {"user": "u1"}}
+        inp = {"question": Q, "documents": docs}
+        out = runnable.invoke(inp, cfg) if mode == "invoke" else list(runnable.stream(inp, cfg))
+        assert len(rec.chains) == 1 and len(rec.chat_runs) == 1
+        run = rec.chat_runs[0]
+        assert run["parent_run_id"] == rec.chains[0]
+        assert "manual-qa" in run["tags"] and run["metadata"]["user"] == "u1"
+        assert "work_mem" in run["messages"][-1].content  # the pruned context reached the model
+        answer = out["answer"] if mode == "invoke" else "".join(c.get("answer", "") for c in out)
+        assert "".join(rec.tokens) == answer
+
+    async def arun() -> AsyncRecorder:
+        rec = AsyncRecorder()
+        [c async for c in runnable.astream({"question": Q, "documents": docs}, {"callbacks": [rec]})]
+        return rec
+
+    rec = asyncio.run(arun())
+    assert rec.parents and rec.parents[0] is not None and rec.tokens
+
+
+def test_runnable_schemas(runnable: H2MTRunnable) -> None:
+    ins = runnable.input_schema.model_json_schema()["properties"]
+    assert {"question", "input", "documents", "context", "chat_history"} <= set(ins)
+    outs = runnable.output_schema.model_json_schema()["properties"]
+    assert set(outs) == {"answer", "sources", "stats"}
+    assert runnable.get_input_schema() is runnable.input_schema
+
+
+def test_runnable_history_other_models_and_errors(runnable: H2MTRunnable, docs: list[Document]) -> None:
+    rec = Recorder()
+    history = [HumanMessage("What is max_connections?"), AIMessage("The connection limit.")]
+    runnable.invoke({"question": "And its default?", "documents": docs, "chat_history": history}, {"callbacks": [rec]})
+    sent = rec.chat_runs[0]["messages"]
+    assert [m.type for m in sent] == ["system", "human", "ai", "human"] and sent[1].content == history[0].content
+    fake = H2MTRunnable(llm=FakeListChatModel(responses=["four megabytes"]), budget=20,
+                        encoder=HashingEncoder(256), token_counter=SimpleTokenCounter())
+    out = fake.invoke({"question": Q, "documents": docs})
+    assert out["answer"] == "four megabytes" and out["stats"]["tokens_kept"] <= 20
+    empty = runnable.invoke({"question": Q, "documents": []})
+    assert empty["sources"] == [] and empty["stats"]["tokens_kept"] == 0
+    with pytest.raises(InputError):
+        runnable.invoke({"documents": docs})
+
+
+# ---- retriever and compressor ----------------------------------------------------------------------
+def test_retriever_documents(retriever: H2MTRetriever, index_path: Path) -> None:
+    got = retriever.invoke(Q)
+    assert got and sum(d.metadata["tokens"] for d in got) <= retriever.budget
+    starts = [(d.metadata["start"]) for d in got]
+    assert starts == sorted(starts)  # document order
+    for d in got:
+        m = d.metadata
+        assert d.id == m["id"] and m["path"][0] == "manual" and m["source"].endswith("manual.md")
+        assert m["end"] > m["start"] and isinstance(m["score"], float)
+    assert any("four megabytes" in d.page_content for d in got)
+    best = max(got, key=lambda d: d.metadata["score"])
+    assert retriever.invoke(Q, k=1) == [best]
+    assert len(retriever.invoke(Q, budget=10_000)) > len(got)
+    assert asyncio.run(retriever.ainvoke(Q)) == got
+    with pytest.raises(ValueError, match="index_path"):
+        H2MTRetriever()
+
+
+def test_compressor(docs: list[Document]) -> None:
+    comp = H2MTDocumentCompressor(budget=24, encoder=HashingEncoder(256), token_counter=SimpleTokenCounter())
+    kept = comp.compress_documents(docs, Q)
+    assert kept and sum(SimpleTokenCounter()([d.page_content for d in kept])) <= 24
+    assert "d2" in [d.id for d in kept]
+    assert kept[0].metadata["path"][:2] == ["Config", kept[0].metadata["Header 2"]]
+    assert kept[0].metadata["source"] == "pg.md"
+    top = H2MTDocumentCompressor(budget=1000, k=2, encoder=HashingEncoder(256), token_counter=SimpleTokenCounter())
+    two = top.compress_documents(docs, Q)
+    assert len(two) == 2 and [d.id for d in two] == sorted(d.id for d in two)
+    assert asyncio.run(top.acompress_documents(docs, Q)) == two
+
+
+def test_contextual_compression_retriever(retriever: H2MTRetriever) -> None:
+    ccr = pytest.importorskip("langchain_classic.retrievers")
+    comp = H2MTDocumentCompressor(budget=20, encoder=HashingEncoder(256), token_counter=SimpleTokenCounter())
+    r = ccr.ContextualCompressionRetriever(base_compressor=comp, base_retriever=retriever)
+    got = r.invoke(Q)
+    assert got and len(got) < len(retriever.invoke(Q))
+    assert sum(d.metadata["tokens"] for d in got) <= 20 and any("work_mem" in d.page_content for d in got)
+    assert asyncio.run(r.ainvoke(Q)) == got
+
+
+def test_import_h2mt_does_not_import_langchain() -> None:
+    code = (
+        "import sys, h2mt; h2mt.H2MT; import h2mt.pipeline, h2mt_integrations;"
+        "bad = [m for m in sys.modules if m.startswith('langchain')]; assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
