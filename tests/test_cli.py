@@ -137,7 +137,7 @@ def test_add_and_remove_documents(built, tmp_path, tiny, capsys):
     assert code == 0, err
     code, out, _ = run(["inspect", built, "--documents"], capsys)
     assert "2 documents" in out and str(extra) in out
-    code, out, _ = run(["route", built, "history event designators", "--budget", "40"], capsys)
+    code, out, _ = run(["route", built, "history event designators", "--budget", "120"], capsys)
     assert "Extra" in out.split("Pruned")[0]
     code, out, _ = run(["remove", built, str(extra)], capsys)
     assert code == 0 and "removed 1" in out
