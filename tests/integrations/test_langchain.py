@@ -349,3 +349,27 @@ def test_import_h2mt_does_not_import_langchain() -> None:
         "bad = [m for m in sys.modules if m.startswith('langchain')]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---- the acceptance figure on the real PostgreSQL docs (needs a built index: minutes to build) ----------
+PG_QA = Path(__file__).resolve().parents[2].parent / "shared/data/manuals/manual_qa_dev.jsonl"
+
+
+@pytest.mark.data
+@pytest.mark.integration
+@pytest.mark.skipif(not PG_QA.exists(), reason="../shared/data/manuals/manual_qa_dev.jsonl not present")
+def test_pg_docs_retriever_keeps_evidence() -> None:
+    """Set H2MT_PG_INDEX to an index of /usr/share/doc/postgresql-doc-15/html (h2mt build ... -o FILE)."""
+    import json
+    import os
+
+    from h2mt.eval import evidence_kept
+
+    index = os.environ.get("H2MT_PG_INDEX")
+    if not index or not Path(index).exists():
+        pytest.skip("H2MT_PG_INDEX does not name a built PostgreSQL docs index")
+    retriever = H2MTRetriever(index_path=index, budget=2048)
+    qs = [q for q in map(json.loads, PG_QA.open()) if q["manual"] == "postgresql-15-docs"]
+    hits = [evidence_kept(q["evidence"], "\n\n".join(d.page_content for d in retriever.invoke(q["question"])))
+            for q in qs]
+    assert len(qs) == 8 and sum(hits) >= 7
