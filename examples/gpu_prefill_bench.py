@@ -105,11 +105,10 @@ def timed_prefill(backend, ids: list[int], device: str) -> tuple[float, int]:
 def route_ms(length: int, budget: int, device: str) -> tuple[float, int, int]:
     """Routing over a real h2mt index of ``length`` tokens, plus a MiniLM-shaped query encoder forward."""
     import torch
-    from transformers import BertConfig, BertModel
-
-    from h2mt import ChunkConfig, H2MT, H2MTConfig, ParsedDocument, Section
+    from h2mt import H2MT, ChunkConfig, H2MTConfig, ParsedDocument, Section
     from h2mt.chunking import SimpleTokenCounter
     from h2mt.encoders import HashingEncoder
+    from transformers import BertConfig, BertModel
 
     words = "shell server memory buffer signal trap redirect variable history config index cache".split()
     text, sections, n = "", [], 0
@@ -138,7 +137,6 @@ def route_ms(length: int, budget: int, device: str) -> tuple[float, int, int]:
 
 def worker(a: argparse.Namespace) -> dict:
     import torch
-
     from h2mt import BackendConfig
     from h2mt.backends import load_backend
 

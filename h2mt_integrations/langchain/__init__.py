@@ -1,0 +1,20 @@
+"""LangChain integration of h2mt (``pip install "h2mt[langchain]"``, langchain-core 1.x).
+
+- :class:`ChatH2MT` / :class:`H2MTLLM`: chat model / LLM over the h2mt local backend;
+- :class:`H2MTRunnable`: routes ``{"question", "documents"}`` (or ``{"input", "context"}``) under a
+  token budget and answers with sources and accounting, in place of a "stuff documents" chain;
+- :class:`H2MTRetriever`: a retriever over a saved h2mt index;
+- :class:`H2MTDocumentCompressor`: budgeted hierarchical selection for ``ContextualCompressionRetriever``.
+
+``import h2mt`` never imports LangChain; only this package does.
+"""
+
+from __future__ import annotations
+
+from .chat_model import ChatH2MT
+from .compressor import H2MTDocumentCompressor
+from .llm import H2MTLLM
+from .retriever import H2MTRetriever
+from .runnable import H2MTRunnable
+
+__all__ = ["ChatH2MT", "H2MTLLM", "H2MTRunnable", "H2MTRetriever", "H2MTDocumentCompressor"]

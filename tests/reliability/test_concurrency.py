@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from h2mt import H2MT, BackendConfig, ChunkConfig, H2MTConfig, PrefillConfig
 
-from h2mt import BackendConfig, ChunkConfig, H2MT, H2MTConfig, PrefillConfig
 from tests._docs import make_doc
 from tests._tiny import make_tiny_model_dir
 

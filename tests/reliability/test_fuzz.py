@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from h2mt import ChunkConfig, H2MT, H2MTConfig, H2MTError, HierarchyConfig
+from h2mt import H2MT, ChunkConfig, H2MTConfig, H2MTError, HierarchyConfig
 from h2mt.chunking import SimpleTokenCounter
 from h2mt.encoders import HashingEncoder
 from h2mt.parse import parse_text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from tests.test_tree import check_tree_invariants
 
 EXAMPLES = int(os.environ.get("H2MT_FUZZ_EXAMPLES", "60"))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from h2mt import H2MT, BudgetError, ChunkConfig, H2MTConfig, InputError, NodeKind, ParseError
 
-from h2mt import BudgetError, ChunkConfig, H2MT, H2MTConfig, InputError, NodeKind, ParseError
 from tests.test_parse import make_pdf
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from h2mt import H2MT, InputError
+
 from tests._docs import make_doc
 
 

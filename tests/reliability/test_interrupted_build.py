@@ -9,8 +9,8 @@ import sys
 import time
 
 import pytest
-
 from h2mt.store import load_index, save_index
+
 from tests._tiny import make_tiny_model_dir
 
 

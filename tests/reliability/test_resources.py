@@ -6,9 +6,9 @@ import gc
 import os
 
 import pytest
-
 from h2mt import BackendConfig, ResourceError
 from h2mt.backends import fit, load_backend
+
 from tests._tiny import make_tiny_model_dir
 
 
