@@ -141,7 +141,8 @@ def load_index(path: str | os.PathLike[str]) -> Index:
         titles, texts = json.loads(meta["titles"]), json.loads(meta["texts"])
         vocab = {w: i for i, w in enumerate(json.loads(meta["vocab"]))}
         n_nodes, n_vocab = json.loads(meta["shape"])
-        nodes = _nodes(t, titles, texts, json.loads(meta["refs"]))
+        refs = json.loads(meta["refs"]) if "refs" in meta else [""] * len(titles)  # optional field
+        nodes = _nodes(t, titles, texts, refs)
         matrix = sp.csr_matrix((t["lex_data"], t["lex_indices"], t["lex_indptr"]), shape=(n_nodes, n_vocab))
         lex = LexicalIndex(vocab, matrix, t["lex_idf"], t["lex_avg_len"])
         return Index(nodes, t["embeddings"], lex, json.loads(meta["documents"]), json.loads(meta["meta"]))
