@@ -31,7 +31,8 @@ def _config(budget: int | None = None, beam: int | None = None, model: str | Non
 
     cfg = H2MTConfig()
     if budget is not None or beam is not None:
-        cfg.route = RouteConfig(budget=budget or cfg.route.budget, beam_width=beam or cfg.route.beam_width)
+        cfg.route = RouteConfig(budget=cfg.route.budget if budget is None else budget,
+                                beam_width=cfg.route.beam_width if beam is None else beam)
     if max_new_tokens is not None:
         cfg.prefill = PrefillConfig(max_new_tokens=max_new_tokens)
     cfg.backend = BackendConfig(model=model, quantization=quantization or "auto", device=device or "auto")  # type: ignore[arg-type]
@@ -83,7 +84,7 @@ def ask(
     index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
     question: str = typer.Argument(..., help="The question."),
     budget: int = typer.Option(1024, help="Context token budget."),
-    beam: int = typer.Option(4, help="Beam width (branches kept per level)."),
+    beam: int = typer.Option(8, help="Beam width (branches kept per level)."),
     model: str | None = typer.Option(None, help="HF folder or GGUF file (default: embedded SmolLM2-135M-Instruct)."),
     quantization: str = typer.Option("auto", help="auto | none | int8 | nf4"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
@@ -137,7 +138,7 @@ def route(
     index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
     question: str = typer.Argument(..., help="The question."),
     budget: int = typer.Option(1024, help="Context token budget."),
-    beam: int = typer.Option(4, help="Beam width."),
+    beam: int = typer.Option(8, help="Beam width (branches kept per level)."),
     show_text: bool = typer.Option(False, "--text", help="Print the kept text too."),
     pruned: int = typer.Option(10, help="How many pruned branches to list."),
 ) -> None:

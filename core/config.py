@@ -104,7 +104,7 @@ class RouteConfig:
     """Coarse-to-fine routing over the tree."""
 
     budget: int = 1024  # max context tokens of kept leaves
-    beam_width: int = 4  # internal nodes kept per level
+    beam_width: int = 8  # internal nodes kept per level (across the whole frontier)
     fusion: FusionMode = FusionMode.LINEAR  # score fusion
     lexical_weight: float = 0.5  # weight of the lexical score in LINEAR fusion
     parent_weight: float = 0.25  # share of the parent's score inherited by a child

@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--qa", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/manuals/manual_qa_dev.jsonl"))
     ap.add_argument("--index", help="index file (built if missing)")
     ap.add_argument("--budget", type=int, nargs="+", default=[1024])
-    ap.add_argument("--beam", type=int, default=4)
+    ap.add_argument("--beam", type=int, default=8)
     args = ap.parse_args()
     name, source = MANUALS[args.manual]
     source = args.source or source

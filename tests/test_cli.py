@@ -115,6 +115,8 @@ def test_non_utf8_text_builds(tmp_path, tiny, capsys):
 def test_index_and_budget_errors(built, tmp_path, capsys):
     code, _, err = run(["route", tmp_path / "missing.h2mt", "q"], capsys)
     assert code == errors.IndexFileError.exit_code and "h2mt build" in err
+    code, _, err = run(["route", built, "trap", "--budget", "0"], capsys)
+    assert code == errors.BudgetError.exit_code and "budget" in err
     code, _, err = run(["route", built, "trap", "--budget", "1"], capsys)
     assert code == errors.BudgetError.exit_code and "budget" in err
     code, _, err = run(["route", built, "   "], capsys)
