@@ -15,9 +15,10 @@ Two ways to use h2mt from LlamaIndex:
 
 The generator is the local SmolLM2-135M-Instruct (``H2MTLLM``), embeddings come from the embedded
 all-MiniLM-L6-v2 (``H2MTEmbedding``), and LlamaIndex counts tokens with the model's tokenizer:
-nothing is downloaded. The manual (Debian package ``bash-doc``) is converted to Markdown once -
-headings, and definition-list entries (variables, options, builtins) as sub-headings - and split
-by ``MarkdownNodeParser`` then ``SentenceSplitter``. ``--eval`` applies the postprocessor to all
+nothing is downloaded. The manual (Debian package ``bash-doc``) is converted to Markdown (its
+headings as Markdown headings; ``--entry-headings`` also makes each definition-list entry - a
+variable, option or builtin - a sub-heading) and split by ``MarkdownNodeParser``, then
+``SentenceSplitter``. ``--eval`` applies the postprocessor to all
 leaf nodes of the manual and reports how many questions keep their gold evidence (DESIGN.md 4).
 Built indexes are cached under ``--workdir``.
 """
@@ -37,6 +38,7 @@ from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.node_parser import MarkdownNodeParser, SentenceSplitter
 from llama_index.core.schema import NodeWithScore
+from platformdirs import user_cache_dir
 
 from h2mt_integrations.llama_index import (
     H2MTLLM,
@@ -50,7 +52,7 @@ MANUAL = "/usr/share/doc/bash-doc/bashref.html"
 QA = Path(__file__).resolve().parents[1].parent / "shared/data/manuals/manual_qa_dev.jsonl"
 
 
-def manual_document(path: str, entries_as_headings: bool = True) -> Document:
+def manual_document(path: str, entries_as_headings: bool = False) -> Document:
     """The HTML manual as one Markdown document (h2mt's HTML parser does the HTML -> text part)."""
     parsed = parse_path(path)[0]
     parts = []
@@ -130,30 +132,34 @@ def main() -> None:
     ap.add_argument("--beam", type=int, default=4, help="beam width")
     ap.add_argument("--top-k", type=int, default=40, help="vector-store candidates for the postprocessor")
     ap.add_argument("--chunk-tokens", type=int, default=192, help="SentenceSplitter chunk size")
-    ap.add_argument("--plain-entries", action="store_true", help="definition-list terms as text, not headings")
+    ap.add_argument("--entry-headings", action="store_true", help="definition-list entries as sub-headings")
     ap.add_argument("--eval", action="store_true", help="evidence recall over all leaf nodes, no generation")
-    ap.add_argument("--workdir", default="llama_index_bash", help="where built indexes are cached")
+    ap.add_argument("--workdir", default=str(Path(user_cache_dir("h2mt")) / "llama_index_bash"),
+                    help="where built indexes are cached (default: the user cache dir)")
     args = ap.parse_args()
     qs = [q for q in map(json.loads, open(args.qa)) if q["manual"] == "bash-reference-manual"]
     llm = H2MTLLM(max_new_tokens=96)  # also hands LlamaIndex the model's tokenizer (no tiktoken download)
     Settings.llm, Settings.embed_model = llm, H2MTEmbedding()
-    doc = manual_document(args.source, entries_as_headings=not args.plain_entries)
+    doc = manual_document(args.source, entries_as_headings=args.entry_headings)
     nodes = leaf_nodes(doc, args.chunk_tokens)
     if args.eval:
         evaluate(nodes, qs, args.budget, args.beam)
         return
-    work = Path(args.workdir)
+    work = Path(args.workdir) / ("entries" if args.entry_headings else "headings")
     work.mkdir(parents=True, exist_ok=True)
     savings = Savings()
     get_dispatcher().add_event_handler(savings)
-    post = H2MTNodePostprocessor(budget=args.budget[0], beam_width=args.beam, encoder=Settings.embed_model.h2mt_encoder)
-    rag = vector_index(nodes, Settings.embed_model, work / "vector").as_query_engine(
-        similarity_top_k=args.top_k, node_postprocessors=[post])
+    encoder = Settings.embed_model.h2mt_encoder  # one MiniLM for the vector store and both h2mt paths
+    index = vector_index(nodes, Settings.embed_model, work / "vector")
+    # docstore: its insertion order gives the postprocessor document order for the retrieved nodes
+    post = H2MTNodePostprocessor(budget=args.budget[0], beam_width=args.beam, encoder=encoder, docstore=index.docstore)
+    rag = index.as_query_engine(similarity_top_k=args.top_k, node_postprocessors=[post])
     saved = work / "bash.h2mt"
     if saved.exists():
-        h2 = H2MTQueryEngine.from_index(saved, llm=llm, budget=args.budget[0], beam_width=args.beam)
+        h2 = H2MTQueryEngine.from_index(saved, llm=llm, encoder=encoder, budget=args.budget[0], beam_width=args.beam)
     else:
-        h2 = H2MTQueryEngine.from_documents([doc], llm=llm, budget=args.budget[0], beam_width=args.beam)
+        h2 = H2MTQueryEngine.from_documents([doc], llm=llm, encoder=encoder, budget=args.budget[0],
+                                            beam_width=args.beam)
         h2.engine.save(saved)
     for q in qs[: args.questions]:
         print(f"\nQ: {q['question']}   (gold: {', '.join(q['answers'])})")

@@ -60,8 +60,11 @@ def test_bash_questions_keep_their_evidence_at_1024(bash):
     assert kept >= 10, f"evidence kept for {kept}/{len(qs)}"
 
 
-def test_answer_with_the_default_generator(bash):
-    ans = bash.answer("Which variable, if set to a number greater than 0, defines a maximum function nesting level?", budget=512)
+def test_answer_with_the_default_generator(bash_index):
+    from h2mt import H2MTConfig, PrefillConfig
+
+    eng = H2MT.load(bash_index, H2MTConfig(prefill=PrefillConfig(max_new_tokens=24)))
+    ans = eng.answer("Which variable, if set to a number greater than 0, defines a maximum function nesting level?", budget=512)
     assert ans.text.strip()
     assert any("FUNCNEST" in s.node.text for s in ans.sources)
     a = ans.accounting

@@ -1,7 +1,53 @@
-"""Evaluation helpers: metrics and dataset loaders (see DESIGN.md section 4)."""
+"""Evaluation: datasets, compared methods, metrics, the benchmark runner and its report
+(DESIGN.md section 4). ``h2mt bench`` on the command line; ``run_bench(BenchOptions(...))`` here.
+
+Importing this package is cheap: the runner, methods and loaders load on first access.
+"""
 
 from __future__ import annotations
 
-from .metrics import answer_contained, evidence_kept, normalise
+from importlib import import_module
+from typing import Any
 
-__all__ = ["answer_contained", "evidence_kept", "normalise"]
+from .metrics import (
+    answer_contained,
+    best_f1,
+    bootstrap_ci,
+    evidence_kept,
+    normalise,
+    normalize_answer,
+    qa_f1_score,
+    titles_kept,
+)
+
+_LAZY = {
+    "BenchOptions": "runner",
+    "run_bench": "runner",
+    "BenchDataset": "datasets",
+    "BenchQuestion": "datasets",
+    "DocGroup": "datasets",
+    "DATASETS": "datasets",
+    "load_dataset": "datasets",
+    "make_methods": "methods",
+    "Selection": "methods",
+    "GroupView": "methods",
+    "write_report": "report",
+    "summarize": "report",
+    "make_niah": "niah",
+    "NiahSpec": "niah",
+    "load_longbench": "longbench",
+    "truncate_middle": "longbench",
+    "build_prompt": "longbench",
+}
+
+__all__ = [
+    "answer_contained", "best_f1", "bootstrap_ci", "evidence_kept", "normalise", "normalize_answer",
+    "qa_f1_score", "titles_kept", *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the heavier parts on first access."""
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'h2mt.eval' has no attribute {name!r}")

@@ -14,7 +14,10 @@ from ..chunking import TokenCounter
 from ..errors import InputError
 from ..types import ParsedDocument, Section
 
-__all__ = ["HotpotQuestion", "load_hotpot", "haystack_document", "DEFAULT_HOTPOT"]
+__all__ = [
+    "HotpotQuestion", "load_hotpot", "haystack_document", "DEFAULT_HOTPOT", "gold_depths", "spread_haystack",
+    "hotpot_long_dataset", "hotpot_corpus_dataset", "PROMPT_RESERVE",
+]
 
 DEFAULT_HOTPOT = Path(__file__).resolve().parents[2].parent / "shared/data/hotpotqa/hotpot_dev_distractor_50.jsonl"
 
@@ -79,3 +82,97 @@ def haystack_document(
         sections.append(Section(title, (title,), 1, start, len(text)))
         text += "\n\n"
     return ParsedDocument(f"hotpotqa:{q.id}", "haystack", text, sections, {"format": "text"})
+
+
+# ---- benchmark datasets (DESIGN.md section 4) -----------------------------------------------------
+PROMPT_RESERVE = 256
+"""Tokens of an ``N``-token window left for instructions, question and answer: an "8k" haystack's
+full-context prompt (breadcrumb headings included) fits an 8,192-token model."""
+
+_GOLDEN = 0.6180339887498949
+
+
+def gold_depths(index: int, n_gold: int, seed: int = 0) -> list[float]:
+    """Depths in [0, 1) for the gold paragraphs of question ``index``: a golden-ratio sequence,
+    so over a dataset the gold positions cover every depth evenly (and two golds sit apart)."""
+    off = (seed * _GOLDEN * 7.0) % 1.0
+    return [(off + (index * n_gold + k) * _GOLDEN) % 1.0 for k in range(n_gold)]
+
+
+def spread_haystack(
+    q: HotpotQuestion,
+    pool: Sequence[HotpotQuestion],
+    target_tokens: int,
+    count: TokenCounter,
+    depths: Sequence[float],
+    seed: int = 0,
+) -> tuple[ParsedDocument, list[float]]:
+    """A haystack of at most ``target_tokens`` context tokens (each paragraph measured as the
+    generator sees it: ``## haystack > Title`` heading plus body) with the gold paragraphs
+    placed at ``depths`` (fractions of the paragraph sequence). Returns the document and the
+    realised character depths of the gold paragraphs."""
+    from .datasets import sections_document
+
+    rng = random.Random(f"{seed}:{q.id}")
+    gold = [p for p in q.paragraphs if p[0] in set(q.supporting_titles)]
+    own = [p for p in q.paragraphs if p[0] not in set(q.supporting_titles) and p[1]]
+    seen = {t for t, _ in q.paragraphs}
+    others = []
+    for o in pool:
+        for t, b in o.paragraphs:
+            if o.id != q.id and t not in seen and b:
+                seen.add(t)
+                others.append((t, b))
+    rng.shuffle(others)
+    cands = gold + own + others
+    cost = count([f"## haystack > {t}\n\n{b}" for t, b in cands])
+    total = sum(cost[: len(gold) + len(own)])
+    fill = list(own)
+    for (t, b), n in zip(others, cost[len(gold) + len(own):], strict=True):
+        if total + n <= target_tokens:  # never overshoot: smaller paragraphs may still fit
+            fill.append((t, b))
+            total += n
+    rng.shuffle(fill)
+    for (t, b), d in sorted(zip(gold, depths, strict=False), key=lambda x: x[1]):
+        fill.insert(round(d * len(fill)), (t, b))
+    doc = sections_document(f"hotpotqa:{q.id}", "haystack", fill)
+    starts = {s.title: s.start for s in doc.sections}
+    return doc, [starts[t] / max(1, len(doc.text)) for t, _ in gold]
+
+
+def hotpot_long_dataset(data: str | None, length: int, count: TokenCounter, seed: int = 0) -> Any:
+    """``hotpotqa-long``: one haystack of ``length`` tokens (window size) per question."""
+    from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, length_label
+
+    qs = load_hotpot(data)
+    target = length - PROMPT_RESERVE
+    questions, groups = [], {}
+    for i, q in enumerate(qs):
+        doc, depth = spread_haystack(q, qs, target, count, gold_depths(i, len(q.supporting_titles), seed), seed)
+        key = f"hotpot:{q.id}"
+        groups[key] = DocGroup(key, [doc], doc_fingerprint([doc]), q.id)
+        questions.append(BenchQuestion(q.id, q.question, [q.answer], key, list(q.supporting_titles),
+                                       meta={"gold_depths": depth}))
+    note = (f"{len(qs)} haystacks of <= {target} context tokens ({length_label(length)} window minus "
+            f"{PROMPT_RESERVE} for prompt and answer), seed {seed}")
+    return BenchDataset(f"hotpotqa-long-{length_label(length)}", questions, groups, "hotpotqa", 32, [note])
+
+
+def hotpot_corpus_dataset(data: str | None, seed: int = 0) -> Any:
+    """``hotpotqa-corpus``: one hierarchy over all distinct paragraphs (shuffled, fixed seed)."""
+    from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, sections_document
+
+    qs = load_hotpot(data)
+    seen: set[str] = set()
+    parts = []
+    for q in qs:
+        for t, b in q.paragraphs:
+            if t not in seen and b:
+                seen.add(t)
+                parts.append((t, b))
+    random.Random(seed).shuffle(parts)
+    doc = sections_document("hotpotqa:corpus", "corpus", parts)
+    group = DocGroup("hotpot:corpus", [doc], doc_fingerprint([doc]), "corpus")
+    questions = [BenchQuestion(q.id, q.question, [q.answer], group.key, list(q.supporting_titles)) for q in qs]
+    note = f"one hierarchy over {len(parts)} distinct paragraphs of {len(qs)} questions, shuffled with seed {seed}"
+    return BenchDataset("hotpotqa-corpus", questions, {group.key: group}, "hotpotqa", 32, [note])

@@ -181,7 +181,7 @@ def test_markdown_structure_ids_metadata_scores_order():
     assert sum(SimpleTokenCounter()([o.node.text for o in out])) <= 40
 
 
-def test_markdown_split_chunks_share_their_section(backend):
+def test_markdown_split_chunks_share_their_section_and_docstore_order(backend):
     install_tokenizer(backend.tokenizer)
     doc = Document(text=MD.replace("pipeline.", "pipeline. " + PROSE), id_="guide", metadata={"file_name": "g.md"})
     md = MarkdownNodeParser().get_nodes_from_documents([doc])
@@ -190,6 +190,16 @@ def test_markdown_split_chunks_share_their_section(backend):
     assert len(var) >= 3
     eng = pp(backend=backend, token_counter=None).hierarchy([NodeWithScore(node=c) for c in chunks])
     assert {tuple(titles(eng, c.node_id)[-2:]) for c in var} == {("Shell Guide", "Variables")}
+    # offsets are relative to the Markdown sections here; the docstore's insertion order is document order
+    store = SimpleDocumentStore()
+    store.add_documents(chunks)
+    shuffled = [NodeWithScore(node=c) for c in chunks]
+    random.Random(1).shuffle(shuffled)
+    post = pp(backend=backend, token_counter=None, docstore=store, budget=400)
+    assert {tuple(titles(post.hierarchy(shuffled), c.node_id)[-2:]) for c in var} == {("Shell Guide", "Variables")}
+    ids = [o.node.node_id for o in post.postprocess_nodes(shuffled, query_str="paragraph about arrays")]
+    order = [c.node_id for c in chunks]
+    assert len(ids) > 2 and ids == sorted(ids, key=order.index)
 
 
 def _hier_nodes(backend):
