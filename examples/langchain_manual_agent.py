@@ -13,9 +13,11 @@ into the user cache, or into ``--index``; later runs load it in about a second.
 
 The chain is ``{question, chat_history} -> assign(context = H2MTRetriever) -> H2MTRunnable``:
 the retriever routes the question (joined with the previous question, for follow-ups)
-through the saved hierarchy under a token budget; the runnable prefills the local model
-once over the kept sections, streams the answer, and returns the sections it read
-(cited below the answer) and the accounting (the savings against the whole manual).
+through the saved hierarchy under a 2,048-token budget; the runnable routes again within
+those sections down to ``--answer-budget`` tokens, prefills the local model once over them,
+streams the answer, and returns the sections it read (cited below the answer) and the
+accounting (the savings against the whole manual). The 135M default model is a demo of the
+plumbing, not of answer quality: pass ``--model`` with a bigger instruct model for that.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ SYSTEM = (
     "You are a PostgreSQL 15 configuration assistant. Answer from the documentation excerpts only, "
     "briefly, naming the parameter and its value. If the excerpts do not say, say so."
 )
-DEMO = ["What is the default value of work_mem?", "And what does it limit?"]
+DEMO = ["What is the default value of work_mem?", "What about maintenance_work_mem?"]
 
 
 def default_index() -> Path:
@@ -72,8 +74,11 @@ def search_query(x: dict[str, Any]) -> str:
 
 
 def build_chain(retriever: H2MTRetriever, args: argparse.Namespace) -> Runnable:
-    llm = ChatH2MT(max_tokens=args.max_tokens)
-    answerer = H2MTRunnable(llm=llm, budget=args.budget, system_prompt=SYSTEM, encoder=retriever.engine.encoder)
+    llm = ChatH2MT(model=args.model, max_tokens=args.max_tokens, stop=["\n\n"])  # one paragraph
+    _ = llm.backend  # load now (the embedded GGUF is converted once and cached)
+    answerer = H2MTRunnable(
+        llm=llm, budget=args.answer_budget, system_prompt=SYSTEM, encoder=retriever.engine.encoder
+    )
     return RunnablePassthrough.assign(context=RunnableLambda(search_query) | retriever) | answerer
 
 
@@ -120,7 +125,9 @@ def main() -> None:
     ap.add_argument("--index", help="index file (built when missing; default: the user cache)")
     ap.add_argument("--source", default=SOURCE, help="the PostgreSQL HTML docs folder")
     ap.add_argument("--qa", default=str(QA), help="manual QA JSONL (for --eval)")
-    ap.add_argument("--budget", type=int, default=2048, help="context token budget")
+    ap.add_argument("--budget", type=int, default=2048, help="token budget of the retriever")
+    ap.add_argument("--answer-budget", type=int, default=1024, help="tokens of it the model prefills")
+    ap.add_argument("--model", help="HF folder or GGUF file of the generator (default: embedded SmolLM2)")
     ap.add_argument("--beam", type=int, default=None, help="routing beam width (default: the retriever's)")
     ap.add_argument("--max-tokens", type=int, default=96, help="answer length limit")
     ap.add_argument("--history", type=int, default=2, help="turns of conversation kept for follow-ups")

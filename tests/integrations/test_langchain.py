@@ -220,6 +220,15 @@ def test_lcel_chain_retriever_then_h2mt(retriever: H2MTRetriever, runnable: H2MT
     _check_output(out, retrieved, runnable.budget)
     assert any("work_mem" in d.page_content for d in out["sources"])
     assert all(d.metadata["path"][0] == "manual" for d in out["sources"])  # the index's breadcrumbs survive
+    streamed = list(chain.stream(Q))  # the parallel step streams its input chunks into the runnable
+    assert "".join(c.get("answer", "") for c in streamed) == out["answer"] and "stats" in streamed[-1]
+
+
+def test_create_retrieval_chain(retriever: H2MTRetriever, runnable: H2MTRunnable) -> None:
+    chains = pytest.importorskip("langchain_classic.chains")
+    out = chains.create_retrieval_chain(retriever, runnable).invoke({"input": Q})
+    assert out["context"] == retriever.invoke(Q)
+    _check_output(out["answer"], out["context"], runnable.budget)
 
 
 def test_runnable_stream_and_transform(runnable: H2MTRunnable, docs: list[Document]) -> None:

@@ -1,0 +1,121 @@
+"""Settings and token generation shared by :class:`ChatH2MT` and :class:`H2MTLLM` (h2mt local backend)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+
+from h2mt import BackendConfig, PrefillConfig
+from h2mt.backends import Backend, GenerationStats
+from langchain_core.messages.ai import UsageMetadata
+from pydantic import BaseModel, Field, PrivateAttr
+
+__all__ = ["LocalModelSettings", "DEFAULT_MODEL_NAME"]
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+_LOAD_LOCK = threading.Lock()
+
+
+class LocalModelSettings(BaseModel):
+    """The local causal LM (loaded on first use) and its generation parameters."""
+
+    model: str | None = Field(
+        default=None, description="Hugging Face causal-LM folder or GGUF file; None = embedded SmolLM2-135M-Instruct"
+    )
+    gguf_file: str | None = Field(default=None, description="GGUF file name inside `model` when it is a folder")
+    device: str = Field(default="auto", description='Torch device: "auto", "cpu", "cuda", "cuda:1", ...')
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(default="auto", description="Compute dtype")
+    quantization: Literal["auto", "none", "int8", "nf4"] = Field(
+        default="auto", description="bitsandbytes quantization; auto = NF4 on CUDA, none on CPU"
+    )
+    temperature: float = Field(default=0.0, ge=0, description="Sampling temperature; 0 = greedy decoding")
+    top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling mass when temperature > 0")
+    max_tokens: int = Field(default=256, ge=1, description="Maximum number of generated tokens")
+    stop: list[str] | None = Field(default=None, description="Stop strings, merged with the per-call `stop`")
+    timeout: float | None = Field(
+        default=None, gt=0, description="Wall-clock limit of one call in seconds (checked between tokens)"
+    )
+    seed: int | None = Field(default=None, description="Sampling seed (reproducible sampling)")
+
+    _backend: Backend | None = PrivateAttr(default=None)
+
+    def __init__(self, *, backend: Backend | None = None, **kwargs: Any) -> None:
+        """Settings as keywords; ``backend`` injects an already loaded h2mt backend."""
+        super().__init__(**kwargs)
+        self._backend = backend
+
+    @property
+    def backend(self) -> Backend:
+        """The h2mt backend, loaded on first use (GGUF converted once and cached)."""
+        with _LOAD_LOCK:
+            if self._backend is None:
+                from h2mt.backends import load_backend
+
+                cfg = BackendConfig(model=self.model, gguf_file=self.gguf_file, device=self.device,
+                                    dtype=self.dtype, quantization=self.quantization)
+                self._backend = load_backend(cfg)
+            return self._backend
+
+    @property
+    def model_name(self) -> str:
+        """The loaded model's name, else the configured path (or the embedded default's name)."""
+        return self._backend.name if self._backend is not None else (self.model or DEFAULT_MODEL_NAME)
+
+    def _prefill_config(self, stop: Sequence[str] | None, kwargs: dict[str, Any]) -> PrefillConfig:
+        if kwargs.get("model") not in (None, self.model, self.model_name):
+            raise ValueError(
+                f"This instance serves {self.model_name!r}; create another one for {kwargs['model']!r}"
+            )
+        stops = dict.fromkeys([*(self.stop or []), *(stop or [])])
+        return PrefillConfig(
+            max_new_tokens=kwargs.get("max_tokens", self.max_tokens),
+            temperature=kwargs.get("temperature", self.temperature),
+            top_p=kwargs.get("top_p", self.top_p),
+            stop=tuple(s for s in stops if s),
+            seed=kwargs.get("seed", self.seed),
+        )
+
+    def _pieces(
+        self, messages: list[dict[str, str]], stop: Sequence[str] | None, kwargs: dict[str, Any]
+    ) -> tuple[Iterator[str], GenerationStats]:
+        """Apply the chat template, prefill once and stream text pieces; ``stats`` fills as it runs."""
+        cfg = self._prefill_config(stop, kwargs)
+        backend = self.backend  # loading time does not count against the timeout
+        t0 = time.perf_counter()
+        stats = GenerationStats()
+        pieces = backend.stream(backend.chat_ids(messages), cfg, stats)
+        return _within(pieces, kwargs.get("timeout", self.timeout), t0), stats
+
+    def _usage(self, stats: GenerationStats) -> tuple[UsageMetadata, dict[str, Any]]:
+        """LangChain usage metadata and response metadata (model name, accounting) of one call."""
+        usage = UsageMetadata(
+            input_tokens=stats.prompt_tokens,
+            output_tokens=stats.completion_tokens,
+            total_tokens=stats.prompt_tokens + stats.completion_tokens,
+        )
+        accounting = {
+            "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
+            "prefill_ms": stats.prefill_ms, "ttft_ms": stats.first_token_ms, "total_ms": stats.total_ms,
+            "peak_mem_bytes": stats.peak_mem_bytes,
+        }
+        meta = {"model_name": self.model_name, "finish_reason": stats.finish_reason, "accounting": accounting}
+        return usage, meta
+
+    def _ls_model(self, kwargs: dict[str, Any]) -> str:
+        m = kwargs.get("model")
+        return m if isinstance(m, str) else self.model_name
+
+
+def _within(pieces: Iterator[str], timeout: float | None, t0: float) -> Iterator[str]:
+    """Pass ``pieces`` through; raise :class:`TimeoutError` once ``timeout`` seconds have passed."""
+    try:
+        for piece in pieces:
+            if timeout is not None and time.perf_counter() - t0 > timeout:
+                raise TimeoutError(f"Generation exceeded timeout={timeout}s; raise it or lower max_tokens")
+            yield piece
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,91 @@
+"""Settings shared by the components that route over caller-given documents (runnable, compressor)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from h2mt import H2MT, BackendConfig, EncoderConfig, H2MTConfig, RouteResult
+from h2mt.chunking import TokenCounter
+from h2mt.encoders import Encoder
+from langchain_core.documents import Document
+from pydantic import BaseModel, Field, PrivateAttr
+
+from ._convert import to_leaves
+
+__all__ = ["RoutingSettings", "route_documents"]
+
+_LOAD_LOCK = threading.Lock()
+
+
+def route_documents(
+    docs: Sequence[Document],
+    question: str,
+    *,
+    encoder: Encoder,
+    token_counter: TokenCounter,
+    budget: int,
+    beam_width: int,
+) -> tuple[list[Document], RouteResult | None]:
+    """Route ``question`` over ``docs`` (one leaf each); the kept documents with ``path`` and ``score``."""
+    leaves = to_leaves(docs)
+    if not any(x.text.strip() for x in leaves):
+        return [], None
+    eng = H2MT.from_leaves(leaves, H2MTConfig(), encoder=encoder, token_counter=token_counter)
+    r = eng.route(question, budget=budget, beam_width=beam_width)
+    kept = []
+    for s in r.kept:
+        d, x = docs[int(s.node.ref)], leaves[int(s.node.ref)]
+        path = [x.doc_title, *x.path] if x.doc_title else list(x.path)
+        meta = {**d.metadata, "path": path, "score": s.score}
+        kept.append(Document(page_content=d.page_content, metadata=meta, id=d.id))
+    return kept, r
+
+
+class RoutingSettings(BaseModel):
+    """Budget and beam of routing over documents; encoder and token counter (loaded on first use)."""
+
+    budget: int = Field(default=1024, ge=1, description="Token budget of the kept documents (generator tokens)")
+    beam_width: int = Field(default=4, ge=1, description="Internal nodes kept per level while routing")
+
+    _encoder: Encoder | None = PrivateAttr(default=None)
+    _token_counter: TokenCounter | None = PrivateAttr(default=None)
+
+    def __init__(
+        self, *, encoder: Encoder | None = None, token_counter: TokenCounter | None = None, **kwargs: Any
+    ) -> None:
+        """Settings as keywords; ``encoder``/``token_counter`` replace the embedded defaults."""
+        super().__init__(**kwargs)
+        self._encoder = encoder
+        self._token_counter = token_counter
+
+    @property
+    def encoder(self) -> Encoder:
+        """The leaf encoder (default: the embedded all-MiniLM-L6-v2)."""
+        with _LOAD_LOCK:
+            if self._encoder is None:
+                from h2mt.encoders import load_encoder
+
+                self._encoder = load_encoder(EncoderConfig())
+            return self._encoder
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        """Counts generator tokens of the documents (default: the embedded generator's tokenizer)."""
+        with _LOAD_LOCK:
+            if self._token_counter is None:
+                self._token_counter = self._default_counter()
+            return self._token_counter
+
+    def _default_counter(self) -> TokenCounter:
+        from h2mt.backends import load_tokenizer
+        from h2mt.pipeline import tokenizer_counter
+
+        return tokenizer_counter(load_tokenizer(BackendConfig()))
+
+    def _route(self, docs: Sequence[Document], question: str) -> tuple[list[Document], RouteResult | None]:
+        return route_documents(
+            docs, question, encoder=self.encoder, token_counter=self.token_counter,
+            budget=self.budget, beam_width=self.beam_width,
+        )

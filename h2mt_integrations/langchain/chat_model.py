@@ -1,0 +1,102 @@
+"""``ChatH2MT``: a LangChain chat model over the h2mt local backend (HF folder or GGUF; bitsandbytes)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from h2mt.aio import aiter_blocking
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from pydantic import Field
+
+from ._convert import to_chat_messages
+from ._local import LocalModelSettings
+
+__all__ = ["ChatH2MT"]
+
+
+class ChatH2MT(LocalModelSettings, BaseChatModel):
+    """Chat model running a local causal LM through h2mt (chat template, one prefill, streamed decode).
+
+    Every message carries ``usage_metadata`` and ``response_metadata`` (``model_name``,
+    ``finish_reason``, ``accounting``: prompt/completion tokens, prefill/TTFT/total ms, peak memory).
+    Standard parameters ``temperature``, ``max_tokens``, ``stop`` and ``timeout`` are honoured,
+    per instance or per call. Text only: no tool calling, structured output or multimodal input.
+
+    Example:
+        .. code-block:: python
+
+            llm = ChatH2MT(max_tokens=64)  # embedded SmolLM2-135M-Instruct, loaded on first use
+            for chunk in llm.stream("What is PostgreSQL?"):
+                print(chunk.content, end="")
+    """
+
+    streaming: bool = Field(default=False, description="Stream through callbacks even when invoked")
+
+    @property
+    def _llm_type(self) -> str:
+        return "h2mt-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        keys = ("model", "gguf_file", "quantization", "temperature", "top_p", "max_tokens", "stop", "seed")
+        return {k: getattr(self, k) for k in keys}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = super()._get_ls_params(stop=stop, **kwargs)
+        params["ls_provider"] = "h2mt"
+        params["ls_model_name"] = self._ls_model(kwargs)
+        if not stop and self.stop:
+            params["ls_stop"] = list(self.stop)
+        return params
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        pieces, stats = self._pieces(to_chat_messages(messages), stop, kwargs)
+        for piece in pieces:
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+        usage, meta = self._usage(stats)
+        last = AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta, chunk_position="last")
+        yield ChatGenerationChunk(message=last, generation_info={"finish_reason": stats.finish_reason})
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in aiter_blocking(lambda: self._stream(messages, stop, None, **kwargs)):
+            if run_manager and chunk.text:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return generate_from_stream(self._stream(messages, stop, run_manager, **kwargs))
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return await agenerate_from_stream(self._astream(messages, stop, run_manager, **kwargs))

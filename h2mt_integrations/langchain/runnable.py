@@ -1,0 +1,146 @@
+"""``H2MTRunnable``: route documents under a token budget and answer, in place of "stuff documents"."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import Any
+
+from h2mt import PrefillConfig
+from h2mt.aio import run_blocking
+from h2mt.chunking import TokenCounter
+from h2mt.select import build_messages
+from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessageChunk, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig, RunnableSerializable, patch_config
+from langchain_core.runnables.utils import AddableDict
+from pydantic import BaseModel, Field
+
+from ._convert import format_documents
+from ._routing import RoutingSettings
+from ._schema import H2MTInput, H2MTOutput, Turn, merge_chunks, parse_input
+from .chat_model import ChatH2MT
+
+__all__ = ["H2MTRunnable"]
+
+
+class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[str, Any]]):
+    """``{"question", "documents"}`` (or ``{"input", "context"}``, optional ``chat_history``) ->
+    ``{"answer", "sources", "stats"}``.
+
+    The documents become the leaves of a small h2mt hierarchy; routing keeps the best ones under
+    ``budget`` tokens, the chat model (a nested run that receives this run's callbacks, tags and
+    metadata) answers over them. ``sources`` are the kept documents with ``path`` and ``score``;
+    ``stats`` is the accounting (tokens kept/total, route/prefill/TTFT ms, peak memory...).
+    ``stream``/``astream`` yield ``{"sources"}`` first, then ``{"answer": piece}``, then ``{"stats"}``.
+
+    Example:
+        .. code-block:: python
+
+            chain = {"context": retriever, "question": RunnablePassthrough()} | H2MTRunnable(budget=1024)
+            out = chain.invoke("What is the default value of work_mem?")
+    """
+
+    llm: BaseChatModel = Field(default_factory=ChatH2MT, description="Chat model that answers (nested run)")
+    system_prompt: str = Field(default=PrefillConfig().system_prompt, description="System message of the prompt")
+    breadcrumbs: bool = Field(default=True, description="Put kept documents under their heading paths")
+
+    def _default_counter(self) -> TokenCounter:
+        if isinstance(self.llm, ChatH2MT):  # the budget is counted in the answering model's tokens
+            return self.llm.backend.count_tokens
+        return super()._default_counter()
+
+    def get_input_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """Pydantic schema of the input dict."""
+        return H2MTInput
+
+    def get_output_schema(self, config: RunnableConfig | None = None) -> type[BaseModel]:
+        """Pydantic schema of the output dict."""
+        return H2MTOutput
+
+    def _prepare(self, inp: Mapping[str, Any]) -> Turn:
+        t0 = time.perf_counter()
+        question, docs, history = parse_input(inp)
+        sources, r = self._route(docs, question)
+        context = format_documents(sources, self.breadcrumbs)
+        system, user = build_messages(question, context, PrefillConfig(system_prompt=self.system_prompt))
+        messages = [SystemMessage(system["content"]), *history, HumanMessage(user["content"])]
+        return Turn(sources, r, messages, t0, time.perf_counter())
+
+    # ---- invoke ----------------------------------------------------------------------------
+    def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Route, answer, return ``{"answer", "sources", "stats"}``."""
+        return self._call_with_config(self._invoke, input, config)
+
+    def _invoke(self, input: dict[str, Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
+                ) -> dict[str, Any]:
+        turn = self._prepare(input)
+        msg = self.llm.invoke(turn.messages, config=patch_config(config, callbacks=run_manager.get_child()))
+        return {"answer": msg.text, "sources": turn.sources, "stats": turn.stats(msg)}
+
+    async def ainvoke(
+        self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """:meth:`invoke` without blocking the event loop."""
+        return await self._acall_with_config(self._ainvoke, input, config)
+
+    async def _ainvoke(self, input: dict[str, Any], run_manager: AsyncCallbackManagerForChainRun,
+                       config: RunnableConfig) -> dict[str, Any]:
+        turn = await run_blocking(lambda: self._prepare(input))
+        msg = await self.llm.ainvoke(turn.messages, config=patch_config(config, callbacks=run_manager.get_child()))
+        return {"answer": msg.text, "sources": turn.sources, "stats": turn.stats(msg)}
+
+    # ---- streaming ---------------------------------------------------------------------------
+    def stream(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+               ) -> Iterator[dict[str, Any]]:
+        """Yield ``{"sources", "answer": ""}``, answer pieces, then ``{"stats"}``."""
+        yield from self.transform(iter([input]), config)
+
+    def transform(self, input: Iterator[dict[str, Any]], config: RunnableConfig | None = None, **kwargs: Any
+                  ) -> Iterator[dict[str, Any]]:
+        """Stream over a (possibly streamed) input dict."""
+        yield from self._transform_stream_with_config(input, self._transform, config)
+
+    def _transform(self, inputs: Iterator[dict[str, Any]], run_manager: CallbackManagerForChainRun,
+                   config: RunnableConfig) -> Iterator[dict[str, Any]]:
+        turn = self._prepare(merge_chunks(list(inputs)))
+        yield AddableDict(sources=turn.sources, answer="")
+        full: BaseMessageChunk | None = None
+        first: float | None = None
+        for chunk in self.llm.stream(turn.messages, config=patch_config(config, callbacks=run_manager.get_child())):
+            full = chunk if full is None else full + chunk
+            if chunk.text:
+                first = first or time.perf_counter()
+                yield AddableDict(answer=chunk.text)
+        yield AddableDict(stats=turn.stats(full, first))
+
+    async def astream(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
+                      ) -> AsyncIterator[dict[str, Any]]:
+        """Async :meth:`stream`."""
+        async def one() -> AsyncIterator[dict[str, Any]]:
+            yield input
+
+        async for item in self.atransform(one(), config):
+            yield item
+
+    async def atransform(self, input: AsyncIterator[dict[str, Any]], config: RunnableConfig | None = None,
+                         **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
+        """Async :meth:`transform`."""
+        async for item in self._atransform_stream_with_config(input, self._atransform, config):
+            yield item
+
+    async def _atransform(self, inputs: AsyncIterator[dict[str, Any]], run_manager: AsyncCallbackManagerForChainRun,
+                          config: RunnableConfig) -> AsyncIterator[dict[str, Any]]:
+        inp = merge_chunks([x async for x in inputs])
+        turn = await run_blocking(lambda: self._prepare(inp))
+        yield AddableDict(sources=turn.sources, answer="")
+        full: BaseMessageChunk | None = None
+        first: float | None = None
+        child = patch_config(config, callbacks=run_manager.get_child())
+        async for chunk in self.llm.astream(turn.messages, config=child):
+            full = chunk if full is None else full + chunk
+            if chunk.text:
+                first = first or time.perf_counter()
+                yield AddableDict(answer=chunk.text)
+        yield AddableDict(stats=turn.stats(full, first))
