@@ -20,19 +20,25 @@ headings as Markdown headings; ``--entry-headings`` also makes each definition-l
 variable, option or builtin - a sub-heading) and split by ``MarkdownNodeParser``, then
 ``SentenceSplitter``. ``--eval`` applies the postprocessor to all
 leaf nodes of the manual and reports how many questions keep their gold evidence (DESIGN.md 4).
-Built indexes are cached under ``--workdir``.
+Built indexes are cached under ``--workdir``. Needs the extra: ``pip install -e ".[llama-index]"``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import time
 from pathlib import Path
 
 from h2mt.eval import evidence_kept
 from h2mt.parse import parse_path
+
+try:
+    import llama_index.core  # noqa: F401
+except ImportError:
+    raise SystemExit('This example needs LlamaIndex: pip install -e ".[llama-index]"') from None
 from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
@@ -52,17 +58,20 @@ MANUAL = "/usr/share/doc/bash-doc/bashref.html"
 QA = Path(__file__).resolve().parents[1].parent / "shared/data/manuals/manual_qa_dev.jsonl"
 
 
+def _literal(line: str) -> str:
+    """Escape a leading ``#`` so that manual text ("# comment", the ``#`` parameter) is no heading."""
+    return re.sub(r"^( {0,3})#", r"\1\\#", line)
+
+
 def manual_document(path: str, entries_as_headings: bool = False) -> Document:
     """The HTML manual as one Markdown document (h2mt's HTML parser does the HTML -> text part)."""
     parsed = parse_path(path)[0]
     parts = []
     for sec in parsed.sections:
-        body = parsed.text[sec.start : sec.end].strip()
-        body = "\n".join(" " + ln if ln.startswith("#") else ln for ln in body.splitlines())  # not headings
-        entry = sec.meta.get("kind") == "entry"
         if sec.path[:-1] or sec.title != parsed.title:  # not the lead text under the document title
-            parts.append("#" * sec.level + " " + sec.title if entries_as_headings or not entry else sec.title)
-        parts.append(body)
+            heading = entries_as_headings or sec.meta.get("kind") != "entry"
+            parts.append(("#" * sec.level + " " if heading else "") + _literal(sec.title))
+        parts.append("\n".join(map(_literal, parsed.text[sec.start : sec.end].strip().splitlines())))
     text = "\n\n".join(p for p in parts if p)
     return Document(text=text, id_="bashref", metadata={"file_name": "bashref.md", "title": parsed.title})
 
@@ -138,14 +147,14 @@ def main() -> None:
                     help="where built indexes are cached (default: the user cache dir)")
     args = ap.parse_args()
     qs = [q for q in map(json.loads, open(args.qa)) if q["manual"] == "bash-reference-manual"]
-    llm = H2MTLLM(max_new_tokens=96)  # also hands LlamaIndex the model's tokenizer (no tiktoken download)
+    llm = H2MTLLM(max_new_tokens=64)  # also hands LlamaIndex the model's tokenizer (no tiktoken download)
     Settings.llm, Settings.embed_model = llm, H2MTEmbedding()
     doc = manual_document(args.source, entries_as_headings=args.entry_headings)
     nodes = leaf_nodes(doc, args.chunk_tokens)
     if args.eval:
         evaluate(nodes, qs, args.budget, args.beam)
         return
-    work = Path(args.workdir) / ("entries" if args.entry_headings else "headings")
+    work = Path(args.workdir) / f"{'entries' if args.entry_headings else 'headings'}-{args.chunk_tokens}"
     work.mkdir(parents=True, exist_ok=True)
     savings = Savings()
     get_dispatcher().add_event_handler(savings)

@@ -8,11 +8,14 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..chunking import TokenCounter
 from ..errors import InputError
 from ..types import ParsedDocument, Section
+
+if TYPE_CHECKING:
+    from .datasets import BenchDataset
 
 __all__ = [
     "HotpotQuestion", "load_hotpot", "haystack_document", "DEFAULT_HOTPOT", "gold_depths", "spread_haystack",
@@ -85,7 +88,7 @@ def haystack_document(
 
 
 # ---- benchmark datasets (DESIGN.md section 4) -----------------------------------------------------
-PROMPT_RESERVE = 256
+PROMPT_RESERVE = 384
 """Tokens of an ``N``-token window left for instructions, question and answer: an "8k" haystack's
 full-context prompt (breadcrumb headings included) fits an 8,192-token model."""
 
@@ -140,7 +143,7 @@ def spread_haystack(
     return doc, [starts[t] / max(1, len(doc.text)) for t, _ in gold]
 
 
-def hotpot_long_dataset(data: str | None, length: int, count: TokenCounter, seed: int = 0) -> Any:
+def hotpot_long_dataset(data: str | None, length: int, count: TokenCounter, seed: int = 0) -> BenchDataset:
     """``hotpotqa-long``: one haystack of ``length`` tokens (window size) per question."""
     from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, length_label
 
@@ -158,7 +161,7 @@ def hotpot_long_dataset(data: str | None, length: int, count: TokenCounter, seed
     return BenchDataset(f"hotpotqa-long-{length_label(length)}", questions, groups, "hotpotqa", 32, [note])
 
 
-def hotpot_corpus_dataset(data: str | None, seed: int = 0) -> Any:
+def hotpot_corpus_dataset(data: str | None, seed: int = 0) -> BenchDataset:
     """``hotpotqa-corpus``: one hierarchy over all distinct paragraphs (shuffled, fixed seed)."""
     from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, sections_document
 
