@@ -136,6 +136,7 @@ class PrefillConfig:
     max_new_tokens: int = 128  # generation limit
     temperature: float = 0.0  # 0 = greedy decoding
     top_p: float = 1.0  # nucleus sampling when temperature > 0
+    repetition_penalty: float = 1.1  # >1 discourages repeating tokens already generated (not the prompt)
     breadcrumbs: bool = True  # put each kept leaf under its heading path
     stop: tuple[str, ...] = ()  # extra stop strings
     seed: int | None = None  # sampling seed
@@ -144,6 +145,7 @@ class PrefillConfig:
         _check(self.max_new_tokens >= 1, "PrefillConfig.max_new_tokens must be >= 1")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")
         _check(0 < self.top_p <= 1, "PrefillConfig.top_p must be in (0, 1]")
+        _check(self.repetition_penalty >= 1.0, "PrefillConfig.repetition_penalty must be >= 1")
         self.stop = tuple(self.stop)
 
 

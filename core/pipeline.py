@@ -228,7 +228,11 @@ class H2MT:
     def stream(
         self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
     ) -> AnswerStream:
-        """Route, prefill the pruned prompt once, and stream the answer (``full`` skips routing)."""
+        """Route, prefill the pruned prompt once, and stream the answer (``full`` skips routing).
+
+        TTFT is measured from here, after the encoder and generator are loaded (first use
+        loads them; that one-off cost is not part of a request's latency)."""
+        _ = self.backend if full else (self.encoder, self.backend)
         t0 = time.perf_counter()
         if full:
             kept, r = self.full_context(), None

@@ -6,4 +6,4 @@ bash scripts/setup.sh
 H2MT=.venv/bin/h2mt
 INDEX=${H2MT_INDEX:-bashref.h2mt}
 [ -f "$INDEX" ] || $H2MT build /usr/share/doc/bash-doc/bashref.html -o "$INDEX"
-$H2MT ask "$INDEX" "${1:-Which variable, if set to a number greater than 0, defines a maximum function nesting level?}" --budget 1024
+$H2MT ask "$INDEX" "${1:-Which variable, if set to a number greater than 0, defines a maximum function nesting level?}" --budget 512

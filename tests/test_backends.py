@@ -53,6 +53,7 @@ def _ids(backend, text: str) -> list[int]:
 
 def _run(backend, ids: list[int], **kw) -> tuple[str, GenerationStats]:
     stats = GenerationStats()
+    kw.setdefault("repetition_penalty", 1.0)  # model.generate's greedy default
     text = "".join(backend.stream(ids, PrefillConfig(**kw), stats))
     return text, stats
 
@@ -322,6 +323,9 @@ def test_sampling_is_seeded(tiny) -> None:
     assert a == b
     logits = torch.tensor([0.0, 10.0, 0.0])
     assert choose_next_token(logits, 1.0, 0.5, torch.Generator().manual_seed(0)) == 1  # nucleus = {1}
+    flat = torch.tensor([2.0, 1.9, -1.0])
+    assert choose_next_token(flat, 0.0, 1.0, None) == 0
+    assert choose_next_token(flat, 0.0, 1.0, None, [0], 1.2) == 1  # 2.0 / 1.2 < 1.9
 
 
 def test_prompt_too_long(tiny) -> None:

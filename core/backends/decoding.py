@@ -36,12 +36,23 @@ def collect_eos_ids(tokenizer: Any, model: Any) -> frozenset[int]:
 
 
 def choose_next_token(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+    logits: torch.Tensor,
+    temperature: float,
+    top_p: float,
+    generator: torch.Generator | None,
+    generated: Sequence[int] = (),
+    repetition_penalty: float = 1.0,
 ) -> int:
     """Greedy argmax when ``temperature == 0``, else temperature + nucleus (top-p) sampling.
 
-    ``logits`` is the 1-D (V,) score vector of the last position.
+    ``logits`` is the 1-D (V,) score vector of the last position. Tokens in ``generated``
+    are penalised as in CTRL (positive logits divided, negative multiplied by the penalty).
     """
+    if repetition_penalty != 1.0 and generated:
+        seen = torch.tensor(sorted(set(generated)), device=logits.device)
+        picked = logits[seen]
+        logits = logits.clone()
+        logits[seen] = torch.where(picked > 0, picked / repetition_penalty, picked * repetition_penalty)
     if temperature <= 0:
         return int(torch.argmax(logits).item())
     probs = torch.softmax(logits.float() / temperature, dim=-1)  # (V,)

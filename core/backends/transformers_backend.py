@@ -179,8 +179,10 @@ class TransformersBackend:
             logits, past, stats.prefill_ms = self._prefill(ids)
             position = len(ids)
             finish = "length"
+            generated: list[int] = []
             for step in range(cfg.max_new_tokens):
-                token = choose_next_token(logits, cfg.temperature, cfg.top_p, sampler)
+                token = choose_next_token(logits, cfg.temperature, cfg.top_p, sampler, generated, cfg.repetition_penalty)
+                generated.append(token)
                 stats.completion_tokens += 1
                 is_eos = token in self.eos_ids
                 piece = ""
