@@ -218,6 +218,15 @@ def inspect(
     walk(0)
 
 
+def _register_bench() -> None:
+    from .eval.cli import register
+
+    register(app)
+
+
+_register_bench()
+
+
 def main() -> None:
     """Entry point: user errors print one line and exit with the error's code."""
     try:

@@ -1,0 +1,139 @@
+"""h2mt.eval runner, report and ``h2mt bench``: resumable rows, report files, a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer
+from h2mt.eval.report import summarize, update_doc_block, write_report
+from h2mt.eval.results import GENERATION, MEMORY, SELECTION, RowLog, read_rows, row_key
+from h2mt.eval.runner import BenchOptions, run_bench
+from typer.testing import CliRunner
+
+from tests._tiny import make_tiny_model_dir
+from tests.test_eval import write_hotpot
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_tiny_model_dir(tmp_path_factory.mktemp("tiny"))
+
+
+def test_rowlog_resumes_and_ignores_a_torn_line(tmp_path):
+    log = RowLog(tmp_path / "r.jsonl")
+    log.append({"key": row_key("d", "bm25", 512, "q1"), "x": 1})
+    with open(tmp_path / "r.jsonl", "a") as f:
+        f.write('{"key": "torn')  # an interrupted write
+    again = RowLog(tmp_path / "r.jsonl")
+    assert again.done == {"d|bm25|512|q1"}
+    assert again.pending(["d|bm25|512|q1", "d|bm25|512|q2"]) == ["d|bm25|512|q2"]
+    assert len(read_rows(tmp_path / "r.jsonl")) == 1
+
+
+def _fake_rows(folder):
+    sel, gen = RowLog(folder / SELECTION), RowLog(folder / GENERATION)
+    for i in range(6):
+        for m, b in (("full", 0), ("bm25", 512), ("h2mt-b4", 512)):
+            sel.append({"key": row_key("x", m, b, f"q{i}"), "method": m, "budget": b, "qid": f"q{i}",
+                        "evidence_all": i % 2 == 0, "evidence_any": True, "answer_contained": i < 4,
+                        "tokens_kept": 500 if b else 7000, "tokens_total": 7000, "nodes_scored": 60,
+                        "nodes_total": 120, "route_ms": 1.5})
+            gen.append({"key": row_key("x", m, b, f"q{i}"), "method": m, "budget": b, "qid": f"q{i}",
+                        "f1": 0.5, "ttft_ms": 900.0 if b else 9000.0, "prefill_ms": 800.0, "prompt_tokens": 600,
+                        "route_ms": 1.0, "tokens_kept": 500, "total_ms": 1000.0})
+    sel.append({"key": row_key("x", "llmlingua", 512, "q0"), "method": "llmlingua", "budget": 512, "qid": "q0",
+                "error": "llmlingua is not installed"})
+    RowLog(folder / MEMORY).append({"method": "bm25", "peak_rss_bytes": 300 * 2**20, "peak_cuda_bytes": None})
+
+
+def test_report_writes_json_markdown_and_plot(tmp_path):
+    folder = tmp_path / "x"
+    _fake_rows(folder)
+    paths = write_report(folder)
+    assert {"json", "md", "png"} <= set(paths) and all(p.exists() and p.stat().st_size > 0 for p in paths.values())
+    s = json.loads(paths["json"].read_text())
+    cells = {(c["method"], c["budget"]): c for c in s["selection"]}
+    assert [c["method"] for c in s["selection"]] == ["full", "bm25", "llmlingua", "h2mt-b4"]
+    assert cells[("bm25", 512)]["evidence_all"][0] == pytest.approx(0.5)
+    assert len(cells[("bm25", 512)]["evidence_all"]) == 3  # mean, low, high
+    assert cells[("llmlingua", 512)]["n"] == 0 and cells[("llmlingua", 512)]["errors"]
+    gen = {c["method"]: c for c in s["generation"]}
+    assert gen["bm25"]["peak_mem_bytes"] == 300 * 2**20 and gen["full"]["ttft_ms"][0] == 9000.0
+    md = paths["md"].read_text()
+    assert "| bm25 | 512 | 6 | 0.50 [" in md and "llmlingua is not installed" in md and "| full | all |" in md
+
+
+def test_doc_block_replaces_only_its_own_part(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Other team\n\nkeep me\n\n## Later\n\nand me\n")
+    update_doc_block(doc, "ds1", "first", "intro text")
+    update_doc_block(doc, "ds2", "second", "intro text")
+    update_doc_block(doc, "ds1", "first again", "intro text")
+    text = doc.read_text()
+    assert "keep me" in text and "and me" in text and text.count("## Benchmark harness (h2mt bench)") == 1
+    assert "first again" in text and "\nfirst\n" not in text and "second" in text and text.count("intro text") == 1
+
+
+def _opts(tmp_path, tiny, data, **kw):
+    base = dict(dataset="hotpotqa-long", data=str(data), length="700", budgets=(64, 128),
+                methods=("full", "truncation", "bm25", "dense", "h2mt"), beams=(4,), limit=3, model=str(tiny),
+                device="cpu", encoder="hashing", results=str(tmp_path / "res"), progress=False)
+    return BenchOptions(**{**base, **kw})
+
+
+def test_selection_pass_resumes_without_redoing_rows(tmp_path, tiny):
+    data = write_hotpot(tmp_path / "h.jsonl", n_questions=6, words=(6, 14))
+    folder = run_bench(_opts(tmp_path, tiny, data, limit=2))
+    first = read_rows(folder / SELECTION)
+    assert len(first) == 2 * (1 + 4 * 2)  # full once + 4 budgeted methods x 2 budgets, per question
+    run_bench(_opts(tmp_path, tiny, data, limit=2))
+    assert read_rows(folder / SELECTION) == first  # everything was done: nothing appended
+    run_bench(_opts(tmp_path, tiny, data, limit=3))
+    rows = read_rows(folder / SELECTION)
+    assert len(rows) == 3 * 9 and rows[: len(first)] == first
+    assert all(r["tokens_kept"] <= r["budget"] for r in rows if r["budget"])
+
+
+def test_bench_command_end_to_end_with_generation(tmp_path, tiny):
+    from h2mt.eval.cli import register
+
+    data = write_hotpot(tmp_path / "h.jsonl", n_questions=4, words=(6, 14))
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    res = tmp_path / "res"
+    doc = tmp_path / "docs" / "benchmarks.md"
+    args = ["bench", "--dataset", "hotpotqa-long", "--data", str(data), "--length", "700", "--budgets", "128",
+            "--methods", "full,bm25,h2mt", "--beams", "4", "--limit", "2", "--generate", "--model", str(tiny),
+            "--device", "cpu", "--encoder", "hashing", "--results", str(res), "--docs", str(doc)]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    folder = res / "hotpotqa-long-700"
+    gen = read_rows(folder / GENERATION)
+    by = {(r["method"], r["qid"]): r for r in gen}
+    assert len(gen) == 2 * 3
+    for q in ("q0", "q1"):
+        assert "exceeds" in by[("full", q)]["error"]  # the tiny model's 512-token window
+        for m in ("bm25", "h2mt-b4"):
+            r = by[(m, q)]
+            assert "error" not in r, r
+            assert 0 <= r["f1"] <= 1 and r["ttft_ms"] >= r["route_ms"] > 0 and r["prompt_tokens"] > 0
+    mem = read_rows(folder / MEMORY)
+    assert {m["method"] for m in mem} == {"full", "bm25", "h2mt-b4"} and all(m["peak_rss_bytes"] > 0 for m in mem)
+    s = summarize(folder)
+    assert {c["method"] for c in s["generation"]} == {"full", "bm25", "h2mt-b4"}
+    for name in ("results.json", "results.md", "quality_ttft.png"):
+        assert (folder / name).exists()
+    text = doc.read_text()
+    assert "## Benchmark harness (h2mt bench)" in text and "bench_hotpotqa-long-700.png" in text
+    assert (doc.parent / "bench_hotpotqa-long-700.png").exists()
+    assert "| bm25 | 128 |" in out.output
+    # resume: nothing left to do, the second invocation adds no rows
+    out2 = CliRunner().invoke(app, args)
+    assert out2.exit_code == 0, out2.output
+    assert len(read_rows(folder / GENERATION)) == 6
