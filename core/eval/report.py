@@ -63,7 +63,8 @@ def _selection_cell(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _generation_cell(rows: list[dict[str, Any]], peak: int | None) -> dict[str, Any]:
     ok = [r for r in rows if not r.get("error")]
     cell: dict[str, Any] = {"n": len(ok), "errors": _errors(rows), "n_errors": len(rows) - len(ok),
-                            "f1": _ci(ok, "f1"), "ttft_ms": _ci(ok, "ttft_ms"), "peak_mem_bytes": peak}
+                            "f1": _ci(ok, "f1"), "ttft_ms": _ci(ok, "ttft_ms"),
+                            "peak_mem_bytes": peak if ok else None}  # a process that answered nothing: no figure
     for k in ("prefill_ms", "route_ms", "prompt_tokens", "tokens_kept", "total_ms"):
         cell[k] = _mean([float(r[k]) for r in ok if r.get(k) is not None])
     return cell
