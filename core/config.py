@@ -111,6 +111,11 @@ class RouteConfig:
     prune_margin: float = 0.35  # branches scoring below best - margin are pruned even inside the beam
     min_score: float | None = None  # drop leaves below this score (None = keep filling the budget)
     overfetch: float = 2.0  # collect candidate leaves worth this many budgets before selecting
+    title_bonus: float = 0.3  # leaves of sections the question names by title join the pool with this bonus (0 = off)
+    link_weight: float = 0.8  # sections named in the best leaves' text join with this share of that leaf's score (0 = off)
+    link_sources: int = 2  # how many of the best leaves are followed for named sections
+    link_fanout: int = 3  # a leaf naming more sections than this (a list, an index page) is not followed
+    title_leaves: int = 8  # named sections with more leaves than this are not lifted (left to the descent)
     bm25_k1: float = 1.2  # BM25 term-frequency saturation
     bm25_b: float = 0.75  # BM25 length normalisation
 
@@ -123,6 +128,10 @@ class RouteConfig:
         _check(0 <= self.parent_weight < 1, "RouteConfig.parent_weight must be in [0, 1)")
         _check(self.prune_margin > 0, "RouteConfig.prune_margin must be > 0")
         _check(self.overfetch >= 1, "RouteConfig.overfetch must be >= 1")
+        _check(self.title_bonus >= 0, "RouteConfig.title_bonus must be >= 0")
+        _check(0 <= self.link_weight < 1, "RouteConfig.link_weight must be in [0, 1)")
+        _check(self.link_sources >= 0 and self.link_fanout >= 1 and self.title_leaves >= 1,
+               "RouteConfig.link_sources must be >= 0, link_fanout and title_leaves >= 1")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .lexical import LexicalIndex
@@ -10,6 +11,8 @@ from .types import Node, NodeKind
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from .titles import TitleIndex
 
 __all__ = ["Index", "FORMAT_VERSION"]
 
@@ -42,6 +45,21 @@ class Index:
     def tokens_total(self) -> int:
         """Generator tokens of all leaves."""
         return self.root.tokens
+
+    @cached_property
+    def titles(self) -> TitleIndex:
+        """Section titles for exact-match lookup (built on first use, kept with the index)."""
+        from .lexical import _stopwords, analyze
+        from .titles import TitleIndex, strip_title
+
+        lex = self.lexical
+        top = float(lex.idf.max()) if lex.idf.size else 0.0
+
+        def specificity(title: str) -> float:
+            ids = [lex.vocab[t] for t in analyze(strip_title(title)) if t in lex.vocab]
+            return 1.0 if not ids or top <= 0 else float(lex.idf[ids].max()) / top
+
+        return TitleIndex(self.nodes, _stopwords(), specificity)
 
     def leaves(self) -> list[Node]:
         """All leaves in document order."""

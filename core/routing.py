@@ -5,13 +5,19 @@ lexical BM25, plus a share of the parent's score); the best ``beam_width``
 internal branches are descended into and the rest are pruned unscored below.
 Scored leaves go to a candidate pool. If the pool holds less than
 ``overfetch * budget`` tokens, the best pruned branches are reopened
-(best-first) until it does. Scores are higher-is-better.
+(best-first) until it does. Then titles are followed (:mod:`h2mt.titles`): the
+leaves of sections the question names by title join the pool with
+``title_bonus``, and the leaves of sections named in the text of the best
+``link_sources`` candidates join with ``link_weight`` of the naming leaf's score
+(cross-references, bridge entities of multi-hop questions), wherever the beam
+went. Scores are higher-is-better.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +63,11 @@ class Scorer:
         return ((1 - c.lexical_weight) * dense + c.lexical_weight * lex).astype(np.float32)
 
 
+def _inherit(weight: float, source: float) -> Callable[[float], float]:
+    """Score of a section named by a leaf scoring ``source``: mostly the leaf's, a little its own."""
+    return lambda own: weight * source + (1 - weight) * own
+
+
 class _Search:
     """State of one routing run."""
 
@@ -96,6 +107,58 @@ class _Search:
                 heapq.heappush(self.pruned, (-s, c))
             frontier = keep
 
+    def leaves_under(self, nid: int) -> list[int]:
+        """The leaves of ``nid``'s subtree, or none when it has more than ``title_leaves``:
+        a named chapter is left to the descent, only small named sections are lifted whole."""
+        nodes = self.index.nodes
+        out: list[int] = []
+        stack = [nid]
+        while stack:
+            n = nodes[stack.pop()]
+            if n.kind == NodeKind.LEAF:
+                out.append(n.id)
+                if len(out) > self.cfg.title_leaves:
+                    return []
+            else:
+                stack.extend(n.children)
+        return sorted(out)
+
+    def lift(self, section: int, rescore: Callable[[float], float]) -> None:
+        """Put ``section``'s leaves in the pool at ``rescore(own score)`` unless they already score higher."""
+        leaves = self.leaves_under(section)
+        fresh = [c for c in leaves if c not in self.score]
+        if fresh:
+            for c, s in zip(fresh, self.scorer(fresh).tolist(), strict=True):
+                self.score[c] = s
+            self.scored += len(fresh)
+        for c in leaves:
+            s = rescore(self.score[c])
+            old = self.pool.get(c)
+            if old is None:
+                self.pool_tokens += self.index.nodes[c].tokens
+            if old is None or s > old:
+                self.pool[c] = s
+
+    def follow_titles(self, question: str) -> None:
+        """Sections named by the question, then sections named by the best candidates."""
+        cfg, titles = self.cfg, self.index.titles
+        if not len(titles):
+            return
+        if cfg.title_bonus > 0:
+            for sec in titles.named_in(question):
+                self.lift(sec, lambda own: own + cfg.title_bonus)
+        if cfg.link_weight > 0 and cfg.link_sources > 0:
+            w = cfg.link_weight
+            best = heapq.nlargest(cfg.link_sources, self.pool.items(), key=lambda kv: (kv[1], -kv[0]))
+            for leaf, src in best:
+                own_path = {a.id for a in self.index.ancestors(leaf)}
+                named = [s for s in titles.named_in(self.index.nodes[leaf].text) if s not in own_path]
+                if len(named) > cfg.link_fanout:
+                    continue  # a list or an index page names everything: it points nowhere in particular
+                inherit = _inherit(w, src)
+                for sec in named:
+                    self.lift(sec, inherit)
+
     def backfill(self, need: float) -> None:
         """Reopen the best pruned branches until the pool holds ``need`` tokens."""
         while self.pool_tokens < need and self.pruned:
@@ -116,6 +179,7 @@ def route(index: Index, question: str, cfg: RouteConfig, encoder: Encoder) -> Ro
     search = _Search(index, scorer, cfg)
     search.descend([index.root.id])
     search.backfill(cfg.overfetch * cfg.budget)
+    search.follow_titles(question)
     kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score)
     if not kept:
         smallest = min(index.nodes[i].tokens for i in search.pool)

@@ -1,0 +1,134 @@
+"""Section titles as an exact-match channel for routing.
+
+Headings name what a section is about, and users (and other sections) name headings:
+a question asks about ``work_mem`` or ``Ed Wood``; a paragraph about a film names its
+director, whose article is another section. :class:`TitleIndex` finds which section titles
+a piece of text names, by exact match of normalised word n-grams. Routing uses it twice
+(see :mod:`h2mt.routing`): sections the question names join the candidate pool with a
+bonus, and sections named by the best candidates (cross-references, bridge entities)
+join with a share of the naming leaf's score.
+
+Titles are normalised to lowercase alphanumeric words; section numbers (``"19.4."``),
+a trailing parenthetical (``"work_mem (integer)"``, ``"Big Stone Gap (film)"``) and,
+as an extra alias, a comma qualifier (``"Boston, Lincolnshire"``) are dropped. Titles
+that are too short, only stopwords, shared by many sections (``"Examples"``) or made of
+common words only (``"string"``, ``"INDEX"`` in a database manual: their ``specificity``,
+the rarest term's idf relative to the corpus' rarest, is below ``min_specificity``) are not
+indexed: they name nothing in particular.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+
+from .types import Node, NodeKind
+
+__all__ = ["TitleIndex", "title_keys", "words", "strip_title"]
+
+_NUMBERING = re.compile(r"^\s*(?:(?:chapter|appendix|part|section)\s+)?(?:[0-9]+|[a-z])?(?:\.[0-9]+)*\.?\s+",
+                        re.IGNORECASE)
+_PAREN = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]\s*$")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+_WORD = re.compile(r"[0-9A-Za-z]+")
+
+
+def words(text: str) -> list[str]:
+    """Lowercase alphanumeric words of ``text`` (everything else separates words)."""
+    return _NON_ALNUM.sub(" ", text.lower()).split()
+
+
+def strip_title(title: str) -> str:
+    """``title`` without its section number and trailing parenthetical."""
+    t = title.strip()
+    if re.match(r"^\s*[0-9]", t):
+        t = _NUMBERING.sub("", t, count=1)
+    return _PAREN.sub("", t)
+
+
+def title_keys(title: str) -> list[tuple[str, ...]]:
+    """The word sequences under which ``title`` is looked up (the full form, then aliases)."""
+    t = title.strip()
+    numbered = _NUMBERING.sub("", t, count=1) if re.match(r"^\s*[0-9]", t) else t
+    keys: list[tuple[str, ...]] = []
+    for form in (numbered, _PAREN.sub("", numbered)):
+        k = tuple(words(form))
+        if k and k not in keys:
+            keys.append(k)
+    head = _PAREN.sub("", numbered)
+    if head.count(",") == 1:
+        k = tuple(words(head.split(",", 1)[0]))
+        if k and k not in keys:
+            keys.append(k)
+    return keys
+
+
+class TitleIndex:
+    """Normalised section titles -> node ids, for finding the titles a text names.
+
+    A title of several words is named by that phrase (any case). A one-word title is a weaker
+    name, so it must match case-sensitively (``"INDEX"`` is not named by "which index type"),
+    be specific (``specificity`` maps a title to [0, 1]: how rare its rarest term is in the
+    corpus; at least ``min_specificity``), and a plain lowercase word (``"string"``) must be
+    rare (``specificity >= plain_specificity``). ``max_words`` bounds the phrase length;
+    ``max_shared``: a title shared by more sections than this is too generic (``"Examples"``);
+    ``min_chars``: shorter titles (joined words) are ignored.
+    """
+
+    def __init__(
+        self,
+        nodes: Sequence[Node],
+        stopwords: Iterable[str] = (),
+        specificity: Callable[[str], float] | None = None,
+        min_specificity: float = 0.3,
+        plain_specificity: float = 0.6,
+        max_words: int = 8,
+        max_shared: int = 3,
+        min_chars: int = 4,
+    ) -> None:
+        stop = frozenset(stopwords)
+        table: dict[tuple[str, ...], dict[int, str | None]] = {}
+        for n in nodes:
+            if n.kind not in (NodeKind.SECTION, NodeKind.DOCUMENT) or not n.title:
+                continue
+            for key in title_keys(n.title):
+                if len(key) > max_words or len("".join(key)) < min_chars or all(w in stop for w in key):
+                    continue
+                surface: str | None = None
+                if len(key) == 1:
+                    surface = next((w for w in _WORD.findall(strip_title(n.title)) if w.lower() == key[0]), None)
+                    spec = 1.0 if specificity is None else specificity(n.title)
+                    plain = surface is None or surface.isalpha() and surface.islower()
+                    if surface is None or spec < (plain_specificity if plain else min_specificity):
+                        continue
+                table.setdefault(key, {}).setdefault(n.id, surface)
+        self.table = {k: v for k, v in table.items() if len(v) <= max_shared}
+        self.max_words = max((len(k) for k in self.table), default=0)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def named_in(self, text: str) -> list[int]:
+        """Ids of the sections whose title occurs in ``text``, in order of first occurrence.
+
+        Matching is greedy longest-first, left to right: in "Kirton End is near Boston" the
+        title "Kirton End" is named, not the shorter "Kirton" inside it.
+        """
+        if not self.table:
+            return []
+        raw = _WORD.findall(text)
+        ws = [w.lower() for w in raw]
+        out: dict[int, None] = {}
+        i = 0
+        while i < len(ws):
+            for n in range(min(self.max_words, len(ws) - i), 0, -1):
+                hits = self.table.get(tuple(ws[i : i + n]))
+                if hits and n == 1:
+                    hits = {nid: s for nid, s in hits.items() if s == raw[i]}
+                if hits:
+                    out.update(dict.fromkeys(hits))
+                    i += n
+                    break
+            else:
+                i += 1
+        return list(out)

@@ -1,0 +1,128 @@
+"""Titles as an exact-match channel: normalisation, longest-match lookup, and routing that
+follows titles named by the question and by the best candidates."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from h2mt import H2MT, H2MTConfig, RouteConfig
+from h2mt.routing import route
+from h2mt.titles import TitleIndex, title_keys
+from h2mt.types import Node, NodeKind, ParsedDocument, Section
+
+from tests._docs import TOPICS
+
+
+@pytest.mark.parametrize(
+    ("title", "keys"),
+    [
+        ("19.4. Resource Consumption", [("resource", "consumption")]),
+        ("3.6.7 Here Strings", [("here", "strings")]),
+        ("work_mem (integer)", [("work", "mem", "integer"), ("work", "mem")]),
+        ("Boston, Lincolnshire", [("boston", "lincolnshire"), ("boston",)]),
+        ("Big Stone Gap (film)", [("big", "stone", "gap", "film"), ("big", "stone", "gap")]),
+        ("PIPESTATUS", [("pipestatus",)]),
+    ],
+)
+def test_title_keys(title, keys):
+    assert title_keys(title) == keys
+
+
+def _section(i: int, title: str, kind: NodeKind = NodeKind.SECTION) -> Node:
+    return Node(i, kind, title, 0, [], 0, 0, 0, 1, 1, (title,))
+
+
+def test_named_in_prefers_the_longest_title_and_skips_generic_ones():
+    titles = ["Kirton", "Kirton End", "Boston, Lincolnshire", "Examples", "Examples", "Examples", "Examples",
+              "The", "Ed"]
+    idx = TitleIndex([_section(i, t) for i, t in enumerate(titles)], stopwords={"the"})
+    assert idx.named_in("Kirton End is a hamlet near Boston.") == [1, 2]
+    assert idx.named_in("the village of Kirton") == [0]
+    assert idx.named_in("Examples of the shell: Ed") == []  # shared by 4 sections, a stopword, too short
+    assert idx.named_in("") == []
+    leaf = Node(9, NodeKind.LEAF, "Kirton", 0, [], 0, 0, 0, 1, 1, ("Kirton",), text="x")
+    assert TitleIndex([leaf]).named_in("Kirton") == []  # leaves carry no titles of their own
+
+
+def _filler(topic: str, n: int, seed: int) -> str:
+    import random
+
+    rng = random.Random(seed)
+    words = TOPICS[topic].split()
+    return " ".join(" ".join(rng.choice(words) for _ in range(8)).capitalize() + "." for _ in range(n))
+
+
+def _doc(parts: list[tuple[str, str]]) -> ParsedDocument:
+    text, sections = "", []
+    for title, body in parts:
+        text += f"{title}\n"
+        start = len(text)
+        text += body
+        sections.append(Section(title, (title,), 1, start, len(text)))
+        text += "\n\n"
+    return ParsedDocument("<mem>", "haystack", text, sections)
+
+
+@pytest.fixture(scope="module")
+def linked_engine(encoder, counter):
+    """Sections on several topics; "Signal handling" names "Quuxify", whose text shares no
+    word with a question about signals; "Zorblax" is a title no text mentions."""
+    parts = [(f"{topic.capitalize()} {k}", _filler(topic, 3, k)) for k in range(4) for topic in TOPICS]
+    parts.insert(5, ("Signal handling", _filler("signals", 3, 99) + " The handler calls Quuxify on exit."))
+    parts.insert(11, ("Quuxify", _filler("config", 3, 7)))
+    parts.insert(17, ("Zorblax", _filler("history", 3, 8)))
+    return H2MT.build([_doc(parts)], H2MTConfig(), encoder=encoder, token_counter=counter)
+
+
+def _kept(eng: H2MT, question: str, budget: int, **overrides: float) -> set[str]:
+    cfg = replace(eng.config.route, budget=budget, **overrides)
+    return {k.node.path[-1] for k in route(eng.index, question, cfg, eng.encoder).kept}
+
+
+def test_a_title_the_question_names_is_kept(linked_engine):
+    q = "What does Zorblax do to a trap kill signal?"
+    budget = 3 * max(n.tokens for n in linked_engine.index.leaves())
+    assert "Zorblax" in _kept(linked_engine, q, budget)
+    assert "Zorblax" not in _kept(linked_engine, q, budget, title_bonus=0.0)
+
+
+def test_a_section_named_by_the_best_leaf_is_followed(linked_engine):
+    q = "Signal handling: trap kill signal fatal exit status"
+    budget = 3 * max(n.tokens for n in linked_engine.index.leaves())
+    with_links = _kept(linked_engine, q, budget)
+    assert {"Signal handling", "Quuxify"} <= with_links
+    assert "Quuxify" not in _kept(linked_engine, q, budget, link_weight=0.0)
+    r = linked_engine.route(q, budget=budget)
+    assert r.tokens_kept <= budget
+    assert [k.node.id for k in r.kept] == sorted(k.node.id for k in r.kept)
+
+
+def test_title_following_keeps_full_context_parity(linked_engine):
+    big = linked_engine.index.tokens_total
+    r = linked_engine.route("Signal handling Zorblax", budget=big)
+    assert [k.node.id for k in r.kept] == [n.id for n in linked_engine.index.leaves()]
+
+
+def test_title_options_are_validated():
+    from h2mt import ConfigError
+
+    with pytest.raises(ConfigError):
+        RouteConfig(link_weight=1.0)
+    with pytest.raises(ConfigError):
+        RouteConfig(title_bonus=-0.1)
+
+
+def test_one_word_titles_must_match_case_and_be_specific():
+    nodes = [_section(0, "INDEX"), _section(1, "string"), _section(2, "globstar"), _section(3, "Silene"),
+             _section(4, "Full Text Search")]
+    spec = {"INDEX": 0.9, "string": 0.3, "globstar": 0.9, "Silene": 0.4, "Full Text Search": 0.1}
+    idx = TitleIndex(nodes, specificity=spec.__getitem__)
+    assert idx.named_in("Which index type is preferred?") == []  # case differs
+    assert idx.named_in("the INDEX command") == [0]
+    assert idx.named_in("a string of text") == []  # a plain, common word names nothing
+    assert idx.named_in("shopt -s globstar") == [2]  # a plain but rare word does
+    assert idx.named_in("Are Silene and silene plants?") == [3]
+    assert idx.named_in("full text search basics") == [4]  # a phrase names its section in any case
+    strict = TitleIndex(nodes, specificity=spec.__getitem__, min_specificity=0.5)
+    assert strict.named_in("Silene") == []
