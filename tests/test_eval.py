@@ -74,6 +74,42 @@ def test_titles_kept_all_and_any():
     assert titles_kept(["a", "b"], set()) == (False, False)
 
 
+def test_evidence_and_answer_containment_use_the_design_normalisation():
+    from h2mt.eval.metrics import answer_contained, evidence_kept, normalise
+
+    assert normalise("  The `PIPESTATUS` array--holds\nexit Status!  ") == "the pipestatus array holds exit status"
+    kept = "## Bash > Variables\n\nPIPESTATUS: an array variable (see Arrays) holding exit-status values."
+    assert evidence_kept("PIPESTATUS:  an ARRAY variable", kept)
+    assert not evidence_kept("PIPESTATUS is an array", kept)
+    assert answer_contained(["exit status"], kept)  # "exit-status" normalises to "exit status"
+    assert not answer_contained(["array var"], kept)  # whole words only: "var" is not "variable"
+    assert not answer_contained(["", "!!"], kept)  # answers that normalise to nothing never match
+    assert answer_contained(["nope", "Arrays"], kept)  # any gold answer is enough
+
+
+def test_manuals_dataset_reads_the_qa_file_and_explains_missing_manuals(tmp_path, monkeypatch):
+    from h2mt.eval.manuals import INSTALL_HINT, manuals_dataset
+
+    bash = tmp_path / "bashref.html"
+    bash.write_text("<html><body><h1>Bash</h1><p>PIPESTATUS holds exit statuses.</p></body></html>")
+    qa = tmp_path / "qa.jsonl"
+    rows = [{"id": f"b{i}", "manual": "bash-reference-manual", "question": f"q{i}?", "answers": ["a"],
+             "evidence": "PIPESTATUS holds"} for i in range(3)]
+    rows.append({"id": "p0", "manual": "postgresql-15-docs", "question": "q?", "answers": ["b"], "evidence": "e"})
+    qa.write_text("\n".join(json.dumps(r) for r in rows))
+    monkeypatch.setenv("H2MT_BASH_MANUAL", str(bash))
+    ds = manuals_dataset(str(qa), subset="bash")
+    assert [q.id for q in ds.questions] == ["b0", "b1", "b2"] and list(ds.groups) == ["bash"]
+    assert ds.questions[0].evidence == ["PIPESTATUS holds"] and ds.questions[0].meta["part"] == "bash"
+    assert manuals_dataset(str(qa), subset="bash").to_json() == ds.to_json()  # deterministic
+    monkeypatch.setenv("H2MT_POSTGRES_DOCS", str(tmp_path / "missing"))
+    with pytest.raises(InputError, match="apt-get install"):
+        manuals_dataset(str(qa))
+    assert "postgresql-doc-15" in INSTALL_HINT
+    with pytest.raises(InputError, match="Unknown manual"):
+        manuals_dataset(str(qa), subset="zsh")
+
+
 def test_lengths():
     assert parse_length("8k") == 8192 and parse_length("32K") == 32768 and parse_length(6000) == 6000
     assert length_label(8192) == "8k" and length_label(5000) == "5000"
