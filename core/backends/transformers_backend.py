@@ -63,6 +63,8 @@ class TransformersBackend:
         params = inspect.signature(model.forward).parameters
         self._logits_to_keep = "logits_to_keep" in params
         self._cache_position = "cache_position" in params
+        # transformers >= 5.2x names the KV cache ``cache`` (``past_key_values`` is deprecated)
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._lock = threading.Lock()  # one forward at a time on the shared model
         self._tok_lock = threading.Lock()  # the Rust tokenizer is not safe under concurrent use
 
@@ -98,7 +100,7 @@ class TransformersBackend:
         kwargs: dict[str, Any] = {
             "input_ids": ids,  # (1, T)
             "position_ids": position_ids,  # (1, T)
-            "past_key_values": past,
+            self._cache_kw: past,
             "use_cache": True,
         }
         if self._logits_to_keep:
@@ -107,7 +109,8 @@ class TransformersBackend:
             kwargs["cache_position"] = position_ids[0]  # (T,)
         with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode():
             out = self.model(**kwargs)
-        return out.logits[0, -1], out.past_key_values  # (V,)
+        cache = out.get("cache") if self._cache_kw == "cache" else None
+        return out.logits[0, -1], cache if cache is not None else out.past_key_values  # (V,)
 
     def _prefill(self, input_ids: Sequence[int]) -> tuple[torch.Tensor, Any, float]:
         ids = torch.tensor([list(input_ids)], dtype=torch.long, device=self._input_device)  # (1, T)
