@@ -137,3 +137,26 @@ def test_bench_command_end_to_end_with_generation(tmp_path, tiny):
     out2 = CliRunner().invoke(app, args)
     assert out2.exit_code == 0, out2.output
     assert len(read_rows(folder / GENERATION)) == 6
+
+
+def test_longllmlingua_compresses_offline_with_the_local_model(tiny):
+    pytest.importorskip("llmlingua")
+    from h2mt import H2MT, BackendConfig, ChunkConfig, H2MTConfig
+    from h2mt.chunking import SimpleTokenCounter
+    from h2mt.encoders import HashingEncoder
+    from h2mt.eval.llmlingua import LongLLMLinguaMethod
+    from h2mt.eval.methods import GroupView, MethodUnavailable
+
+    from tests._docs import manual
+
+    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=48, min_tokens=8))
+    view = GroupView(H2MT.build([manual()], cfg, encoder=HashingEncoder(256), token_counter=SimpleTokenCounter()))
+    method = LongLLMLinguaMethod(BackendConfig(model=str(tiny), device="cpu"))
+    method.prepare(view)
+    sel = method.select(view, "Which signal does trap catch?", 120)
+    assert sel.nodes is None and sel.text.strip()
+    assert 0 < sel.tokens_kept < view.tokens_total
+    assert sel.nodes_scored == len(view.leaves)
+    small = LongLLMLinguaMethod(BackendConfig(model=str(tiny), device="cpu"), max_doc_tokens=10)
+    with pytest.raises(MethodUnavailable, match="llmlingua limit"):
+        small.select(view, "q?", 120)

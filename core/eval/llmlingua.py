@@ -59,12 +59,16 @@ class _LegacyCacheLM:
 
     def __call__(self, input_ids: Any, attention_mask: Any = None, past_key_values: Any = None,
                  use_cache: bool = True, **kw: Any) -> Any:
+        import inspect
+
         from transformers import DynamicCache
 
         cache = None if past_key_values is None else DynamicCache(ddp_cache_data=[(k, v) for k, v in past_key_values])
-        out = self._model(input_ids, attention_mask=attention_mask, past_key_values=cache, use_cache=use_cache, **kw)
-        if out.past_key_values is not None:
-            out["past_key_values"] = [[layer.keys, layer.values] for layer in out.past_key_values.layers]
+        name = "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
+        out = self._model(input_ids, attention_mask=attention_mask, use_cache=use_cache, **{name: cache}, **kw)
+        returned = out.get(name)
+        if returned is not None:
+            out["past_key_values"] = [[layer.keys, layer.values] for layer in returned.layers]
         return out
 
 
