@@ -23,8 +23,6 @@ def _root(
 ) -> None:
     _state["debug"] = debug
     logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not debug:
-        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on its own logger
 
 
 def _config(budget: int | None = None, beam: int | None = None, model: str | None = None,

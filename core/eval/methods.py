@@ -14,6 +14,7 @@ Kept leaves are presented with :func:`h2mt.select.format_context` for every meth
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class GroupView:
         """A ``bm25s`` retriever over :attr:`chunk_texts` (English stopwords, no stemming)."""
         import bm25s
 
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)  # bm25s forces DEBUG at import: defer to the app's config
         retriever = bm25s.BM25()
         retriever.index(bm25s.tokenize(self.chunk_texts, stopwords="en", show_progress=False), show_progress=False)
         return retriever
