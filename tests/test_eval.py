@@ -110,6 +110,14 @@ def test_manuals_dataset_reads_the_qa_file_and_explains_missing_manuals(tmp_path
         manuals_dataset(str(qa), subset="zsh")
 
 
+def test_prompt_reserve_grows_with_the_window():
+    from h2mt.eval.hotpot import PROMPT_RESERVE, prompt_reserve
+
+    assert prompt_reserve(4096) == prompt_reserve(8192) == PROMPT_RESERVE
+    assert prompt_reserve(32768) == PROMPT_RESERVE + int(24576 * 0.03)
+    assert prompt_reserve(131072) > prompt_reserve(32768)
+
+
 def test_lengths():
     assert parse_length("8k") == 8192 and parse_length("32K") == 32768 and parse_length(6000) == 6000
     assert length_label(8192) == "8k" and length_label(5000) == "5000"

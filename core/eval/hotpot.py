@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HotpotQuestion", "load_hotpot", "haystack_document", "DEFAULT_HOTPOT", "gold_depths", "spread_haystack",
-    "hotpot_long_dataset", "hotpot_corpus_dataset", "PROMPT_RESERVE",
+    "hotpot_long_dataset", "hotpot_corpus_dataset", "PROMPT_RESERVE", "prompt_reserve",
 ]
 
 DEFAULT_HOTPOT = Path(__file__).resolve().parents[2].parent / "shared/data/hotpotqa/hotpot_dev_distractor_50.jsonl"
@@ -92,6 +92,16 @@ PROMPT_RESERVE = 384
 """Tokens of an ``N``-token window left for instructions, question and answer: an "8k" haystack's
 full-context prompt (breadcrumb headings included) fits an 8,192-token model."""
 
+RESERVE_GROWTH = 0.03
+"""Extra share of the window kept free beyond 8k: paragraphs are measured one by one, and the
+separators and token boundaries of the joined context add about 2% (a "32k" haystack measured
+33.0k prompt tokens with the fixed reserve alone)."""
+
+
+def prompt_reserve(length: int) -> int:
+    """Tokens of a ``length``-token window kept free for the prompt around the haystack."""
+    return PROMPT_RESERVE + int(max(0, length - 8192) * RESERVE_GROWTH)
+
 _GOLDEN = 0.6180339887498949
 
 
@@ -148,7 +158,8 @@ def hotpot_long_dataset(data: str | None, length: int, count: TokenCounter, seed
     from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, length_label
 
     qs = load_hotpot(data)
-    target = length - PROMPT_RESERVE
+    reserve = prompt_reserve(length)
+    target = length - reserve
     questions, groups = [], {}
     for i, q in enumerate(qs):
         doc, depth = spread_haystack(q, qs, target, count, gold_depths(i, len(q.supporting_titles), seed), seed)
@@ -157,7 +168,7 @@ def hotpot_long_dataset(data: str | None, length: int, count: TokenCounter, seed
         questions.append(BenchQuestion(q.id, q.question, [q.answer], key, list(q.supporting_titles),
                                        meta={"gold_depths": depth}))
     note = (f"{len(qs)} haystacks of <= {target} context tokens ({length_label(length)} window minus "
-            f"{PROMPT_RESERVE} for prompt and answer), seed {seed}")
+            f"{reserve} for prompt and answer), seed {seed}")
     return BenchDataset(f"hotpotqa-long-{length_label(length)}", questions, groups, "hotpotqa", 32, [note])
 
 

@@ -92,9 +92,9 @@ def _haystack(parts: list[tuple[str, str, int]], target: int, rng: random.Random
 
 def make_niah(docs: Sequence[ParsedDocument], count: TokenCounter, spec: NiahSpec) -> BenchDataset:
     """Needle questions over haystacks cut from ``docs`` (see :class:`NiahSpec`)."""
-    from .hotpot import PROMPT_RESERVE
+    from .hotpot import prompt_reserve
 
-    target = max(64, spec.length - PROMPT_RESERVE)
+    target = max(64, spec.length - prompt_reserve(spec.length))
     pool = _real_parts(docs, count, max(32, target // 4))
     rng = random.Random(f"niah:{spec.seed}")
     questions, groups = [], {}

@@ -312,8 +312,8 @@ h2mt bench --dataset niah --length 8k     # RULER-style needles in the Bash manu
 
 
 def _machine_line(run: dict[str, Any]) -> str:
-    m = run.get("machine", {})
     end = run.get("machine_end", {})
+    m = {**run.get("machine", {}), **{k: end[k] for k in ("torch", "torch_threads", "cuda") if k in end}}
     la = m.get("loadavg") or []
     la_end = end.get("loadavg") or []
     return (f"{m.get('platform')}, {m.get('processor')}, {m.get('cpu_count')} CPUs, torch {m.get('torch', '?')} "

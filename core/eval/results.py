@@ -75,4 +75,11 @@ def machine_info() -> dict[str, Any]:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    else:  # not imported yet (a run's start): the installed version, without importing it
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            info["torch"] = version("torch")
+        except PackageNotFoundError:
+            pass
     return info
