@@ -29,35 +29,32 @@ __all__ = ["TitleIndex", "title_keys", "words", "strip_title"]
 _NUMBERING = re.compile(r"^\s*(?:(?:chapter|appendix|part|section)\s+)?(?:[0-9]+|[a-z])?(?:\.[0-9]+)*\.?\s+",
                         re.IGNORECASE)
 _PAREN = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]\s*$")
-_NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _WORD = re.compile(r"[0-9A-Za-z]+")
 
 
 def words(text: str) -> list[str]:
     """Lowercase alphanumeric words of ``text`` (everything else separates words)."""
-    return _NON_ALNUM.sub(" ", text.lower()).split()
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _unnumbered(title: str) -> str:
+    t = title.strip()
+    return _NUMBERING.sub("", t, count=1) if t[:1].isdigit() else t
 
 
 def strip_title(title: str) -> str:
     """``title`` without its section number and trailing parenthetical."""
-    t = title.strip()
-    if re.match(r"^\s*[0-9]", t):
-        t = _NUMBERING.sub("", t, count=1)
-    return _PAREN.sub("", t)
+    return _PAREN.sub("", _unnumbered(title))
 
 
 def title_keys(title: str) -> list[tuple[str, ...]]:
     """The word sequences under which ``title`` is looked up (the full form, then aliases)."""
-    t = title.strip()
-    numbered = _NUMBERING.sub("", t, count=1) if re.match(r"^\s*[0-9]", t) else t
+    full = _unnumbered(title)
+    head = _PAREN.sub("", full)
+    forms = [full, head] + ([head.split(",", 1)[0]] if head.count(",") == 1 else [])
     keys: list[tuple[str, ...]] = []
-    for form in (numbered, _PAREN.sub("", numbered)):
+    for form in forms:
         k = tuple(words(form))
-        if k and k not in keys:
-            keys.append(k)
-    head = _PAREN.sub("", numbered)
-    if head.count(",") == 1:
-        k = tuple(words(head.split(",", 1)[0]))
         if k and k not in keys:
             keys.append(k)
     return keys

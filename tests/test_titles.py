@@ -7,9 +7,10 @@ from dataclasses import replace
 
 import pytest
 from h2mt import H2MT, H2MTConfig, RouteConfig
+from h2mt.eval.datasets import sections_document
 from h2mt.routing import route
 from h2mt.titles import TitleIndex, title_keys
-from h2mt.types import Node, NodeKind, ParsedDocument, Section
+from h2mt.types import Node, NodeKind
 
 from tests._docs import TOPICS
 
@@ -53,17 +54,6 @@ def _filler(topic: str, n: int, seed: int) -> str:
     return " ".join(" ".join(rng.choice(words) for _ in range(8)).capitalize() + "." for _ in range(n))
 
 
-def _doc(parts: list[tuple[str, str]]) -> ParsedDocument:
-    text, sections = "", []
-    for title, body in parts:
-        text += f"{title}\n"
-        start = len(text)
-        text += body
-        sections.append(Section(title, (title,), 1, start, len(text)))
-        text += "\n\n"
-    return ParsedDocument("<mem>", "haystack", text, sections)
-
-
 @pytest.fixture(scope="module")
 def linked_engine(encoder, counter):
     """Sections on several topics; "Signal handling" names "Quuxify", whose text shares no
@@ -72,7 +62,7 @@ def linked_engine(encoder, counter):
     parts.insert(5, ("Signal handling", _filler("signals", 3, 99) + " The handler calls Quuxify on exit."))
     parts.insert(11, ("Quuxify", _filler("config", 3, 7)))
     parts.insert(17, ("Zorblax", _filler("history", 3, 8)))
-    return H2MT.build([_doc(parts)], H2MTConfig(), encoder=encoder, token_counter=counter)
+    return H2MT.build([sections_document("<mem>", "haystack", parts)], H2MTConfig(), encoder=encoder, token_counter=counter)
 
 
 def _kept(eng: H2MT, question: str, budget: int, **overrides: float) -> set[str]:

@@ -109,8 +109,7 @@ class TransformersBackend:
             kwargs["cache_position"] = position_ids[0]  # (T,)
         with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode():
             out = self.model(**kwargs)
-        cache = out.get("cache") if self._cache_kw == "cache" else None
-        return out.logits[0, -1], cache if cache is not None else out.past_key_values  # (V,)
+        return out.logits[0, -1], out.get(self._cache_kw)  # (V,)
 
     def _prefill(self, input_ids: Sequence[int]) -> tuple[torch.Tensor, Any, float]:
         ids = torch.tensor([list(input_ids)], dtype=torch.long, device=self._input_device)  # (1, T)

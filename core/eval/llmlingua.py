@@ -17,6 +17,7 @@ The context ranking does not depend on the budget, so it is cached per (contexts
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,20 +54,19 @@ class _LegacyCacheLM:
 
     def __init__(self, model: Any) -> None:
         self._model = model
+        params = inspect.signature(model.forward).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"  # transformers >= 5.2x: ``cache``
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
     def __call__(self, input_ids: Any, attention_mask: Any = None, past_key_values: Any = None,
                  use_cache: bool = True, **kw: Any) -> Any:
-        import inspect
-
         from transformers import DynamicCache
 
         cache = None if past_key_values is None else DynamicCache(ddp_cache_data=[(k, v) for k, v in past_key_values])
-        name = "cache" if "cache" in inspect.signature(self._model.forward).parameters else "past_key_values"
-        out = self._model(input_ids, attention_mask=attention_mask, use_cache=use_cache, **{name: cache}, **kw)
-        returned = out.get(name)
+        out = self._model(input_ids, attention_mask=attention_mask, use_cache=use_cache, **{self._cache_kw: cache}, **kw)
+        returned = out.get(self._cache_kw)
         if returned is not None:
             out["past_key_values"] = [[layer.keys, layer.values] for layer in returned.layers]
         return out
