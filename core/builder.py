@@ -10,9 +10,10 @@ from dataclasses import asdict
 from typing import Any
 
 from .aggregate import aggregate_tree
-from .chunking import Leaf, TokenCounter, chunk_document
+from .chunking import Leaf, chunk_document
+from .counting import CountFn
 from .config import H2MTConfig
-from .encoders import Encoder
+from .encoders import Encoder, encoder_meta
 from .errors import InputError
 from .hierarchy import HierarchyStrategy, build_tree
 from .index import FORMAT_VERSION, Index
@@ -39,7 +40,7 @@ def parse_sources(sources: Iterable[str | os.PathLike[str] | ParsedDocument]) ->
     return docs
 
 
-def _chunk_all(docs: Sequence[ParsedDocument], count: TokenCounter, cfg: H2MTConfig, progress: bool) -> list[Leaf]:
+def _chunk_all(docs: Sequence[ParsedDocument], count: CountFn, cfg: H2MTConfig, progress: bool) -> list[Leaf]:
     from tqdm.auto import tqdm
 
     leaves: list[Leaf] = []
@@ -60,7 +61,7 @@ def build_index(
     sources: Iterable[str | os.PathLike[str] | ParsedDocument],
     cfg: H2MTConfig,
     encoder: Encoder,
-    count_tokens: TokenCounter,
+    count_tokens: CountFn,
     *,
     progress: bool = False,
     tokenizer_name: str = "",
@@ -125,13 +126,7 @@ def _doc_records(docs: Sequence[ParsedDocument]) -> list[dict[str, Any]]:
 def _meta(cfg: H2MTConfig, encoder: Encoder, tokenizer_name: str, timings: dict[str, float]) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
-        "encoder": {
-            "name": encoder.name,
-            "dim": encoder.dim,
-            "kind": getattr(encoder, "kind", "custom"),
-            "model": getattr(encoder, "model", None),
-            "hashing_dim": encoder.dim,
-        },
+        "encoder": encoder_meta(encoder),
         "tokenizer": tokenizer_name,
         "chunk": asdict(cfg.chunk),
         "hierarchy": {**asdict(cfg.hierarchy), "aggregate": cfg.hierarchy.aggregate.value},

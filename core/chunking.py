@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .config import ChunkConfig
+from .counting import CountFn
 from .types import ParsedDocument
 
-__all__ = ["Leaf", "TokenCounter", "SimpleTokenCounter", "chunk_document"]
-
-TokenCounter = Callable[[Sequence[str]], list[int]]
-"""Anything that maps a batch of texts to their token counts."""
+__all__ = ["Leaf", "SimpleTokenCounter", "chunk_document"]
 
 # A unit ends at a blank line or after sentence punctuation followed by whitespace.
 _BOUNDARY = re.compile(r"\n[ \t]*\n\s*|(?<=[.!?:;])[\"')\]]?\s+")
@@ -105,7 +103,7 @@ def _rstrip(text: str, s: int, e: int) -> int:
 
 
 def _bounded_units(
-    text: str, spans: list[tuple[int, int]], count: TokenCounter, max_tokens: int
+    text: str, spans: list[tuple[int, int]], count: CountFn, max_tokens: int
 ) -> list[tuple[int, int, int]]:
     """Units as (start, end, tokens), each at most ``max_tokens`` tokens."""
     counts = count([text[s:e] for s, e in spans]) if spans else []
@@ -142,7 +140,7 @@ def _pack(units: list[tuple[int, int, int]], cfg: ChunkConfig) -> list[list[tupl
 
 
 def chunk_document(
-    doc: ParsedDocument, doc_index: int, count: TokenCounter, cfg: ChunkConfig
+    doc: ParsedDocument, doc_index: int, count: CountFn, cfg: ChunkConfig
 ) -> list[Leaf]:
     """Cut every section body of ``doc`` into leaves of at most ``cfg.max_tokens`` tokens.
 
@@ -160,7 +158,7 @@ def chunk_document(
     return leaves
 
 
-def _recount(leaves: list[Leaf], count: TokenCounter, cfg: ChunkConfig) -> None:
+def _recount(leaves: list[Leaf], count: CountFn, cfg: ChunkConfig) -> None:
     """Set exact token counts; packing adds counts of units, which may differ slightly."""
     for leaf, n in zip(leaves, count([lf.text for lf in leaves]) if leaves else [], strict=True):
         leaf.tokens = n

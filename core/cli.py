@@ -40,7 +40,7 @@ def _config(budget: int | None = None, beam: int | None = None, model: str | Non
 
 
 def _crumb(node: Any) -> str:
-    from .select import CRUMB_SEP
+    from .prompt import CRUMB_SEP
 
     return CRUMB_SEP.join(p for p in node.path if p) or "(root)"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .config import EncoderConfig
-from .errors import ModelError, ModelNotFoundError
+from .errors import ConfigError, ModelError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -19,7 +19,9 @@ __all__ = [
     "HashingEncoder",
     "SentenceTransformerEncoder",
     "LMHiddenStateEncoder",
+    "DEFAULT_ENCODER_NAME",
     "default_encoder_path",
+    "encoder_meta",
     "load_encoder",
 ]
 
@@ -59,6 +61,10 @@ class HashingEncoder:
         self.name = f"hashing-{dim}"
         self.kind = "hashing"
         self.model: str | None = None
+
+    def meta(self) -> dict[str, Any]:
+        """What the index records about this encoder (enough for :func:`load_encoder`)."""
+        return {"name": self.name, "dim": self.dim, "kind": self.kind, "model": None}
 
     def _row(self, text: str) -> list[tuple[int, float]]:
         out = []
@@ -113,7 +119,11 @@ class SentenceTransformerEncoder:
         self.dim = int(get_dim() or 0)
         self.kind = "sentence-transformers"
         self.model = model
-        self.name = "all-MiniLM-L6-v2" if model is None else f"st:{os.path.basename(path.rstrip('/'))}"
+        self.name = DEFAULT_ENCODER_NAME if model is None else f"st:{os.path.basename(path.rstrip('/'))}"
+
+    def meta(self) -> dict[str, Any]:
+        """What the index records about this encoder (enough for :func:`load_encoder`)."""
+        return {"name": self.name, "dim": self.dim, "kind": self.kind, "model": self.model}
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Embed in batches, longest texts first for less padding."""
@@ -143,6 +153,10 @@ class LMHiddenStateEncoder:
         self.kind = "lm-hidden"
         self.model: str | None = None
 
+    def meta(self) -> dict[str, Any]:
+        """What the index records about this encoder (enough for :func:`load_encoder`)."""
+        return {"name": self.name, "dim": self.dim, "kind": self.kind, "model": None}
+
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Mask-aware mean of the final hidden layer, normalised."""
         import numpy as np
@@ -165,8 +179,29 @@ class LMHiddenStateEncoder:
         return _normalise(x)
 
 
-def load_encoder(cfg: EncoderConfig, backend: Any = None) -> Encoder:
-    """Build the encoder ``cfg`` names (``lm-hidden`` needs a loaded backend)."""
+def encoder_meta(encoder: Encoder) -> dict[str, Any]:
+    """The encoder's own :meth:`meta`, or (a custom encoder) its name and dimension."""
+    own = getattr(encoder, "meta", None)
+    if callable(own):
+        return dict(own())
+    return {"name": encoder.name, "dim": encoder.dim, "kind": "custom", "model": None}
+
+
+DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"
+
+
+def load_encoder(spec: EncoderConfig | Mapping[str, Any], backend: Any = None) -> Encoder:
+    """Build the encoder ``spec`` names: an :class:`EncoderConfig`, or the ``meta`` an index
+    recorded (``lm-hidden`` needs a loaded backend; a custom encoder must be passed in)."""
+    if isinstance(spec, Mapping):
+        kind = spec.get("kind")
+        if kind not in ("sentence-transformers", "hashing", "lm-hidden"):
+            raise ConfigError(
+                f"The index was built with a custom encoder ({spec.get('name')!r}); pass it as encoder="
+            )
+        cfg = EncoderConfig(kind=kind, model=spec.get("model"), hashing_dim=int(spec.get("dim") or 256))
+    else:
+        cfg = spec
     if cfg.kind == "hashing":
         return HashingEncoder(cfg.hashing_dim)
     if cfg.kind == "lm-hidden":

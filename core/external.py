@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chunking import Leaf, TokenCounter
+from .chunking import Leaf
+from .counting import CountFn
 from .errors import InputError
 from .types import ParsedDocument, Section
 
@@ -49,7 +50,7 @@ def _open(path: tuple[str, ...], open_path: tuple[str, ...], title: str, start: 
 
 
 def documents_from_leaves(
-    inputs: Sequence[LeafInput], count: TokenCounter
+    inputs: Sequence[LeafInput], count: CountFn
 ) -> tuple[list[ParsedDocument], list[Leaf]]:
     """Group ``inputs`` by document (first-appearance order) and build sections and leaves."""
     texts = [x.text for x in inputs]

@@ -6,55 +6,42 @@ import logging
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
 from .aio import aiter_blocking, run_blocking
-from .backends.base import Backend, GenerationStats
+from .backends.base import Backend
 from .builder import build_index, index_leaves
-from .chunking import TokenCounter
-from .config import H2MTConfig
+from .config import H2MTConfig, PrefillConfig, RouteConfig
+from .counting import CountFn, TokenCounter, counter_name
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, InputError
 from .external import LeafInput, documents_from_leaves
+from .generation import Generation, generate
 from .incremental import combine
 from .index import Index
+from .prompt import Prompt, build_prompt
 from .routing import route
-from .select import build_messages, format_context
 from .store import load_index, save_index
 from .types import Accounting, Answer, NodeKind, ParsedDocument, RouteResult, ScoredNode
 
-__all__ = ["H2MT", "AnswerStream", "tokenizer_counter"]
+__all__ = ["H2MT", "AnswerStream"]
 
 log = logging.getLogger(__name__)
-
-
-def tokenizer_counter(tokenizer: Any) -> TokenCounter:
-    """A :data:`TokenCounter` from a Hugging Face tokenizer (no special tokens)."""
-
-    def count(texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        return [len(x) for x in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
-
-    return count
 
 
 class AnswerStream:
     """Iterate to receive answer text pieces; :attr:`answer` is complete once iteration ends."""
 
-    def __init__(self, pieces: Iterator[str], finish: Any) -> None:
-        self._pieces = pieces
+    def __init__(self, generation: Generation, finish: Callable[[Generation], Answer]) -> None:
+        self._generation = generation
         self._finish = finish
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        out: list[str] = []
-        for p in self._pieces:
-            out.append(p)
-            yield p
-        self.answer = self._finish("".join(out))
+        yield from self._generation
+        self.answer = self._finish(self._generation)
 
 
 class H2MT:
@@ -85,7 +72,7 @@ class H2MT:
         *,
         encoder: Encoder | None = None,
         backend: Backend | None = None,
-        token_counter: TokenCounter | None = None,
+        token_counter: CountFn | None = None,
         progress: bool = False,
     ) -> H2MT:
         """Parse, chunk, build the hierarchy and its memory embeddings over ``sources``."""
@@ -103,7 +90,7 @@ class H2MT:
         *,
         encoder: Encoder | None = None,
         backend: Backend | None = None,
-        token_counter: TokenCounter | None = None,
+        token_counter: CountFn | None = None,
     ) -> H2MT:
         """Build over pre-chunked external leaves (one leaf each, ``ref`` kept), structured by their paths."""
         cfg = config or H2MTConfig()
@@ -113,15 +100,12 @@ class H2MT:
         return cls(index_leaves(docs, lv, cfg, enc, tokenizer_name=tok_name), cfg, encoder=enc, backend=backend)
 
     @staticmethod
-    def _counter(cfg: H2MTConfig, backend: Backend | None, given: TokenCounter | None) -> tuple[TokenCounter, str]:
+    def _counter(cfg: H2MTConfig, backend: Backend | None, given: CountFn | None) -> tuple[CountFn, str]:
+        """The counter budgets are measured with, and the name the index records for it."""
         if given is not None:
-            return given, getattr(given, "name", type(given).__name__)
-        if backend is not None:
-            return backend.count_tokens, backend.name
-        from .backends import load_tokenizer
-
-        tok = load_tokenizer(cfg.backend)
-        return tokenizer_counter(tok), str(getattr(tok, "name_or_path", "tokenizer"))
+            return given, counter_name(given)
+        counter = TokenCounter.for_backend(backend) if backend is not None else TokenCounter.load(cfg.backend)
+        return counter, counter.name
 
     @classmethod
     def load(
@@ -144,7 +128,7 @@ class H2MT:
         self,
         sources: Iterable[str | os.PathLike[str] | ParsedDocument],
         *,
-        token_counter: TokenCounter | None = None,
+        token_counter: CountFn | None = None,
         progress: bool = False,
     ) -> int:
         """Parse, chunk and encode only ``sources`` and add them; a source already in the
@@ -183,17 +167,12 @@ class H2MT:
 
     @property
     def encoder(self) -> Encoder:
-        """The encoder the index was built with (loaded on first use)."""
+        """The encoder the index was built with (loaded on first use from the index's record)."""
         with self._lock:
             if self._encoder is None:
                 m = self.index.meta.get("encoder", {})
-                if m.get("kind") not in ("sentence-transformers", "hashing", "lm-hidden"):
-                    raise ConfigError(
-                        f"The index was built with a custom encoder ({m.get('name')!r}); pass it as encoder="
-                    )
-                ecfg = replace(self.config.encoder, kind=m["kind"], model=m.get("model"),
-                               hashing_dim=m.get("hashing_dim", 256))
-                self._encoder = load_encoder(ecfg, self.backend if m["kind"] == "lm-hidden" else None)
+                backend = self.backend if m.get("kind") == "lm-hidden" else None
+                self._encoder = load_encoder(m, backend)
                 self._check_encoder(self._encoder)
             return self._encoder
 
@@ -207,23 +186,50 @@ class H2MT:
                 self._backend = load_backend(self.config.backend)
             return self._backend
 
-    # ---- query ---------------------------------------------------------
-    def route(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
-        """Coarse-to-fine routing; nothing is generated."""
-        cfg = self.config.route
+    # ---- query: route -> prompt -> generate ---------------------------------------------
+    def route_config(
+        self, config: RouteConfig | None = None, *, budget: int | None = None, beam_width: int | None = None
+    ) -> RouteConfig:
+        """``config`` (default: this engine's) with ``budget``/``beam_width`` overrides applied."""
+        cfg = config or self.config.route
         if budget is not None or beam_width is not None:
             cfg = replace(cfg, budget=cfg.budget if budget is None else budget,
                           beam_width=cfg.beam_width if beam_width is None else beam_width)
-        return route(self.index, question, cfg, self.encoder)
+        return cfg
+
+    def route(
+        self,
+        question: str,
+        config: RouteConfig | None = None,
+        *,
+        budget: int | None = None,
+        beam_width: int | None = None,
+    ) -> RouteResult:
+        """Step 1: coarse-to-fine routing under ``config`` (default: the engine's) with
+        overrides; nothing is generated and the engine's config is never changed."""
+        return route(self.index, question, self.route_config(config, budget=budget, beam_width=beam_width),
+                     self.encoder)
 
     def full_context(self) -> list[ScoredNode]:
         """Every leaf in document order (the unpruned baseline)."""
         return [ScoredNode(n, 0.0) for n in self.index.nodes if n.kind == NodeKind.LEAF]
 
-    def prompt_ids(self, question: str, kept: Sequence[ScoredNode]) -> tuple[list[int], str]:
-        """Chat-template token ids for ``question`` over ``kept`` leaves, and the context text."""
-        context = format_context([k.node for k in kept], self.config.prefill.breadcrumbs)
-        return self.backend.chat_ids(build_messages(question, context, self.config.prefill)), context
+    def prompt(self, question: str, kept: Sequence[ScoredNode], config: PrefillConfig | None = None) -> Prompt:
+        """Step 2: the prompt for ``question`` over ``kept`` leaves, templated for the generator."""
+        return build_prompt(question, kept, config or self.config.prefill, self.backend.chat_ids)
+
+    def generate(self, prompt: Prompt, config: PrefillConfig | None = None) -> Generation:
+        """Step 3: prefill ``prompt`` once and stream the reply (iterate the result)."""
+        return generate(self.backend, prompt, config or self.config.prefill)
+
+    def accounting(self, prompt: Prompt, route: RouteResult | None, generation: Generation,
+                   started: float) -> Accounting:
+        """The cost of one answered question (``started``: the request's ``perf_counter``)."""
+        return Accounting.from_run(
+            tokens_total=self.index.tokens_total, nodes_total=len(self.index.nodes),
+            tokens_kept=prompt.tokens_kept, route=route, stats=generation.stats, started=started,
+            generation_started=generation.started, ended=generation.ended or time.perf_counter(),
+        )
 
     def stream(
         self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
@@ -233,35 +239,15 @@ class H2MT:
         TTFT is measured from here, after the encoder and generator are loaded (first use
         loads them; that one-off cost is not part of a request's latency)."""
         _ = self.backend if full else (self.encoder, self.backend)
-        t0 = time.perf_counter()
-        if full:
-            kept, r = self.full_context(), None
-        else:
-            r = self.route(question, budget=budget, beam_width=beam_width)
-            kept = r.kept
-        ids, context = self.prompt_ids(question, kept)
-        stats = GenerationStats()
-        t_gen = time.perf_counter()
-        pieces = self.backend.stream(ids, self.config.prefill, stats)
+        started = time.perf_counter()
+        r = None if full else self.route(question, budget=budget, beam_width=beam_width)
+        p = self.prompt(question, self.full_context() if r is None else r.kept)
+        gen = self.generate(p)
 
-        def finish(text: str) -> Answer:
-            pre_ms = (t_gen - t0) * 1000.0
-            acc = Accounting(
-                tokens_total=self.index.tokens_total,
-                tokens_kept=sum(k.node.tokens for k in kept),
-                prompt_tokens=stats.prompt_tokens,
-                completion_tokens=stats.completion_tokens,
-                nodes_scored=r.nodes_scored if r else 0,
-                nodes_total=len(self.index.nodes),
-                route_ms=r.route_ms if r else 0.0,
-                prefill_ms=stats.prefill_ms,
-                ttft_ms=pre_ms + stats.first_token_ms,
-                total_ms=(time.perf_counter() - t0) * 1000.0,
-                peak_mem_bytes=stats.peak_mem_bytes,
-            )
-            return Answer(question, text.strip(), list(kept), acc, context)
+        def finish(g: Generation) -> Answer:
+            return Answer(question, g.text.strip(), p.sources, self.accounting(p, r, g, started), p.context)
 
-        return AnswerStream(pieces, finish)
+        return AnswerStream(gen, finish)
 
     async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
         """:meth:`route` without blocking the event loop."""

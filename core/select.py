@@ -1,15 +1,12 @@
-"""Kept leaves -> budgeted, document-ordered context with breadcrumb headings."""
+"""Budget selection: the best-scoring leaves of a candidate pool that fit the token budget."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .config import PrefillConfig
 from .types import Node, ScoredNode
 
-__all__ = ["select_leaves", "format_context", "build_messages"]
-
-CRUMB_SEP = " > "
+__all__ = ["select_leaves"]
 
 
 def select_leaves(
@@ -33,21 +30,3 @@ def select_leaves(
             break
     kept.sort(key=lambda k: k.node.id)
     return kept
-
-
-def format_context(kept: Sequence[Node], breadcrumbs: bool = True) -> str:
-    """Leaves in the given order; a breadcrumb header whenever the heading path changes."""
-    parts: list[str] = []
-    last: tuple[str, ...] | None = None
-    for n in kept:
-        if breadcrumbs and n.path != last:
-            parts.append("## " + CRUMB_SEP.join(p for p in n.path if p))
-            last = n.path
-        parts.append(n.text)
-    return "\n\n".join(parts)
-
-
-def build_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict[str, str]]:
-    """Chat messages: system instruction, then the context and the question."""
-    user = f"Context:\n{context}\n\nQuestion: {question.strip()}"
-    return [{"role": "system", "content": cfg.system_prompt}, {"role": "user", "content": user}]

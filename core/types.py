@@ -13,6 +13,7 @@ __all__ = [
     "Node",
     "ScoredNode",
     "RouteResult",
+    "GenerationStats",
     "Accounting",
     "Answer",
 ]
@@ -121,13 +122,34 @@ class RouteResult:
 
 
 @dataclass
+class GenerationStats:
+    """Filled in by a backend's ``stream`` while it runs (times in ms from the generation call)."""
+
+    prompt_tokens: int | None = 0  # None: the model did not report it (an external LLM)
+    completion_tokens: int | None = 0
+    prefill_ms: float = 0.0  # the single forward pass over the prompt
+    first_token_ms: float = 0.0  # call start -> first token decoded
+    total_ms: float = 0.0  # call start -> generation finished
+    peak_mem_bytes: int = 0  # CUDA: max_memory_allocated; CPU: process peak RSS
+    finish_reason: str = ""  # "stop" (EOS or stop string) or "length"
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        """A flat dict of the fields (for framework metadata)."""
+        return dict(self.__dict__)
+
+
+@dataclass
 class Accounting:
-    """Cost accounting carried by every answer (DESIGN.md house rule 7)."""
+    """Cost accounting carried by every answer (docs/architecture.md, house rule 7).
+
+    ``prompt_tokens`` is ``None`` when the answering model did not report it (an external
+    LLM); it is never guessed.
+    """
 
     tokens_total: int
     tokens_kept: int
-    prompt_tokens: int
-    completion_tokens: int
+    prompt_tokens: int | None
+    completion_tokens: int | None
     nodes_scored: int
     nodes_total: int
     route_ms: float
@@ -141,11 +163,45 @@ class Accounting:
         """Share of the index's tokens that went into the prompt."""
         return self.tokens_kept / self.tokens_total if self.tokens_total else 0.0
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         """A flat dict including ``kept_ratio`` (for JSON and framework metadata)."""
-        d: dict[str, float | int] = dict(self.__dict__)
+        d: dict[str, float | int | None] = dict(self.__dict__)
         d["kept_ratio"] = self.kept_ratio
         return d
+
+    @classmethod
+    def from_run(
+        cls,
+        *,
+        tokens_total: int,
+        nodes_total: int,
+        tokens_kept: int,
+        route: RouteResult | None,
+        stats: GenerationStats,
+        started: float,
+        generation_started: float,
+        ended: float,
+    ) -> Accounting:
+        """The accounting of one question: routing from ``route`` (``None``: nothing was
+        routed), generation from ``stats``; ``started``/``generation_started``/``ended`` are
+        ``time.perf_counter()`` readings at the request, the generation call and its end.
+
+        TTFT is request -> first token: routing and prompt building plus the generator's own
+        ``first_token_ms`` (measured from the generation call).
+        """
+        return cls(
+            tokens_total=tokens_total,
+            tokens_kept=tokens_kept,
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            nodes_scored=route.nodes_scored if route else 0,
+            nodes_total=nodes_total,
+            route_ms=route.route_ms if route else 0.0,
+            prefill_ms=stats.prefill_ms,
+            ttft_ms=(generation_started - started) * 1000.0 + stats.first_token_ms,
+            total_ms=(ended - started) * 1000.0,
+            peak_mem_bytes=stats.peak_mem_bytes,
+        )
 
 
 @dataclass
@@ -156,4 +212,4 @@ class Answer:
     text: str
     sources: list[ScoredNode]
     accounting: Accounting
-    prompt: str = ""
+    context: str = ""  # the context text the generator was given (kept leaves under breadcrumbs)

@@ -43,7 +43,7 @@ def record(model_dir: Path) -> list[dict[str, Any]]:
     for q in bash_questions():
         r = eng.route(q, budget=BUDGET)
         ans = eng.answer(q, budget=BUDGET)
-        ids, _ = eng.prompt_ids(q, r.kept)
+        ids = eng.prompt(q, r.kept).ids
         assert len(ids) == ans.accounting.prompt_tokens
         rows.append({
             "question": q,

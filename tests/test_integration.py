@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from h2mt import H2MT
 from h2mt.eval import evidence_kept
-from h2mt.select import format_context
+from h2mt.prompt import format_context
 
 BASHREF = Path("/usr/share/doc/bash-doc/bashref.html")
 BASHPDF = Path("/usr/share/doc/bash-doc/bashref.pdf")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from h2mt import H2MT, BudgetError, FusionMode, InputError, NodeKind, RouteConfig
-from h2mt.select import format_context
+from h2mt.prompt import format_context
 
 from tests._docs import make_doc
 

@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import PrefillConfig
+from ..types import GenerationStats
 
 __all__ = ["Backend", "GenerationStats"]
-
-
-@dataclass
-class GenerationStats:
-    """Filled in by :meth:`Backend.stream` while it runs (times in ms from the call)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prefill_ms: float = 0.0  # the single forward pass over the prompt
-    first_token_ms: float = 0.0  # call start -> first token decoded
-    total_ms: float = 0.0  # call start -> generation finished
-    peak_mem_bytes: int = 0  # CUDA: max_memory_allocated; CPU: process peak RSS
-    finish_reason: str = ""  # "stop" (EOS or stop string) or "length"
 
 
 @runtime_checkable

@@ -19,13 +19,14 @@ from typing import Any
 import torch
 
 from ..config import BackendConfig, PrefillConfig
+from ..counting import TokenCounter
 from ..errors import BudgetError, InputError
 from .base import GenerationStats
 from .decoding import IncrementalText, choose_next_token, collect_eos_ids
 from .loading import load_model, load_tokenizer_from, resolve_device
 from .oom import oom_guard
 from .resolve import resolve_model
-from .tokens import chat_template_ids, count_tokens
+from .tokens import chat_template_ids
 
 __all__ = ["TransformersBackend", "load_backend"]
 
@@ -67,6 +68,7 @@ class TransformersBackend:
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._lock = threading.Lock()  # one forward at a time on the shared model
         self._tok_lock = threading.Lock()  # the Rust tokenizer is not safe under concurrent use
+        self.counter = TokenCounter(tokenizer, name, lock=self._tok_lock)  # budgets count these tokens
 
     @classmethod
     def from_config(cls, cfg: BackendConfig) -> TransformersBackend:
@@ -80,8 +82,7 @@ class TransformersBackend:
     # -- tokens -------------------------------------------------------------------------------
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text (no special tokens), one batch call."""
-        with self._tok_lock:
-            return count_tokens(self.tokenizer, texts)
+        return self.counter(texts)
 
     def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
         """Token ids of ``messages`` in the chat template, ending with the assistant prompt."""

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..chunking import TokenCounter
+from ..counting import CountFn
 from ..errors import InputError
 from ..types import ParsedDocument, Section
 
@@ -174,7 +174,7 @@ def length_label(tokens: int) -> str:
 
 def load_dataset(
     name: str,
-    count: TokenCounter,
+    count: CountFn,
     *,
     data: str | None = None,
     length: str | int = "8k",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..chunking import TokenCounter
+from ..counting import CountFn
 from ..errors import InputError
 from ..types import ParsedDocument, Section
 
@@ -55,7 +55,7 @@ def haystack_document(
     q: HotpotQuestion,
     pool: Sequence[HotpotQuestion],
     target_tokens: int,
-    count: TokenCounter,
+    count: CountFn,
     seed: int = 0,
 ) -> ParsedDocument:
     """A multi-document haystack of about ``target_tokens`` tokens: the question's own
@@ -116,7 +116,7 @@ def spread_haystack(
     q: HotpotQuestion,
     pool: Sequence[HotpotQuestion],
     target_tokens: int,
-    count: TokenCounter,
+    count: CountFn,
     depths: Sequence[float],
     seed: int = 0,
 ) -> tuple[ParsedDocument, list[float]]:
@@ -153,7 +153,7 @@ def spread_haystack(
     return doc, [starts[t] / max(1, len(doc.text)) for t, _ in gold]
 
 
-def hotpot_long_dataset(data: str | None, length: int, count: TokenCounter, seed: int = 0) -> BenchDataset:
+def hotpot_long_dataset(data: str | None, length: int, count: CountFn, seed: int = 0) -> BenchDataset:
     """``hotpotqa-long``: one haystack of ``length`` tokens (window size) per question."""
     from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, length_label
 

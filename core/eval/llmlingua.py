@@ -143,7 +143,7 @@ class LongLLMLinguaMethod:
 
     def select(self, view: GroupView, question: str, budget: int) -> Selection:
         """Compress all leaves (heading + text each) to about ``budget`` tokens."""
-        from ..select import format_context
+        from ..prompt import format_context
 
         if view.tokens_total > self.max_doc_tokens:
             raise MethodUnavailable(

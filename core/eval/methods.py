@@ -9,7 +9,7 @@
 - ``llmlingua``: LongLLMLingua compression of the leaves to the budget (see :mod:`.llmlingua`);
 - ``h2mt-bK``: h2mt coarse-to-fine routing with beam width K.
 
-Kept leaves are presented with :func:`h2mt.select.format_context` for every method.
+Kept leaves are presented with :func:`h2mt.prompt.format_context` for every method.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import InputError
-from ..select import format_context, select_leaves
+from ..prompt import format_context
+from ..select import select_leaves
 from ..types import Node
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..chunking import TokenCounter
+from ..counting import CountFn
 from ..errors import InputError
 from ..types import ParsedDocument
 from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, length_label, sections_document
@@ -59,7 +59,7 @@ def insert_at_depth(parts: list[tuple[str, str]], sentence: str, depth: float) -
     return title
 
 
-def _real_parts(docs: Sequence[ParsedDocument], count: TokenCounter, limit: int) -> list[tuple[str, str, int]]:
+def _real_parts(docs: Sequence[ParsedDocument], count: CountFn, limit: int) -> list[tuple[str, str, int]]:
     parts = []
     for d in docs:
         for s in d.sections:
@@ -90,7 +90,7 @@ def _haystack(parts: list[tuple[str, str, int]], target: int, rng: random.Random
     return out
 
 
-def make_niah(docs: Sequence[ParsedDocument], count: TokenCounter, spec: NiahSpec) -> BenchDataset:
+def make_niah(docs: Sequence[ParsedDocument], count: CountFn, spec: NiahSpec) -> BenchDataset:
     """Needle questions over haystacks cut from ``docs`` (see :class:`NiahSpec`)."""
     from .hotpot import prompt_reserve
 
@@ -120,7 +120,7 @@ def make_niah(docs: Sequence[ParsedDocument], count: TokenCounter, spec: NiahSpe
     return BenchDataset(f"niah-{length_label(spec.length)}", questions, groups, "niah", 32, [note])
 
 
-def niah_dataset(source: str | None, length: int, count: TokenCounter, seed: int = 0) -> BenchDataset:
+def niah_dataset(source: str | None, length: int, count: CountFn, seed: int = 0) -> BenchDataset:
     """``niah`` over ``source`` (any file/folder h2mt parses; default: the Bash manual)."""
     from ..parse import parse_path
     from .manuals import manual_source

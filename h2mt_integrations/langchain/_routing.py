@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from h2mt import H2MT, BackendConfig, EncoderConfig, H2MTConfig, RouteResult
-from h2mt.chunking import TokenCounter
+from h2mt.counting import CountFn
 from h2mt.encoders import Encoder
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field, PrivateAttr
@@ -24,7 +24,7 @@ def route_documents(
     question: str,
     *,
     encoder: Encoder,
-    token_counter: TokenCounter,
+    token_counter: CountFn,
     budget: int,
     beam_width: int,
 ) -> tuple[list[Document], RouteResult | None]:
@@ -50,10 +50,10 @@ class RoutingSettings(BaseModel):
     beam_width: int = Field(default=4, ge=1, description="Internal nodes kept per level while routing")
 
     _encoder: Encoder | None = PrivateAttr(default=None)
-    _token_counter: TokenCounter | None = PrivateAttr(default=None)
+    _token_counter: CountFn | None = PrivateAttr(default=None)
 
     def __init__(
-        self, *, encoder: Encoder | None = None, token_counter: TokenCounter | None = None, **kwargs: Any
+        self, *, encoder: Encoder | None = None, token_counter: CountFn | None = None, **kwargs: Any
     ) -> None:
         """Settings as keywords; ``encoder``/``token_counter`` replace the embedded defaults."""
         super().__init__(**kwargs)
@@ -71,14 +71,14 @@ class RoutingSettings(BaseModel):
             return self._encoder
 
     @property
-    def token_counter(self) -> TokenCounter:
+    def token_counter(self) -> CountFn:
         """Counts generator tokens of the documents (default: the embedded generator's tokenizer)."""
         with _LOAD_LOCK:
             if self._token_counter is None:
                 self._token_counter = self._default_counter()
             return self._token_counter
 
-    def _default_counter(self) -> TokenCounter:
+    def _default_counter(self) -> CountFn:
         from h2mt.backends import load_tokenizer
         from h2mt.pipeline import tokenizer_counter
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from h2mt import PrefillConfig
 from h2mt.aio import run_blocking
-from h2mt.chunking import TokenCounter
+from h2mt.counting import CountFn
 from h2mt.select import build_messages
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
@@ -46,7 +46,7 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     system_prompt: str = Field(default=PrefillConfig().system_prompt, description="System message of the prompt")
     breadcrumbs: bool = Field(default=True, description="Put kept documents under their heading paths")
 
-    def _default_counter(self) -> TokenCounter:
+    def _default_counter(self) -> CountFn:
         if isinstance(self.llm, ChatH2MT):  # the budget is counted in the answering model's tokens
             return self.llm.backend.count_tokens
         return super()._default_counter()

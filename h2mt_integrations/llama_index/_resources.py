@@ -13,7 +13,7 @@ from h2mt.encoders import Encoder, load_encoder
 
 if TYPE_CHECKING:
     import numpy as np
-    from h2mt.chunking import TokenCounter
+    from h2mt.counting import CountFn
 
 __all__ = ["CachingEncoder", "install_tokenizer", "resolve_counter", "resolve_encoder"]
 
@@ -53,7 +53,7 @@ def resolve_encoder(spec: str, backend: Any = None) -> Encoder:
     return load_encoder(cfg, backend)
 
 
-def resolve_counter(model: str | None, backend: Any, given: TokenCounter | None) -> tuple[TokenCounter, Any]:
+def resolve_counter(model: str | None, backend: Any, given: CountFn | None) -> tuple[CountFn, Any]:
     """(token counter, the model tokenizer or None): the given counter, the backend's, or the model's."""
     if given is not None:
         return given, None

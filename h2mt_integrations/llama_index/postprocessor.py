@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from h2mt.aio import run_blocking
-from h2mt.chunking import TokenCounter
+from h2mt.counting import CountFn
 from h2mt.config import FusionMode, H2MTConfig, RouteConfig
 from h2mt.errors import InputError
 from h2mt.pipeline import H2MT
@@ -52,7 +52,7 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
     _cache: OrderedDict[str, H2MT] = PrivateAttr(default_factory=OrderedDict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
-    def __init__(self, *, backend: Any = None, token_counter: TokenCounter | None = None, **data: Any) -> None:
+    def __init__(self, *, backend: Any = None, token_counter: CountFn | None = None, **data: Any) -> None:
         enc = data.get("encoder")
         if enc is not None and not isinstance(enc, str):
             data["encoder"] = enc.name

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from h2mt.chunking import TokenCounter
+from h2mt.counting import CountFn
 from h2mt.config import H2MTConfig
 from h2mt.encoders import Encoder
 from h2mt.errors import InputError
@@ -65,7 +65,7 @@ class H2MTQueryEngine(BaseQueryEngine):
     def from_documents(
         cls, documents: Sequence[Document], config: H2MTConfig | None = None, *, node_parser: NodeParser | None = None,
         llm: LLM | None = None, encoder: Encoder | str | None = None, backend: Any = None,
-        token_counter: TokenCounter | None = None, **kwargs: Any,
+        token_counter: CountFn | None = None, **kwargs: Any,
     ) -> H2MTQueryEngine:
         """Build over ``documents``: h2mt's own parsing and chunking (Markdown/HTML/text by file name),
         or the nodes of ``node_parser`` (each node one leaf, structured as the postprocessor does)."""

@@ -1,0 +1,73 @@
+"""The third named step of the question path: a :class:`~h2mt.prompt.Prompt` -> streamed text.
+
+:func:`generate` prefills the prompt's token ids once on a :class:`~h2mt.backends.Backend` and
+returns a :class:`Generation`: iterate it for text pieces; its ``stats`` fill in as it runs and
+``text`` is complete when iteration ends. ``started`` is the generation call's
+``perf_counter`` reading, which :meth:`h2mt.types.Accounting.from_run` uses for TTFT.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from .backends.base import Backend
+from .config import PrefillConfig
+from .prompt import Prompt
+from .types import GenerationStats
+
+__all__ = ["Generation", "generate"]
+
+
+class Generation:
+    """Text pieces of one answer as they are generated, with their :class:`GenerationStats`.
+
+    ``on_end`` (optional) is called once with the whole text when the last piece has been
+    consumed; ``ended`` is the ``perf_counter`` reading at that moment.
+    """
+
+    def __init__(
+        self,
+        pieces: Iterator[str],
+        stats: GenerationStats,
+        started: float,
+        on_end: Callable[[str], None] | None = None,
+    ) -> None:
+        self._pieces = pieces
+        self.stats = stats
+        self.started = started
+        self.ended: float | None = None
+        self.text = ""
+        self._on_end = on_end
+
+    def __iter__(self) -> Iterator[str]:
+        out: list[str] = []
+        try:
+            for piece in self._pieces:
+                out.append(piece)
+                yield piece
+        finally:
+            close = getattr(self._pieces, "close", None)
+            if close is not None:
+                close()
+        self.ended = time.perf_counter()
+        self.text = "".join(out)
+        if self._on_end is not None:
+            self._on_end(self.text)
+
+    def run(self) -> str:
+        """Consume every piece; returns the whole text."""
+        for _ in self:
+            pass
+        return self.text
+
+
+def generate(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> Generation:
+    """Prefill ``prompt`` once on ``backend`` (templating its messages if it has no ids yet) and
+    stream the reply per ``cfg``. Raises :class:`~h2mt.errors.BudgetError` at once when the
+    prompt does not fit the model's window."""
+    if not prompt.ids:
+        prompt.ids = backend.chat_ids(prompt.messages)
+    stats = GenerationStats()
+    started = time.perf_counter()
+    return Generation(backend.stream(prompt.ids, cfg, stats), stats, started)

@@ -1,0 +1,78 @@
+"""Kept leaves -> the prompt: context text under breadcrumb headings, chat messages, token ids.
+
+The second named step of the question path (``route`` -> ``prompt`` -> ``generate``, see
+docs/architecture.md). A :class:`Prompt` records what it was made from (question, sources,
+context text) beside what the generator reads (messages, token ids), so every caller — the
+facade, both integrations and the benchmark — shows and accounts for the same prompt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .config import PrefillConfig
+from .types import Node, ScoredNode
+
+__all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "build_prompt", "build_messages", "format_context",
+           "breadcrumb"]
+
+CRUMB_SEP = " > "
+BREADCRUMB_MARK = "## "  # opens each breadcrumb heading line of the context
+ChatTemplate = Callable[[Sequence[Mapping[str, str]]], list[int]]
+
+
+def breadcrumb(path: Sequence[str]) -> str:
+    """One heading line for a heading path: ``## Doc > Section > Entry`` (empty parts dropped)."""
+    return BREADCRUMB_MARK + CRUMB_SEP.join(p for p in path if p)
+
+
+def format_context(kept: Sequence[Node], breadcrumbs: bool = True) -> str:
+    """Leaves in the given order; a breadcrumb header whenever the heading path changes."""
+    parts: list[str] = []
+    last: tuple[str, ...] | None = None
+    for n in kept:
+        if breadcrumbs and n.path != last:
+            parts.append(breadcrumb(n.path))
+            last = n.path
+        parts.append(n.text)
+    return "\n\n".join(parts)
+
+
+def build_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict[str, str]]:
+    """Chat messages: system instruction, then the context and the question."""
+    user = f"Context:\n{context}\n\nQuestion: {question.strip()}"
+    return [{"role": "system", "content": cfg.system_prompt}, {"role": "user", "content": user}]
+
+
+@dataclass
+class Prompt:
+    """What the generator is given for one question, and what it was made from.
+
+    ``messages`` are the chat messages (system, then context + question); ``ids`` their token
+    ids in the generator's chat template (empty when built without a template, e.g. for an
+    external chat model that applies its own). ``sources`` are the kept leaves in document
+    order and ``context`` the text they became.
+    """
+
+    question: str
+    sources: list[ScoredNode]
+    context: str
+    messages: list[dict[str, str]]
+    ids: list[int] = field(default_factory=list)
+
+    @property
+    def tokens_kept(self) -> int:
+        """Generator tokens of the kept leaves (breadcrumbs and template not included)."""
+        return sum(s.node.tokens for s in self.sources)
+
+
+def build_prompt(
+    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, template: ChatTemplate | None = None
+) -> Prompt:
+    """The prompt for ``question`` over ``kept`` leaves; ``template`` (a backend's ``chat_ids``)
+    turns the messages into token ids."""
+    context = format_context([k.node for k in kept], cfg.breadcrumbs)
+    messages = build_messages(question, context, cfg)
+    ids = template(messages) if template is not None else []
+    return Prompt(question, list(kept), context, messages, ids)
