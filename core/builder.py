@@ -11,8 +11,8 @@ from typing import Any
 
 from .aggregate import aggregate_tree
 from .chunking import Leaf, chunk_document
-from .counting import CountFn
 from .config import H2MTConfig
+from .counting import CountFn
 from .encoders import Encoder, encoder_meta
 from .errors import InputError
 from .hierarchy import HierarchyStrategy, build_tree

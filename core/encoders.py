@@ -22,10 +22,13 @@ __all__ = [
     "DEFAULT_ENCODER_NAME",
     "default_encoder_path",
     "encoder_meta",
+    "encoder_name",
     "load_encoder",
 ]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"  # the embedded sentence-transformers model
 
 
 @runtime_checkable
@@ -119,7 +122,7 @@ class SentenceTransformerEncoder:
         self.dim = int(get_dim() or 0)
         self.kind = "sentence-transformers"
         self.model = model
-        self.name = DEFAULT_ENCODER_NAME if model is None else f"st:{os.path.basename(path.rstrip('/'))}"
+        self.name = encoder_name(EncoderConfig(model=model))
 
     def meta(self) -> dict[str, Any]:
         """What the index records about this encoder (enough for :func:`load_encoder`)."""
@@ -179,6 +182,19 @@ class LMHiddenStateEncoder:
         return _normalise(x)
 
 
+def encoder_name(cfg: EncoderConfig, backend_name: str = "") -> str:
+    """The name an encoder built from ``cfg`` records, known without loading it (cache keys)."""
+    if cfg.kind == "hashing":
+        return f"hashing-{cfg.hashing_dim}"
+    if cfg.kind == "lm-hidden":
+        return f"lm-hidden:{backend_name}"
+    if cfg.model is None:
+        return DEFAULT_ENCODER_NAME
+    import os
+
+    return f"st:{os.path.basename(cfg.model.rstrip('/'))}"
+
+
 def encoder_meta(encoder: Encoder) -> dict[str, Any]:
     """The encoder's own :meth:`meta`, or (a custom encoder) its name and dimension."""
     own = getattr(encoder, "meta", None)
@@ -186,8 +202,6 @@ def encoder_meta(encoder: Encoder) -> dict[str, Any]:
         return dict(own())
     return {"name": encoder.name, "dim": encoder.dim, "kind": "custom", "model": None}
 
-
-DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"
 
 
 def load_encoder(spec: EncoderConfig | Mapping[str, Any], backend: Any = None) -> Encoder:

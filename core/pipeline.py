@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
 
 from .aio import aiter_blocking, run_blocking
 from .backends.base import Backend

@@ -19,7 +19,7 @@ __all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "build_prompt", "build_mess
 
 CRUMB_SEP = " > "
 BREADCRUMB_MARK = "## "  # opens each breadcrumb heading line of the context
-ChatTemplate = Callable[[Sequence[Mapping[str, str]]], list[int]]
+ChatTemplate = Callable[[Sequence[dict[str, str]]], list[int]]
 
 
 def breadcrumb(path: Sequence[str]) -> str:
@@ -60,6 +60,11 @@ class Prompt:
     context: str
     messages: list[dict[str, str]]
     ids: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of_messages(cls, messages: Sequence[Mapping[str, str]], ids: Sequence[int] = ()) -> Prompt:
+        """A prompt of ready-made chat messages (a chat model's turn; no routed sources)."""
+        return cls("", [], "", [dict(m) for m in messages], list(ids))
 
     @property
     def tokens_kept(self) -> int:

@@ -8,8 +8,8 @@ a piece of text names, by exact match of normalised word n-grams. Routing uses i
 bonus, and sections named by the best candidates (cross-references, bridge entities)
 join with a share of the naming leaf's score.
 
-Titles are normalised to lowercase alphanumeric words; section numbers (``"19.4."``),
-a trailing parenthetical (``"work_mem (integer)"``, ``"Big Stone Gap (film)"``) and,
+Titles are normalised to lowercase alphanumeric words; section numbers (``"19.4."``,
+``"Chapter 20."``, ``"F.3."``; see :func:`split_number`), a trailing parenthetical (``"work_mem (integer)"``, ``"Big Stone Gap (film)"``) and,
 as an extra alias, a comma qualifier (``"Boston, Lincolnshire"``) are dropped. Titles
 that are too short, only stopwords, shared by many sections (``"Examples"``) or made of
 common words only (``"string"``, ``"INDEX"`` in a database manual: their ``specificity``,
@@ -24,10 +24,20 @@ from collections.abc import Callable, Iterable, Sequence
 
 from .types import Node, NodeKind
 
-__all__ = ["TitleIndex", "title_keys", "words", "strip_title"]
+__all__ = ["TitleIndex", "title_keys", "words", "strip_title", "split_number", "unnumbered", "DIVISIONS"]
 
-_NUMBERING = re.compile(r"^\s*(?:(?:chapter|appendix|part|section)\s+)?(?:[0-9]+|[a-z])?(?:\.[0-9]+)*\.?\s+",
-                        re.IGNORECASE)
+#: Words that introduce a numbered top-level division: ``"Chapter 20."``, ``"Appendix F."``, ``"Part II."``.
+DIVISIONS = ("chapter", "appendix", "part")
+
+# The one section-numbering grammar (see split_number). Labels are case-insensitive, numbers are not:
+# "Part II" and "Appendix F" are numbered, "Part of speech" is not.
+_NUMBER = re.compile(
+    r"(?P<prefix>"
+    r"(?i:(?P<label>chapter|appendix|part|section))\s+[0-9A-Z]+(?:\.[0-9]+)*[.:]?(?=\s|$)"  # Chapter 20.
+    r"|[0-9]+(?:\.[0-9]+)*\.?(?=\s)"  # 20.5.  3.2.1
+    r"|[A-Z](?:\.[0-9]+)+\.?(?=\s)"  # F.3.  B.1 (a bare capital needs a numeric component)
+    r")\s*"
+)
 _PAREN = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]\s*$")
 _WORD = re.compile(r"[0-9A-Za-z]+")
 
@@ -37,19 +47,49 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text)]
 
 
-def _unnumbered(title: str) -> str:
+def split_number(title: str) -> tuple[str, str]:
+    """``title`` (stripped) split into its section-number prefix and the rest.
+
+    A prefix is a dotted number followed by whitespace (``"20.5."``, ``"3.2.1"``), a capital
+    letter with at least one numeric component (``"F.3."``, ``"B.1"``), or a label
+    (``chapter``, ``appendix``, ``part``, ``section``; any case) followed by a number, a
+    capital letter or a Roman numeral and an optional ``.`` or ``:`` (``"Chapter 20."``,
+    ``"Appendix F."``, ``"Part II"``). Only a labelled prefix may stand alone
+    (``"Chapter 20"`` -> ``("Chapter 20", "")``); otherwise a title that is nothing but a
+    number is not numbered, nor is one whose first word merely starts with a digit::
+
+        split_number("20.5. Write Ahead Log")    == ("20.5.", "Write Ahead Log")
+        split_number("Chapter 20. Server Configuration") == ("Chapter 20.", "Server Configuration")
+        split_number("F.3. auto_explain")        == ("F.3.", "auto_explain")
+        split_number("2to3")                     == ("", "2to3")
+        split_number("3D graphics")              == ("", "3D graphics")
+        split_number("A Note on Style")          == ("", "A Note on Style")
+    """
     t = title.strip()
-    return _NUMBERING.sub("", t, count=1) if t[:1].isdigit() else t
+    m = _NUMBER.match(t)
+    if m is None or not (m.group("label") or m.end() < len(t)):
+        return "", t
+    return m.group("prefix"), t[m.end() :]
+
+
+def unnumbered(title: str) -> str:
+    """``title`` (stripped) without its section number; a title that is only a number is kept whole.
+
+    ``"Chapter 20. Server Configuration"`` -> ``"Server Configuration"``, ``"3.2.1 Pipelines"``
+    -> ``"Pipelines"``, ``"Chapter 20"`` -> ``"Chapter 20"``, ``"2to3"`` -> ``"2to3"``.
+    """
+    _, rest = split_number(title)
+    return rest or title.strip()
 
 
 def strip_title(title: str) -> str:
     """``title`` without its section number and trailing parenthetical."""
-    return _PAREN.sub("", _unnumbered(title))
+    return _PAREN.sub("", unnumbered(title))
 
 
 def title_keys(title: str) -> list[tuple[str, ...]]:
     """The word sequences under which ``title`` is looked up (the full form, then aliases)."""
-    full = _unnumbered(title)
+    full = unnumbered(title)
     head = _PAREN.sub("", full)
     forms = [full, head] + ([head.split(",", 1)[0]] if head.count(",") == 1 else [])
     keys: list[tuple[str, ...]] = []

@@ -127,7 +127,7 @@ class GenerationStats:
 
     prompt_tokens: int | None = 0  # None: the model did not report it (an external LLM)
     completion_tokens: int | None = 0
-    prefill_ms: float = 0.0  # the single forward pass over the prompt
+    prefill_ms: float | None = 0.0  # the single forward pass over the prompt (None: not reported)
     first_token_ms: float = 0.0  # call start -> first token decoded
     total_ms: float = 0.0  # call start -> generation finished
     peak_mem_bytes: int = 0  # CUDA: max_memory_allocated; CPU: process peak RSS
@@ -153,7 +153,7 @@ class Accounting:
     nodes_scored: int
     nodes_total: int
     route_ms: float
-    prefill_ms: float
+    prefill_ms: float | None
     ttft_ms: float
     total_ms: float
     peak_mem_bytes: int

@@ -43,9 +43,9 @@ def test_answer_carries_sources_and_accounting(engine):
     assert acc.total_ms >= acc.ttft_ms
     assert acc.peak_mem_bytes > 0
     assert 0 < acc.nodes_scored <= acc.nodes_total
-    assert all(s.node.text in ans.prompt for s in ans.sources)
+    assert all(s.node.text in ans.context for s in ans.sources)
     pruned_text = [n.text for n in engine.index.leaves() if n.id not in {s.node.id for s in ans.sources}]
-    assert not any(t in ans.prompt for t in pruned_text)
+    assert not any(t in ans.context for t in pruned_text)
 
 
 def test_stream_pieces_form_the_answer(engine):

@@ -64,9 +64,9 @@ def bench(
         threads=threads, argv=["h2mt", *sys.argv[1:]],
     )
     if report_only:
-        from .indexes import generator_counter
+        from ..counting import TokenCounter
 
-        _, folder = prepare(opts, generator_counter(opts.backend_config()))
+        _, folder = prepare(opts, TokenCounter.load(opts.backend_config()))
     else:
         folder = run_bench(opts)
     paths = write_report(folder)

@@ -10,12 +10,13 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..config import BackendConfig, H2MTConfig
+from ..config import EncoderConfig, H2MTConfig
+from ..counting import TokenCounter
 from ..index import FORMAT_VERSION
 
 if TYPE_CHECKING:
@@ -23,43 +24,28 @@ if TYPE_CHECKING:
     from ..pipeline import H2MT
     from .datasets import DocGroup
 
-__all__ = ["NamedCounter", "generator_counter", "make_encoder", "encoder_name", "index_key", "engine_for"]
+__all__ = ["encoder_config", "make_encoder", "encoder_name", "index_key", "engine_for"]
 
 log = logging.getLogger(__name__)
 
 
-class NamedCounter:
-    """A token counter over a Hugging Face tokenizer, with a ``name`` recorded in the index."""
-
-    def __init__(self, tokenizer: Any, name: str) -> None:
-        self.tokenizer = tokenizer
-        self.name = name
-
-    def __call__(self, texts: Sequence[str]) -> list[int]:
-        """Token counts without special tokens."""
-        from ..backends.tokens import count_tokens
-
-        return count_tokens(self.tokenizer, texts)
-
-
-def generator_counter(cfg: BackendConfig) -> NamedCounter:
-    """The generator's tokenizer (no weights loaded) as a :class:`NamedCounter`."""
-    from ..backends import load_tokenizer
-
-    tok = load_tokenizer(cfg)
-    return NamedCounter(tok, str(getattr(tok, "name_or_path", "tokenizer")))
-
-
-def encoder_name(kind: str) -> str:
-    """The name :func:`make_encoder` gives its encoder (part of the index cache key)."""
-    return "hashing-256" if kind == "hashing" else "all-MiniLM-L6-v2"
+def encoder_config(kind: str) -> EncoderConfig:
+    """``sentence-transformers`` (the embedded MiniLM) or ``hashing`` (fast, for smoke runs)."""
+    return EncoderConfig(kind="hashing") if kind == "hashing" else EncoderConfig()
 
 
 def make_encoder(kind: str) -> Encoder:
-    """``sentence-transformers`` (the embedded MiniLM) or ``hashing`` (fast, for smoke runs)."""
-    from ..encoders import HashingEncoder, SentenceTransformerEncoder
+    """The encoder :func:`encoder_config` names, loaded."""
+    from ..encoders import load_encoder
 
-    return HashingEncoder(256) if kind == "hashing" else SentenceTransformerEncoder()
+    return load_encoder(encoder_config(kind))
+
+
+def encoder_name(kind: str) -> str:
+    """The name :func:`make_encoder` gives its encoder (part of the index cache key), without loading it."""
+    from ..encoders import encoder_name as name_of
+
+    return name_of(encoder_config(kind))
 
 
 def index_key(group: DocGroup, cfg: H2MTConfig, encoder_name: str, tokenizer_name: str) -> str:
@@ -79,7 +65,7 @@ def engine_for(
     cfg: H2MTConfig,
     encoder: Callable[[], Encoder],
     encoder_name: str,
-    counter: NamedCounter,
+    counter: TokenCounter,
     cache: Path,
     *,
     attach_encoder: bool = True,

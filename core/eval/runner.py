@@ -183,12 +183,13 @@ def run_selection(opts: BenchOptions, ds: BenchDataset, folder: Path, methods: S
     """The selection pass (no generator): quality and cost of every method at every budget."""
     from tqdm.auto import tqdm
 
-    from .indexes import generator_counter, make_encoder
+    from ..counting import TokenCounter
+    from .indexes import make_encoder
 
     rows = RowLog(folder / SELECTION)
     work = _pending(opts, ds, methods, rows.done)
     encoder = _once(lambda: make_encoder(opts.encoder))
-    counter = generator_counter(opts.backend_config())
+    counter = TokenCounter.load(opts.backend_config())
     t0, build_s = time.perf_counter(), 0.0
     bar = tqdm(total=sum(map(len, work.values())), desc=f"{ds.name} selection", unit="row", disable=not opts.progress)
     for key, eng, took in open_engines(ds, opts, list(work), encoder, counter):
@@ -230,12 +231,12 @@ def run_generation(opts: BenchOptions, folder: Path, methods: Sequence[Method]) 
 
 def run_bench(opts: BenchOptions) -> Path:
     """Run the benchmark described by ``opts``; returns the dataset's results folder."""
-    from .indexes import generator_counter
+    from ..counting import TokenCounter
     from .report import write_report
 
     set_threads(opts.threads)
     started = machine_info()
-    ds, folder = prepare(opts, generator_counter(opts.backend_config()))
+    ds, folder = prepare(opts, TokenCounter.load(opts.backend_config()))
     ds = ds.limited(opts.limit)
     methods = make_methods(opts.methods, opts.beams, opts.llmlingua_kwargs())
     timings = run_selection(opts, ds, folder, methods)

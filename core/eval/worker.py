@@ -15,9 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import GenerationStats
 from ..config import PrefillConfig
 from ..errors import H2MTError
+from ..generation import generate
+from ..prompt import Prompt
+from ..types import Accounting, GenerationStats
 from .datasets import BenchDataset, BenchQuestion
 from .longbench import build_prompt
 from .methods import GroupView, Method, MethodUnavailable, make_methods
@@ -39,20 +41,23 @@ def answer_row(
         sel = m.select(view, q.question, budget)
     except (MethodUnavailable, H2MTError) as e:
         return {**row, "error": str(e)}
-    ids = backend.chat_ids([{"role": "user", "content": build_prompt(ds.task, sel.text, q.question)}])
-    if len(ids) + ds.max_new_tokens > backend.context_window:
-        return {**row, "prompt_tokens": len(ids),
+    messages = [{"role": "user", "content": build_prompt(ds.task, sel.text, q.question)}]
+    prompt = Prompt(q.question, [], sel.text, messages, backend.chat_ids(messages))
+    if len(prompt.ids) + ds.max_new_tokens > backend.context_window:
+        return {**row, "prompt_tokens": len(prompt.ids),
                 "error": f"the prompt plus {ds.max_new_tokens} new tokens exceeds the {backend.context_window}-token "
                          f"window of {backend.name} (prompt_tokens in the row)"}
-    stats = GenerationStats()
-    cfg = PrefillConfig(max_new_tokens=ds.max_new_tokens, temperature=0.0)
-    t_call = time.perf_counter()
-    text = "".join(backend.stream(ids, cfg, stats)).strip()
-    return {**row, "prediction": text, "f1": best_f1(text, q.answers), "tokens_kept": sel.tokens_kept,
-            "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
-            "route_ms": sel.select_ms, "prefill_ms": stats.prefill_ms,
-            "ttft_ms": (t_call - t0) * 1000.0 + stats.first_token_ms, "total_ms": (time.perf_counter() - t0) * 1000.0,
-            "peak_mem_bytes": stats.peak_mem_bytes}
+    gen = generate(backend, prompt, PrefillConfig(max_new_tokens=ds.max_new_tokens, temperature=0.0))
+    text = gen.run().strip()
+    acc = Accounting.from_run(tokens_total=0, nodes_total=0, tokens_kept=sel.tokens_kept, route=None, stats=gen.stats,
+                              started=t0, generation_started=gen.started, ended=gen.ended or time.perf_counter())
+    acc.route_ms = sel.select_ms  # the method's own selection time (routing for h2mt)
+    cost = {k: v for k, v in acc.as_dict().items() if k in _ROW_COST}
+    return {**row, "prediction": text, "f1": best_f1(text, q.answers), **cost}
+
+
+_ROW_COST = ("tokens_kept", "prompt_tokens", "completion_tokens", "route_ms", "prefill_ms", "ttft_ms", "total_ms",
+             "peak_mem_bytes")
 
 
 def _peak_rss_bytes() -> int:
@@ -72,7 +77,8 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     from tqdm.auto import tqdm
 
     from ..backends import load_backend
-    from .indexes import generator_counter, make_encoder
+    from ..counting import TokenCounter
+    from .indexes import make_encoder
 
     t_start = time.perf_counter()
     method = make_methods([method_name], opts.beams, opts.llmlingua_kwargs())[0]
@@ -82,7 +88,7 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     if not work:
         return 0
     backend = load_backend(opts.backend_config())
-    counter = generator_counter(opts.backend_config())
+    counter = TokenCounter.load(opts.backend_config())
     encoder_box: list[Any] = []
 
     def encoder() -> Any:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ..titles import DIVISIONS, split_number
 from ..types import Section
 
 __all__ = [
@@ -27,10 +28,6 @@ __all__ = [
 
 MarkKind = Literal["heading", "entry", "resume"]
 
-# "3.6.7 Here Strings", "20.3.1. Connection Settings", "B.1 Implementation ...".
-# A bare capital letter needs at least one numeric component ("A Note" is not numbered).
-_NUMBERED = re.compile(r"^(?:\d+|[A-Z](?=\.\d))(?:\.\d+)*\.?\s")
-_CHAPTER = re.compile(r"^(?:Chapter|Appendix|Part)\s+[0-9A-Z]+[.:]?(?:\s|$)", re.IGNORECASE)
 _WS = re.compile(r"\s+")
 
 
@@ -49,15 +46,16 @@ def numbered_level(title: str) -> int | None:
     """The depth encoded by a heading's section number, or ``None`` when it has none.
 
     ``"3.6.7 Here Strings"`` -> 3, ``"20.3. Connections"`` -> 2, ``"B.1 Foo"`` -> 2,
-    ``"Chapter 20. Server Configuration"`` / ``"Appendix A ..."`` -> 1.
+    ``"Chapter 20. Server Configuration"`` / ``"Appendix A ..."`` / ``"Part II"`` -> 1,
+    ``"Section 3.2 Foo"`` -> 2. The numbering rule is :func:`h2mt.titles.split_number`.
     """
-    title = title.strip()
-    if _CHAPTER.match(title):
-        return 1
-    m = _NUMBERED.match(title)
-    if m is None:
+    prefix, _ = split_number(title)
+    if not prefix:
         return None
-    return m.group(0).strip().rstrip(".").count(".") + 1
+    label, _, number = prefix.rpartition(" ")
+    if label.strip().lower() in DIVISIONS:
+        return 1
+    return number.rstrip(".:").count(".") + 1
 
 
 @dataclass

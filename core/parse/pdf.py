@@ -18,16 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, ParseError
+from ..titles import split_number
 from ..types import ParsedDocument
-from ._structure import Mark, build_sections, collapse_ws, doc_stem
+from ._structure import Mark, build_sections, collapse_ws, doc_stem, numbered_level
 
 __all__ = ["parse_pdf_file"]
 
 logger = logging.getLogger(__name__)
 
 _SEP = "\n\n"
-_NUM_PREFIX = r"(?:(?:chapter|appendix|part)\s+)?(?:\d+|[a-z])(?:\.\d+)*[.:]?\s+"
-_NUMBERED_LINE = re.compile(r"^(\d+(?:\.\d+)*)\.?\s+[A-Z]")
 _TOC_TAIL = re.compile(r"(?:\.\s*){3,}\d*\s*$|\s\d+\s*$")
 
 
@@ -123,11 +122,12 @@ def _normalize(text: str) -> tuple[str, list[int]]:
 def _locate(text: str, lo: int, hi: int, title: str) -> tuple[int, int] | None:
     """(heading start, body start) of ``title`` within ``text[lo:hi]``, or ``None``."""
     want = collapse_ws(unicodedata.normalize("NFKC", title).casefold())
-    line_re = re.compile(rf"(?:{_NUM_PREFIX})?{re.escape(want)}\.?")
     pos = lo
     for line in text[lo:hi].splitlines(keepends=True):
-        if line_re.fullmatch(collapse_ws(unicodedata.normalize("NFKC", line).casefold())):
-            return pos, pos + len(line.rstrip("\r\n"))
+        shown = collapse_ws(unicodedata.normalize("NFKC", line))
+        for form in (shown, split_number(shown)[1]):  # the heading line, with or without its number
+            if want and form.casefold() in (want, want + "."):
+                return pos, pos + len(line.rstrip("\r\n"))
         pos += len(line)
     norm, index = _normalize(text[lo:hi])
     at = norm.find(want)
@@ -158,11 +158,12 @@ def _numbered_marks(text: str, offsets: list[int]) -> list[Mark]:
     pos = 0
     for line in text.splitlines(keepends=True):
         stripped = line.strip()
-        m = _NUMBERED_LINE.match(stripped)
-        if m and len(stripped) <= 80 and len(stripped.split()) <= 12 and not _TOC_TAIL.search(stripped):
+        number, rest = split_number(stripped)
+        numbered = number[:1].isdigit() and rest[:1].isascii() and rest[:1].isupper()  # "2.1 Scope"
+        if numbered and len(stripped) <= 80 and len(stripped.split()) <= 12 and not _TOC_TAIL.search(stripped):
             start = pos + line.index(stripped[0])
             page = sum(1 for o in offsets if o <= start)
-            level = m.group(1).count(".") + 1
+            level = numbered_level(stripped) or 1
             marks.append(Mark("heading", stripped, start, start + len(stripped), level, {"page": page}))
         pos += len(line)
     return marks

@@ -8,7 +8,7 @@ from typing import Any
 from h2mt import ScoredNode
 from h2mt.external import LeafInput
 from h2mt.index import Index
-from h2mt.prompt import CRUMB_SEP
+from h2mt.prompt import CRUMB_SEP, breadcrumb
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage
 
@@ -97,7 +97,7 @@ def format_documents(docs: Sequence[Document], breadcrumbs: bool = True) -> str:
     for d in docs:
         path = heading_path(d.metadata)
         if breadcrumbs and path and path != last:
-            parts.append("## " + CRUMB_SEP.join(path))
+            parts.append(breadcrumb(path))
         last = path
         parts.append(d.page_content)
     return "\n\n".join(parts)

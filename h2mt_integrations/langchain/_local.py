@@ -9,12 +9,14 @@ from typing import Any, Literal
 
 from h2mt import BackendConfig, PrefillConfig
 from h2mt.backends import Backend, GenerationStats
+from h2mt.backends.resolve import DEFAULT_MODEL_NAME
+from h2mt.generation import generate
+from h2mt.prompt import Prompt
 from langchain_core.messages.ai import UsageMetadata
 from pydantic import BaseModel, Field, PrivateAttr
 
 __all__ = ["LocalModelSettings", "DEFAULT_MODEL_NAME"]
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 _LOAD_LOCK = threading.Lock()
 
 
@@ -84,22 +86,14 @@ class LocalModelSettings(BaseModel):
         cfg = self._prefill_config(stop, kwargs)
         backend = self.backend  # loading time does not count against the timeout
         t0 = time.perf_counter()
-        stats = GenerationStats()
-        pieces = backend.stream(backend.chat_ids(messages), cfg, stats)
-        return _within(pieces, kwargs.get("timeout", self.timeout), t0), stats
+        gen = generate(backend, Prompt.of_messages(messages), cfg)
+        return _within(iter(gen), kwargs.get("timeout", self.timeout), t0), gen.stats
 
     def _usage(self, stats: GenerationStats) -> tuple[UsageMetadata, dict[str, Any]]:
         """LangChain usage metadata and response metadata (model name, accounting) of one call."""
-        usage = UsageMetadata(
-            input_tokens=stats.prompt_tokens,
-            output_tokens=stats.completion_tokens,
-            total_tokens=stats.prompt_tokens + stats.completion_tokens,
-        )
-        accounting = {
-            "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
-            "prefill_ms": stats.prefill_ms, "ttft_ms": stats.first_token_ms, "total_ms": stats.total_ms,
-            "peak_mem_bytes": stats.peak_mem_bytes,
-        }
+        prompt, completion = stats.prompt_tokens or 0, stats.completion_tokens or 0
+        usage = UsageMetadata(input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion)
+        accounting = {**stats.as_dict(), "ttft_ms": stats.first_token_ms}  # TTFT of the model call
         meta = {"model_name": self.model_name, "finish_reason": stats.finish_reason, "accounting": accounting}
         return usage, meta
 

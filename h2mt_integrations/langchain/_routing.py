@@ -79,10 +79,9 @@ class RoutingSettings(BaseModel):
             return self._token_counter
 
     def _default_counter(self) -> CountFn:
-        from h2mt.backends import load_tokenizer
-        from h2mt.pipeline import tokenizer_counter
+        from h2mt.counting import TokenCounter
 
-        return tokenizer_counter(load_tokenizer(BackendConfig()))
+        return TokenCounter.load(BackendConfig())
 
     def _route(self, docs: Sequence[Document], question: str) -> tuple[list[Document], RouteResult | None]:
         return route_documents(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from h2mt import Accounting, InputError, RouteResult
+from h2mt.types import GenerationStats
 from langchain_core.documents import Document
 from langchain_core.messages import AnyMessage, BaseMessage, convert_to_messages
 from langchain_core.runnables.utils import AddableDict
@@ -31,7 +32,7 @@ class H2MTOutput(BaseModel):
 
     answer: str = Field(description="The generated answer")
     sources: list[Document] = Field(description="Kept documents in order, with metadata `path` and `score`")
-    stats: dict[str, float | int] = Field(
+    stats: dict[str, float | int | None] = Field(
         description="Accounting: tokens_total/kept, kept_ratio, prompt/completion tokens, nodes scored/total, "
         "route/prefill/ttft/total ms, peak_mem_bytes"
     )
@@ -53,7 +54,7 @@ def parse_input(inp: Mapping[str, Any]) -> tuple[str, list[Document], list[BaseM
 
 def run_stats(
     r: RouteResult | None, msg: BaseMessage | None, t0: float, t_llm: float, first: float | None
-) -> dict[str, float | int]:
+) -> dict[str, float | int | None]:
     """Accounting of one run: routing from ``r``, generation from the model message's metadata.
 
     TTFT is request -> first token: routing and prompt building, plus the model's own TTFT
@@ -61,22 +62,15 @@ def run_stats(
     """
     acc: Mapping[str, Any] = (msg.response_metadata.get("accounting") if msg is not None else None) or {}
     usage: Mapping[str, Any] = getattr(msg, "usage_metadata", None) or {}
-    if "ttft_ms" in acc:
-        ttft = (t_llm - t0) * 1000.0 + float(acc["ttft_ms"])
-    else:
-        ttft = ((first or t_llm) - t0) * 1000.0
-    return Accounting(
-        tokens_total=r.tokens_total if r else 0,
-        tokens_kept=r.tokens_kept if r else 0,
-        prompt_tokens=int(usage.get("input_tokens", 0)),
-        completion_tokens=int(usage.get("output_tokens", 0)),
-        nodes_scored=r.nodes_scored if r else 0,
-        nodes_total=r.nodes_total if r else 0,
-        route_ms=r.route_ms if r else 0.0,
-        prefill_ms=float(acc.get("prefill_ms", 0.0)),
-        ttft_ms=ttft,
-        total_ms=(time.perf_counter() - t0) * 1000.0,
-        peak_mem_bytes=int(acc.get("peak_mem_bytes", 0)),
+    first_ms = float(acc["ttft_ms"]) if "ttft_ms" in acc else ((first or t_llm) - t_llm) * 1000.0
+    stats = GenerationStats(
+        prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
+        prefill_ms=acc.get("prefill_ms"), first_token_ms=first_ms, peak_mem_bytes=int(acc.get("peak_mem_bytes", 0)),
+    )
+    return Accounting.from_run(
+        tokens_total=r.tokens_total if r else 0, nodes_total=r.nodes_total if r else 0,
+        tokens_kept=r.tokens_kept if r else 0, route=r, stats=stats, started=t0, generation_started=t_llm,
+        ended=time.perf_counter(),
     ).as_dict()
 
 
@@ -90,7 +84,7 @@ class Turn:
     t0: float  # request start
     t_llm: float  # model call start
 
-    def stats(self, msg: BaseMessage | None, first: float | None = None) -> dict[str, float | int]:
+    def stats(self, msg: BaseMessage | None, first: float | None = None) -> dict[str, float | int | None]:
         """Accounting of this run, given the model's final message (and first-piece time when streamed)."""
         return run_stats(self.route, msg, self.t0, self.t_llm, first)
 

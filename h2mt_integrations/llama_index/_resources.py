@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from h2mt.config import BackendConfig, EncoderConfig
-from h2mt.encoders import Encoder, load_encoder
+from h2mt.encoders import DEFAULT_ENCODER_NAME, Encoder, load_encoder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,7 +44,7 @@ def install_tokenizer(tokenizer: Any, *, override: bool = False) -> bool:
 
 def resolve_encoder(spec: str, backend: Any = None) -> Encoder:
     """Load the encoder named by ``spec`` (see ``ENCODER_HELP``)."""
-    if spec in ("", "default", "all-MiniLM-L6-v2"):
+    if spec in ("", "default", DEFAULT_ENCODER_NAME):
         cfg = EncoderConfig()
     elif spec in ("hashing", "lm-hidden"):
         cfg = EncoderConfig(kind=spec)  # type: ignore[arg-type]
@@ -57,13 +57,10 @@ def resolve_counter(model: str | None, backend: Any, given: CountFn | None) -> t
     """(token counter, the model tokenizer or None): the given counter, the backend's, or the model's."""
     if given is not None:
         return given, None
-    if backend is not None:
-        return backend.count_tokens, backend.tokenizer
-    from h2mt.backends import load_tokenizer
-    from h2mt.pipeline import tokenizer_counter
+    from h2mt.counting import TokenCounter
 
-    tok = load_tokenizer(BackendConfig(model=model))
-    return tokenizer_counter(tok), tok
+    counter = TokenCounter.for_backend(backend) if backend is not None else TokenCounter.load(BackendConfig(model=model))
+    return counter, counter.tokenizer
 
 
 class CachingEncoder:

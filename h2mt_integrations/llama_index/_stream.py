@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterator
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 from h2mt.aio import aiter_blocking
-from h2mt.backends import GenerationStats
 from h2mt.config import PrefillConfig
+from h2mt.generation import generate
+from h2mt.prompt import Prompt
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
 
 __all__ = ["Step", "as_async", "steps", "to_chat", "to_completion"]
@@ -19,11 +19,11 @@ T = TypeVar("T")
 
 def steps(backend: Any, ids: list[int], cfg: PrefillConfig) -> Iterator[Step]:
     """One step per decoded piece, then a final step (empty delta) whose stats are complete."""
-    stats, info, text = GenerationStats(), dict[str, Any](), ""
-    for piece in backend.stream(ids, cfg, stats):
+    gen, info, text = generate(backend, Prompt.of_messages([], ids), cfg), dict[str, Any](), ""
+    for piece in gen:
         text += piece
         yield piece, text, info
-    info.update(asdict(stats))
+    info.update(gen.stats.as_dict())
     yield "", text, info
 
 

@@ -9,8 +9,8 @@ from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from h2mt.aio import run_blocking
-from h2mt.counting import CountFn
 from h2mt.config import FusionMode, H2MTConfig, RouteConfig
+from h2mt.counting import CountFn
 from h2mt.errors import InputError
 from h2mt.pipeline import H2MT
 from h2mt.types import RouteResult

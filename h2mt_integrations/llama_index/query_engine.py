@@ -7,8 +7,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from h2mt.counting import CountFn
 from h2mt.config import H2MTConfig
+from h2mt.counting import CountFn
 from h2mt.encoders import Encoder
 from h2mt.errors import InputError
 from h2mt.pipeline import H2MT
@@ -31,7 +31,7 @@ from llama_index.core.schema import (
 )
 
 from ._convert import to_leaves
-from ._generate import Generation
+from ._generate import AnswerRun
 from ._nodes import NodeTable, parsed_document
 from ._resources import resolve_encoder
 from .events import RoutingStartEvent, dispatcher, emit_routing_end
@@ -129,7 +129,7 @@ class H2MTQueryEngine(BaseQueryEngine):
         t0 = time.perf_counter()
         q = self._start(query_bundle)
         r = self._route(q)
-        gen, sources = Generation(self.engine, q, r, self.llm, t0), self._sources(r)
+        gen, sources = AnswerRun(self.engine, q, r, self.llm, t0), self._sources(r)
         if self.streaming:
             return StreamingResponse(response_gen=gen.pieces(), source_nodes=sources, metadata=gen.metadata)
         return Response("".join(gen.pieces()).strip(), sources, gen.metadata)
@@ -139,7 +139,7 @@ class H2MTQueryEngine(BaseQueryEngine):
         t0 = time.perf_counter()
         q = self._start(query_bundle)
         r = await self.engine.aroute(q, budget=self.budget, beam_width=self.beam_width)
-        gen, sources = Generation(self.engine, q, r, self.llm, t0), self._sources(r)
+        gen, sources = AnswerRun(self.engine, q, r, self.llm, t0), self._sources(r)
         if self.streaming:
             return AsyncStreamingResponse(response_gen=gen.apieces(), source_nodes=sources, metadata=gen.metadata)
         text = "".join([p async for p in gen.apieces()])

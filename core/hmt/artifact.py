@@ -1,0 +1,200 @@
+"""Save/load what an HMT trained (safetensors + JSON) and refuse a mismatched backbone.
+
+Layout of a memory folder: ``hmt.safetensors`` holds only the trained tensors (memory
+parameters, LoRA adapters, or the full weights for ``trainable="full"``); ``hmt.json`` holds
+the :class:`~h2mt.hmt.config.HMTConfig`, the backbone fingerprint, the storage dtype and
+free-form training metadata. Writes are atomic (temporary file + ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, ModelError, ModelNotFoundError
+from .config import HMTConfig
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "backbone_fingerprint",
+    "default_weights_path",
+    "load_default_hmt",
+    "load_hmt",
+    "read_meta",
+    "save_hmt",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "h2mt-hmt"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "hmt.safetensors"
+META_FILE = "hmt.json"
+DEFAULT_WEIGHTS = "smollm2-135m-instruct"  # folder under h2mt/hmt/weights/ for the default generator
+_FINGERPRINT_KEYS = ("model_type", "hidden_size", "vocab_size", "num_hidden_layers", "embed_sha256")
+
+
+def _base_model(backbone: Any) -> Any:
+    return backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone
+
+
+def backbone_fingerprint(backbone: Any) -> dict[str, Any]:
+    """Identity of a backbone: model type, sizes and a hash of its input embedding.
+
+    The embedding is hashed after rounding to bfloat16, so float32 and bfloat16 loads of the
+    same weights have the same fingerprint.
+    """
+    import torch
+
+    base = _base_model(backbone)
+    cfg = base.config
+    emb = base.get_input_embeddings().weight.detach()
+    raw = emb.to(device="cpu", dtype=torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes()
+    return {
+        "model_type": str(getattr(cfg, "model_type", "")),
+        "hidden_size": int(cfg.hidden_size),
+        "vocab_size": int(emb.shape[0]),
+        "num_hidden_layers": int(getattr(cfg, "num_hidden_layers", -1)),
+        "embed_sha256": hashlib.sha256(raw).hexdigest(),
+    }
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_hmt(
+    hmt: Any, path: str | os.PathLike[str], storage_dtype: str = "float32", meta: dict[str, Any] | None = None
+) -> Path:
+    """Write the trained tensors of ``hmt`` and its config/fingerprint into folder ``path``."""
+    import torch
+    from safetensors.torch import save_file
+
+    from .adapt import trained_state
+
+    if storage_dtype not in ("float32", "float16", "bfloat16"):
+        raise ConfigError(f"storage_dtype must be float32, float16 or bfloat16, got {storage_dtype!r}")
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    dtype = getattr(torch, storage_dtype)
+    tensors = {k: v.detach().to(device="cpu", dtype=dtype).contiguous() for k, v in trained_state(hmt).items()}
+    info = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "config": hmt.config.to_dict(),
+        "fingerprint": backbone_fingerprint(hmt.backbone),
+        "storage_dtype": storage_dtype,
+        "tensors": sorted(tensors),
+        "n_parameters": int(sum(t.numel() for t in tensors.values())),
+        "meta": meta or {},
+    }
+    _atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
+    _atomic_write(out / META_FILE, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2), encoding="utf-8"))
+    log.info("saved %d HMT tensors (%d parameters) to %s", len(tensors), info["n_parameters"], out)
+    return out
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON side of a memory folder, checked for format and version."""
+    folder = Path(path)
+    meta_file = folder / META_FILE
+    if not meta_file.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise ModelNotFoundError(
+            f"{folder} is not an HMT memory folder (needs {META_FILE} and {WEIGHTS_FILE}); "
+            "train one with `h2mt hmt train` or use load_default_hmt()."
+        )
+    try:
+        info: dict[str, Any] = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read {meta_file}: {exc}") from exc
+    if info.get("format") != FORMAT or info.get("version") != FORMAT_VERSION:
+        raise ModelError(
+            f"{meta_file} is format {info.get('format')!r} v{info.get('version')}, this h2mt reads "
+            f"{FORMAT!r} v{FORMAT_VERSION}; retrain or use a matching h2mt version."
+        )
+    return info
+
+
+def _check_fingerprint(expected: dict[str, Any], actual: dict[str, Any], folder: Path) -> None:
+    diffs = [k for k in _FINGERPRINT_KEYS if expected.get(k) != actual.get(k)]
+    if diffs:
+        detail = ", ".join(f"{k}: memory {expected.get(k)!r} vs backbone {actual.get(k)!r}" for k in diffs)
+        raise ModelError(
+            f"the HMT memory in {folder} was trained for another backbone ({detail}); load the backbone it "
+            "was trained on, or train a memory for this one with `h2mt hmt train --model ...`."
+        )
+
+
+def load_hmt(backbone: Any, path: str | os.PathLike[str], **overrides: Any) -> Any:
+    """An :class:`~h2mt.hmt.model.HMT` over ``backbone`` with the tensors saved in ``path``.
+
+    Refuses (``ModelError``) a backbone whose fingerprint differs from the one trained on.
+    ``overrides`` replace inference-only config fields (e.g. ``cache_size``); the weights are cast
+    to the backbone's device (memory parameters stay float32, others take the backbone dtype).
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from .model import HMT
+
+    folder = Path(path)
+    info = read_meta(folder)
+    _check_fingerprint(info["fingerprint"], backbone_fingerprint(backbone), folder)
+    cfg = HMTConfig.from_dict(info["config"])
+    if overrides:
+        cfg = cfg.replace(**overrides)
+    hmt = HMT(backbone, cfg)
+    params = dict(hmt.named_parameters(remove_duplicate=False))
+    tensors = load_file(str(folder / WEIGHTS_FILE))
+    missing = [k for k in tensors if k not in params]
+    absent = [k for k in info.get("tensors", []) if k not in tensors]
+    if missing or absent:
+        raise ModelError(
+            f"{folder / WEIGHTS_FILE} does not fit this backbone/config (unknown tensors {missing[:3]}, "
+            f"missing {absent[:3]}); it may be truncated or from another model."
+        )
+    with torch.no_grad():
+        for name, value in tensors.items():
+            p = params[name]
+            if tuple(p.shape) != tuple(value.shape):
+                raise ModelError(f"tensor {name} has shape {tuple(value.shape)}, expected {tuple(p.shape)}")
+            p.copy_(value.to(device=p.device, dtype=p.dtype))
+    hmt.eval()
+    return hmt
+
+
+def default_weights_path() -> Path:
+    """Folder of the memory shipped for the default generator (SmolLM2-135M-Instruct)."""
+    return Path(__file__).resolve().parent / "weights" / DEFAULT_WEIGHTS
+
+
+def load_default_hmt(backbone: Any | None = None, device: str = "auto") -> tuple[Any, Any]:
+    """``(hmt, tokenizer)``: the default generator with the shipped memory.
+
+    ``backbone`` may be an already loaded SmolLM2-135M-Instruct (its tokenizer is then loaded
+    from the default model folder too); otherwise it is loaded on ``device``.
+    """
+    from ..backends.loading import load_model, load_tokenizer_from
+    from ..backends.resolve import resolve_model
+    from ..config import BackendConfig
+
+    cfg = BackendConfig(device=device, quantization="none")
+    resolved = resolve_model(cfg)
+    if backbone is None:
+        backbone, _ = load_model(resolved, cfg)
+    tokenizer = load_tokenizer_from(resolved, cfg)
+    return load_hmt(backbone, default_weights_path()), tokenizer
