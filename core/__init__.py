@@ -31,6 +31,7 @@ from .errors import (
     IndexFileError,
     IndexVersionError,
     InputError,
+    MissingExtraError,
     ModelError,
     ModelNotFoundError,
     ParseError,
@@ -42,6 +43,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "H2MT": "pipeline",
+    "Prompt": "prompt",
+    "Generation": "generation",
+    "TokenCounter": "counting",
     "AnswerStream": "pipeline",
     "Index": "index",
     "LeafInput": "external",
@@ -61,7 +65,7 @@ __all__ = [
     "AggregateStrategy", "BackendConfig", "ChunkConfig", "EncoderConfig", "FusionMode", "H2MTConfig",
     "HierarchyConfig", "PrefillConfig", "RouteConfig",
     "BudgetError", "ConfigError", "H2MTError", "IndexCorruptError", "IndexFileError", "IndexVersionError",
-    "InputError", "ModelError", "ModelNotFoundError", "ParseError", "ResourceError",
+    "InputError", "MissingExtraError", "ModelError", "ModelNotFoundError", "ParseError", "ResourceError",
     "Accounting", "Answer", "Node", "NodeKind", "ParsedDocument", "RouteResult", "ScoredNode", "Section",
     *_LAZY,
 ]

@@ -15,7 +15,7 @@ from .config import H2MTConfig
 from .counting import CountFn
 from .encoders import Encoder, encoder_meta
 from .errors import InputError
-from .hierarchy import HierarchyStrategy, build_tree
+from .hierarchy import build_tree
 from .index import FORMAT_VERSION, Index
 from .lexical import build_lexical
 from .types import NodeKind, ParsedDocument
@@ -97,7 +97,7 @@ def index_leaves(
     t0 = time.perf_counter()
     leaf_emb = encoder.encode([_leaf_input(lf, docs) for lf in leaves], progress=progress)
     t_enc = time.perf_counter()
-    nodes = build_tree(docs, leaves, leaf_emb, cfg.hierarchy, HierarchyStrategy.SEMANTIC, corpus_title)
+    nodes = build_tree(docs, leaves, leaf_emb, cfg.hierarchy, corpus_title)
     leaf_rows = {n.id: i for i, n in enumerate(n for n in nodes if n.kind == NodeKind.LEAF)}
     titled = [n for n in nodes if n.kind != NodeKind.LEAF and n.title]
     t_emb = encoder.encode([n.title for n in titled]) if titled else np.zeros((0, encoder.dim), np.float32)

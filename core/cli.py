@@ -10,7 +10,10 @@ from typing import Any
 
 import typer
 
+from .config import BackendConfig, ChunkConfig, EncoderConfig, PrefillConfig, RouteConfig
 from .errors import H2MTError
+
+_ROUTE, _CHUNK, _PREFILL, _BACKEND = RouteConfig(), ChunkConfig(), PrefillConfig(), BackendConfig()  # CLI defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Long-document QA on a local model via a semantic hierarchy.")
 _state: dict[str, Any] = {"debug": False}
@@ -27,7 +30,7 @@ def _root(
 
 def _config(budget: int | None = None, beam: int | None = None, model: str | None = None,
             max_new_tokens: int | None = None, quantization: str | None = None, device: str | None = None) -> Any:
-    from .config import BackendConfig, H2MTConfig, PrefillConfig, RouteConfig
+    from .config import H2MTConfig
 
     cfg = H2MTConfig()
     if budget is not None or beam is not None:
@@ -49,13 +52,13 @@ def _crumb(node: Any) -> str:
 def build(
     sources: list[Path] = typer.Argument(..., help="Files or folders (text, Markdown, HTML, PDF)."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the index file."),
-    max_tokens: int = typer.Option(192, help="Leaf size limit in generator tokens."),
-    encoder: str = typer.Option("sentence-transformers", help="sentence-transformers | hashing | lm-hidden"),
+    max_tokens: int = typer.Option(_CHUNK.max_tokens, help="Leaf size limit in generator tokens."),
+    encoder: str = typer.Option(EncoderConfig().kind, help="sentence-transformers | hashing | lm-hidden"),
     encoder_model: str | None = typer.Option(None, help="Encoder path (default: embedded all-MiniLM-L6-v2)."),
     model: str | None = typer.Option(None, help="Generator whose tokenizer measures leaves (default: SmolLM2)."),
 ) -> None:
     """Build a saved hierarchy over SOURCES."""
-    from .config import ChunkConfig, EncoderConfig
+    from .config import EncoderConfig
     from .pipeline import H2MT
 
     cfg = _config(model=model)
@@ -83,12 +86,12 @@ def eng_backend(cfg: Any) -> Any:
 def ask(
     index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
     question: str = typer.Argument(..., help="The question."),
-    budget: int = typer.Option(1024, help="Context token budget."),
-    beam: int = typer.Option(8, help="Beam width (branches kept per level)."),
+    budget: int = typer.Option(_ROUTE.budget, help="Context token budget."),
+    beam: int = typer.Option(_ROUTE.beam_width, help="Beam width (branches kept per level)."),
     model: str | None = typer.Option(None, help="HF folder or GGUF file (default: embedded SmolLM2-135M-Instruct)."),
-    quantization: str = typer.Option("auto", help="auto | none | int8 | nf4"),
-    device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    max_new_tokens: int = typer.Option(128, help="Generation limit."),
+    quantization: str = typer.Option(_BACKEND.quantization, help="auto | none | int8 | nf4"),
+    device: str = typer.Option(_BACKEND.device, help="auto | cpu | cuda"),
+    max_new_tokens: int = typer.Option(_PREFILL.max_new_tokens, help="Generation limit."),
     full: bool = typer.Option(False, "--full", help="Skip routing: prefill the whole document (baseline)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
@@ -122,7 +125,8 @@ def _print_accounting(acc: dict[str, Any]) -> None:
     typer.echo("Accounting:")
     typer.echo(
         f"  tokens kept {acc['tokens_kept']} / {acc['tokens_total']} ({100 * acc['kept_ratio']:.2f}%), "
-        f"prompt {acc.get('prompt_tokens', '-')} tok, nodes scored {acc['nodes_scored']} / {acc['nodes_total']}"
+        + (f"prompt {acc['prompt_tokens']} tok, " if acc.get("prompt_tokens") is not None else "")
+        + f"nodes scored {acc['nodes_scored']} / {acc['nodes_total']}"
     )
     if "prefill_ms" in acc:
         typer.echo(
@@ -137,8 +141,8 @@ def _print_accounting(acc: dict[str, Any]) -> None:
 def route(
     index: Path = typer.Argument(..., help="Index file from `h2mt build`."),
     question: str = typer.Argument(..., help="The question."),
-    budget: int = typer.Option(1024, help="Context token budget."),
-    beam: int = typer.Option(8, help="Beam width (branches kept per level)."),
+    budget: int = typer.Option(_ROUTE.budget, help="Context token budget."),
+    beam: int = typer.Option(_ROUTE.beam_width, help="Beam width (branches kept per level)."),
     show_text: bool = typer.Option(False, "--text", help="Print the kept text too."),
     pruned: int = typer.Option(10, help="How many pruned branches to list."),
 ) -> None:

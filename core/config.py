@@ -121,7 +121,7 @@ class RouteConfig:
 
     def __post_init__(self) -> None:
         self.fusion = FusionMode(self.fusion)
-        if self.budget < 0:
+        if self.budget < 1:
             raise BudgetError(f"The token budget must be >= 1, got {self.budget} (e.g. budget=1024)")
         _check(self.beam_width >= 1, f"RouteConfig.beam_width must be >= 1, got {self.beam_width}")
         _check(0 <= self.lexical_weight <= 1, "RouteConfig.lexical_weight must be in [0, 1]")
@@ -147,7 +147,7 @@ class PrefillConfig:
     top_p: float = 1.0  # nucleus sampling when temperature > 0
     repetition_penalty: float = 1.1  # >1 discourages repeating tokens already generated (not the prompt)
     breadcrumbs: bool = True  # put each kept leaf under its heading path
-    stop: tuple[str, ...] = ()  # extra stop strings
+    stop: tuple[str, ...] = ("\n## ",)  # stop strings; the default ends an answer at a new breadcrumb heading
     seed: int | None = None  # sampling seed
 
     def __post_init__(self) -> None:

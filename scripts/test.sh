@@ -8,7 +8,7 @@ rm -rf build/wheeltest && .venv/bin/python -m pip wheel -q --no-deps --no-build-
 .venv/bin/python - <<'PY'
 import glob, zipfile
 names = zipfile.ZipFile(glob.glob("build/wheeltest/h2mt-*.whl")[0]).namelist()
-for pkg in ("h2mt", "h2mt/parse", "h2mt/backends", "h2mt/eval", "h2mt_integrations"):
+for pkg in ("h2mt", "h2mt/parse", "h2mt/backends", "h2mt/eval", "h2mt/hmt", "h2mt_integrations"):
     assert f"{pkg}/__init__.py" in names, f"wheel lacks {pkg}"
 print("wheel contains all packages")
 PY

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from h2mt import ChunkConfig, H2MTConfig
 from h2mt.chunking import SimpleTokenCounter
 from h2mt.encoders import HashingEncoder
 
 from tests._docs import manual
+
+# The benchmark data (hotpotqa/, manuals/) lives in ../shared/data beside the checkout (as on CI).
+os.environ.setdefault("H2MT_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 from h2mt import BackendConfig, PrefillConfig
 from h2mt.backends import Backend, GenerationStats, load_backend, load_tokenizer
+from h2mt.backends import fit as fit_mod
+from h2mt.backends import loading as loading_mod
 from h2mt.backends import resolve as resolve_mod
 from h2mt.backends.decoding import IncrementalText, choose_next_token
-from h2mt.backends.loading import resolve_load_kwargs
+from h2mt.backends.kv import cache_keyword
+from h2mt.backends.loading import LoadPlan, plan_load, resolve_load_kwargs
 from h2mt.errors import (
     BudgetError,
     ConfigError,
@@ -129,12 +132,110 @@ def test_cuda_requested_without_cuda_fails_before_loading(tiny_dir: Path) -> Non
         load_backend(BackendConfig(model=str(tiny_dir), device="cuda"))
 
 
+@pytest.mark.parametrize(
+    ("cfg", "cuda", "device", "dtype", "quant"),
+    [
+        (BackendConfig(), False, "cpu", "float32", "none"),
+        (BackendConfig(device="cpu", quantization="int8"), True, "cpu", "float32", "int8"),
+        (BackendConfig(), True, "cuda", "bfloat16", "nf4"),
+        (BackendConfig(device="cuda:1", quantization="nf4", dtype="float16"), True, "cuda:1", "float16", "nf4"),
+        (BackendConfig(device="CUDA", quantization="int8"), True, "cuda", "bfloat16", "int8"),
+        (BackendConfig(device="auto", quantization="none"), True, "cuda", "bfloat16", "none"),
+    ],
+)
+def test_plan_load_decides_device_dtype_and_quantization_once(cfg, cuda, device, dtype, quant) -> None:
+    plan = plan_load(cfg, cuda_available=cuda)
+    assert (plan.device, plan.dtype, plan.quantization, plan.on_cuda) == (device, dtype, quant, device != "cpu")
+    kw = plan.kwargs
+    assert kw["device_map"] == {"": device} and kw["dtype"] == getattr(torch, dtype)
+    assert kw["local_files_only"] is True
+    q = kw.get("quantization_config")
+    assert (q is None) == (quant == "none")
+    if quant == "int8":
+        assert q.load_in_8bit and not q.load_in_4bit
+    elif quant == "nf4":
+        assert q.load_in_4bit and q.bnb_4bit_quant_type == "nf4" and q.bnb_4bit_compute_dtype == kw["dtype"]
+    assert resolve_load_kwargs(cfg, cuda).keys() == kw.keys()  # the thin wrapper returns the same kwargs
+
+
+def test_load_plan_is_read_only() -> None:
+    plan = plan_load(BackendConfig(), cuda_available=False)
+    assert isinstance(plan, LoadPlan)
+    with pytest.raises(TypeError):
+        plan.kwargs["device_map"] = {"": "cuda"}  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        plan.device = "cuda"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("device", "cuda", "message"),
+    [("cuda", False, "CUDA is not available"), ("cuda:0", False, "CUDA is not available"),
+     ("cuda:x", True, "not a valid device"), ("cuda:", True, "not a valid device")],
+)
+def test_plan_load_device_errors(device: str, cuda: bool, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        plan_load(BackendConfig(device=device), cuda_available=cuda)
+
+
+def test_load_uses_one_plan_for_device_fit_check_and_weights(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"device": 0}
+    real_device = loading_mod.resolve_device
+
+    def counting_device(cfg: BackendConfig, cuda_available: bool) -> str:
+        calls["device"] += 1
+        return real_device(cfg, cuda_available)
+
+    seen: list[LoadPlan] = []
+    real_fits = loading_mod.check_fits
+    monkeypatch.setattr(loading_mod, "resolve_device", counting_device)
+    monkeypatch.setattr(loading_mod, "check_fits", lambda f, n, plan: (seen.append(plan), real_fits(f, n, plan)))
+    backend = load_backend(BackendConfig(model=str(tiny_dir), device="cpu", dtype="bfloat16"))
+    assert calls["device"] == 1  # decided once, not re-resolved by the loader
+    assert [(p.device, p.dtype, p.quantization) for p in seen] == [("cpu", "bfloat16", "none")]
+    assert backend.device == "cpu" and next(backend.model.parameters()).dtype == torch.bfloat16
+
+
+def test_fit_check_refuses_what_the_plan_cannot_fit(tiny_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("H2MT_SKIP_MEMORY_CHECK", raising=False)
+    need = fit_mod.estimate_load_bytes(tiny_dir, "float32", "none")
+    monkeypatch.setattr(fit_mod, "available_bytes", lambda device: need)  # less than need / 0.9
+    plan = plan_load(BackendConfig(device="cpu"), cuda_available=False)
+    with pytest.raises(ResourceError, match=r"on cpu \(float32, quantization=none\)"):
+        fit_mod.check_fits(tiny_dir, "tiny", plan)
+    fit_mod.check_fits(tiny_dir, "tiny", plan_load(BackendConfig(device="cpu", quantization="nf4"), False))
+    monkeypatch.setenv("H2MT_SKIP_MEMORY_CHECK", "1")
+    fit_mod.check_fits(tiny_dir, "tiny", plan)
+
+
+def test_cache_keyword_follows_the_forward_signature(tiny) -> None:
+    class New:
+        def forward(self, input_ids, cache=None, use_cache=True): ...
+
+    class Old:
+        def forward(self, input_ids, past_key_values=None, use_cache=True): ...
+
+    assert cache_keyword(New()) == "cache" and cache_keyword(Old()) == "past_key_values"
+    assert tiny._cache_kw == cache_keyword(tiny.model)
+
+
+def test_peak_rss_bytes_is_the_process_peak_in_bytes() -> None:
+    import resource
+
+    from h2mt.memory import peak_rss_bytes
+
+    scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+    low = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    peak = peak_rss_bytes()
+    high = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    assert low <= peak <= high and peak > 2**20  # a Python process with torch is far above 1 MiB
+
+
 def test_missing_bitsandbytes(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util, "find_spec", lambda n, *a: None if n == "bitsandbytes" else real(n, *a)
     )
-    with pytest.raises(ModelError, match="pip install bitsandbytes"):
+    with pytest.raises(ModelError, match=r"h2mt\[quant\]"):
         resolve_load_kwargs(BackendConfig(quantization="nf4"), cuda_available=False)
 
 
@@ -382,13 +483,12 @@ def test_quantized_load_on_cpu(tiny_dir: Path, quant: str) -> None:
     assert isinstance(text, str)
 
 
-def test_import_is_cheap() -> None:
-    code = (
-        "import sys, h2mt; before = {m for m in ('torch', 'transformers') if m in sys.modules}; "
-        "import h2mt.backends; after = {m for m in ('torch', 'transformers') if m in sys.modules}; "
-        "assert after <= before, after - before"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+@pytest.mark.parametrize("module", ["h2mt", "h2mt.backends", "h2mt.memory", "h2mt.backends.kv"])
+def test_import_is_cheap(module: str) -> None:
+    code = f"import sys, {module}; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "[]"  # a fresh interpreter: neither is loaded by the import
 
 
 # -- the real default model --------------------------------------------------------------------

@@ -6,7 +6,8 @@ import json
 
 import pytest
 import typer
-from h2mt.eval.report import summarize, update_doc_block, write_report
+from h2mt.eval.publish import update_doc_block, write_report
+from h2mt.eval.report import summarize
 from h2mt.eval.results import GENERATION, MEMORY, SELECTION, RowLog, read_rows, row_key
 from h2mt.eval.runner import BenchOptions, run_bench
 from typer.testing import CliRunner
@@ -145,7 +146,7 @@ def test_longllmlingua_compresses_offline_with_the_local_model(tiny):
     from h2mt.chunking import SimpleTokenCounter
     from h2mt.encoders import HashingEncoder
     from h2mt.eval.llmlingua import LongLLMLinguaMethod
-    from h2mt.eval.methods import GroupView, MethodUnavailable
+    from h2mt.eval.method_base import GroupView, MethodUnavailable
 
     from tests._docs import manual
 

@@ -204,7 +204,9 @@ def test_broken_html_does_not_crash(html: str) -> None:
 def test_numbered_level_rule() -> None:
     cases = {"3.6.7 Here Strings": 3, "20.3.1. Connection Settings": 3, "Chapter 20. Server": 1,
              "Appendix A Reporting Bugs": 1, "B.1 Implementation": 2, "A Note on Style": None,
-             "Introduction": None, "1 Introduction": 1}
+             "Introduction": None, "1 Introduction": 1, "Part II. Tutorial": 1, "Chapter 20": 1,
+             "F.3. auto_explain": 2, "Section 3.2 Scope": 2, "20.3.": None, "2to3": None, "3D graphics": None,
+             "Part of speech": None, "A. Smith": None}
     assert {k: numbered_level(k) for k in cases} == cases
 
 
@@ -336,6 +338,24 @@ def test_pdf_numbered_headings_and_plain(tmp_path: Path) -> None:
     (plain,) = parse_path(make_pdf(tmp_path / "p.pdf", [["just words"], ["more words"]]))
     assert_section_invariants(plain)
     assert len(plain.sections) == 1 and plain.sections[0].meta["kind"] == "document"
+
+
+def test_pdf_bookmarks_are_found_on_numbered_heading_lines(tmp_path: Path) -> None:
+    # each title also occurs before its heading line: only a line match finds the heading
+    pages = [["Intro page"], ["See Usage below.", "Chapter 2. Usage", "Usage text."],
+             ["No Extra Modules here.", "Appendix F. Extra Modules", "More."],
+             ["Details follow.", "B.1 Details", "Detail text."]]
+    outline = (("u", "Usage", 1, None), ("x", "Extra Modules", 2, None), ("d", "Details", 3, None))
+    (doc,) = parse_path(make_pdf(tmp_path / "labelled.pdf", pages, outline))
+    assert_section_invariants(doc)
+    assert [_body(doc, s).strip().splitlines()[0] for s in doc.sections[1:]] == ["Usage text.", "More.", "Detail text."]
+
+
+def test_pdf_numbered_lines_need_a_number_then_a_capital(tmp_path: Path) -> None:
+    pages = [["1 Start", "Start text.", "2to3 is a tool", "3D graphics are fun", "2.1 Scope", "Scope text.",
+              "3 lowercase is no heading", "B.1 Letters are not numbers here"]]
+    (doc,) = parse_path(make_pdf(tmp_path / "lines.pdf", pages))
+    assert [(s.title, s.level) for s in doc.sections] == [("1 Start", 1), ("2.1 Scope", 2)]
 
 
 def test_pdf_failures(tmp_path: Path) -> None:

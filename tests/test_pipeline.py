@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from h2mt import H2MT, BackendConfig, BudgetError, ChunkConfig, H2MTConfig, PrefillConfig
+from h2mt.prompt import build_messages, format_context
 
 from tests._docs import make_doc
 from tests._tiny import make_tiny_model_dir
@@ -57,11 +58,17 @@ def test_stream_pieces_form_the_answer(engine):
 def test_keep_all_routing_reproduces_full_prompt_and_logits(engine, tiny_backend):
     q = "history event designator"
     routed = engine.route(q, budget=engine.index.tokens_total)
-    ids_routed, ctx_routed = engine.prompt_ids(q, routed.kept)
-    ids_full, ctx_full = engine.prompt_ids(q, engine.full_context())
-    assert ctx_routed == ctx_full and ids_routed == ids_full
-    la, _ = tiny_backend.prefill_logits(ids_routed)
-    lb, _ = tiny_backend.prefill_logits(ids_full)
+    assert [k.node.id for k in routed.kept] == [n.id for n in engine.index.leaves()]
+    prompt = engine.prompt(q, routed.kept)
+    # the full-context prompt, made by hand: every leaf in document order, then the chat template
+    cfg = engine.config.prefill
+    full_context = format_context(engine.index.leaves(), cfg.breadcrumbs)
+    full_ids = tiny_backend.chat_ids(build_messages(q, full_context, cfg))
+    assert prompt.context == full_context and prompt.ids == full_ids
+    assert engine.prompt(q, engine.full_context()).ids == full_ids
+    assert all(n.text in full_context for n in engine.index.leaves())
+    la, _ = tiny_backend.prefill_logits(prompt.ids)
+    lb, _ = tiny_backend.prefill_logits(full_ids)
     torch.testing.assert_close(la, lb)
     a = engine.answer(q, budget=engine.index.tokens_total)
     b = engine.answer(q, full=True)

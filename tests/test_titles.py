@@ -9,7 +9,7 @@ import pytest
 from h2mt import H2MT, H2MTConfig, RouteConfig
 from h2mt.eval.datasets import sections_document
 from h2mt.routing import route
-from h2mt.titles import TitleIndex, title_keys
+from h2mt.titles import TitleIndex, split_number, strip_title, title_keys, unnumbered
 from h2mt.types import Node, NodeKind
 
 from tests._docs import TOPICS
@@ -24,10 +24,69 @@ from tests._docs import TOPICS
         ("Boston, Lincolnshire", [("boston", "lincolnshire"), ("boston",)]),
         ("Big Stone Gap (film)", [("big", "stone", "gap", "film"), ("big", "stone", "gap")]),
         ("PIPESTATUS", [("pipestatus",)]),
+        ("Chapter 20. Server Configuration", [("server", "configuration")]),
+        ("Appendix F. Additional Supplied Modules", [("additional", "supplied", "modules")]),
+        ("F.3. auto_explain", [("auto", "explain")]),
+        ("2to3", [("2to3",)]),
     ],
 )
 def test_title_keys(title, keys):
     assert title_keys(title) == keys
+
+
+@pytest.mark.parametrize(
+    ("title", "number", "rest"),
+    [
+        ("Chapter 20. Server Configuration", "Chapter 20.", "Server Configuration"),
+        ("Appendix F. Additional Supplied Modules", "Appendix F.", "Additional Supplied Modules"),
+        ("20.5. Write Ahead Log", "20.5.", "Write Ahead Log"),
+        ("3.2.1 Pipelines", "3.2.1", "Pipelines"),
+        ("F.3. auto_explain", "F.3.", "auto_explain"),
+        ("B.1 Implementation Differences", "B.1", "Implementation Differences"),
+        ("  19.4.  Resource Consumption ", "19.4.", "Resource Consumption"),
+        ("CHAPTER 3: Basics", "CHAPTER 3:", "Basics"),
+        ("Part II. Tutorial", "Part II.", "Tutorial"),
+        ("Section 3.2 Scope", "Section 3.2", "Scope"),
+        ("Chapter 20", "Chapter 20", ""),  # a labelled number may stand alone
+        # not numbered: a number glued to a word, a bare letter, a lowercase word after a label,
+        # a number with nothing after it, a colon without a label
+        ("2to3", "", "2to3"),
+        ("3D graphics", "", "3D graphics"),
+        ("A Note on Style", "", "A Note on Style"),
+        ("A. Smith", "", "A. Smith"),
+        ("Part of speech", "", "Part of speech"),
+        ("Chapterhouse", "", "Chapterhouse"),
+        ("20.3.", "", "20.3."),
+        ("2001: A Space Odyssey", "", "2001: A Space Odyssey"),
+        ("work_mem (integer)", "", "work_mem (integer)"),
+        ("", "", ""),
+    ],
+)
+def test_split_number(title, number, rest):
+    assert split_number(title) == (number, rest)
+
+
+@pytest.mark.parametrize(
+    ("title", "plain"),
+    [
+        ("Chapter 20. Server Configuration", "Server Configuration"),
+        ("Appendix F. Additional Supplied Modules", "Additional Supplied Modules"),
+        ("20.5. Write Ahead Log", "Write Ahead Log"),
+        ("3.2.1 Pipelines", "Pipelines"),
+        ("F.3. auto_explain", "auto_explain"),
+        ("Chapter 20", "Chapter 20"),  # only a number: kept whole, it is the name
+        ("2to3", "2to3"),
+        ("3D graphics", "3D graphics"),
+        (" Introduction ", "Introduction"),
+    ],
+)
+def test_unnumbered(title, plain):
+    assert unnumbered(title) == plain
+
+
+def test_strip_title_drops_the_number_and_the_parenthetical():
+    assert strip_title("Appendix B. Date/Time Support (overview)") == "Date/Time Support"
+    assert strip_title("19.4.1. work_mem (integer)") == "work_mem"
 
 
 def _section(i: int, title: str, kind: NodeKind = NodeKind.SECTION) -> Node:

@@ -1,4 +1,4 @@
-"""Chunking, hierarchy and aggregation invariants (DESIGN.md house rule 8)."""
+"""Chunking, hierarchy and aggregation invariants (docs/architecture.md, house rule 8)."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import BackendConfig
+from ..extras import require
 from .base import Backend, GenerationStats
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ def load_backend(cfg: BackendConfig | None = None) -> TransformersBackend:
     :class:`~h2mt.errors.ModelError`, :class:`~h2mt.errors.ConfigError` or
     :class:`~h2mt.errors.ResourceError` with a message saying what to do.
     """
+    require("torch", "Generation")
+    require("transformers", "Generation")
     from .transformers_backend import load_backend as _load
 
     return _load(cfg if cfg is not None else BackendConfig())
@@ -32,6 +35,7 @@ def load_backend(cfg: BackendConfig | None = None) -> TransformersBackend:
 
 def load_tokenizer(cfg: BackendConfig | None = None) -> Any:
     """The generator's tokenizer only, without loading weights (fast once the cache exists)."""
+    require("transformers", "Counting generator tokens")
     from .loading import load_tokenizer as _load
 
     return _load(cfg if cfg is not None else BackendConfig())

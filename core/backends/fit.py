@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ResourceError
+
+if TYPE_CHECKING:
+    from .loading import LoadPlan
 
 __all__ = ["estimate_load_bytes", "available_bytes", "check_fits"]
 
@@ -49,10 +53,11 @@ def available_bytes(device: str) -> int | None:
     return None
 
 
-def check_fits(folder: Path, name: str, device: str, dtype: str, quantization: str) -> None:
-    """Raise :class:`ResourceError` if ``name`` clearly does not fit on ``device``."""
+def check_fits(folder: Path, name: str, plan: LoadPlan) -> None:
+    """Raise :class:`ResourceError` if ``name`` (weights in ``folder``) clearly does not fit as ``plan`` loads it."""
     if os.environ.get("H2MT_SKIP_MEMORY_CHECK") == "1":
         return
+    device, dtype, quantization = plan.device, plan.dtype, plan.quantization
     need = estimate_load_bytes(folder, dtype, quantization)
     free = available_bytes(device)
     if free is not None and need > _HEADROOM * free:

@@ -1,7 +1,9 @@
 """Load decisions (device, dtype, quantization) and the actual model/tokenizer loads.
 
-:func:`resolve_load_kwargs` is pure (no GPU needed) so every branch, the CUDA ones included,
-is unit-testable on a CPU machine.
+:func:`plan_load` decides everything once, as a :class:`LoadPlan` that the memory-fit check
+and :func:`load_model` both consume. It is pure (it looks at no GPU: whether CUDA is
+available is an argument), so every branch, the CUDA ones included, is unit-testable on a
+CPU machine.
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..config import BackendConfig
@@ -19,6 +24,8 @@ from .oom import is_oom, oom_guard
 from .resolve import ResolvedModel, resolve_model
 
 __all__ = [
+    "LoadPlan",
+    "plan_load",
     "load_model",
     "load_tokenizer",
     "load_tokenizer_from",
@@ -44,6 +51,12 @@ def resolve_device(cfg: BackendConfig, cuda_available: bool) -> str:
     return device
 
 
+def _check_device_name(device: str) -> None:
+    """A ``cuda:<n>`` device needs a numeric index (whether it exists is checked at load time)."""
+    if device.startswith("cuda:") and not device.split(":", 1)[1].isdigit():
+        raise ConfigError(f"BackendConfig.device={device!r} is not a valid device; use 'cuda:0', 'cuda' or 'cpu'.")
+
+
 def _resolve_dtype_name(cfg: BackendConfig, on_cuda: bool) -> str:
     if cfg.dtype != "auto":
         return cfg.dtype
@@ -60,7 +73,7 @@ def _bnb_config(quant: str, compute_dtype: Any) -> Any:
     if importlib.util.find_spec("bitsandbytes") is None:
         raise ModelError(
             f"quantization={quant!r} needs bitsandbytes, which is not installed: "
-            "pip install bitsandbytes (or set BackendConfig.quantization='none')."
+            "pip install 'h2mt[quant]' (or set BackendConfig.quantization='none')."
         )
     from transformers import BitsAndBytesConfig
 
@@ -74,19 +87,48 @@ def _bnb_config(quant: str, compute_dtype: Any) -> Any:
     )
 
 
-def resolve_load_kwargs(cfg: BackendConfig, cuda_available: bool) -> dict[str, Any]:
-    """Keyword arguments for ``AutoModelForCausalLM.from_pretrained`` decided from ``cfg``.
+@dataclass(frozen=True)
+class LoadPlan:
+    """How a model is loaded, decided once from a :class:`BackendConfig` by :func:`plan_load`.
 
-    Returns ``local_files_only``, ``trust_remote_code``, ``dtype`` (a torch dtype),
+    ``device``: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; ``dtype``: the torch dtype name
+    (``"float32"``, ``"bfloat16"``, ``"float16"``); ``quantization``: ``"none"``, ``"int8"`` or
+    ``"nf4"``; ``kwargs``: the keyword arguments of ``AutoModelForCausalLM.from_pretrained``
+    (read-only; see :func:`plan_load`).
+    """
+
+    device: str
+    dtype: str
+    quantization: str
+    kwargs: Mapping[str, Any]
+
+    @property
+    def on_cuda(self) -> bool:
+        """Whether the model goes to a CUDA device."""
+        return self.device.startswith("cuda")
+
+
+def plan_load(cfg: BackendConfig, cuda_available: bool) -> LoadPlan:
+    """Decide device, dtype, quantization and the ``from_pretrained`` kwargs from ``cfg``.
+
+    ``device="auto"`` is CUDA when ``cuda_available`` else CPU; ``dtype="auto"`` is bfloat16 on
+    CUDA, float32 on CPU; ``quantization="auto"`` is nf4 on CUDA, none on CPU. The kwargs are
+    ``local_files_only`` (always True), ``trust_remote_code``, ``dtype`` (a torch dtype),
     ``device_map`` (``{"": device}``, so the model is never moved with ``.to()``),
     ``quantization_config`` (a ``BitsAndBytesConfig``, only for int8/nf4) and
     ``attn_implementation`` (only when set in ``cfg``).
+
+    Raises :class:`ConfigError` for CUDA asked without CUDA or a malformed ``cuda:<n>``, and
+    :class:`ModelError` for int8/nf4 without bitsandbytes. Whether a ``cuda:<n>`` index exists
+    is checked by :func:`load_model`.
     """
     import torch
 
     device = resolve_device(cfg, cuda_available)
+    _check_device_name(device)
     on_cuda = device.startswith("cuda")
-    dtype = getattr(torch, _resolve_dtype_name(cfg, on_cuda))
+    dtype_name = _resolve_dtype_name(cfg, on_cuda)
+    dtype = getattr(torch, dtype_name)
     quant = _resolve_quantization(cfg, on_cuda)
     kwargs: dict[str, Any] = {
         "local_files_only": True,
@@ -98,22 +140,22 @@ def resolve_load_kwargs(cfg: BackendConfig, cuda_available: bool) -> dict[str, A
         kwargs["quantization_config"] = _bnb_config(quant, dtype)
     if cfg.attn_implementation is not None:
         kwargs["attn_implementation"] = cfg.attn_implementation
-    return kwargs
+    return LoadPlan(device, dtype_name, quant, MappingProxyType(kwargs))
+
+
+def resolve_load_kwargs(cfg: BackendConfig, cuda_available: bool) -> dict[str, Any]:
+    """Keyword arguments for ``AutoModelForCausalLM.from_pretrained``: ``plan_load(...).kwargs`` as a dict."""
+    return dict(plan_load(cfg, cuda_available).kwargs)
 
 
 def _check_cuda_index(device: str) -> None:
+    """A ``cuda:<n>`` device must exist on this machine."""
     import torch
 
-    if device.startswith("cuda:"):
-        suffix = device.split(":", 1)[1]
-        if not suffix.isdigit():
-            raise ConfigError(
-                f"BackendConfig.device={device!r} is not a valid device; use 'cuda:0', 'cuda' or 'cpu'."
-            )
-        if int(suffix) >= torch.cuda.device_count():
-            raise ConfigError(
-                f"BackendConfig.device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist."
-            )
+    if device.startswith("cuda:") and int(device.split(":", 1)[1]) >= torch.cuda.device_count():
+        raise ConfigError(
+            f"BackendConfig.device={device!r} but only {torch.cuda.device_count()} CUDA device(s) exist."
+        )
 
 
 def _is_generic_fast_tokenizer(folder: Path) -> bool:
@@ -153,20 +195,24 @@ def load_tokenizer(cfg: BackendConfig) -> Any:
     return load_tokenizer_from(resolve_model(cfg), cfg)
 
 
-def load_model(resolved: ResolvedModel, cfg: BackendConfig) -> tuple[Any, str]:
-    """Load the weights of ``resolved`` per ``cfg``; returns (model in eval mode, device)."""
+def load_model(resolved: ResolvedModel, cfg: BackendConfig, plan: LoadPlan | None = None) -> tuple[Any, str]:
+    """Load the weights of ``resolved`` per ``plan``; returns (model in eval mode, device).
+
+    ``plan`` defaults to ``plan_load(cfg, torch.cuda.is_available())``; pass the plan already
+    made so the decisions are taken once.
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs = resolve_load_kwargs(cfg, torch.cuda.is_available())
-    device = str(kwargs["device_map"][""])
+    if plan is None:
+        plan = plan_load(cfg, torch.cuda.is_available())
+    device = plan.device
     _check_cuda_index(device)
-    quant = _resolve_quantization(cfg, device.startswith("cuda"))
-    check_fits(Path(resolved.path), resolved.name, device, str(kwargs["dtype"]).replace("torch.", ""), quant)
-    log.info("loading %s on %s (%s)", resolved.name, device, kwargs["dtype"])
+    check_fits(Path(resolved.path), resolved.name, plan)
+    log.info("loading %s on %s (%s)", resolved.name, device, plan.kwargs["dtype"])
     with oom_guard(f"loading {resolved.name}", device):
         try:
-            model = AutoModelForCausalLM.from_pretrained(str(resolved.path), **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(str(resolved.path), **plan.kwargs)
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
             if is_oom(exc):
                 raise

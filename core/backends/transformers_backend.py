@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import gc
 import inspect
-import resource
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,9 +19,11 @@ import torch
 from ..config import BackendConfig, PrefillConfig
 from ..counting import TokenCounter
 from ..errors import BudgetError, InputError
+from ..memory import peak_rss_bytes
 from .base import GenerationStats
 from .decoding import IncrementalText, choose_next_token, collect_eos_ids
-from .loading import load_model, load_tokenizer_from, resolve_device
+from .kv import cache_keyword
+from .loading import load_model, load_tokenizer_from, plan_load
 from .oom import oom_guard
 from .resolve import resolve_model
 from .tokens import chat_template_ids
@@ -45,11 +45,6 @@ def _context_window(model: Any, tokenizer: Any) -> int:
     return limit if isinstance(limit, int) and 0 < limit < 10**7 else _FALLBACK_CONTEXT
 
 
-def _peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
-
-
 class TransformersBackend:
     """A loaded causal LM + tokenizer implementing :class:`h2mt.backends.Backend`."""
 
@@ -64,8 +59,7 @@ class TransformersBackend:
         params = inspect.signature(model.forward).parameters
         self._logits_to_keep = "logits_to_keep" in params
         self._cache_position = "cache_position" in params
-        # transformers >= 5.2x names the KV cache ``cache`` (``past_key_values`` is deprecated)
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._cache_kw = cache_keyword(model)
         self._lock = threading.Lock()  # one forward at a time on the shared model
         self._tok_lock = threading.Lock()  # the Rust tokenizer is not safe under concurrent use
         self.counter = TokenCounter(tokenizer, name, lock=self._tok_lock)  # budgets count these tokens
@@ -73,10 +67,10 @@ class TransformersBackend:
     @classmethod
     def from_config(cls, cfg: BackendConfig) -> TransformersBackend:
         """Resolve (converting GGUF once), then load tokenizer and weights per ``cfg``."""
-        resolve_device(cfg, torch.cuda.is_available())  # fail fast on an impossible device
+        plan = plan_load(cfg, torch.cuda.is_available())  # decided once; fails fast on an impossible device
         resolved = resolve_model(cfg)
         tokenizer = load_tokenizer_from(resolved, cfg)
-        model, device = load_model(resolved, cfg)
+        model, device = load_model(resolved, cfg, plan)
         return cls(model, tokenizer, name=resolved.name, device=device)
 
     # -- tokens -------------------------------------------------------------------------------
@@ -166,7 +160,7 @@ class TransformersBackend:
     def _peak_memory(self) -> int:
         if self.device.startswith("cuda"):
             return int(torch.cuda.max_memory_allocated(self._input_device))
-        return _peak_rss_bytes()
+        return peak_rss_bytes()
 
     def _generate(
         self, ids: list[int], cfg: PrefillConfig, stats: GenerationStats, t0: float

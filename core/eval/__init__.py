@@ -1,5 +1,5 @@
 """Evaluation: datasets, compared methods, metrics, the benchmark runner and its report
-(DESIGN.md section 4). ``h2mt bench`` on the command line; ``run_bench(BenchOptions(...))`` here.
+(docs/architecture.md section 4). ``h2mt bench`` on the command line; ``run_bench(BenchOptions(...))`` here.
 
 Importing this package is cheap: the runner, methods and loaders load on first access.
 """
@@ -23,16 +23,17 @@ from .metrics import (
 _LAZY = {
     "BenchOptions": "runner",
     "run_bench": "runner",
-    "BenchDataset": "datasets",
-    "BenchQuestion": "datasets",
-    "DocGroup": "datasets",
+    "BenchDataset": "bench_types",
+    "BenchQuestion": "bench_types",
+    "DocGroup": "bench_types",
     "DATASETS": "datasets",
     "load_dataset": "datasets",
     "make_methods": "methods",
-    "Selection": "methods",
-    "GroupView": "methods",
-    "write_report": "report",
+    "Selection": "method_base",
+    "GroupView": "method_base",
+    "write_report": "publish",
     "summarize": "report",
+    "data_dir": "data_paths",
     "make_niah": "niah",
     "NiahSpec": "niah",
     "load_longbench": "longbench",

@@ -1,17 +1,22 @@
-"""``h2mt bench``: the benchmark harness on the command line (dispatch and printing only).
+"""``h2mt bench`` and ``h2mt bench-prefill``: the benchmark harnesses on the command line (dispatch
+and printing only).
 
-Wire it into the main app with ``register(app)``.
+Wire them into the main app with ``register(app)``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
 from ..errors import InputError
+from .prefill_bench import PrefillBenchOptions
 
-__all__ = ["register", "bench"]
+__all__ = ["register", "bench", "bench_prefill"]
+
+_PREFILL = PrefillBenchOptions()  # defaults of bench-prefill
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -27,7 +32,8 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def bench(
     dataset: str = typer.Option("hotpotqa-long", help="hotpotqa-long | hotpotqa-corpus | manuals | longbench | niah"),
     length: str = typer.Option("8k", help="Haystack size for hotpotqa-long and niah: 8k, 32k, ... (window it must fit)."),
-    data: str | None = typer.Option(None, help="Input path overriding the dataset's default (LongBench: the JSONL)."),
+    data: str | None = typer.Option(None, help="Data folder holding hotpotqa/ and manuals/ (default: $H2MT_DATA), or one "
+                                                "dataset's input file (LongBench: the JSONL; niah: the haystack)."),
     subset: str | None = typer.Option(None, help="manuals: only bash or postgres."),
     task: str | None = typer.Option(None, help="longbench: narrativeqa | qasper | hotpotqa | multifieldqa_en."),
     budgets: str = typer.Option("512,1024,2048,4096", help="Token budgets, comma-separated."),
@@ -51,7 +57,7 @@ def bench(
     """Compare h2mt with full context, truncation, BM25, dense and LongLLMLingua at equal budgets."""
     import sys
 
-    from .report import publish, write_report
+    from .publish import publish, write_report
     from .runner import BenchOptions, prepare, run_bench
 
     if encoder not in ("sentence-transformers", "hashing"):
@@ -77,6 +83,41 @@ def bench(
         typer.echo(f"updated {publish(folder, docs)}")
 
 
+def bench_prefill(
+    source: str = typer.Option(_PREFILL.source, help="random: random-weight models of real shapes on synthetic text "
+                                                     "(GPU figures) | hotpotqa: the local generator on HotpotQA."),
+    shape: str = typer.Option(_PREFILL.shape, help="random: llama-3.1-8b | qwen2.5-1.5b | qwen2.5-0.5b | tiny."),
+    quant: str = typer.Option(",".join(_PREFILL.quant), help="random: weight formats, comma-separated: nf4,bf16,int8."),
+    lengths: str | None = typer.Option(None, "--lengths", "--length",
+                                       help="Document tokens, comma-separated (random: 8192,32768,131072; hotpotqa: 7200)."),
+    budgets: str | None = typer.Option(None, "--budgets", "--budget",
+                                       help="h2mt token budgets, comma-separated (random: 1024,2048,4096; hotpotqa: 1024)."),
+    device: str = typer.Option(_PREFILL.device, help="auto | cpu | cuda."),
+    peak_tflops: float = typer.Option(_PREFILL.peak_tflops, help="random: bf16 dense peak of the GPU (H100 SXM: 989)."),
+    cache: str | None = typer.Option(None, help="random: model cache (default: $H2MT_BENCH_CACHE or /tmp/h2mt-gpu-models)."),
+    out: Path = typer.Option(Path(_PREFILL.out), help="Folder of the rows file prefill_<source>.jsonl."),
+    model: str | None = typer.Option(None, help="hotpotqa: generator, HF folder or GGUF (default: embedded SmolLM2-135M)."),
+    questions: int = typer.Option(_PREFILL.questions, help="hotpotqa: questions measured after one warm-up answer."),
+    max_new_tokens: int = typer.Option(_PREFILL.max_new_tokens, help="hotpotqa: answer length."),
+    data: str | None = typer.Option(None, help="hotpotqa: data folder holding hotpotqa/ (default: $H2MT_DATA) "
+                                               "or the HotpotQA JSONL."),
+) -> None:
+    """Prefill cost: full context against h2mt (routing + pruned prefill), one fresh process per run."""
+    from .prefill_bench import run_prefill_bench, table
+
+    opts = PrefillBenchOptions(
+        source=source, shape=shape, quant=tuple(q.strip() for q in quant.split(",") if q.strip()),  # type: ignore[arg-type]
+        lengths=_ints(lengths, "lengths") if lengths else None, budgets=_ints(budgets, "budgets") if budgets else None,
+        device=device, peak_tflops=peak_tflops, cache=cache, out=str(out), model=model, questions=questions,
+        max_new_tokens=max_new_tokens, data=data,
+    )
+    rows, path = run_prefill_bench(opts, on_row=lambda r: typer.echo(json.dumps(r)))
+    typer.echo("")
+    typer.echo(table(opts.source, rows))
+    typer.echo(f"wrote {path}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``bench`` command to the h2mt command-line app."""
+    """Add the ``bench`` and ``bench-prefill`` commands to the h2mt command-line app."""
     app.command("bench")(bench)
+    app.command("bench-prefill")(bench_prefill)

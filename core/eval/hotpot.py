@@ -1,4 +1,4 @@
-"""HotpotQA long-haystack construction (DESIGN.md section 4, ``hotpotqa-long``)."""
+"""HotpotQA long-haystack construction (docs/architecture.md section 4, ``hotpotqa-long``)."""
 
 from __future__ import annotations
 
@@ -7,22 +7,26 @@ import os
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..counting import CountFn
 from ..errors import InputError
 from ..types import ParsedDocument, Section
-
-if TYPE_CHECKING:
-    from .datasets import BenchDataset
+from .bench_types import (
+    BenchDataset,
+    BenchQuestion,
+    DocGroup,
+    doc_fingerprint,
+    length_label,
+    prompt_reserve,
+    sections_document,
+)
+from .data_paths import HOTPOT_FILE, data_file
 
 __all__ = [
-    "HotpotQuestion", "load_hotpot", "haystack_document", "DEFAULT_HOTPOT", "gold_depths", "spread_haystack",
-    "hotpot_long_dataset", "hotpot_corpus_dataset", "PROMPT_RESERVE", "prompt_reserve",
+    "HotpotQuestion", "load_hotpot", "haystack_document", "gold_depths", "spread_haystack",
+    "hotpot_long_dataset", "hotpot_corpus_dataset",
 ]
-
-DEFAULT_HOTPOT = Path(__file__).resolve().parents[2].parent / "shared/data/hotpotqa/hotpot_dev_distractor_50.jsonl"
 
 
 @dataclass
@@ -37,10 +41,12 @@ class HotpotQuestion:
 
 
 def load_hotpot(path: str | os.PathLike[str] | None = None) -> list[HotpotQuestion]:
-    """Read the HotpotQA JSONL described in ``shared/data/README.md``."""
-    p = Path(path or DEFAULT_HOTPOT)
+    """Read the HotpotQA JSONL described in ``shared/data/README.md``: ``path`` itself, or
+    ``hotpotqa/hotpot_dev_distractor_50.jsonl`` in the data folder (``path``, else ``$H2MT_DATA``)."""
+    p = data_file(path, HOTPOT_FILE)
     if not p.is_file():
-        raise InputError(f"HotpotQA file not found at {p}; pass its path")
+        raise InputError(f"HotpotQA file not found at {p}; pass --data DIR (the folder holding hotpotqa/) "
+                         "or the file itself")
     out = []
     for line in p.read_text(encoding="utf-8").splitlines():
         if not line.strip():
@@ -87,21 +93,7 @@ def haystack_document(
     return ParsedDocument(f"hotpotqa:{q.id}", "haystack", text, sections, {"format": "text"})
 
 
-# ---- benchmark datasets (DESIGN.md section 4) -----------------------------------------------------
-PROMPT_RESERVE = 384
-"""Tokens of an ``N``-token window left for instructions, question and answer: an "8k" haystack's
-full-context prompt (breadcrumb headings included) fits an 8,192-token model."""
-
-RESERVE_GROWTH = 0.03
-"""Extra share of the window kept free beyond 8k: paragraphs are measured one by one, and the
-separators and token boundaries of the joined context add about 2% (a "32k" haystack measured
-33.0k prompt tokens with the fixed reserve alone)."""
-
-
-def prompt_reserve(length: int) -> int:
-    """Tokens of a ``length``-token window kept free for the prompt around the haystack."""
-    return PROMPT_RESERVE + int(max(0, length - 8192) * RESERVE_GROWTH)
-
+# ---- benchmark datasets (docs/architecture.md section 4) -----------------------------------------------------
 _GOLDEN = 0.6180339887498949
 
 
@@ -124,8 +116,6 @@ def spread_haystack(
     generator sees it: ``## haystack > Title`` heading plus body) with the gold paragraphs
     placed at ``depths`` (fractions of the paragraph sequence). Returns the document and the
     realised character depths of the gold paragraphs."""
-    from .datasets import sections_document
-
     rng = random.Random(f"{seed}:{q.id}")
     gold = [p for p in q.paragraphs if p[0] in set(q.supporting_titles)]
     own = [p for p in q.paragraphs if p[0] not in set(q.supporting_titles) and p[1]]
@@ -155,8 +145,6 @@ def spread_haystack(
 
 def hotpot_long_dataset(data: str | None, length: int, count: CountFn, seed: int = 0) -> BenchDataset:
     """``hotpotqa-long``: one haystack of ``length`` tokens (window size) per question."""
-    from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, length_label
-
     qs = load_hotpot(data)
     reserve = prompt_reserve(length)
     target = length - reserve
@@ -174,8 +162,6 @@ def hotpot_long_dataset(data: str | None, length: int, count: CountFn, seed: int
 
 def hotpot_corpus_dataset(data: str | None, seed: int = 0) -> BenchDataset:
     """``hotpotqa-corpus``: one hierarchy over all distinct paragraphs (shuffled, fixed seed)."""
-    from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, sections_document
-
     qs = load_hotpot(data)
     seen: set[str] = set()
     parts = []

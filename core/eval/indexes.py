@@ -22,7 +22,7 @@ from ..index import FORMAT_VERSION
 if TYPE_CHECKING:
     from ..encoders import Encoder
     from ..pipeline import H2MT
-    from .datasets import DocGroup
+    from .bench_types import DocGroup
 
 __all__ = ["encoder_config", "make_encoder", "encoder_name", "index_key", "engine_for"]
 

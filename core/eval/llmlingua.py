@@ -17,13 +17,13 @@ The context ranking does not depend on the budget, so it is cached per (contexts
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..backends.kv import cache_keyword
 from ..config import BackendConfig
-from .methods import GroupView, MethodUnavailable, Selection
+from .method_base import GroupView, MethodUnavailable, Selection
 
 __all__ = ["LongLLMLinguaMethod", "COMPRESS_KWARGS"]
 
@@ -54,8 +54,7 @@ class _LegacyCacheLM:
 
     def __init__(self, model: Any) -> None:
         self._model = model
-        params = inspect.signature(model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"  # transformers >= 5.2x: ``cache``
+        self._cache_kw = cache_keyword(model)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)

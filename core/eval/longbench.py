@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint
+from .bench_types import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint
 
 __all__ = ["PROMPTS", "MAX_NEW_TOKENS", "build_prompt", "truncate_middle", "truncate_prompt", "load_longbench"]
 

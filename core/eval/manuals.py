@@ -11,11 +11,10 @@ import os
 from pathlib import Path
 
 from ..errors import InputError
-from .datasets import SHARED_DATA, BenchDataset, BenchQuestion, DocGroup, path_fingerprint
+from .bench_types import BenchDataset, BenchQuestion, DocGroup, path_fingerprint
+from .data_paths import MANUAL_QA_FILE, data_file
 
-__all__ = ["MANUALS", "DEFAULT_MANUAL_QA", "INSTALL_HINT", "manuals_dataset", "manual_source"]
-
-DEFAULT_MANUAL_QA = SHARED_DATA / "manuals" / "manual_qa_dev.jsonl"
+__all__ = ["MANUALS", "INSTALL_HINT", "manuals_dataset", "manual_source"]
 
 MANUALS: dict[str, tuple[str, str, str]] = {
     # short name: (QA "manual" field, Debian package, default path)
@@ -43,11 +42,13 @@ def manual_source(short: str) -> str:
 def manuals_dataset(qa_path: str | None = None, subset: str | None = None) -> BenchDataset:
     """Questions of the manual QA file, each asked against its own manual's hierarchy.
 
-    ``subset`` restricts to ``bash`` or ``postgres`` (default: both).
+    ``qa_path`` is the QA file itself or the data folder holding ``manuals/manual_qa_dev.jsonl``
+    (default: ``$H2MT_DATA``); ``subset`` restricts to ``bash`` or ``postgres`` (default: both).
     """
-    p = Path(qa_path or DEFAULT_MANUAL_QA)
+    p = data_file(qa_path, MANUAL_QA_FILE)
     if not p.is_file():
-        raise InputError(f"Manual QA file not found at {p}; pass its path with --data")
+        raise InputError(f"Manual QA file not found at {p}; pass --data DIR (the folder holding manuals/) "
+                         "or the file itself")
     shorts = [subset] if subset else list(MANUALS)
     for s in shorts:
         if s not in MANUALS:

@@ -1,4 +1,4 @@
-"""Metric definitions from DESIGN.md section 4.
+"""Metric definitions from docs/architecture.md section 4.
 
 Selection level: :func:`evidence_kept`, :func:`titles_kept`, :func:`answer_contained`.
 Generation level: LongBench's :func:`qa_f1_score` (maximised over gold answers by :func:`best_f1`).
@@ -28,7 +28,7 @@ _PUNCT = frozenset(string.punctuation)
 
 
 def normalise(s: str) -> str:
-    """DESIGN.md normalisation: lowercase, non-alphanumerics to single spaces."""
+    """docs/architecture.md normalisation (section 4): lowercase, non-alphanumerics to single spaces."""
     return re.sub(r"[^0-9a-z]+", " ", s.lower()).strip()
 
 

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 from ..counting import CountFn
 from ..errors import InputError
 from ..types import ParsedDocument
-from .datasets import BenchDataset, BenchQuestion, DocGroup, doc_fingerprint, length_label, sections_document
+from .bench_types import (
+    BenchDataset,
+    BenchQuestion,
+    DocGroup,
+    doc_fingerprint,
+    length_label,
+    prompt_reserve,
+    sections_document,
+)
+from .data_paths import is_data_dir
+from .manuals import manual_source
 
 __all__ = ["NiahSpec", "make_niah", "niah_dataset", "insert_at_depth"]
 
@@ -92,8 +102,6 @@ def _haystack(parts: list[tuple[str, str, int]], target: int, rng: random.Random
 
 def make_niah(docs: Sequence[ParsedDocument], count: CountFn, spec: NiahSpec) -> BenchDataset:
     """Needle questions over haystacks cut from ``docs`` (see :class:`NiahSpec`)."""
-    from .hotpot import prompt_reserve
-
     target = max(64, spec.length - prompt_reserve(spec.length))
     pool = _real_parts(docs, count, max(32, target // 4))
     rng = random.Random(f"niah:{spec.seed}")
@@ -121,9 +129,9 @@ def make_niah(docs: Sequence[ParsedDocument], count: CountFn, spec: NiahSpec) ->
 
 
 def niah_dataset(source: str | None, length: int, count: CountFn, seed: int = 0) -> BenchDataset:
-    """``niah`` over ``source`` (any file/folder h2mt parses; default: the Bash manual)."""
-    from ..parse import parse_path
-    from .manuals import manual_source
+    """``niah`` over ``source`` (any file/folder h2mt parses; default, also when ``source`` is the
+    benchmark data folder: the Bash manual)."""
+    from ..parse import parse_path  # the parsers load only when a haystack is built
 
-    docs = parse_path(source or manual_source("bash"))
+    docs = parse_path(source if source and not is_data_dir(source) else manual_source("bash"))
     return make_niah(docs, count, NiahSpec(length=length, seed=seed))

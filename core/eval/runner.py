@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import BackendConfig, H2MTConfig
 from ..errors import H2MTError, InputError
-from .datasets import BenchDataset, BenchQuestion, load_dataset
-from .methods import METHOD_NAMES, GroupView, Method, MethodUnavailable, Selection, make_methods
+from .bench_types import BenchDataset, BenchQuestion
+from .datasets import load_dataset
+from .method_base import GroupView, Method, MethodUnavailable, Selection
+from .methods import METHOD_NAMES, make_methods
 from .metrics import answer_contained, evidence_kept, normalise, titles_kept
-from .results import RUNS, SELECTION, RowLog, machine_info, read_rows, row_key
+from .results import RUNS, SELECTION, RowLog, machine_info, row_key
 
 if TYPE_CHECKING:
     from ..encoders import Encoder
@@ -39,7 +41,7 @@ class BenchOptions:
 
     dataset: str = "hotpotqa-long"  # one of h2mt.eval.datasets.DATASETS
     length: str = "8k"  # haystack size (hotpotqa-long, niah): the model window it must fit
-    data: str | None = None  # input file/folder overriding the dataset's default
+    data: str | None = None  # data folder holding hotpotqa/ and manuals/ (None: $H2MT_DATA), or one input file
     subset: str | None = None  # manuals: bash | postgres
     task: str | None = None  # longbench task when the file name does not say it
     budgets: tuple[int, ...] = (512, 1024, 2048, 4096)  # context token budgets
@@ -232,7 +234,7 @@ def run_generation(opts: BenchOptions, folder: Path, methods: Sequence[Method]) 
 def run_bench(opts: BenchOptions) -> Path:
     """Run the benchmark described by ``opts``; returns the dataset's results folder."""
     from ..counting import TokenCounter
-    from .report import write_report
+    from .publish import write_report
 
     set_threads(opts.threads)
     started = machine_info()
@@ -247,7 +249,3 @@ def run_bench(opts: BenchOptions) -> Path:
     write_report(folder)
     return folder
 
-
-def load_runs(folder: Path) -> list[dict[str, Any]]:
-    """Every recorded invocation for a results folder, oldest first."""
-    return read_rows(folder / RUNS)

@@ -9,7 +9,6 @@ answer, and finally records the process's peak memory (CPU: peak RSS; CUDA: the 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -18,11 +17,13 @@ from typing import Any
 from ..config import PrefillConfig
 from ..errors import H2MTError
 from ..generation import generate
+from ..memory import peak_rss_bytes
 from ..prompt import Prompt
 from ..types import Accounting, GenerationStats
-from .datasets import BenchDataset, BenchQuestion
+from .bench_types import BenchDataset, BenchQuestion
 from .longbench import build_prompt
-from .methods import GroupView, Method, MethodUnavailable, make_methods
+from .method_base import GroupView, Method, MethodUnavailable
+from .methods import make_methods
 from .metrics import best_f1
 from .results import GENERATION, MEMORY, RowLog, machine_info, row_key
 from .runner import BenchOptions, method_budgets, method_questions, open_engines, set_threads
@@ -58,11 +59,6 @@ def answer_row(
 
 _ROW_COST = ("tokens_kept", "prompt_tokens", "completion_tokens", "route_ms", "prefill_ms", "ttft_ms", "total_ms",
              "peak_mem_bytes")
-
-
-def _peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
 
 
 def _warm_up(backend: Any) -> None:
@@ -114,7 +110,7 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     device = getattr(backend, "device", "cpu")
     RowLog(folder / MEMORY).append({
         "dataset": ds.name, "method": method.name, "device": device, "answers": written,
-        "peak_rss_bytes": _peak_rss_bytes(), "peak_cuda_bytes": peak if str(device).startswith("cuda") else None,
+        "peak_rss_bytes": peak_rss_bytes(), "peak_cuda_bytes": peak if str(device).startswith("cuda") else None,
         "wall_s": time.perf_counter() - t_start, "machine": machine_info(),
     })
     return written

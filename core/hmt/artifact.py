@@ -25,6 +25,7 @@ __all__ = [
     "FORMAT_VERSION",
     "backbone_fingerprint",
     "default_weights_path",
+    "export_hmt",
     "load_default_hmt",
     "load_hmt",
     "read_meta",
@@ -198,3 +199,21 @@ def load_default_hmt(backbone: Any | None = None, device: str = "auto") -> tuple
         backbone, _ = load_model(resolved, cfg)
     tokenizer = load_tokenizer_from(resolved, cfg)
     return load_hmt(backbone, default_weights_path()), tokenizer
+
+
+def export_hmt(src: str | os.PathLike[str], dst: str | os.PathLike[str], storage_dtype: str = "float16") -> Path:
+    """Copy a memory folder with its tensors stored as ``storage_dtype`` (loading casts back)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    if storage_dtype not in ("float32", "float16", "bfloat16"):
+        raise ConfigError(f"storage_dtype must be float32, float16 or bfloat16, got {storage_dtype!r}")
+    info = read_meta(src)
+    out = Path(dst)
+    out.mkdir(parents=True, exist_ok=True)
+    dtype = getattr(torch, storage_dtype)
+    tensors = {k: v.to(dtype).contiguous() for k, v in load_file(str(Path(src) / WEIGHTS_FILE)).items()}
+    info["storage_dtype"] = storage_dtype
+    _atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
+    _atomic_write(out / META_FILE, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2), encoding="utf-8"))
+    return out

@@ -1,7 +1,9 @@
 """Real long text that installs offline (Debian manuals), split by document, and training windows.
 
 Sources (``apt-get install python3.11-doc bash-doc postgresql-doc-15``): every HTML page of the
-Python 3.11 documentation, the Bash Reference Manual and every page of the PostgreSQL 15 manual.
+Python 3.11 documentation, the Bash Reference Manual and every page of the PostgreSQL 15 manual
+(generated index pages skipped). Document names keep the package folder
+(``python3.11/html/library/os.html``, ``bash-doc/bashref.html``, ``postgresql-doc-15/html/...``).
 HTML becomes text with :mod:`h2mt.parse`. :func:`split_documents` assigns each document to the
 train or eval side by a hash of its name, so the split never depends on order or on which
 other documents are installed, and no evaluation document is ever trained on.
@@ -20,6 +22,7 @@ from typing import Any
 from ..errors import InputError
 
 __all__ = [
+    "ALWAYS_HELD_OUT",
     "DEFAULT_SOURCES",
     "Document",
     "TokenizedDocument",
@@ -38,6 +41,8 @@ DEFAULT_SOURCES = (
     "/usr/share/doc/postgresql-doc-15/html",
 )
 _SKIP_DIRS = {"_static", "_images", "_sources", "_downloads"}
+_SKIP_PAGES = ("genindex", "py-modindex", "bookindex", "search.html")  # generated index pages, not prose
+ALWAYS_HELD_OUT = ("bash-doc/bashref.html",)  # the Bash manual: h2mt's QA benchmark document, never trained on
 APT_HINT = "sudo apt-get install python3.11-doc bash-doc postgresql-doc-15"
 
 
@@ -60,10 +65,14 @@ class TokenizedDocument:
 def _html_files(root: Path) -> list[Path]:
     if root.is_file():
         return [root]
-    out = []
+    out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
-        out.extend(Path(dirpath) / f for f in sorted(filenames) if f.endswith((".html", ".htm")))
+        out.extend(
+            Path(dirpath) / f
+            for f in sorted(filenames)
+            if f.endswith((".html", ".htm")) and not f.startswith(_SKIP_PAGES)
+        )
     return out
 
 
@@ -78,30 +87,37 @@ def load_corpus(sources: Sequence[str] | None = None, min_chars: int = 2000, pro
     from ..parse.html import parse_html_file
 
     roots = [Path(s) for s in (sources or DEFAULT_SOURCES)]
-    files: list[tuple[Path, Path]] = []
+    files: list[tuple[Path, str]] = []  # (file, stable document name)
     for root in roots:
         if not root.exists():
             log.warning("HMT corpus source %s is missing (install it with: %s)", root, APT_HINT)
             continue
-        base = root.parent if root.is_file() else root
-        files.extend((f, base) for f in _html_files(root))
+        if root.is_file():
+            files.append((root, f"{root.parent.name}/{root.name}"))
+        else:
+            files.extend((f, str(f.relative_to(root.parent.parent))) for f in _html_files(root))
     if not files:
         raise InputError(f"no HMT training text found under {[str(r) for r in roots]}; install it: {APT_HINT}")
     docs: list[Document] = []
-    for f, base in tqdm(files, desc="parse corpus", unit="page", disable=not progress):
+    for f, name in tqdm(files, desc="parse corpus", unit="page", disable=not progress):
         try:
             text = parse_html_file(f).text
         except ParseError as exc:
             log.warning("skipping %s: %s", f, exc)
             continue
         if len(text) >= min_chars:
-            docs.append(Document(f"{base.name}/{f.relative_to(base)}", text))
+            docs.append(Document(name, text))
     log.info("HMT corpus: %d documents from %d pages", len(docs), len(files))
     return docs
 
 
 def is_eval_document(name: str, eval_fraction: float = 0.1, salt: str = "h2mt-hmt-split-v1") -> bool:
-    """True when document ``name`` belongs to the held-out evaluation side (hash of the name)."""
+    """True when document ``name`` belongs to the held-out evaluation side (hash of the name).
+
+    Documents in :data:`ALWAYS_HELD_OUT` (the Bash manual) are always held out.
+    """
+    if name in ALWAYS_HELD_OUT:
+        return True
     digest = hashlib.sha256(f"{salt}:{name}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2.0**64 < eval_fraction
 
@@ -158,8 +174,7 @@ class WindowSampler:
 
     def state(self) -> dict[str, Any]:
         """The generator state (JSON-able)."""
-        state: dict[str, Any] = self.rng.bit_generator.state
-        return state
+        return dict(self.rng.bit_generator.state)
 
     def set_state(self, state: dict[str, Any]) -> None:
         """Restore a generator state from :meth:`state`."""

@@ -32,6 +32,9 @@ _TOC_TAIL = re.compile(r"(?:\.\s*){3,}\d*\s*$|\s\d+\s*$")
 
 def _open(path: Path) -> Any:
     """Open a PDF with pypdf, decrypting an empty user password; errors -> ParseError."""
+    from ..extras import require
+
+    require("pypdf", "Reading PDF sources")
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, EmptyFileError
 

@@ -8,7 +8,7 @@ from typing import Any
 from h2mt import ScoredNode
 from h2mt.external import LeafInput
 from h2mt.index import Index
-from h2mt.prompt import CRUMB_SEP, breadcrumb
+from h2mt.prompt import breadcrumb
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage
 

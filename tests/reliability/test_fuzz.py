@@ -1,6 +1,6 @@
 """Bounded fuzzing: random Markdown / HTML / text through parse -> build -> route.
 
-Only H2MTError may escape, and the DESIGN.md tree invariants hold for every built tree.
+Only H2MTError may escape, and the tree invariants of docs/architecture.md (house rule 8) hold for every built tree.
 """
 
 from __future__ import annotations

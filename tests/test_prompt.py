@@ -1,0 +1,76 @@
+"""h2mt.prompt: context under breadcrumb headings, chat messages, and the Prompt record."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from h2mt import PrefillConfig
+from h2mt.prompt import Prompt, breadcrumb, build_messages, build_prompt, format_context
+from h2mt.types import Node, NodeKind, ScoredNode
+
+
+def leaf(i: int, path: tuple[str, ...], text: str, tokens: int = 5) -> Node:
+    return Node(i, NodeKind.LEAF, path[-1], -1, [], 0, 0, 0, tokens, len(path), path, text=text)
+
+
+A = ("Manual", "Signals")
+B = ("Manual", "History")
+NODES = [leaf(1, A, "trap text", 4), leaf(2, A, "kill text", 6), leaf(3, B, "history text", 3),
+         leaf(4, A, "signals again", 7)]
+
+
+def test_breadcrumb_joins_the_path_and_drops_empty_parts():
+    assert breadcrumb(("Manual", "", "Signals", "trap")) == "## Manual > Signals > trap"
+    assert breadcrumb(()) == "## "
+
+
+def test_format_context_adds_a_breadcrumb_only_when_the_path_changes():
+    assert format_context(NODES) == "\n\n".join([
+        "## Manual > Signals", "trap text", "kill text",  # same path: one heading for both
+        "## Manual > History", "history text",
+        "## Manual > Signals", "signals again",  # back to an earlier path: a new heading
+    ])
+    assert format_context(NODES, breadcrumbs=False) == "trap text\n\nkill text\n\nhistory text\n\nsignals again"
+    assert format_context([]) == ""
+
+
+def test_build_messages_layout():
+    cfg = PrefillConfig(system_prompt="Be brief.")
+    msgs = build_messages("  What does trap do?\n", "CTX", cfg)
+    assert msgs == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Context:\nCTX\n\nQuestion: What does trap do?"},
+    ]
+
+
+def test_build_prompt_takes_its_ids_from_the_template():
+    cfg = PrefillConfig(system_prompt="S")
+    kept = [ScoredNode(n, 1.0 - n.id / 10) for n in NODES[:3]]
+    seen: list[list[dict[str, str]]] = []
+
+    def template(messages: Sequence[dict[str, str]]) -> list[int]:
+        seen.append([dict(m) for m in messages])
+        return [len(m["content"]) for m in messages]
+
+    p = build_prompt("Q?", kept, cfg, template)
+    assert p.context == format_context([k.node for k in kept])
+    assert p.messages == build_messages("Q?", p.context, cfg)
+    assert seen == [p.messages]  # the template saw exactly the messages, once
+    assert p.ids == [1, len(p.messages[1]["content"])]
+    assert p.question == "Q?" and [s.node.id for s in p.sources] == [1, 2, 3]
+    assert p.tokens_kept == 4 + 6 + 3  # the leaves' tokens only: no breadcrumbs, no template
+    kept.pop()
+    assert len(p.sources) == 3  # the prompt keeps its own list
+
+
+def test_build_prompt_without_template_or_breadcrumbs():
+    p = build_prompt("Q?", [ScoredNode(NODES[2], 0.5)], PrefillConfig(breadcrumbs=False))
+    assert p.ids == [] and p.context == "history text" and "##" not in p.messages[1]["content"]
+    assert build_prompt("Q?", [], PrefillConfig()).tokens_kept == 0
+
+
+def test_prompt_of_messages_has_no_sources():
+    msgs = [{"role": "user", "content": "hi"}]
+    p = Prompt.of_messages(msgs, (5, 6))
+    assert (p.question, p.sources, p.context, p.ids, p.tokens_kept) == ("", [], "", [5, 6], 0)
+    assert p.messages == msgs and p.messages[0] is not msgs[0]
