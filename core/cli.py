@@ -88,7 +88,7 @@ def ask(
     question: str = typer.Argument(..., help="The question."),
     budget: int = typer.Option(_ROUTE.budget, help="Context token budget."),
     beam: int = typer.Option(_ROUTE.beam_width, help="Beam width (branches kept per level)."),
-    model: str | None = typer.Option(None, help="HF folder or GGUF file (default: embedded SmolLM2-135M-Instruct)."),
+    model: str | None = typer.Option(None, help="Preset (smollm2-135m, qwen2.5-coder-0.5b), HF folder or GGUF file."),
     quantization: str = typer.Option(_BACKEND.quantization, help="auto | none | int8 | nf4"),
     device: str = typer.Option(_BACKEND.device, help="auto | cpu | cuda"),
     max_new_tokens: int = typer.Option(_PREFILL.max_new_tokens, help="Generation limit."),

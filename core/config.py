@@ -162,7 +162,7 @@ class PrefillConfig:
 class BackendConfig:
     """The local causal LM."""
 
-    model: str | None = None  # HF folder, GGUF file, or None for embedded SmolLM2-135M-Instruct
+    model: str | None = None  # preset name (smollm2-135m, qwen2.5-coder-0.5b), HF folder, GGUF file; None = default preset
     gguf_file: str | None = None  # GGUF file name inside ``model`` when ``model`` is a folder
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # compute dtype

@@ -8,10 +8,14 @@ rm -rf build/wheeltest && .venv/bin/python -m pip wheel -q --no-deps --no-build-
 .venv/bin/python - <<'PY'
 import glob, zipfile
 names = zipfile.ZipFile(glob.glob("build/wheeltest/h2mt-*.whl")[0]).namelist()
+for data in ("h2mt/licenses/NOTICE.md", "h2mt/licenses/Apache-2.0.txt"):
+    assert data in names, f"wheel lacks {data}"
 for pkg in ("h2mt", "h2mt/parse", "h2mt/backends", "h2mt/eval", "h2mt/hmt", "h2mt_integrations"):
     assert f"{pkg}/__init__.py" in names, f"wheel lacks {pkg}"
 print("wheel contains all packages")
 PY
+# The core install (no extras) imports and routes; a step needing an extra names it.
+bash scripts/check_core_install.sh
 .venv/bin/ruff check core h2mt_integrations tests examples
 .venv/bin/mypy core
 .venv/bin/python -m pytest -q "$@"

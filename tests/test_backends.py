@@ -513,3 +513,15 @@ def test_default_model_converts_once_and_answers(tmp_path: Path) -> None:
     ids = backend.chat_ids([{"role": "user", "content": "What is the capital of France?"}])
     text, stats = _run(backend, ids, max_new_tokens=24)
     assert "Paris" in text and stats.finish_reason == "stop"
+
+
+def test_loading_shows_no_weight_progress_bars_and_leaves_the_setting(tiny_dir: Path,
+                                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    capfd.readouterr()
+    load_backend(BackendConfig(model=str(tiny_dir), device="cpu"))
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "it/s" not in err
+    assert hf_logging.is_progress_bar_enabled()  # scoped to the load: global state is as it was

@@ -161,3 +161,31 @@ def test_longllmlingua_compresses_offline_with_the_local_model(tiny):
     small = LongLLMLinguaMethod(BackendConfig(model=str(tiny), device="cpu"), max_doc_tokens=10)
     with pytest.raises(MethodUnavailable, match="llmlingua limit"):
         small.select(view, "q?", 120)
+
+
+def test_reliability_harness_checks_threads_and_memory(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from h2mt.errors import InputError
+    from h2mt.eval.reliability import bash_questions, concurrency_run, memory_run
+
+    qa = tmp_path / "manuals" / "manual_qa_dev.jsonl"
+    qa.parent.mkdir()
+    qa.write_text("\n".join(json.dumps({"manual": m, "question": f"q{i}?"})
+                            for i, m in enumerate(["bash-reference-manual", "postgresql-15-docs"] * 3)))
+    assert bash_questions(str(tmp_path)) == ["q0?", "q2?", "q4?"] == bash_questions(str(qa))
+    monkeypatch.setenv("H2MT_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(InputError, match="--data DIR"):
+        bash_questions()
+
+    class Engine:  # deterministic stand-in for a loaded pipeline
+        def route(self, q, budget):
+            return SimpleNamespace(kept=[SimpleNamespace(node=SimpleNamespace(id=len(q)), score=budget / 7)])
+
+        def answer(self, q, budget):
+            return SimpleNamespace(sources=self.route(q, budget).kept, text=q.upper())
+
+    conc = concurrency_run(Engine(), ["a?", "bb?"])
+    assert conc["equal"] is True and conc["concurrency"] == "8 threads x 25 queries"
+    mem = memory_run(Engine(), ["a?"])
+    assert mem["memory"] == "RSS MiB" and 0 < mem["after_warmup"] <= mem["after_30_answers"] * 2

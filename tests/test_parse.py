@@ -413,3 +413,49 @@ def test_postgresql_book() -> None:
     assert "20.3. Connections and Authentication" in mc.path and "Chapter 20. Server Configuration" in mc.path
     assert mc.path[0] == "Part III. Server Administration" and mc.meta["page"] == "runtime-config-connection.html"
     assert mc.meta["kind"] == "entry" and mc.meta["anchor"] == "GUC-MAX-CONNECTIONS"
+
+
+def test_pdf_contents_and_index_pages_are_not_content(tmp_path: Path) -> None:
+    pages = [["Contents", "1 Overview ........ 2", "1.1 Details ....... 2", "2 Usage ........... 3",
+              "Signals . . . . . . . . 42"],
+             ["1 Overview", "Overview text.", "1.1 Details", "Detail text."],
+             ["2 Usage", "Usage text mentions Overview again.", "See Signals ........ 42"],
+             ["Index", "aliases, 12, 45", "arrays, 7", "builtins, 3, 9-11", "PIPESTATUS, 42", "signals, 42, 43"]]
+    (doc,) = parse_path(make_pdf(tmp_path / "book.pdf", pages))
+    assert_section_invariants(doc)
+    assert "........" not in doc.text and ". . . ." not in doc.text
+    assert "aliases, 12, 45" not in doc.text and "PIPESTATUS, 42" not in doc.text
+    assert "Overview text." in doc.text and "Usage text mentions Overview again." in doc.text
+    assert [s.title for s in doc.sections if s.title] == ["1 Overview", "1.1 Details", "2 Usage"]
+    assert len(doc.meta["page_offsets"]) == 4  # pages keep their numbering
+
+
+def test_a_zip_with_a_text_extension_is_rejected(tmp_path: Path) -> None:
+    import zipfile
+
+    fake = tmp_path / "report.txt"
+    with zipfile.ZipFile(fake, "w") as z:  # e.g. a .docx renamed, or saved with the wrong extension
+        z.writestr("word/document.xml", "<w:document>" + "text " * 200 + "</w:document>")
+    with pytest.raises(ParseError, match="zip"):
+        parse_path(fake)
+    (tmp_path / "notes.md").write_bytes(b"%PDF-1.4\n" + b"% plain ascii bytes\n" * 20)
+    with pytest.raises(ParseError, match="PDF"):
+        parse_path(tmp_path / "notes.md")
+    (tmp_path / "pic.txt").write_bytes(b"\x89PNG\r\n\x1a\n" + b"abcdefgh" * 40)
+    with pytest.raises(ParseError, match="PNG|binary"):
+        parse_path(tmp_path / "pic.txt")
+
+
+def test_one_empty_file_among_good_sources_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from h2mt.builder import parse_sources
+
+    _write(tmp_path, {"a.md": "# A\n\nalpha\n", "empty.md": "", "b.txt": "bee\n"})
+    with caplog.at_level(logging.WARNING):
+        docs = parse_sources([tmp_path / "a.md", tmp_path / "empty.md", tmp_path / "b.txt"])
+    assert [Path(d.source).name for d in docs] == ["a.md", "b.txt"]
+    assert "empty.md" in caplog.text
+    with pytest.raises(ParseError, match="empty"):
+        parse_sources([tmp_path / "empty.md"])
+    (tmp_path / "bad.txt").write_bytes(b"abc\x00def" * 10)
+    with pytest.raises(ParseError, match="binary"):  # only emptiness is skipped: a bad file still fails
+        parse_sources([tmp_path / "a.md", tmp_path / "bad.txt"])

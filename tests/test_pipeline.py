@@ -112,3 +112,9 @@ def test_async_api_matches_sync_and_does_not_block(engine):
     *pieces, final = items
     assert "".join(pieces).strip() == final.text == a.text == sync.text
     assert ticks > 0  # the loop kept running while the model worked
+
+
+def test_a_question_too_long_for_the_model_says_to_shorten_it(engine):
+    with pytest.raises(BudgetError, match="shorten the question") as err:
+        engine.answer("signals " * 600, budget=60)
+    assert "lower the context budget" not in str(err.value)  # a smaller budget cannot make it fit

