@@ -14,8 +14,9 @@ from .chunking import Leaf, chunk_document
 from .config import H2MTConfig
 from .counting import CountFn
 from .encoders import Encoder, encoder_meta
-from .errors import InputError
+from .errors import EmptySourceError, InputError
 from .hierarchy import build_tree
+from .incremental import content_hash, document_key
 from .index import FORMAT_VERSION, Index
 from .lexical import build_lexical
 from .types import NodeKind, ParsedDocument
@@ -26,18 +27,43 @@ log = logging.getLogger(__name__)
 
 
 def parse_sources(sources: Iterable[str | os.PathLike[str] | ParsedDocument]) -> list[ParsedDocument]:
-    """Parse files/folders (or pass through already parsed documents), in the given order."""
+    """Parse files/folders (or pass through already parsed documents), in the given order.
+
+    An empty file is skipped with a warning while other sources have text (when none is left,
+    its :class:`~h2mt.errors.EmptySourceError` is raised); a file given twice is indexed once."""
     docs: list[ParsedDocument] = []
+    empty: list[EmptySourceError] = []
     for s in sources:
         if isinstance(s, ParsedDocument):
             docs.append(s)
-        else:
-            from .parse import parse_path
+            continue
+        from .parse import parse_path
 
+        try:
             docs.extend(parse_path(s))
+        except EmptySourceError as exc:  # one empty file must not sink the others
+            log.warning("skipping %s", exc)
+            empty.append(exc)
+    docs = _distinct(docs)
     if not docs:
+        if empty:
+            raise empty[0]
         raise InputError("No documents to index: give at least one file or folder with text")
     return docs
+
+
+def _distinct(docs: list[ParsedDocument]) -> list[ParsedDocument]:
+    """``docs`` without repeats of the same file given twice (``net.md`` and ``/abs/net.md``)."""
+    seen: set[str] = set()
+    out: list[ParsedDocument] = []
+    for d in docs:
+        key = document_key(d.source)
+        if key in seen and not key.startswith("<"):
+            log.info("%s is given more than once; indexing it once", d.source)
+            continue
+        seen.add(key)
+        out.append(d)
+    return out
 
 
 def _chunk_all(docs: Sequence[ParsedDocument], count: CountFn, cfg: H2MTConfig, progress: bool) -> list[Leaf]:
@@ -120,7 +146,13 @@ def index_leaves(
 
 
 def _doc_records(docs: Sequence[ParsedDocument]) -> list[dict[str, Any]]:
-    return [{"source": d.source, "title": d.title, "format": d.meta.get("format", ""), "chars": len(d.text)} for d in docs]
+    """One record per document: ``source`` as given, its stable ``key`` (resolved absolute path) and
+    the ``sha256`` of its text, by which add/remove recognise it whatever the spelling."""
+    return [
+        {"source": d.source, "key": document_key(d.source), "sha256": content_hash(d.text), "title": d.title,
+         "format": d.meta.get("format", ""), "chars": len(d.text)}
+        for d in docs
+    ]
 
 
 def _meta(cfg: H2MTConfig, encoder: Encoder, tokenizer_name: str, timings: dict[str, float]) -> dict[str, Any]:

@@ -222,13 +222,15 @@ def inspect(
     walk(0)
 
 
-def _register_bench() -> None:
+def _register_subcommands() -> None:
     from .eval.cli import register
+    from .hmt.cli import app as hmt_app
 
     register(app)
+    app.add_typer(hmt_app, name="hmt", help="HMT memory: train it for a local LM, evaluate long-input perplexity.")
 
 
-_register_bench()
+_register_subcommands()
 
 
 def main() -> None:

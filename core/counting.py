@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .config import BackendConfig
-
-__all__ = ["CountFn", "TokenCounter", "counter_name"]
+__all__ = ["CountFn", "TokenCounter", "counter_name", "count_tokens"]
 
 CountFn = Callable[[Sequence[str]], list[int]]
 """Anything that maps a batch of texts to their token counts."""
@@ -33,17 +30,8 @@ class TokenCounter:
 
     def __call__(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text, one batch call."""
-        from .backends.tokens import count_tokens
-
         with self._lock:
             return count_tokens(self.tokenizer, texts)
-
-    @classmethod
-    def load(cls, cfg: BackendConfig) -> TokenCounter:
-        """The counter of the generator ``cfg`` names: its tokenizer only, no weights."""
-        from .backends import load_tokenizer
-
-        return cls(load_tokenizer(cfg))
 
     @classmethod
     def for_backend(cls, backend: Any) -> TokenCounter:
@@ -55,3 +43,20 @@ class TokenCounter:
 def counter_name(count: CountFn) -> str:
     """The name a counter records in the index (its ``name``, else its type's name)."""
     return str(getattr(count, "name", None) or type(count).__name__)
+
+
+def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """Number of tokens of each text, without special tokens, encoded as one batch.
+
+    Uses the Rust tokenizer's (parallel) batch encoder directly when the tokenizer is fast
+    and has no truncation/padding configured, else the regular tokenizer call.
+    """
+    batch = [str(t) for t in texts]
+    if not batch:
+        return []
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and backend.truncation is None and backend.padding is None:
+        encode = getattr(backend, "encode_batch_fast", None) or backend.encode_batch
+        return [len(enc) for enc in encode(batch, add_special_tokens=False)]
+    encoded = tokenizer(batch, add_special_tokens=False, return_attention_mask=False)
+    return [len(ids) for ids in encoded["input_ids"]]

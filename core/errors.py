@@ -9,6 +9,7 @@ __all__ = [
     "H2MTError",
     "InputError",
     "ParseError",
+    "EmptySourceError",
     "ModelError",
     "ModelNotFoundError",
     "IndexFileError",
@@ -43,6 +44,10 @@ class ParseError(InputError):
     """A source file could not be parsed (binary, undecodable, malformed)."""
 
     exit_code = 4
+
+
+class EmptySourceError(ParseError):
+    """A source file is empty (or whitespace only): there is nothing to index in it."""
 
 
 class ModelError(H2MTError, RuntimeError):

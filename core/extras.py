@@ -25,6 +25,8 @@ EXTRA_OF = {
     "bitsandbytes": "quant",
     "pypdf": "pdf",
     "peft": "hmt",
+    "rouge_score.rouge_scorer": "eval",
+    "matplotlib": "eval",
 }
 
 

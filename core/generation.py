@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 
 from .backends.base import Backend
 from .config import PrefillConfig
-from .prompt import Prompt
+from .errors import BudgetError
+from .prompt import Prompt, build_messages
 from .types import GenerationStats
 
 __all__ = ["Generation", "generate"]
@@ -62,12 +63,33 @@ class Generation:
         return self.text
 
 
+def _check_fixed_part(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> None:
+    """Raise :class:`BudgetError` when the prompt without its routed context (question, system
+    message, template) plus the reply cannot fit the window: no context budget can help then."""
+    window = getattr(backend, "context_window", None)
+    if not isinstance(window, int) or len(prompt.ids) + cfg.max_new_tokens <= window:
+        return  # fits (or the backend reports its own limit)
+    fixed = len(prompt.ids)
+    if prompt.sources:  # the same prompt with an empty context
+        fixed = len(backend.chat_ids(build_messages(prompt.question, "", cfg)))
+    if fixed + cfg.max_new_tokens <= window:
+        return  # a smaller context budget helps: the backend says so
+    what = "the question" if prompt.sources or prompt.question else "the messages"
+    raise BudgetError(
+        f"Without any context, {what} (with the system message and chat template) take {fixed} tokens, "
+        f"plus {cfg.max_new_tokens} new tokens, but {backend.name} accepts {window}: shorten {what}"
+        f"{' or lower max_new_tokens' if fixed < window else ''}, or use a model with a larger context window."
+    )
+
+
 def generate(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> Generation:
     """Prefill ``prompt`` once on ``backend`` (templating its messages if it has no ids yet) and
     stream the reply per ``cfg``. Raises :class:`~h2mt.errors.BudgetError` at once when the
-    prompt does not fit the model's window."""
+    prompt does not fit the model's window (saying to shorten the question when even the prompt
+    without its context does not fit)."""
     if not prompt.ids:
         prompt.ids = backend.chat_ids(prompt.messages)
+    _check_fixed_part(backend, prompt, cfg)
     stats = GenerationStats()
     started = time.perf_counter()
     return Generation(backend.stream(prompt.ids, cfg, stats), stats, started)

@@ -113,7 +113,9 @@ def _document_draft(doc: ParsedDocument, di: int, leaves_by_section: dict[int, l
         elif is_lead:  # text before the first heading (or a heading-less doc) hangs off the document
             node = parent
         else:
-            node = _Draft(NodeKind.SECTION, sec.title, di, (*parent.path, sec.title))
+            # a section titled like its parent (a page whose heading repeats its title) keeps one level in the path
+            path = parent.path if parent.path[-1:] == (sec.title,) else (*parent.path, sec.title)
+            node = _Draft(NodeKind.SECTION, sec.title, di, path)
             parent.children.append(node)
             stack.append((sec.level, node))
         for li in leaves_by_section.get(si, []):

@@ -4,13 +4,21 @@ Document subtrees are independent below the corpus root, so they are copied (nod
 memory embeddings) into a new pre-order layout; only the root's memory embedding and the
 lexical statistics (which depend on the whole corpus) are recomputed from the stored texts.
 The result equals a fresh build over the same documents in the same order.
+
+Documents are identified by a stable key, the resolved absolute path of their source
+(:func:`document_key`), so ``net.md`` and ``/abs/net.md`` are one document; the record also
+keeps the hash of the document's text (:func:`content_hash`), so an identical document added
+from elsewhere replaces its copy. Records written before keys existed are keyed on the fly.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from .aggregate import aggregate_children
@@ -21,7 +29,37 @@ from .index import Index
 from .lexical import build_lexical
 from .types import Node, NodeKind
 
-__all__ = ["combine", "document_range"]
+__all__ = ["combine", "document_range", "document_key", "content_hash", "matching_documents"]
+
+
+def document_key(source: str | os.PathLike[str]) -> str:
+    """The stable identity of a source: its resolved absolute path (``~`` expanded; the file need
+    not exist). Names that are not paths (``<text>``, URLs) are kept as they are."""
+    s = os.fspath(source)
+    if not s or s.startswith("<") or "://" in s:
+        return s
+    return str(Path(s).expanduser().resolve())
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 (hex) of a document's text."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _record_key(record: Mapping[str, Any]) -> str:
+    return str(record.get("key") or document_key(str(record.get("source", ""))))
+
+
+def matching_documents(
+    records: Sequence[Mapping[str, Any]], keys: Iterable[str], hashes: Iterable[str] = ()
+) -> set[int]:
+    """Positions of the records whose key is in ``keys`` (see :func:`document_key`), whose source is
+    literally one of ``keys``, or whose text hash is in ``hashes``."""
+    ks, hs = set(keys), {h for h in hashes if h}
+    return {
+        i for i, r in enumerate(records)
+        if _record_key(r) in ks or r.get("source") in ks or (r.get("sha256") and r.get("sha256") in hs)
+    }
 
 
 def document_range(index: Index, doc_node: Node) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from .encoders import Encoder, load_encoder
 from .errors import ConfigError, InputError
 from .external import LeafInput, documents_from_leaves
 from .generation import Generation, generate
-from .incremental import combine
+from .incremental import combine, document_key, matching_documents
 from .index import Index
 from .prompt import Prompt, build_prompt
 from .routing import route
@@ -103,7 +103,12 @@ class H2MT:
         """The counter budgets are measured with, and the name the index records for it."""
         if given is not None:
             return given, counter_name(given)
-        counter = TokenCounter.for_backend(backend) if backend is not None else TokenCounter.load(cfg.backend)
+        if backend is not None:
+            counter = TokenCounter.for_backend(backend)
+        else:
+            from .backends import load_counter
+
+            counter = load_counter(cfg.backend)
         return counter, counter.name
 
     @classmethod
@@ -138,16 +143,20 @@ class H2MT:
             cfg = replace(cfg, backend=replace(cfg.backend, model=built_with))  # count as the build did
         count, tok_name = self._counter(cfg, self._backend, token_counter)
         new = build_index(sources, self.config, self.encoder, count, progress=progress, tokenizer_name=tok_name)
-        fresh = {d["source"] for d in new.documents}
-        keep = [i for i, d in enumerate(self.index.documents) if d["source"] not in fresh]
+        same = matching_documents(self.index.documents, [d["key"] for d in new.documents],
+                                  [d["sha256"] for d in new.documents])  # same file, any spelling, or same text
+        keep = [i for i in range(len(self.index.documents)) if i not in same]
         parts = [(self.index, keep), (new, range(len(new.documents)))]
         self.index = combine(parts, self.encoder, self.config.hierarchy)
         return len(new.documents)
 
     def remove(self, sources: Iterable[str | os.PathLike[str]]) -> int:
-        """Remove the documents whose ``source`` is listed; returns how many were removed."""
-        gone = {os.fspath(s) for s in sources}
-        keep = [i for i, d in enumerate(self.index.documents) if d["source"] not in gone]
+        """Remove the documents whose ``source`` is listed (any spelling of the same path);
+        returns how many were removed."""
+        given = [os.fspath(s) for s in sources]
+        gone = set(given)
+        hit = matching_documents(self.index.documents, [*given, *(document_key(s) for s in given)])
+        keep = [i for i in range(len(self.index.documents)) if i not in hit]
         removed = len(self.index.documents) - len(keep)
         if removed == 0:
             known = ", ".join(d["source"] for d in self.index.documents[:5])

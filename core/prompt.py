@@ -23,8 +23,16 @@ ChatTemplate = Callable[[Sequence[dict[str, str]]], list[int]]
 
 
 def breadcrumb(path: Sequence[str]) -> str:
-    """One heading line for a heading path: ``## Doc > Section > Entry`` (empty parts dropped)."""
-    return BREADCRUMB_MARK + CRUMB_SEP.join(p for p in path if p)
+    """One heading line for a heading path: ``## Doc > Section > Entry``.
+
+    Empty parts are dropped and a level repeated right after itself (a page titled like its
+    heading: ``20.5. Write Ahead Log > 20.5. Write Ahead Log``) is shown once.
+    """
+    parts: list[str] = []
+    for p in path:
+        if p and (not parts or p != parts[-1]):
+            parts.append(p)
+    return BREADCRUMB_MARK + CRUMB_SEP.join(parts)
 
 
 def format_context(kept: Sequence[Node], breadcrumbs: bool = True) -> str:

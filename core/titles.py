@@ -10,7 +10,9 @@ join with a share of the naming leaf's score.
 
 Titles are normalised to lowercase alphanumeric words; section numbers (``"19.4."``,
 ``"Chapter 20."``, ``"F.3."``; see :func:`split_number`), a trailing parenthetical (``"work_mem (integer)"``, ``"Big Stone Gap (film)"``) and,
-as an extra alias, a comma qualifier (``"Boston, Lincolnshire"``) are dropped. Titles
+as an extra alias, a comma qualifier (``"Boston, Lincolnshire"``) are dropped; an API signature
+(``"socket.setKeepAlive([enable][, initialDelay])"``) is also named by its identifier and the
+identifier's last dotted part (``setKeepAlive``). Titles
 that are too short, only stopwords, shared by many sections (``"Examples"``) or made of
 common words only (``"string"``, ``"INDEX"`` in a database manual: their ``specificity``,
 the rarest term's idf relative to the corpus' rarest, is below ``min_specificity``) are not
@@ -24,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from .types import Node, NodeKind
 
-__all__ = ["TitleIndex", "title_keys", "words", "strip_title", "split_number", "unnumbered", "DIVISIONS"]
+__all__ = ["TitleIndex", "title_keys", "signature_names", "words", "strip_title", "split_number", "unnumbered", "DIVISIONS"]
 
 #: Words that introduce a numbered top-level division: ``"Chapter 20."``, ``"Appendix F."``, ``"Part II."``.
 DIVISIONS = ("chapter", "appendix", "part")
@@ -39,6 +41,10 @@ _NUMBER = re.compile(
     r")\s*"
 )
 _PAREN = re.compile(r"\s*[\(\[][^\)\]]*[\)\]]\s*$")
+# An API signature title: an identifier (dotted, ``::``, ``#`` or ``->`` separated) and its argument list,
+# ``socket.setKeepAlive([enable][, initialDelay])``, ``fs.readFile(path[, options], callback)``.
+_SIGNATURE = re.compile(r"(?P<ident>[A-Za-z_$][\w$]*(?:(?:\.|::|#|->)[A-Za-z_$][\w$]*)*)\s*\(.*\)\s*;?")
+_IDENT_SEP = re.compile(r"\.|::|#|->")
 _WORD = re.compile(r"[0-9A-Za-z]+")
 
 
@@ -87,11 +93,27 @@ def strip_title(title: str) -> str:
     return _PAREN.sub("", unnumbered(title))
 
 
+def signature_names(title: str) -> list[str]:
+    """The names of an API signature title: the identifier before the parenthesis and, when it is
+    qualified, its last part: ``"socket.setKeepAlive([enable])"`` -> ``["socket.setKeepAlive",
+    "setKeepAlive"]``; ``[]`` for a title that is not a signature."""
+    m = _SIGNATURE.fullmatch(unnumbered(title))
+    if m is None:
+        return []
+    ident = m.group("ident")
+    last = _IDENT_SEP.split(ident)[-1]
+    return [ident] if last == ident else [ident, last]
+
+
 def title_keys(title: str) -> list[tuple[str, ...]]:
-    """The word sequences under which ``title`` is looked up (the full form, then aliases)."""
+    """The word sequences under which ``title`` is looked up (the full form, then aliases).
+
+    A signature title (``socket.setKeepAlive([enable][, initialDelay])``) is also named by its
+    identifier (``socket.setKeepAlive``) and the identifier's last part (``setKeepAlive``).
+    """
     full = unnumbered(title)
     head = _PAREN.sub("", full)
-    forms = [full, head] + ([head.split(",", 1)[0]] if head.count(",") == 1 else [])
+    forms = [full, head] + ([head.split(",", 1)[0]] if head.count(",") == 1 else []) + signature_names(full)
     keys: list[tuple[str, ...]] = []
     for form in forms:
         k = tuple(words(form))
@@ -133,7 +155,8 @@ class TitleIndex:
                     continue
                 surface: str | None = None
                 if len(key) == 1:
-                    surface = next((w for w in _WORD.findall(strip_title(n.title)) if w.lower() == key[0]), None)
+                    shown = _WORD.findall(strip_title(n.title)) + _WORD.findall(" ".join(signature_names(n.title)))
+                    surface = next((w for w in shown if w.lower() == key[0]), None)
                     spec = 1.0 if specificity is None else specificity(n.title)
                     plain = surface is None or surface.isalpha() and surface.islower()
                     if surface is None or spec < (plain_specificity if plain else min_specificity):

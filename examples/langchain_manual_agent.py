@@ -39,7 +39,9 @@ from h2mt_integrations.langchain import ChatH2MT, H2MTRetriever, H2MTRunnable
 
 SOURCE = "/usr/share/doc/postgresql-doc-15/html"
 MANUAL = "postgresql-15-docs"
-QA = Path(__file__).resolve().parents[1].parent / "shared/data/manuals/manual_qa_dev.jsonl"
+# The manual QA file: in $H2MT_DATA when set, else in ../shared/data beside this checkout.
+DATA = Path(os.environ.get("H2MT_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+QA = DATA / "manuals" / "manual_qa_dev.jsonl"
 SYSTEM = (
     "You are a PostgreSQL 15 configuration assistant. Answer from the documentation excerpts only, "
     "briefly, naming the parameter and its value. If the excerpts do not say, say so."

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import time
@@ -55,7 +56,9 @@ from h2mt_integrations.llama_index import (
 )
 
 MANUAL = "/usr/share/doc/bash-doc/bashref.html"
-QA = Path(__file__).resolve().parents[1].parent / "shared/data/manuals/manual_qa_dev.jsonl"
+# The manual QA file: in $H2MT_DATA when set, else in ../shared/data beside this checkout.
+DATA = Path(os.environ.get("H2MT_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+QA = DATA / "manuals" / "manual_qa_dev.jsonl"
 
 
 def _literal(line: str) -> str:

@@ -27,11 +27,16 @@ MANUALS = {
 }
 
 
+# The manual QA file: in $H2MT_DATA when set, else in ../shared/data beside this checkout.
+DATA = Path(os.environ.get("H2MT_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+QA = DATA / "manuals" / "manual_qa_dev.jsonl"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--manual", choices=sorted(MANUALS), default="bash")
     ap.add_argument("--source", help="override the manual's path")
-    ap.add_argument("--qa", default=str(Path(__file__).resolve().parents[1].parent / "shared/data/manuals/manual_qa_dev.jsonl"))
+    ap.add_argument("--qa", default=str(QA), help="manual QA JSONL (default: $H2MT_DATA/manuals/, else ../shared/data)")
     ap.add_argument("--index", help="index file (built if missing)")
     ap.add_argument("--budget", type=int, nargs="+", default=[1024])
     ap.add_argument("--beam", type=int, default=8)

@@ -217,6 +217,11 @@ def test_save_load_roundtrip_identical_logits(llama_dir: Path, tmp_path: Path, m
         with torch.no_grad(), loaded.adapters_disabled():
             bare = loaded(ids).logits
         assert not torch.allclose(bare, ref)  # the adapters really were loaded
+        plain = llama(llama_dir)
+        released = loaded.release()  # LoRA layers removed: the plain backbone again
+        assert not any("lora_" in n for n, _ in released.named_parameters())
+        with torch.no_grad():
+            torch.testing.assert_close(released(ids).logits, plain(ids).logits)
     from h2mt.hmt.artifact import export_hmt, read_meta
 
     half = export_hmt(folder, tmp_path / "half", "float16")

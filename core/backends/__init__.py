@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..config import BackendConfig
+from ..counting import TokenCounter
 from ..extras import require
 from .base import Backend, GenerationStats
 
 if TYPE_CHECKING:
     from .transformers_backend import TransformersBackend
 
-__all__ = ["Backend", "GenerationStats", "load_backend", "load_tokenizer"]
+__all__ = ["Backend", "GenerationStats", "load_backend", "load_counter", "load_tokenizer"]
 
 
 def load_backend(cfg: BackendConfig | None = None) -> TransformersBackend:
@@ -31,6 +32,11 @@ def load_backend(cfg: BackendConfig | None = None) -> TransformersBackend:
     from .transformers_backend import load_backend as _load
 
     return _load(cfg if cfg is not None else BackendConfig())
+
+
+def load_counter(cfg: BackendConfig | None = None) -> TokenCounter:
+    """The :class:`~h2mt.counting.TokenCounter` of the generator ``cfg`` names (tokenizer only)."""
+    return TokenCounter(load_tokenizer(cfg))
 
 
 def load_tokenizer(cfg: BackendConfig | None = None) -> Any:

@@ -21,6 +21,7 @@ from ..config import BackendConfig
 from ..errors import ConfigError, ModelError
 from .fit import check_fits
 from .oom import is_oom, oom_guard
+from .quiet import quiet_progress_bars
 from .resolve import ResolvedModel, resolve_model
 
 __all__ = [
@@ -210,7 +211,7 @@ def load_model(resolved: ResolvedModel, cfg: BackendConfig, plan: LoadPlan | Non
     _check_cuda_index(device)
     check_fits(Path(resolved.path), resolved.name, plan)
     log.info("loading %s on %s (%s)", resolved.name, device, plan.kwargs["dtype"])
-    with oom_guard(f"loading {resolved.name}", device):
+    with oom_guard(f"loading {resolved.name}", device), quiet_progress_bars():
         try:
             model = AutoModelForCausalLM.from_pretrained(str(resolved.path), **plan.kwargs)
         except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:

@@ -22,6 +22,7 @@ from ..config import BackendConfig
 from ..errors import ConfigError, ModelError, ModelNotFoundError
 from .oom import is_oom, oom_guard
 from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset, package_file, preset_gguf
+from .quiet import quiet_progress_bars
 
 __all__ = [
     "DEFAULT_GGUF_NAME",
@@ -118,7 +119,8 @@ def _convert_into(gguf: Path, dest: Path, trust_remote_code: bool) -> None:
     common = {"gguf_file": gguf.name, "local_files_only": True, "trust_remote_code": trust_remote_code}
     dtype = torch.bfloat16 if gguf.stat().st_size > _BF16_ABOVE_BYTES else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), **common)
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=dtype, **common)
+    with quiet_progress_bars():
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), dtype=dtype, **common)
     # A GGUF-loaded model refuses save_pretrained while it still carries its GGUF quantizer.
     model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):

@@ -5,24 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..counting import count_tokens
+
 __all__ = ["chat_template_ids", "count_tokens"]
-
-
-def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
-    """Number of tokens of each text, without special tokens, encoded as one batch.
-
-    Uses the Rust tokenizer's (parallel) batch encoder directly when the tokenizer is fast
-    and has no truncation/padding configured, else the regular tokenizer call.
-    """
-    batch = [str(t) for t in texts]
-    if not batch:
-        return []
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None and backend.truncation is None and backend.padding is None:
-        encode = getattr(backend, "encode_batch_fast", None) or backend.encode_batch
-        return [len(enc) for enc in encode(batch, add_special_tokens=False)]
-    encoded = tokenizer(batch, add_special_tokens=False, return_attention_mask=False)
-    return [len(ids) for ids in encoded["input_ids"]]
 
 
 def _as_id_list(out: Any) -> list[int]:

@@ -1,5 +1,8 @@
 """Evaluation: datasets, compared methods, metrics, the benchmark runner and its report
 (docs/architecture.md section 4). ``h2mt bench`` on the command line; ``run_bench(BenchOptions(...))`` here.
+``h2mt bench-prefill`` (:mod:`.prefill_bench`) measures prefill cost, ``h2mt bench-reliability``
+(:mod:`.reliability`) concurrency and memory. Benchmark data comes from ``--data DIR`` or
+``$H2MT_DATA`` (:func:`data_dir`).
 
 Importing this package is cheap: the runner, methods and loaders load on first access.
 """
@@ -34,6 +37,9 @@ _LAZY = {
     "write_report": "publish",
     "summarize": "report",
     "data_dir": "data_paths",
+    "PrefillBenchOptions": "prefill_bench",
+    "run_prefill_bench": "prefill_bench",
+    "run_reliability": "reliability",
     "make_niah": "niah",
     "NiahSpec": "niah",
     "load_longbench": "longbench",

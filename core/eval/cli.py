@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from ..errors import InputError
-from .prefill_bench import PrefillBenchOptions
+from .prefill_bench import PrefillBenchOptions, run_prefill_bench, table
 
 __all__ = ["register", "bench", "bench_prefill", "bench_reliability"]
 
@@ -70,9 +70,9 @@ def bench(
         threads=threads, argv=["h2mt", *sys.argv[1:]],
     )
     if report_only:
-        from ..counting import TokenCounter
+        from ..backends import load_counter
 
-        _, folder = prepare(opts, TokenCounter.load(opts.backend_config()))
+        _, folder = prepare(opts, load_counter(opts.backend_config()))
     else:
         folder = run_bench(opts)
     paths = write_report(folder)
@@ -103,8 +103,6 @@ def bench_prefill(
                                                "or the HotpotQA JSONL."),
 ) -> None:
     """Prefill cost: full context against h2mt (routing + pruned prefill), one fresh process per run."""
-    from .prefill_bench import run_prefill_bench, table
-
     opts = PrefillBenchOptions(
         source=source, shape=shape, quant=tuple(q.strip() for q in quant.split(",") if q.strip()),  # type: ignore[arg-type]
         lengths=_ints(lengths, "lengths") if lengths else None, budgets=_ints(budgets, "budgets") if budgets else None,

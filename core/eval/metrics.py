@@ -1,7 +1,10 @@
 """Metric definitions from docs/architecture.md section 4.
 
 Selection level: :func:`evidence_kept`, :func:`titles_kept`, :func:`answer_contained`.
-Generation level: LongBench's :func:`qa_f1_score` (maximised over gold answers by :func:`best_f1`).
+Generation level: LongBench's :func:`qa_f1_score` (maximised over gold answers by :func:`best_f1`),
+ROUGE-L (:func:`best_rouge_l`, the ``rouge-score`` package, as the H²MT paper reports for
+free-form answers) and :func:`answer_correct` (robust containment: every accepted spelling, and a
+gold answer the question already contains is not credited when merely repeated).
 Aggregation: :func:`bootstrap_ci` (mean and 95% percentile interval, fixed seed).
 Standard library only at import; numpy loads inside :func:`bootstrap_ci`.
 """
@@ -21,6 +24,8 @@ __all__ = [
     "normalize_answer",
     "qa_f1_score",
     "best_f1",
+    "best_rouge_l",
+    "answer_correct",
     "bootstrap_ci",
 ]
 
@@ -75,6 +80,35 @@ def qa_f1_score(prediction: str, ground_truth: str) -> float:
 def best_f1(prediction: str, answers: Iterable[str]) -> float:
     """LongBench scoring of one prediction: the best F1 over the gold answers (0 if none)."""
     return max((qa_f1_score(prediction, a) for a in answers), default=0.0)
+
+
+def _count(needle: str, haystack: str) -> int:
+    """Whole-word occurrences of normalised ``needle`` in normalised ``haystack``."""
+    return f" {haystack} ".count(f" {needle} ") if needle else 0
+
+
+def answer_correct(prediction: str, answers: Iterable[str], question: str = "") -> bool:
+    """Robust containment: some accepted answer occurs (normalised, whole words) in ``prediction``.
+
+    ``answers`` is the QA file's list of accepted spellings ("5min", "5 minutes"). A gold answer
+    that already occurs in the question counts only if the prediction says it more often than
+    the question does, so restating the question is not an answer.
+    """
+    pred, q = normalise(prediction), normalise(question)
+    for a in answers:
+        na = normalise(a)
+        if na and _count(na, pred) > _count(na, q):
+            return True
+    return False
+
+
+def best_rouge_l(prediction: str, answers: Iterable[str]) -> float:
+    """ROUGE-L F-measure (``rouge-score``, stemming on), the best over the gold answers (0 if none)."""
+    from ..extras import require
+
+    scorer_mod = require("rouge_score.rouge_scorer", "ROUGE-L")
+    scorer = scorer_mod.RougeScorer(["rougeL"], use_stemmer=True)
+    return max((float(scorer.score(a, prediction)["rougeL"].fmeasure) for a in answers if a.strip()), default=0.0)
 
 
 def bootstrap_ci(

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from ..config import BackendConfig, ChunkConfig, H2MTConfig, PrefillConfig
 from ..memory import peak_rss_bytes
+from .hotpot import haystack_document, load_hotpot
+from .metrics import answer_contained
 from .prefill_models import SHAPES, ensure_model, prefill_flops, synthetic_document
 
 __all__ = ["PrefillRun", "QUESTION", "measure", "random_run", "hotpot_run", "timed_prefill", "main"]
@@ -169,8 +171,6 @@ def hotpot_run(run: PrefillRun) -> dict[str, Any]:
     from ..backends import load_backend
     from ..encoders import SentenceTransformerEncoder
     from ..pipeline import H2MT
-    from .hotpot import haystack_document, load_hotpot
-    from .metrics import answer_contained
 
     backend_cfg = BackendConfig(model=run.model, device=run.device)
     backend = load_backend(backend_cfg)

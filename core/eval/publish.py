@@ -124,6 +124,7 @@ each table (results go to `--results`, default `bench-results/`; built indexes a
   rewrites the tables; `--docs docs/benchmarks.md` refreshes this section.
 
 ```bash
+export H2MT_DATA=../shared/data   # the folder holding hotpotqa/ and manuals/ (or pass --data DIR)
 h2mt bench --dataset hotpotqa-long --length 8k --budgets 512,1024,2048   # selection only
 h2mt bench --dataset manuals              # needs: sudo apt-get install -y bash-doc postgresql-doc-15
 h2mt bench --dataset hotpotqa-long --length 8k --budgets 2048 \\

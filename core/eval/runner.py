@@ -24,6 +24,7 @@ from .datasets import load_dataset
 from .method_base import GroupView, Method, MethodUnavailable, Selection
 from .methods import METHOD_NAMES, make_methods
 from .metrics import answer_contained, evidence_kept, normalise, titles_kept
+from .publish import write_report
 from .results import RUNS, SELECTION, RowLog, machine_info, row_key
 
 if TYPE_CHECKING:
@@ -185,13 +186,13 @@ def run_selection(opts: BenchOptions, ds: BenchDataset, folder: Path, methods: S
     """The selection pass (no generator): quality and cost of every method at every budget."""
     from tqdm.auto import tqdm
 
-    from ..counting import TokenCounter
+    from ..backends import load_counter
     from .indexes import make_encoder
 
     rows = RowLog(folder / SELECTION)
     work = _pending(opts, ds, methods, rows.done)
     encoder = _once(lambda: make_encoder(opts.encoder))
-    counter = TokenCounter.load(opts.backend_config())
+    counter = load_counter(opts.backend_config())
     t0, build_s = time.perf_counter(), 0.0
     bar = tqdm(total=sum(map(len, work.values())), desc=f"{ds.name} selection", unit="row", disable=not opts.progress)
     for key, eng, took in open_engines(ds, opts, list(work), encoder, counter):
@@ -233,12 +234,11 @@ def run_generation(opts: BenchOptions, folder: Path, methods: Sequence[Method]) 
 
 def run_bench(opts: BenchOptions) -> Path:
     """Run the benchmark described by ``opts``; returns the dataset's results folder."""
-    from ..counting import TokenCounter
-    from .publish import write_report
+    from ..backends import load_counter
 
     set_threads(opts.threads)
     started = machine_info()
-    ds, folder = prepare(opts, TokenCounter.load(opts.backend_config()))
+    ds, folder = prepare(opts, load_counter(opts.backend_config()))
     ds = ds.limited(opts.limit)
     methods = make_methods(opts.methods, opts.beams, opts.llmlingua_kwargs())
     timings = run_selection(opts, ds, folder, methods)

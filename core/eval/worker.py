@@ -72,8 +72,7 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     """Answer every pending (question, budget) of one method; returns how many rows were written."""
     from tqdm.auto import tqdm
 
-    from ..backends import load_backend
-    from ..counting import TokenCounter
+    from ..backends import load_backend, load_counter
     from .indexes import make_encoder
 
     t_start = time.perf_counter()
@@ -84,7 +83,7 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     if not work:
         return 0
     backend = load_backend(opts.backend_config())
-    counter = TokenCounter.load(opts.backend_config())
+    counter = load_counter(opts.backend_config())
     encoder_box: list[Any] = []
 
     def encoder() -> Any:

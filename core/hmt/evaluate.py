@@ -215,12 +215,14 @@ def evaluate_perplexity(
     out.mkdir(parents=True, exist_ok=True)
     mem_path = str(memory or default_weights_path())
     window = window or int(read_meta(mem_path)["config"]["segment_len"])
-    docs_file = out / "eval_docs.json"
-    if docs_file.is_file():
-        docs = json.loads(docs_file.read_text(encoding="utf-8"))
-    else:
+    docs_file = out / "eval_docs.json"  # cached tokenized held-out prefixes (reused when they suffice)
+    docs = json.loads(docs_file.read_text(encoding="utf-8")) if docs_file.is_file() else None
+    if docs is None or docs.get("eval_fraction") != eval_fraction or any(
+        len(docs["lengths"].get(str(n), [])) < k for n, k in zip(lengths, n_docs, strict=True)
+    ):
         docs = prepare_eval_docs(_tokenizer(model), lengths, n_docs, eval_fraction, progress=progress)
         docs_file.write_text(json.dumps(docs), encoding="utf-8")
+    wanted = {str(n): k for n, k in zip(lengths, n_docs, strict=True)}
     ctx = _context_window(model)
     results: list[dict[str, Any]] = []
     results_file = out / "results.json"
@@ -235,7 +237,7 @@ def evaluate_perplexity(
             continue
         spec = {
             "method": method, "length": length, "model": model, "memory": mem_path, "device": device,
-            "dtype": dtype, "window": window, "docs": docs["lengths"][str(length)],
+            "dtype": dtype, "window": window, "docs": docs["lengths"][str(length)][: wanted[str(length)]],
         }
         if fresh_process:
             res = _run_subprocess(spec, out / f"run-{length}-{method}")

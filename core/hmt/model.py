@@ -119,6 +119,16 @@ class HMT(nn.Module):
             return ctx
         return nullcontext()
 
+    def release(self) -> Any:
+        """Remove injected LoRA layers and return the plain backbone (unchanged base weights).
+
+        Call it when the same loaded model must serve other methods after HMT; this HMT is
+        unusable afterwards.
+        """
+        if is_lora_wrapped(self.backbone):
+            return self.backbone.unload()
+        return self.backbone
+
     def enable_gradient_checkpointing(self) -> None:
         """Recompute backbone activations in the backward pass (less memory, ~30% slower)."""
         self.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -282,7 +292,7 @@ class HMT(nn.Module):
         """
         ids = self._as_ids(final_ids)
         eos = {eos_token_id} if isinstance(eos_token_id, int) else set(eos_token_id or [])
-        x, _ = self._segment_inputs(ids, HMTState(), read_out=False)  # (b, l, d)
+        x, _ = self._segment_inputs(ids, state, read_out=False)  # (b, l, d)
         out = self.backbone(inputs_embeds=x, use_cache=True)
         kw = self._cache_kwarg()
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=self.device)

@@ -34,6 +34,7 @@ __all__ = ["HMTTrainer", "TrainResult", "train_hmt"]
 log = logging.getLogger(__name__)
 
 _STATE_FILE = "trainer.pt"
+_SCHEDULE_FIELDS = ("stage1_steps", "stage2_steps", "save_every")  # may change when resuming
 
 
 @dataclass(frozen=True)
@@ -156,10 +157,15 @@ class HMTTrainer:
         if not (ckpt / _STATE_FILE).is_file():
             return False
         state = torch.load(ckpt / _STATE_FILE, map_location="cpu", weights_only=False)
-        if state["config"] != self.cfg.to_dict():
+        saved, now = dict(state["config"]), self.cfg.to_dict()
+        for key in _SCHEDULE_FIELDS:  # a resumed run may train for more or fewer steps
+            saved.pop(key, None)
+            now.pop(key, None)
+        if saved != now:
+            diff = sorted(k for k in now if saved.get(k) != now[k])
             raise ConfigError(
-                f"the checkpoint in {ckpt} was written with another HMTConfig; use a new --out folder or "
-                "the same settings (or start over without --resume)."
+                f"the checkpoint in {ckpt} was written with another HMTConfig (differs in {diff}); use a new "
+                "--out folder or the same settings (or start over without --resume)."
             )
         params = dict(self.hmt.named_parameters(remove_duplicate=False))
         with torch.no_grad():

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 
-from ..errors import ParseError
+from ..errors import EmptySourceError, ParseError
 from ..types import ParsedDocument
 from ._html_walk import WalkResult, walk_html
 from ._structure import build_sections, doc_stem
@@ -37,7 +37,7 @@ def walk_page(raw: str, source: str, want_links: bool = False) -> WalkResult:
 def parse_html(raw: str, source: str = "<text>") -> ParsedDocument:
     """Parse an HTML string into a document of readable text and nested sections."""
     if not raw.strip():
-        raise ParseError(f"{source} is empty; nothing to index")
+        raise EmptySourceError(f"{source} is empty; nothing to index")
     page = walk_page(raw, source)
     if not page.text.strip():
         raise ParseError(f"{source} contains no readable text (only markup, scripts or navigation)")

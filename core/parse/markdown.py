@@ -11,7 +11,7 @@ import os
 import re
 from typing import Any
 
-from ..errors import ParseError
+from ..errors import EmptySourceError, ParseError
 from ..types import ParsedDocument
 from ._structure import Mark, build_sections, collapse_ws, doc_stem
 from .text import read_text_file
@@ -59,7 +59,7 @@ def _heading_marks(text: str) -> list[tuple[int, int, int, str]]:
 def parse_markdown(text: str, source: str = "<text>") -> ParsedDocument:
     """Parse Markdown text into a document whose sections follow its headings."""
     if not text.strip():
-        raise ParseError(f"{source} is empty; nothing to index")
+        raise EmptySourceError(f"{source} is empty; nothing to index")
     try:
         headings = _heading_marks(text)
     except Exception as exc:  # markdown-it is lenient; this guards against internal bugs

@@ -4,7 +4,9 @@
 ``doc.meta["page_offsets"][i]`` is where page ``i`` (0-based) starts. Sections come
 from the outline (nested bookmarks -> levels); each bookmark is located on its
 destination page (preferably as a heading line such as ``"3.6.7 Here Strings"``);
-without an outline, short numbered lines ("2.1 Scope") are taken as headings.
+without an outline, short numbered lines ("2.1 Scope") are taken as headings. Contents and
+index pages (mostly ``Signals ........ 42`` or ``term, 12, 45`` lines) are left out of the text,
+as are dotted-leader lines elsewhere (:func:`drop_listings`); page numbering is kept.
 """
 
 from __future__ import annotations
@@ -17,17 +19,22 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, ParseError
+from ..errors import EmptySourceError, InputError, ParseError
 from ..titles import split_number
 from ..types import ParsedDocument
 from ._structure import Mark, build_sections, collapse_ws, doc_stem, numbered_level
 
-__all__ = ["parse_pdf_file"]
+__all__ = ["parse_pdf_file", "drop_listings"]
 
 logger = logging.getLogger(__name__)
 
 _SEP = "\n\n"
 _TOC_TAIL = re.compile(r"(?:\.\s*){3,}\d*\s*$|\s\d+\s*$")
+# Front matter and back-of-book index lines: a dotted leader to a page number ("Signals ........ 42"),
+# or a term followed by page numbers ("builtins, 3, 9-11").
+_LEADER = re.compile(r"\S.*?(?:\s*\.){4,}\s*[0-9ivxlcdm]+\s*$", re.IGNORECASE)
+_INDEX_ENTRY = re.compile(r"\S.{0,80}?,\s*\d+(?:\s*[-\u2013]\s*\d+)?(?:\s*,\s*\d+(?:\s*[-\u2013]\s*\d+)?)*\s*$")
+_LISTING_SHARE = 0.5  # a page whose non-empty lines are mostly such lines is a contents or index page
 
 
 def _open(path: Path) -> Any:
@@ -41,7 +48,7 @@ def _open(path: Path) -> Any:
     try:
         reader = PdfReader(path)
     except EmptyFileError as exc:
-        raise ParseError(f"{path} is empty; nothing to index") from exc
+        raise EmptySourceError(f"{path} is empty; nothing to index") from exc
     except Exception as exc:
         raise ParseError(f"{path} is not a readable PDF ({type(exc).__name__}: {exc}); "
                          "check that the file is complete, or repair it (e.g. qpdf)") from exc
@@ -73,6 +80,22 @@ def _page_texts(reader: Any, path: Path) -> list[str]:
             logger.warning("%s: cannot extract text of page %d: %s", path, i + 1, exc)
             texts.append("")
     return texts
+
+
+def _is_listing_line(line: str) -> bool:
+    return bool(_LEADER.match(line) or _INDEX_ENTRY.match(line))
+
+
+def drop_listings(page: str) -> str:
+    """A page's text without table-of-contents and index matter: ``""`` for a page whose lines are
+    mostly dotted leaders or ``term, 12, 45`` entries (a heading such as "Contents" included), and
+    the dotted-leader lines removed from any other page."""
+    lines = page.splitlines(keepends=True)
+    filled = [x.strip() for x in lines if x.strip()]
+    listed = sum(1 for x in filled if _is_listing_line(x))
+    if filled and listed >= 2 and listed >= _LISTING_SHARE * len(filled):
+        return ""
+    return "".join(x for x in lines if not _LEADER.match(x.strip()))
 
 
 def _outline(reader: Any) -> list[tuple[int, str, int]]:
@@ -192,6 +215,13 @@ def parse_pdf_file(path: str | os.PathLike[str]) -> ParsedDocument:
     if not any(t.strip() for t in texts):
         raise ParseError(f"{p} has no extractable text (scanned or image-only PDF?); "
                          "run OCR on it first (e.g. ocrmypdf) and index the result")
+    kept = [drop_listings(t) for t in texts]
+    skipped = sum(1 for a, b in zip(texts, kept, strict=True) if a.strip() and not b.strip())
+    if skipped:
+        logger.info("%s: skipped %d contents/index pages", p, skipped)
+    texts = kept
+    if not any(t.strip() for t in texts):
+        raise ParseError(f"{p} holds only contents or index pages; nothing to index")
     offsets: list[int] = []
     pos = 0
     for t in texts:

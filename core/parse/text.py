@@ -7,7 +7,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..errors import InputError, ParseError
+from ..errors import EmptySourceError, InputError, ParseError
 from ..types import ParsedDocument, Section
 from ._structure import doc_stem
 
@@ -28,8 +28,28 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
+# Signatures of binary formats that are often given a text-ish extension (a renamed .docx, a PDF saved as .md).
+_MAGIC: tuple[tuple[bytes, str, str], ...] = (
+    (b"PK\x03\x04", "a zip archive", "a .docx/.xlsx/.odt/.epub is zipped XML: export it to text, Markdown or PDF"),
+    (b"PK\x05\x06", "an (empty) zip archive", "unpack it and index the files inside"),
+    (b"%PDF-", "a PDF file", "give it a .pdf extension so the PDF parser reads it"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a legacy Office (OLE) document", "export it to text or PDF"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "images cannot be indexed; run OCR first"),
+    (b"\xff\xd8\xff", "a JPEG image", "images cannot be indexed; run OCR first"),
+    (b"GIF8", "a GIF image", "images cannot be indexed"),
+    (b"\x1f\x8b", "a gzip-compressed file", "decompress it first (gunzip)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "unpack it and index the files inside"),
+    (b"Rar!", "a RAR archive", "unpack it and index the files inside"),
+    (b"\x7fELF", "an executable (ELF)", "only documents can be indexed"),
+)
+
+
 def _check_not_binary(data: bytes, name: str) -> None:
-    """Raise :class:`ParseError` when the first bytes look like a binary file."""
+    """Raise :class:`ParseError` when the first bytes look like a binary file (a known binary
+    signature, NUL bytes, or many control bytes)."""
+    for magic, what, todo in _MAGIC:
+        if data.startswith(magic):
+            raise ParseError(f"{name} is {what}, not text, whatever its extension says; {todo}")
     head = data[:_SNIFF]
     if b"\x00" in head:
         raise ParseError(
@@ -96,7 +116,7 @@ def decode_bytes(data: bytes, name: str = "<bytes>") -> str:
         except UnicodeDecodeError:
             text = _detect(data, name)
     if not text.strip():
-        raise ParseError(f"{name} is empty; nothing to index")
+        raise EmptySourceError(f"{name} is empty; nothing to index")
     return text
 
 
@@ -117,7 +137,7 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
 def parse_plain_text(text: str, source: str = "<text>", title: str | None = None) -> ParsedDocument:
     """Plain text as one document with a single section covering all of it."""
     if not text.strip():
-        raise ParseError(f"{source} is empty; nothing to index")
+        raise EmptySourceError(f"{source} is empty; nothing to index")
     title = title if title is not None else doc_stem(source)
     section = Section(title, (title,), 1, 0, len(text), {"kind": "document"})
     return ParsedDocument(source, title, text, [section], {"format": "text"})

@@ -70,8 +70,9 @@ def to_leaves(docs: Sequence[Document]) -> list[LeafInput]:
     return leaves
 
 
-def node_document(s: ScoredNode, index: Index) -> Document:
-    """A kept leaf of a saved index as a Document (id, heading path, score, source, offsets)."""
+def node_document(s: ScoredNode, index: Index, breadcrumbs: bool = False) -> Document:
+    """A kept leaf of a saved index as a Document (id, heading path, score, source, offsets);
+    with ``breadcrumbs`` the content starts with its heading path line (:func:`h2mt.prompt.breadcrumb`)."""
     n = s.node
     doc = index.documents[n.doc] if n.doc < len(index.documents) else {}
     nid = n.ref or str(n.id)
@@ -79,7 +80,8 @@ def node_document(s: ScoredNode, index: Index) -> Document:
         "id": nid, "path": list(n.path), "score": s.score, "source": doc.get("source", ""),
         "title": doc.get("title", ""), "start": n.start, "end": n.end, "tokens": n.tokens,
     }
-    return Document(page_content=n.text, metadata=meta, id=nid)
+    text = f"{breadcrumb(n.path)}\n{n.text}" if breadcrumbs and any(n.path) else n.text
+    return Document(page_content=text, metadata=meta, id=nid)
 
 
 def top_k(docs: list[Document], k: int | None) -> list[Document]:
@@ -91,13 +93,16 @@ def top_k(docs: list[Document], k: int | None) -> list[Document]:
 
 
 def format_documents(docs: Sequence[Document], breadcrumbs: bool = True) -> str:
-    """Prompt context: documents in order, a ``## a > b`` breadcrumb whenever the heading path changes."""
+    """Prompt context: documents in order, a ``## a > b`` breadcrumb whenever the heading path changes
+    (not repeated for a document whose content already starts with it)."""
     parts: list[str] = []
     last: tuple[str, ...] = ()
     for d in docs:
         path = heading_path(d.metadata)
-        if breadcrumbs and path and path != last:
-            parts.append(breadcrumb(path))
+        crumb = breadcrumb(path)
+        own = d.page_content.startswith(crumb + "\n")  # H2MTRetriever documents carry their own
+        if breadcrumbs and path and path != last and not own:
+            parts.append(crumb)
         last = path
         parts.append(d.page_content)
     return "\n\n".join(parts)

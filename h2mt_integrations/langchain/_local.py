@@ -10,6 +10,7 @@ from typing import Any, Literal
 from h2mt import BackendConfig, PrefillConfig
 from h2mt.backends import Backend, GenerationStats
 from h2mt.backends.resolve import DEFAULT_MODEL_NAME
+from h2mt.backends.tokens import chat_template_ids, count_tokens
 from h2mt.generation import generate
 from h2mt.prompt import Prompt
 from langchain_core.messages.ai import UsageMetadata
@@ -42,6 +43,7 @@ class LocalModelSettings(BaseModel):
     seed: int | None = Field(default=None, description="Sampling seed (reproducible sampling)")
 
     _backend: Backend | None = PrivateAttr(default=None)
+    _tokenizer: Any = PrivateAttr(default=None)
 
     def __init__(self, *, backend: Backend | None = None, **kwargs: Any) -> None:
         """Settings as keywords; ``backend`` injects an already loaded h2mt backend."""
@@ -59,6 +61,35 @@ class LocalModelSettings(BaseModel):
                                     dtype=self.dtype, quantization=self.quantization)
                 self._backend = load_backend(cfg)
             return self._backend
+
+    @property
+    def tokenizer(self) -> Any:
+        """The generator's own tokenizer: the loaded backend's, else loaded alone (no weights; offline)."""
+        if self._backend is not None:
+            return self._backend.tokenizer
+        with _LOAD_LOCK:
+            if self._tokenizer is None:
+                from h2mt.backends import load_tokenizer
+
+                self._tokenizer = load_tokenizer(BackendConfig(model=self.model, gguf_file=self.gguf_file))
+            return self._tokenizer
+
+    # Token counting with the generator's tokenizer (LangChain's default downloads GPT-2's).
+    def get_token_ids(self, text: str) -> list[int]:
+        """Token ids of ``text`` in the generator's tokenizer (no special tokens)."""
+        return [int(i) for i in self.tokenizer.encode(text, add_special_tokens=False)]
+
+    def get_num_tokens(self, text: str) -> int:
+        """Number of generator tokens of ``text`` (no special tokens); what budgets count."""
+        if self._backend is not None:
+            return self._backend.count_tokens([text])[0]
+        return count_tokens(self.tokenizer, [text])[0]
+
+    def _chat_template_tokens(self, messages: Sequence[dict[str, str]]) -> int:
+        """Tokens of ``messages`` in the generator's chat template, reply prompt included."""
+        if self._backend is not None:
+            return len(self._backend.chat_ids(messages))
+        return len(chat_template_ids(self.tokenizer, messages))
 
     @property
     def model_name(self) -> str:

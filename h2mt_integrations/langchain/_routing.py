@@ -79,9 +79,9 @@ class RoutingSettings(BaseModel):
             return self._token_counter
 
     def _default_counter(self) -> CountFn:
-        from h2mt.counting import TokenCounter
+        from h2mt.backends import load_counter
 
-        return TokenCounter.load(BackendConfig())
+        return load_counter(BackendConfig())
 
     def _route(self, docs: Sequence[Document], question: str) -> tuple[list[Document], RouteResult | None]:
         return route_documents(

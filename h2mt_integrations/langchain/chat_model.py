@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any, NoReturn
 
 from h2mt.aio import aiter_blocking
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -17,6 +17,13 @@ from ._convert import to_chat_messages
 from ._local import LocalModelSettings
 
 __all__ = ["ChatH2MT"]
+
+_NO_TOOLS = (
+    "ChatH2MT does not support tool calling: h2mt runs small local models without a tool-calling "
+    "template. Use a tool-calling chat model for the agent and give it h2mt as a tool, e.g. "
+    "langchain_core.tools.create_retriever_tool(H2MTRetriever(index_path=...), name, description), "
+    "or call H2MTRunnable / H2MTRetriever directly in your chain."
+)
 
 
 class ChatH2MT(LocalModelSettings, BaseChatModel):
@@ -40,6 +47,19 @@ class ChatH2MT(LocalModelSettings, BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "h2mt-chat"
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Tokens of ``messages`` as the model reads them: its chat template, reply prompt included
+        (``trim_messages(..., token_counter=llm)`` counts with this). ``tools`` are not supported."""
+        if tools:
+            raise NotImplementedError(_NO_TOOLS)
+        return self._chat_template_tokens(to_chat_messages(messages))
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> NoReturn:
+        """Not supported; raises :class:`NotImplementedError` saying what to use instead."""
+        raise NotImplementedError(_NO_TOOLS)
 
     @property
     def _identifying_params(self) -> dict[str, Any]:

@@ -7,8 +7,9 @@ from typing import Any
 
 from h2mt.aio import aiter_blocking
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import LLM, LangSmithParams
+from langchain_core.language_models import LLM, LangSmithParams, LanguageModelInput
 from langchain_core.outputs import GenerationChunk
+from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import Field
 
 from ._local import LocalModelSettings
@@ -33,6 +34,30 @@ class H2MTLLM(LocalModelSettings, LLM):
     def _identifying_params(self) -> dict[str, Any]:
         keys = ("model", "gguf_file", "quantization", "temperature", "top_p", "max_tokens", "stop", "seed")
         return {k: getattr(self, k) for k in keys}
+
+    def batch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Run the inputs concurrently, one run each (LangChain's ``Runnable.batch``, a thread pool
+        bounded by ``max_concurrency``). ``BaseLLM.batch`` would pass them to one ``generate``
+        call, which ``LLM`` runs one after another."""
+        return Runnable.batch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
+
+    async def abatch(
+        self,
+        inputs: list[LanguageModelInput],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Async :meth:`batch`: the inputs' ``ainvoke`` calls run concurrently."""
+        return await Runnable.abatch(self, inputs, config, return_exceptions=return_exceptions, **kwargs)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = super()._get_ls_params(stop=stop, **kwargs)

@@ -23,7 +23,9 @@ _LOAD_LOCK = threading.Lock()
 class H2MTRetriever(BaseRetriever):
     """Route the query coarse-to-fine through a saved h2mt index; the kept leaves as documents.
 
-    Documents come in document order with ``metadata`` = ``id`` (caller ref or node id),
+    Documents come in document order; each ``page_content`` starts with its heading breadcrumb
+    (``## manual > 5.2 Bash Variables > PIPESTATUS``, so the entry name is in the text an LLM reads;
+    ``breadcrumbs=False`` for the bare leaf text), with ``metadata`` = ``id`` (caller ref or node id),
     ``path`` (heading breadcrumb), ``score`` (higher is better), ``source``, ``title``,
     ``start``/``end`` (character offsets) and ``tokens``. ``budget``, ``k`` and
     ``beam_width`` can also be given per call: ``retriever.invoke(q, k=3)``.
@@ -39,6 +41,9 @@ class H2MTRetriever(BaseRetriever):
     budget: int = Field(default=2048, ge=1, description="Token budget of the returned leaves (generator tokens)")
     k: int | None = Field(default=None, ge=1, description="Return at most k leaves (best scores, document order)")
     beam_width: int | None = Field(default=None, ge=1, description="Routing beam; None = the engine's default")
+    breadcrumbs: bool = Field(
+        default=True, description="Start each page_content with its heading path line ('## Doc > Section > Entry')"
+    )
 
     _engine: H2MT | None = PrivateAttr(default=None)
     _encoder: Encoder | None = PrivateAttr(default=None)
@@ -66,7 +71,8 @@ class H2MTRetriever(BaseRetriever):
         eng = self.engine
         budget = kwargs.get("budget", self.budget)
         r = eng.route(query, budget=budget, beam_width=kwargs.get("beam_width", self.beam_width))
-        return top_k([node_document(s, eng.index) for s in r.kept], kwargs.get("k", self.k))
+        docs = [node_document(s, eng.index, kwargs.get("breadcrumbs", self.breadcrumbs)) for s in r.kept]
+        return top_k(docs, kwargs.get("k", self.k))
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any

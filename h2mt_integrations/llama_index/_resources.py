@@ -57,9 +57,10 @@ def resolve_counter(model: str | None, backend: Any, given: CountFn | None) -> t
     """(token counter, the model tokenizer or None): the given counter, the backend's, or the model's."""
     if given is not None:
         return given, None
+    from h2mt.backends import load_counter
     from h2mt.counting import TokenCounter
 
-    counter = TokenCounter.for_backend(backend) if backend is not None else TokenCounter.load(BackendConfig(model=model))
+    counter = TokenCounter.for_backend(backend) if backend is not None else load_counter(BackendConfig(model=model))
     return counter, counter.tokenizer
 
 

@@ -22,7 +22,7 @@ from h2mt.encoders import HashingEncoder  # noqa: E402
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler  # noqa: E402
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.language_models.fake_chat_models import FakeListChatModel  # noqa: E402
-from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage  # noqa: E402
 from langchain_core.runnables import RunnablePassthrough  # noqa: E402
 
 from h2mt_integrations.langchain import (  # noqa: E402
@@ -382,3 +382,140 @@ def test_pg_docs_retriever_keeps_evidence() -> None:
     hits = [evidence_kept(q["evidence"], "\n\n".join(d.page_content for d in retriever.invoke(q["question"])))
             for q in qs]
     assert len(qs) == 8 and sum(hits) >= 7
+
+
+# ---- token counting with the generator's tokenizer (never LangChain's GPT-2 download) ---------------
+@pytest.fixture()
+def no_gpt2(monkeypatch: pytest.MonkeyPatch) -> None:
+    import langchain_core.language_models.base as lc_base
+
+    def fail() -> Any:
+        raise AssertionError("LangChain's GPT-2 tokenizer (a download) was used")
+
+    monkeypatch.setattr(lc_base, "get_tokenizer", fail)
+
+
+def test_token_counting_uses_the_generator_tokenizer(chat: ChatH2MT, backend: Any, no_gpt2: None) -> None:
+    text = "PIPESTATUS holds the exit statuses of the last pipeline."
+    assert chat.get_num_tokens(text) == backend.count_tokens([text])[0] > 0
+    assert chat.get_token_ids(text) == backend.tokenizer.encode(text, add_special_tokens=False)
+    msgs = [SystemMessage("Be brief."), HumanMessage("hello there"), AIMessage("hi")]
+    expected = len(backend.chat_ids([{"role": "system", "content": "Be brief."},
+                                     {"role": "user", "content": "hello there"},
+                                     {"role": "assistant", "content": "hi"}]))
+    assert chat.get_num_tokens_from_messages(msgs) == expected
+    llm = H2MTLLM(backend=backend)
+    assert llm.get_num_tokens(text) == chat.get_num_tokens(text)
+    assert llm.get_token_ids(text) == chat.get_token_ids(text)
+
+
+def test_token_counting_without_loading_the_weights(tmp_path_factory: pytest.TempPathFactory,
+                                                    no_gpt2: None) -> None:
+    path = make_tiny_model_dir(tmp_path_factory.mktemp("lc-tok-only"))
+    chat = ChatH2MT(model=str(path), device="cpu")
+    assert chat.get_num_tokens("hello there") > 0
+    assert chat._backend is None  # only the tokenizer was loaded
+
+
+def test_trim_messages_with_the_chat_model_as_counter(chat: ChatH2MT, no_gpt2: None) -> None:
+    from langchain_core.messages import trim_messages
+
+    history = [SystemMessage("Be brief.")]
+    for i in range(6):
+        history += [HumanMessage(f"question number {i} about the shell"), AIMessage(f"answer number {i}")]
+    total = chat.get_num_tokens_from_messages(history)
+    trimmed = trim_messages(history, max_tokens=total // 2, token_counter=chat, strategy="last",
+                            include_system=True, start_on="human")
+    assert 1 < len(trimmed) < len(history) and trimmed[0].type == "system"
+    assert chat.get_num_tokens_from_messages(trimmed) <= total // 2
+
+
+def test_bind_tools_says_why_and_what_instead(chat: ChatH2MT) -> None:
+    with pytest.raises(NotImplementedError, match="tool-calling template.*create_retriever_tool"):
+        chat.bind_tools([])
+
+
+# ---- retriever breadcrumbs, embeddings, concurrent batch --------------------------------------------
+def test_retriever_page_content_starts_with_the_breadcrumb(index_path: Path) -> None:
+    from h2mt.prompt import breadcrumb
+
+    got = H2MTRetriever(index_path=str(index_path), budget=48).invoke(Q)
+    assert got
+    for d in got:
+        first, _, rest = d.page_content.partition("\n")
+        assert first == breadcrumb(d.metadata["path"]) and rest.strip()
+    plain = H2MTRetriever(index_path=str(index_path), budget=48, breadcrumbs=False).invoke(Q)
+    assert [d.page_content for d in plain] == [d.page_content.partition("\n")[2] for d in got]
+
+
+def test_breadcrumbed_retriever_documents_get_one_heading_in_the_prompt(index_path: Path,
+                                                                        runnable: H2MTRunnable) -> None:
+    from h2mt_integrations.langchain._convert import format_documents
+
+    docs = H2MTRetriever(index_path=str(index_path), budget=48).invoke(Q)
+    context = format_documents(docs)
+    for d in docs:
+        crumb = d.page_content.partition("\n")[0]
+        assert context.count(crumb + "\n" + crumb) == 0
+
+
+def test_embeddings(no_gpt2: None) -> None:
+    from h2mt_integrations.langchain import H2MTEmbeddings
+    from langchain_core.embeddings import Embeddings
+
+    emb = H2MTEmbeddings(encoder=HashingEncoder(256))
+    assert isinstance(emb, Embeddings)
+    docs = emb.embed_documents(["work_mem sets memory", "checkpoints happen"])
+    assert len(docs) == 2 and len(docs[0]) == 256 and all(isinstance(x, float) for x in docs[0])
+    q = emb.embed_query("work_mem sets memory")
+    assert q == pytest.approx(docs[0])
+    assert asyncio.run(emb.aembed_documents(["checkpoints happen"])) == pytest.approx([docs[1]])
+    assert asyncio.run(emb.aembed_query("work_mem sets memory")) == pytest.approx(q)
+    assert emb.embed_documents([]) == []
+    named = H2MTEmbeddings(encoder="hashing")  # a named encoder loads on first use
+    assert named._encoder is None and len(named.embed_query("x")) > 0
+
+
+def _spans(backend: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
+    import time
+
+    spans: list[tuple[float, float]] = []
+    real = backend.stream
+
+    def stream(ids: Any, cfg: Any, stats: Any) -> Any:
+        pieces = real(ids, cfg, stats)
+
+        def gen() -> Any:
+            t0 = time.perf_counter()
+            yield from pieces
+            spans.append((t0, time.perf_counter()))
+
+        return gen()
+
+    monkeypatch.setattr(backend, "stream", stream)
+    return spans
+
+
+def _overlapping(spans: list[tuple[float, float]], n: int) -> bool:
+    s = sorted(spans)
+    return len(s) == n and all(a[1] > b[0] for a, b in zip(s, s[1:], strict=False))
+
+
+@pytest.mark.parametrize("kind", ["chat", "llm", "runnable"])
+def test_batch_runs_inputs_concurrently(kind: str, backend: Any, docs: list[Document],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = _spans(backend, monkeypatch)
+    chat = ChatH2MT(backend=backend, max_tokens=24, stop=["\x00"])
+    if kind == "chat":
+        model: Any = chat
+        inputs: list[Any] = ["hello there", "one two three", "the capital of France"]
+    elif kind == "llm":
+        model = H2MTLLM(backend=backend, max_tokens=24, stop=["\x00"])
+        inputs = ["hello there", "one two three", "the capital of France"]
+    else:
+        model = H2MTRunnable(llm=chat, budget=48, encoder=HashingEncoder(256))
+        inputs = [{"question": q, "documents": docs} for q in (Q, "When is a checkpoint made?", "connections?")]
+    out = model.batch(inputs)
+    assert len(out) == 3 and _overlapping(spans, 3), spans
+    spans.clear()
+    assert len(asyncio.run(model.abatch(inputs))) == 3 and _overlapping(spans, 3), spans
