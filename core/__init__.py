@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import (
     AggregateStrategy,
+    AnswerTask,
     BackendConfig,
     ChunkConfig,
     EncoderConfig,
@@ -62,7 +63,7 @@ _LAZY = {
 }
 
 __all__ = [
-    "AggregateStrategy", "BackendConfig", "ChunkConfig", "EncoderConfig", "FusionMode", "H2MTConfig",
+    "AggregateStrategy", "AnswerTask", "BackendConfig", "ChunkConfig", "EncoderConfig", "FusionMode", "H2MTConfig",
     "HierarchyConfig", "PrefillConfig", "RouteConfig",
     "BudgetError", "ConfigError", "H2MTError", "IndexCorruptError", "IndexFileError", "IndexVersionError",
     "InputError", "MissingExtraError", "ModelError", "ModelNotFoundError", "ParseError", "ResourceError",

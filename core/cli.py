@@ -29,15 +29,16 @@ def _root(
 
 
 def _config(budget: int | None = None, beam: int | None = None, model: str | None = None,
-            max_new_tokens: int | None = None, quantization: str | None = None, device: str | None = None) -> Any:
+            max_new_tokens: int | None = None, quantization: str | None = None, device: str | None = None,
+            task: str | None = None) -> Any:
     from .config import H2MTConfig
 
     cfg = H2MTConfig()
     if budget is not None or beam is not None:
         cfg.route = RouteConfig(budget=cfg.route.budget if budget is None else budget,
                                 beam_width=cfg.route.beam_width if beam is None else beam)
-    if max_new_tokens is not None:
-        cfg.prefill = PrefillConfig(max_new_tokens=max_new_tokens)
+    if max_new_tokens is not None or task is not None:
+        cfg.prefill = PrefillConfig(task=task or _PREFILL.task, max_new_tokens=max_new_tokens or 0)  # type: ignore[arg-type]
     cfg.backend = BackendConfig(model=model, quantization=quantization or "auto", device=device or "auto")  # type: ignore[arg-type]
     return cfg
 
@@ -91,14 +92,15 @@ def ask(
     model: str | None = typer.Option(None, help="Preset (smollm2-135m, qwen2.5-coder-0.5b), HF folder or GGUF file."),
     quantization: str = typer.Option(_BACKEND.quantization, help="auto | none | int8 | nf4"),
     device: str = typer.Option(_BACKEND.device, help="auto | cpu | cuda"),
-    max_new_tokens: int = typer.Option(_PREFILL.max_new_tokens, help="Generation limit."),
+    max_new_tokens: int = typer.Option(0, help="Generation limit (0 = the task's: short 48, explain 256)."),
+    task: str = typer.Option(_PREFILL.task.value, help="short (the exact answer) | explain (a few sentences)."),
     full: bool = typer.Option(False, "--full", help="Skip routing: prefill the whole document (baseline)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
     """Answer QUESTION from the routed part of INDEX, streaming the answer."""
     from .pipeline import H2MT
 
-    eng = H2MT.load(index, _config(budget, beam, model, max_new_tokens, quantization, device))
+    eng = H2MT.load(index, _config(budget, beam, model, max_new_tokens, quantization, device, task))
     stream = eng.stream(question, full=full)
     if not as_json:
         typer.echo("Answer: ", nl=False)

@@ -80,6 +80,8 @@ class EncoderConfig:
     batch_size: int = 16  # leaves per batch (small batches pad less; fastest on CPU)
     device: str = "cpu"  # torch device for the encoder
     hashing_dim: int = 256  # dimension of the deterministic hashing encoder
+    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # sentence-transformers runtime: torch, ONNX Runtime fp32 or int8
+    cache_dir: str | None = None  # where ONNX exports are cached (None = $H2MT_CACHE_DIR or the user cache)
 
     def __post_init__(self) -> None:
         _check(
@@ -88,6 +90,15 @@ class EncoderConfig:
         )
         _check(self.batch_size >= 1, "EncoderConfig.batch_size must be >= 1")
         _check(self.hashing_dim >= 8, "EncoderConfig.hashing_dim must be >= 8")
+        _check(
+            self.backend in ("torch", "onnx", "onnx-int8"),
+            f"EncoderConfig.backend must be torch, onnx or onnx-int8, got {self.backend!r}",
+        )
+        _check(
+            self.backend == "torch" or self.kind == "sentence-transformers",
+            f"EncoderConfig.backend={self.backend!r} applies to kind='sentence-transformers' only; "
+            f"leave backend='torch' for kind={self.kind!r}",
+        )
 
 
 class FusionMode(str, enum.Enum):
@@ -134,28 +145,64 @@ class RouteConfig:
                "RouteConfig.link_sources must be >= 0, link_fanout and title_leaves >= 1")
 
 
+class AnswerTask(str, enum.Enum):
+    """The layout of the prompt and the shape of the answer."""
+
+    SHORT = "short"  # short-answer QA: the exact name, value or phrase from the context
+    EXPLAIN = "explain"  # an explanation in a few sentences, grounded in the context
+    CHAT = "chat"  # a chat model's turn: the caller's messages, no task instruction or stops
+
+
+TASK_SYSTEM_PROMPTS: dict[AnswerTask, str] = {
+    AnswerTask.SHORT: (
+        "You answer questions about documents. Reply with the short answer only: the exact name, value or "
+        "phrase from the context, without explanation. If the context does not contain the answer, reply: "
+        "The context does not say."
+    ),
+    AnswerTask.EXPLAIN: (
+        "Answer the question using only the context, in a few sentences, and name the exact identifiers or "
+        "values the context gives. If the context does not contain the answer, say so."
+    ),
+    AnswerTask.CHAT: "You are a helpful assistant.",
+}
+TASK_MAX_NEW_TOKENS: dict[AnswerTask, int] = {AnswerTask.SHORT: 48, AnswerTask.EXPLAIN: 256, AnswerTask.CHAT: 256}
+TASK_STOPS: dict[AnswerTask, tuple[str, ...]] = {
+    AnswerTask.SHORT: ("\n\n", "\n## "),  # one short answer; never an invented breadcrumb heading
+    AnswerTask.EXPLAIN: ("\n## ",),
+    AnswerTask.CHAT: (),
+}
+
+
 @dataclass
 class PrefillConfig:
-    """Prompt layout and generation."""
+    """Prompt layout and generation; ``task`` picks the instruction, answer length and stop strings."""
 
-    system_prompt: str = (
-        "Answer the question using only the context. Be brief. "
-        "If the context does not contain the answer, say so."
-    )  # system message of the chat template
-    max_new_tokens: int = 128  # generation limit
+    task: AnswerTask = AnswerTask.SHORT  # short answer | explanation | plain chat turn
+    system_prompt: str = ""  # system message; "" = the task's (TASK_SYSTEM_PROMPTS)
+    max_new_tokens: int = 0  # generation limit; 0 = the task's (TASK_MAX_NEW_TOKENS)
     temperature: float = 0.0  # 0 = greedy decoding
     top_p: float = 1.0  # nucleus sampling when temperature > 0
     repetition_penalty: float = 1.1  # >1 discourages repeating tokens already generated (not the prompt)
     breadcrumbs: bool = True  # put each kept leaf under its heading path
-    stop: tuple[str, ...] = ("\n## ",)  # stop strings; the default ends an answer at a new breadcrumb heading
+    stop: tuple[str, ...] = ()  # extra stop strings, after the task's (see ``stops``)
     seed: int | None = None  # sampling seed
 
     def __post_init__(self) -> None:
-        _check(self.max_new_tokens >= 1, "PrefillConfig.max_new_tokens must be >= 1")
+        self.task = AnswerTask(self.task)
+        if not self.system_prompt:
+            self.system_prompt = TASK_SYSTEM_PROMPTS[self.task]
+        if self.max_new_tokens == 0:
+            self.max_new_tokens = TASK_MAX_NEW_TOKENS[self.task]
+        _check(self.max_new_tokens >= 1, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")
         _check(0 < self.top_p <= 1, "PrefillConfig.top_p must be in (0, 1]")
         _check(self.repetition_penalty >= 1.0, "PrefillConfig.repetition_penalty must be >= 1")
         self.stop = tuple(self.stop)
+
+    @property
+    def stops(self) -> tuple[str, ...]:
+        """Every stop string: the task's, then ``stop``."""
+        return tuple(dict.fromkeys((*TASK_STOPS[self.task], *self.stop)))
 
 
 @dataclass
@@ -170,8 +217,27 @@ class BackendConfig:
     attn_implementation: str | None = None  # None = transformers default (sdpa)
     trust_remote_code: bool = False  # never run model-repo code unless asked
     cache_dir: str | None = None  # where converted GGUF weights are cached (None = user cache)
+    kind: Literal["local", "openai"] = "local"  # local = in-process transformers; openai = an OpenAI-compatible server
+    base_url: str | None = None  # kind=openai: the server's API root, e.g. http://127.0.0.1:8000/v1
+    api_key_env: str = "OPENAI_API_KEY"  # kind=openai: environment variable holding the API key (unset = no key)
+    tokenizer: str | None = None  # kind=openai: local preset/HF folder/GGUF whose tokenizer counts budgets (None = default generator's)
+    context_window: int | None = None  # kind=openai: the served model's window (None = the local tokenizer's limit)
+    timeout_s: float = 120.0  # kind=openai: seconds to wait for each piece of the reply
+    connect_timeout_s: float = 5.0  # kind=openai: seconds to wait for a connection
+    max_retries: int = 3  # kind=openai: retries of a failed connection (with backoff); 4xx replies are not retried
 
     def __post_init__(self) -> None:
+        _check(self.kind in ("local", "openai"), f"BackendConfig.kind must be local or openai, got {self.kind!r}")
+        if self.kind == "openai":
+            _check(
+                isinstance(self.base_url, str) and self.base_url.startswith(("http://", "https://")),
+                f"BackendConfig(kind='openai') needs base_url=http(s)://HOST:PORT/v1, got {self.base_url!r}",
+            )
+        else:
+            _check(self.base_url is None, "BackendConfig.base_url is for a server: set kind='openai' as well")
+        _check(self.timeout_s > 0 and self.connect_timeout_s > 0, "BackendConfig timeouts must be > 0 seconds")
+        _check(self.max_retries >= 0, "BackendConfig.max_retries must be >= 0")
+        _check(self.context_window is None or self.context_window >= 16, "BackendConfig.context_window must be >= 16")
         _check(
             self.dtype in ("auto", "float32", "bfloat16", "float16"),
             f"BackendConfig.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}",

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["CountFn", "TokenCounter", "counter_name", "count_tokens"]
+__all__ = ["CountFn", "TokenCounter", "counter_name", "count_tokens", "truncate_to_tokens"]
 
 CountFn = Callable[[Sequence[str]], list[int]]
 """Anything that maps a batch of texts to their token counts."""
@@ -60,3 +60,22 @@ def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
         return [len(enc) for enc in encode(batch, add_special_tokens=False)]
     encoded = tokenizer(batch, add_special_tokens=False, return_attention_mask=False)
     return [len(ids) for ids in encoded["input_ids"]]
+
+
+def truncate_to_tokens(text: str, budget: int, count: CountFn) -> str:
+    """The longest prefix of ``text`` that ``count`` measures at most ``budget`` tokens, cut back to
+    a word boundary when there is one (binary search over characters: any counter works)."""
+    if budget < 1:
+        return ""
+    if count([text])[0] <= budget:
+        return text
+    lo, hi = 0, len(text)  # count(text[:lo]) <= budget < count(text[:hi])
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if count([text[:mid]])[0] <= budget:
+            lo = mid
+        else:
+            hi = mid
+    cut = text[:lo]
+    space = max(cut.rfind(" "), cut.rfind("\n"))
+    return (cut[:space] if space > 0 else cut).rstrip()

@@ -187,11 +187,10 @@ def encoder_name(cfg: EncoderConfig, backend_name: str = "") -> str:
         return f"hashing-{cfg.hashing_dim}"
     if cfg.kind == "lm-hidden":
         return f"lm-hidden:{backend_name}"
-    if cfg.model is None:
-        return DEFAULT_ENCODER_NAME
     import os
 
-    return f"st:{os.path.basename(cfg.model.rstrip('/'))}"
+    base = DEFAULT_ENCODER_NAME if cfg.model is None else f"st:{os.path.basename(cfg.model.rstrip('/'))}"
+    return base if cfg.backend == "torch" else f"{base}:{cfg.backend}"  # the torch fp32 name is unchanged
 
 
 def encoder_meta(encoder: Encoder) -> dict[str, Any]:
@@ -212,7 +211,8 @@ def load_encoder(spec: EncoderConfig | Mapping[str, Any], backend: Any = None) -
             raise ConfigError(
                 f"The index was built with a custom encoder ({spec.get('name')!r}); pass it as encoder="
             )
-        cfg = EncoderConfig(kind=kind, model=spec.get("model"), hashing_dim=int(spec.get("dim") or 256))
+        cfg = EncoderConfig(kind=kind, model=spec.get("model"), hashing_dim=int(spec.get("dim") or 256),
+                            backend=spec.get("backend") or "torch")  # indexes without "backend" are torch
     else:
         cfg = spec
     if cfg.kind == "hashing":
@@ -221,4 +221,8 @@ def load_encoder(spec: EncoderConfig | Mapping[str, Any], backend: Any = None) -
         if backend is None:
             raise ModelError("EncoderConfig(kind='lm-hidden') needs a loaded generator backend")
         return LMHiddenStateEncoder(backend, batch_size=max(1, cfg.batch_size // 4))
+    if cfg.backend != "torch":
+        from .onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(cfg.model, variant=cfg.backend, batch_size=cfg.batch_size, cache_dir=cfg.cache_dir)
     return SentenceTransformerEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .config import PrefillConfig
+from .config import AnswerTask, PrefillConfig
 from .types import Node, ScoredNode
 
 __all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "build_prompt", "build_messages", "format_context",
@@ -48,8 +48,17 @@ def format_context(kept: Sequence[Node], breadcrumbs: bool = True) -> str:
 
 
 def build_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict[str, str]]:
-    """Chat messages: system instruction, then the context and the question."""
-    user = f"Context:\n{context}\n\nQuestion: {question.strip()}"
+    """Chat messages: the task's system instruction first (stable across questions, so a server's
+    prefix cache reuses it), then the context and the question.
+
+    A short-answer task asks the question before and after the context and ends with
+    ``Short answer:``, which small models follow far better than a question at the end only.
+    """
+    q = question.strip()
+    if cfg.task == AnswerTask.SHORT:
+        user = f"Question: {q}\n\nContext:\n{context}\n\nQuestion: {q}\nShort answer:"
+    else:
+        user = f"Context:\n{context}\n\nQuestion: {q}"
     return [{"role": "system", "content": cfg.system_prompt}, {"role": "user", "content": user}]
 
 

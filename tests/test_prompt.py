@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from h2mt.config import TASK_MAX_NEW_TOKENS, TASK_SYSTEM_PROMPTS, AnswerTask
 from h2mt import PrefillConfig
 from h2mt.prompt import Prompt, breadcrumb, build_messages, build_prompt, format_context
 from h2mt.types import Node, NodeKind, ScoredNode
@@ -35,12 +36,27 @@ def test_format_context_adds_a_breadcrumb_only_when_the_path_changes():
 
 
 def test_build_messages_layout():
-    cfg = PrefillConfig(system_prompt="Be brief.")
+    cfg = PrefillConfig(task="explain", system_prompt="Be brief.")
     msgs = build_messages("  What does trap do?\n", "CTX", cfg)
     assert msgs == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Context:\nCTX\n\nQuestion: What does trap do?"},
     ]
+
+
+def test_short_answer_layout_asks_before_and_after_the_context():
+    msgs = build_messages("What does trap do?", "CTX", PrefillConfig())
+    assert msgs[0] == {"role": "system", "content": TASK_SYSTEM_PROMPTS[AnswerTask.SHORT]}
+    assert msgs[1]["content"] == "Question: What does trap do?\n\nContext:\nCTX\n\nQuestion: What does trap do?\nShort answer:"
+
+
+def test_each_task_has_its_length_and_stops():
+    short, explain, chat = PrefillConfig(), PrefillConfig(task="explain"), PrefillConfig(task="chat", stop=("END",))
+    assert short.max_new_tokens == TASK_MAX_NEW_TOKENS[AnswerTask.SHORT] < explain.max_new_tokens
+    assert "\n## " in short.stops and "\n\n" in short.stops  # no invented breadcrumb, one short answer
+    assert "\n## " in explain.stops and "\n\n" not in explain.stops
+    assert chat.stops == ("END",)  # a chat turn gets only the caller's stops
+    assert PrefillConfig(max_new_tokens=7).max_new_tokens == 7
 
 
 def test_build_prompt_takes_its_ids_from_the_template():
@@ -94,6 +110,6 @@ def test_a_page_heading_equal_to_the_document_title_is_one_level(encoder, counte
     doc = parse_text(html, "wal.html", "html")
     eng = H2MT.build([doc], encoder=encoder, token_counter=counter)
     for n in eng.index.nodes[1:]:
-        assert all(a != b for a, b in zip(n.path, n.path[1:])), n.path
+        assert all(a != b for a, b in zip(n.path, n.path[1:], strict=False)), n.path
     r = eng.route("wal_level settings", budget=1000)
     assert "## 20.5. Write Ahead Log > 20.5.1. Settings" in format_context([k.node for k in r.kept]).split("\n")

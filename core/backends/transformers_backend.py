@@ -169,7 +169,7 @@ class TransformersBackend:
         stats.completion_tokens = 0
         stats.finish_reason = ""
         self._reset_memory()
-        text = IncrementalText(self.tokenizer, cfg.stop)
+        text = IncrementalText(self.tokenizer, cfg.stops)
         sampler = self._sampler(cfg)
         past: Any = None
         try:

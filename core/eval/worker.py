@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..config import PrefillConfig
+from ..config import AnswerTask, PrefillConfig
 from ..errors import H2MTError
 from ..generation import generate
 from ..memory import peak_rss_bytes
@@ -48,7 +48,7 @@ def answer_row(
         return {**row, "prompt_tokens": len(prompt.ids),
                 "error": f"the prompt plus {ds.max_new_tokens} new tokens exceeds the {backend.context_window}-token "
                          f"window of {backend.name} (prompt_tokens in the row)"}
-    gen = generate(backend, prompt, PrefillConfig(max_new_tokens=ds.max_new_tokens, temperature=0.0))
+    gen = generate(backend, prompt, PrefillConfig(task=AnswerTask.CHAT, max_new_tokens=ds.max_new_tokens, temperature=0.0))
     text = gen.run().strip()
     acc = Accounting.from_run(tokens_total=0, nodes_total=0, tokens_kept=sel.tokens_kept, route=None, stats=gen.stats,
                               started=t0, generation_started=gen.started, ended=gen.ended or time.perf_counter())
@@ -64,7 +64,7 @@ _ROW_COST = ("tokens_kept", "prompt_tokens", "completion_tokens", "route_ms", "p
 def _warm_up(backend: Any) -> None:
     """One short generation so first-call overheads are not measured."""
     ids = backend.chat_ids([{"role": "user", "content": "Say hello."}])
-    for _ in backend.stream(ids, PrefillConfig(max_new_tokens=2, temperature=0.0), GenerationStats()):
+    for _ in backend.stream(ids, PrefillConfig(task=AnswerTask.CHAT, max_new_tokens=2, temperature=0.0), GenerationStats()):
         pass
 
 

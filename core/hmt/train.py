@@ -195,13 +195,18 @@ class HMTTrainer:
 
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(self.cfg.seed)
+        log_file = self.out / "log.jsonl"
         if not (resume and self.load_checkpoint()):
             self.step = 0
+            log_file.unlink(missing_ok=True)
+        elif log_file.is_file():  # drop steps logged after the checkpoint (they are redone)
+            keep = [ln for ln in log_file.read_text(encoding="utf-8").splitlines() if json.loads(ln)["step"] <= self.step]
+            log_file.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
         total = self.cfg.stage1_steps + self.cfg.stage2_steps
         t0 = time.monotonic()
         stopped = False
         bar = tqdm(total=total, initial=self.step, desc="HMT train", unit="step", disable=not self.progress)
-        with (self.out / "log.jsonl").open("a", encoding="utf-8") as logf:
+        with log_file.open("a", encoding="utf-8") as logf:
             while self.step < total:
                 stage = self.stage_of(self.step)
                 if stage != self._stage:

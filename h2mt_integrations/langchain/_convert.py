@@ -57,6 +57,12 @@ def heading_path(meta: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(meta[k]) for k in _HEADER_KEYS if meta.get(k))
 
 
+def _without_crumb(d: Document) -> str:
+    """``page_content`` without the breadcrumb line H2MTRetriever puts first (the path is metadata)."""
+    crumb = breadcrumb(heading_path(d.metadata)) + "\n"
+    return d.page_content[len(crumb):] if d.page_content.startswith(crumb) else d.page_content
+
+
 def to_leaves(docs: Sequence[Document]) -> list[LeafInput]:
     """One leaf per document (``ref`` = its position); ``source`` groups documents, ``title`` names them."""
     leaves = []
@@ -66,7 +72,7 @@ def to_leaves(docs: Sequence[Document]) -> list[LeafInput]:
         if title and path[:1] == (title,):
             path = path[1:]  # our own documents carry the title as the first breadcrumb
         source = d.metadata.get("source")
-        leaves.append(LeafInput(d.page_content, str(i), str(source or ""), path, title))
+        leaves.append(LeafInput(_without_crumb(d), str(i), str(source or ""), path, title))
     return leaves
 
 

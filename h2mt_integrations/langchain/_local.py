@@ -11,6 +11,7 @@ from h2mt import BackendConfig, PrefillConfig
 from h2mt.backends import Backend, GenerationStats
 from h2mt.backends.resolve import DEFAULT_MODEL_NAME
 from h2mt.backends.tokens import chat_template_ids, count_tokens
+from h2mt.config import AnswerTask
 from h2mt.generation import generate
 from h2mt.prompt import Prompt
 from langchain_core.messages.ai import UsageMetadata
@@ -103,6 +104,7 @@ class LocalModelSettings(BaseModel):
             )
         stops = dict.fromkeys([*(self.stop or []), *(stop or [])])
         return PrefillConfig(
+            task=AnswerTask.CHAT,
             max_new_tokens=kwargs.get("max_tokens", self.max_tokens),
             temperature=kwargs.get("temperature", self.temperature),
             top_p=kwargs.get("top_p", self.top_p),

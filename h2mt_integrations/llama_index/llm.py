@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from h2mt.aio import run_blocking
 from h2mt.backends import load_backend, load_tokenizer
-from h2mt.config import BackendConfig, PrefillConfig
+from h2mt.config import AnswerTask, BackendConfig, PrefillConfig
 from llama_index.core.base.llms.types import (
     ChatMessage,
     ChatResponse,
@@ -91,7 +91,7 @@ class H2MTLLM(CustomLLM):
         return self.backend.chat_ids([{"role": m.role.value, "content": m.content or ""} for m in messages])
 
     def _steps(self, ids: list[int], kw: dict[str, Any]) -> Iterator[Step]:
-        cfg = PrefillConfig(max_new_tokens=kw.get("max_new_tokens", self.max_new_tokens),
+        cfg = PrefillConfig(task=AnswerTask.CHAT, max_new_tokens=kw.get("max_new_tokens", self.max_new_tokens),
                             temperature=kw.get("temperature", self.temperature), top_p=kw.get("top_p", self.top_p),
                             stop=tuple(kw.get("stop") or ()), seed=kw.get("seed"))
         return steps(self.backend, ids, cfg)

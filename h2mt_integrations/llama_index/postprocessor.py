@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -10,8 +11,8 @@ from typing import Annotated, Any, Literal
 
 from h2mt.aio import run_blocking
 from h2mt.config import FusionMode, H2MTConfig, RouteConfig
-from h2mt.counting import CountFn
-from h2mt.errors import InputError
+from h2mt.counting import CountFn, truncate_to_tokens
+from h2mt.errors import BudgetError, InputError
 from h2mt.pipeline import H2MT
 from h2mt.types import RouteResult
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, WithJsonSchema
@@ -25,12 +26,18 @@ from .events import HierarchyBuildEvent, RoutingStartEvent, dispatcher, emit_rou
 
 __all__ = ["H2MTNodePostprocessor"]
 
+log = logging.getLogger(__name__)
+
 
 class H2MTNodePostprocessor(BaseNodePostprocessor):
     """Keep the candidates h2mt routing selects within ``budget`` tokens: the original nodes, in
     document order, scored by routing. The hierarchy over the candidates (Markdown ``header_path``,
     ``PARENT`` chains, ``SOURCE`` documents) is cached by node ids and text hashes. ``encoder=`` also
-    takes an h2mt Encoder; ``backend=``/``token_counter=`` replace the tokenizer counting tokens."""
+    takes an h2mt Encoder; ``backend=``/``token_counter=`` replace the tokenizer counting tokens.
+
+    When every candidate is larger than ``budget`` (LlamaIndex's default ``chunk_size`` is 1024), the
+    best-scoring node is kept, truncated to the budget (a copy with the same id and metadata), and a
+    warning is logged, as LlamaIndex's own postprocessors degrade; use a chunk size below the budget."""
 
     budget: int = Field(1024, ge=1, description="Token budget of the kept nodes (generator tokens).")
     beam_width: int = Field(4, ge=1, description="Internal nodes kept per level of the coarse-to-fine beam.")
@@ -127,8 +134,31 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
             lexical_weight=self.lexical_weight))
         return eng
 
-    def _finish(self, r: RouteResult, leaves: Leaves) -> list[NodeWithScore]:
-        out = [NodeWithScore(node=leaves.originals[k.node.ref].node, score=float(k.score)) for k in r.kept]
+    def _route(self, eng: H2MT, q: str) -> tuple[RouteResult, bool]:
+        """Route ``q``; when every candidate is larger than the budget, route over all of them
+        instead (the caller keeps only the best, truncated). Returns (result, degraded)."""
+        try:
+            return eng.route(q), False
+        except BudgetError:
+            smallest = min(n.tokens for n in eng.index.leaves())
+            if smallest <= self.budget:
+                raise
+            log.warning(
+                "every candidate node is larger than the token budget (%d; the smallest is %d tokens): keeping "
+                "the best node truncated to the budget. Use a chunk size below the budget (e.g. "
+                "Settings.chunk_size=%d) or raise the budget", self.budget, smallest, max(1, self.budget // 2))
+            return eng.route(q, budget=eng.index.tokens_total), True
+
+    def _finish(self, r: RouteResult, leaves: Leaves, degraded: bool = False) -> list[NodeWithScore]:
+        if degraded:
+            best = max(r.kept, key=lambda k: k.score)
+            node = leaves.originals[best.node.ref].node.model_copy(deep=True)
+            text = truncate_to_tokens(best.node.text, self.budget, self._counter)
+            node.set_content(text)
+            out = [NodeWithScore(node=node, score=float(best.score))]
+            r = replace(r, kept=[best], budget=self.budget, tokens_kept=self._counter([text])[0])
+        else:
+            out = [NodeWithScore(node=leaves.originals[k.node.ref].node, score=float(k.score)) for k in r.kept]
         emit_routing_end(r, [n.node.node_id for n in out])
         return out
 
@@ -140,7 +170,8 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
         if not nodes:
             return []
         eng = self._configure(self._cached(leaves) or self._build(leaves))
-        return self._finish(eng.route(q), leaves)
+        r, degraded = self._route(eng, q)
+        return self._finish(r, leaves, degraded)
 
     @dispatcher.span
     async def _apostprocess_nodes(
@@ -149,5 +180,6 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
         q, leaves = self._start(nodes, query_bundle)
         if not nodes:
             return []
-        eng = self._cached(leaves) or await run_blocking(lambda: self._build(leaves))
-        return self._finish(await self._configure(eng).aroute(q), leaves)
+        eng = self._configure(self._cached(leaves) or await run_blocking(lambda: self._build(leaves)))
+        r, degraded = await run_blocking(lambda: self._route(eng, q))
+        return self._finish(r, leaves, degraded)

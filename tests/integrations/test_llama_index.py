@@ -396,3 +396,31 @@ def test_query_engine_node_parser_and_external_llm(engine_kw):
     assert all("header_path" in s.node.metadata and "h2mt_path" not in s.node.metadata for s in resp.source_nodes)
     assert resp.response and resp.metadata["ttft_ms"] is not None and resp.metadata["prefill_ms"] is None
     assert any(s.node.text.startswith("### Kill") for s in resp.source_nodes)
+
+
+def test_candidates_larger_than_the_budget_degrade_to_the_best_one_truncated(caplog):
+    """LlamaIndex's default chunk size (1024) over a budget of 512: keep the best node, cut to the budget."""
+    import logging
+
+    text = (PROSE + " ") * 2
+    docs = [Document(text=f"{t}\n\n{text}", id_=f"doc-{i}") for i, t in
+            enumerate(["PIPESTATUS holds the exit statuses of a pipeline.", "The trap builtin handles signals."])]
+    nodes = SentenceSplitter(chunk_size=1024, chunk_overlap=0, tokenizer=str.split).get_nodes_from_documents(docs)
+    counter = SimpleTokenCounter()
+    budget = 16
+    assert min(counter([n.get_content() for n in nodes])) > budget
+    post = pp(budget=budget)
+    nws = [NodeWithScore(node=n, score=0.5) for n in nodes]
+    q = "What does PIPESTATUS hold?"
+    with caplog.at_level(logging.WARNING):
+        out = post.postprocess_nodes(nws, query_str=q)
+    assert len(out) == 1 and "budget" in caplog.text
+    best = out[0]
+    original = next(n for n in nodes if n.node_id == best.node.node_id)
+    assert best.node.node_id == original.node_id and best.node.metadata == original.metadata
+    assert "PIPESTATUS" in best.node.get_content()
+    assert 0 < counter([best.node.get_content()])[0] <= budget
+    assert original.get_content().startswith(best.node.get_content())  # a prefix of the node; the node itself is untouched
+    assert len(original.get_content()) > len(best.node.get_content())
+    asy = asyncio.run(post.apostprocess_nodes(nws, query_str=q))
+    assert [(o.node.node_id, o.node.get_content()) for o in asy] == [(best.node.node_id, best.node.get_content())]

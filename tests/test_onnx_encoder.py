@@ -1,0 +1,96 @@
+"""h2mt.onnx_encoder: the MiniLM encoder on ONNX Runtime (fp32 and int8), its cache, its name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from h2mt import ConfigError, EncoderConfig, H2MT
+from h2mt.encoders import DEFAULT_ENCODER_NAME, encoder_meta, encoder_name, load_encoder
+
+SENTENCES = [
+    "PIPESTATUS is an array variable holding the exit status of each command in the last pipeline.",
+    "max_connections determines the maximum number of concurrent connections to the database server.",
+    "The capital of France is Paris.",
+    "short",
+    "FUNCNEST: if set to a numeric value greater than 0, defines a maximum function nesting level. " * 12,
+]
+
+
+def test_encoder_names_keep_the_torch_name_and_add_the_runtime():
+    assert encoder_name(EncoderConfig()) == DEFAULT_ENCODER_NAME == "all-MiniLM-L6-v2"  # old indexes keep working
+    assert encoder_name(EncoderConfig(backend="onnx")) == "all-MiniLM-L6-v2:onnx"
+    assert encoder_name(EncoderConfig(backend="onnx-int8")) == "all-MiniLM-L6-v2:onnx-int8"
+    assert encoder_name(EncoderConfig(model="/m/bge-small/", backend="onnx")) == "st:bge-small:onnx"
+
+
+def test_encoder_backend_is_validated():
+    with pytest.raises(ConfigError, match="torch, onnx or onnx-int8"):
+        EncoderConfig(backend="tensorrt")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="kind='sentence-transformers' only"):
+        EncoderConfig(kind="hashing", backend="onnx")
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory):
+    """One export cache for the module: EncoderConfig.cache_dir, and $H2MT_CACHE_DIR for encoders
+    rebuilt from an index's record."""
+    root = str(tmp_path_factory.mktemp("onnx-cache"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("H2MT_CACHE_DIR", root)
+        yield root
+
+
+@pytest.fixture(scope="module")
+def torch_rows() -> np.ndarray:
+    pytest.importorskip("sentence_transformers")
+    return load_encoder(EncoderConfig()).encode(SENTENCES)
+
+
+def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("variant", "floor"), [("onnx", 0.99), ("onnx-int8", 0.97)])
+def test_onnx_embeddings_match_torch(variant: str, floor: float, cache: str, torch_rows: np.ndarray) -> None:
+    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[onnx]'")
+    enc = load_encoder(EncoderConfig(backend=variant, cache_dir=cache, batch_size=2))  # type: ignore[arg-type]
+    rows = enc.encode(SENTENCES)
+    assert rows.shape == torch_rows.shape and rows.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, atol=1e-5)
+    cos = _cos(rows, torch_rows)
+    assert cos.min() > floor, cos
+    if variant == "onnx":
+        assert cos.min() > 0.9999  # the same fp32 weights: float error only
+    # length-sorted batching returns rows in the given order, whatever the batch size
+    np.testing.assert_allclose(enc.encode(SENTENCES[::-1])[::-1], rows, atol=1e-5)
+    assert enc.encode([]).shape == (0, enc.dim)
+    # meta round trip: the index's record rebuilds the same runtime from the cache
+    meta = encoder_meta(enc)
+    assert meta == {"name": f"all-MiniLM-L6-v2:{variant}", "dim": 384, "kind": "sentence-transformers",
+                    "model": None, "backend": variant}
+    again = load_encoder({**meta})
+    assert again.name == enc.name and again.folder == enc.folder  # the cached export, not a new one
+    assert (enc.folder / "model.onnx").is_file() and str(enc.folder).startswith(cache)
+    assert not [p for p in enc.folder.parent.iterdir() if p.name.startswith(".h2mt-tmp-")]  # published whole
+    np.testing.assert_allclose(again.encode(SENTENCES[:2]), rows[:2], atol=1e-5)
+
+
+@pytest.mark.integration
+def test_index_refuses_an_encoder_of_another_runtime(cache: str, tmp_path) -> None:
+    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[onnx]'")
+    from h2mt.chunking import SimpleTokenCounter
+
+    from tests._docs import manual
+
+    onnx = load_encoder(EncoderConfig(backend="onnx-int8", cache_dir=cache))
+    eng = H2MT.build([manual()], encoder=onnx, token_counter=SimpleTokenCounter())
+    assert eng.index.meta["encoder"]["name"] == "all-MiniLM-L6-v2:onnx-int8"
+    eng.save(tmp_path / "m.h2mt")
+    with pytest.raises(ConfigError, match=r"built with encoder 'all-MiniLM-L6-v2:onnx-int8' but 'all-MiniLM-L6-v2'"):
+        H2MT.load(tmp_path / "m.h2mt", encoder=load_encoder(EncoderConfig()))
+    back = H2MT.load(tmp_path / "m.h2mt")
+    assert back.encoder.name == "all-MiniLM-L6-v2:onnx-int8"  # rebuilt from the index's record
+    r1 = back.route("What does PIPESTATUS contain?", budget=256)
+    r2 = eng.route("What does PIPESTATUS contain?", budget=256)
+    assert r1.kept and [k.node.id for k in r1.kept] == [k.node.id for k in r2.kept]
