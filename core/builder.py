@@ -33,6 +33,7 @@ def parse_sources(sources: Iterable[str | os.PathLike[str] | ParsedDocument]) ->
     its :class:`~h2mt.errors.EmptySourceError` is raised); a file given twice is indexed once."""
     docs: list[ParsedDocument] = []
     empty: list[EmptySourceError] = []
+    seen: set[str] = set()  # files already parsed, by resolved path
     for s in sources:
         if isinstance(s, ParsedDocument):
             docs.append(s)
@@ -40,11 +41,10 @@ def parse_sources(sources: Iterable[str | os.PathLike[str] | ParsedDocument]) ->
         from .parse import parse_path
 
         try:
-            docs.extend(parse_path(s))
+            docs.extend(_unseen(parse_path(s), seen))
         except EmptySourceError as exc:  # one empty file must not sink the others
             log.warning("skipping %s", exc)
             empty.append(exc)
-    docs = _distinct(docs)
     if not docs:
         if empty:
             raise empty[0]
@@ -52,13 +52,13 @@ def parse_sources(sources: Iterable[str | os.PathLike[str] | ParsedDocument]) ->
     return docs
 
 
-def _distinct(docs: list[ParsedDocument]) -> list[ParsedDocument]:
-    """``docs`` without repeats of the same file given twice (``net.md`` and ``/abs/net.md``)."""
-    seen: set[str] = set()
+def _unseen(docs: list[ParsedDocument], seen: set[str]) -> list[ParsedDocument]:
+    """``docs`` parsed from files, without a file already in ``seen`` (``net.md`` and ``/abs/net.md``
+    given both); ``seen`` is updated."""
     out: list[ParsedDocument] = []
     for d in docs:
         key = document_key(d.source)
-        if key in seen and not key.startswith("<"):
+        if key in seen:
             log.info("%s is given more than once; indexing it once", d.source)
             continue
         seen.add(key)

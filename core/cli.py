@@ -182,7 +182,7 @@ def add(
 @app.command()
 def remove(
     index: Path = typer.Argument(..., help="Index file to update in place."),
-    sources: list[str] = typer.Argument(..., help="Sources to remove, as listed by `h2mt inspect --documents`."),
+    sources: list[str] = typer.Argument(..., help="Sources to remove, as listed by `h2mt inspect --documents` (any spelling of the same path)."),
 ) -> None:
     """Remove documents from INDEX."""
     from .pipeline import H2MT

@@ -74,11 +74,14 @@ def _check_fixed_part(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> N
         fixed = len(backend.chat_ids(build_messages(prompt.question, "", cfg)))
     if fixed + cfg.max_new_tokens <= window:
         return  # a smaller context budget helps: the backend says so
-    what = "the question" if prompt.sources or prompt.question else "the messages"
+    routed = bool(prompt.sources or prompt.question)
+    what = "the question" if routed else "the messages"
+    head = ("Without any context, the question (with the system message and chat template)" if routed
+            else "The messages (in the chat template)")
     raise BudgetError(
-        f"Without any context, {what} (with the system message and chat template) take {fixed} tokens, "
-        f"plus {cfg.max_new_tokens} new tokens, but {backend.name} accepts {window}: shorten {what}"
-        f"{' or lower max_new_tokens' if fixed < window else ''}, or use a model with a larger context window."
+        f"{head} take {fixed} tokens, plus {cfg.max_new_tokens} new tokens, but {backend.name} accepts "
+        f"{window}: shorten {what}{' or lower max_new_tokens' if fixed < window else ''}, "
+        "or use a model with a larger context window."
     )
 
 

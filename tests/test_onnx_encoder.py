@@ -73,7 +73,11 @@ def test_onnx_embeddings_match_torch(variant: str, floor: float, cache: str, tor
     assert again.name == enc.name and again.folder == enc.folder  # the cached export, not a new one
     assert (enc.folder / "model.onnx").is_file() and str(enc.folder).startswith(cache)
     assert not [p for p in enc.folder.parent.iterdir() if p.name.startswith(".h2mt-tmp-")]  # published whole
-    np.testing.assert_allclose(again.encode(SENTENCES[:2]), rows[:2], atol=1e-5)
+    alone = again.encode(SENTENCES[:2])
+    if variant == "onnx":
+        np.testing.assert_allclose(alone, rows[:2], atol=1e-5)
+    else:  # dynamic int8 scales activations per batch: other batch mates move a row slightly
+        assert _cos(alone, rows[:2]).min() > 0.99
 
 
 @pytest.mark.integration

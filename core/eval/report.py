@@ -62,7 +62,8 @@ def _selection_cell(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _generation_cell(rows: list[dict[str, Any]], peak: int | None) -> dict[str, Any]:
     ok = [r for r in rows if not r.get("error")]
     cell: dict[str, Any] = {"n": len(ok), "errors": _errors(rows), "n_errors": len(rows) - len(ok),
-                            "f1": _ci(ok, "f1"), "ttft_ms": _ci(ok, "ttft_ms"),
+                            "f1": _ci(ok, "f1"), "rouge_l": _ci(ok, "rouge_l"), "correct": _ci(ok, "correct"),
+                            "ttft_ms": _ci(ok, "ttft_ms"),
                             "peak_mem_bytes": peak if ok else None}  # a process that answered nothing: no figure
     for k in ("prefill_ms", "route_ms", "prompt_tokens", "tokens_kept", "total_ms"):
         cell[k] = _mean([float(r[k]) for r in ok if r.get(k) is not None])
@@ -155,15 +156,15 @@ def selection_table(summary: dict[str, Any], notes: Notes, part: str = "all") ->
 
 
 def generation_table(summary: dict[str, Any], notes: Notes, part: str = "all") -> str:
-    """Markdown: methods x budgets with F1, prefill, TTFT and peak memory."""
-    head = ("| method | budget | n | F1 | prompt tokens | route ms | prefill ms | TTFT ms | peak memory MiB |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+    """Markdown: methods x budgets with F1, ROUGE-L, correct answers, prefill, TTFT and peak memory."""
+    head = ("| method | budget | n | F1 | ROUGE-L | correct | prompt tokens | route ms | prefill ms | TTFT ms "
+            "| peak memory MiB |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for c in (c for c in summary["generation"] if c["part"] == part):
         peak = c["peak_mem_bytes"]
         lines.append(
             f"| {c['method']}{notes.mark(c['errors'])} | {_budget(c['budget'])} | {c['n']} | {_fmt_ci(c['f1'])} "
-            f"| {_fmt_num(c['prompt_tokens'])} | {_fmt_num(c['route_ms'], 1)} | {_fmt_num(c['prefill_ms'])} "
+            f"| {_fmt_ci(c.get('rouge_l'))} | {_fmt_ci(c.get('correct'))} | {_fmt_num(c['prompt_tokens'])} | {_fmt_num(c['route_ms'], 1)} | {_fmt_num(c['prefill_ms'])} "
             f"| {_fmt_ci_ms(c['ttft_ms'])} | {_fmt_num(peak / 2**20 if peak else None)} |")
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from .bench_types import BenchDataset, BenchQuestion
 from .longbench import build_prompt
 from .method_base import GroupView, Method, MethodUnavailable
 from .methods import make_methods
-from .metrics import best_f1
+from .metrics import answer_correct, best_f1, best_rouge_l
 from .results import GENERATION, MEMORY, RowLog, machine_info, row_key
 from .runner import BenchOptions, method_budgets, method_questions, open_engines, set_threads
 
@@ -54,7 +54,8 @@ def answer_row(
                               started=t0, generation_started=gen.started, ended=gen.ended or time.perf_counter())
     acc.route_ms = sel.select_ms  # the method's own selection time (routing for h2mt)
     cost = {k: v for k, v in acc.as_dict().items() if k in _ROW_COST}
-    return {**row, "prediction": text, "f1": best_f1(text, q.answers), **cost}
+    return {**row, "prediction": text, "f1": best_f1(text, q.answers), "rouge_l": best_rouge_l(text, q.answers),
+            "correct": float(answer_correct(text, q.answers, q.question)), **cost}
 
 
 _ROW_COST = ("tokens_kept", "prompt_tokens", "completion_tokens", "route_ms", "prefill_ms", "ttft_ms", "total_ms",

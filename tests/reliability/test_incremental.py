@@ -119,3 +119,10 @@ def test_old_index_records_without_a_key_still_match(build, counter, tmp_path, e
     old.add([make_doc([(1, "1 history", 12)], seed=9, title="B", source="b.md")], token_counter=counter)
     assert [d["source"] for d in old.index.documents] == ["a.md", "b.md"]
     assert old.remove([str(tmp_path / "a.md")]) == 1
+
+
+def test_a_file_given_twice_in_one_build_is_indexed_once(encoder, counter, small_cfg, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.md").write_text("# Net\n\nSockets carry bytes between hosts over the network.\n")
+    eng = H2MT.build(["net.md", str(tmp_path / "net.md")], small_cfg, encoder=encoder, token_counter=counter)
+    assert len(eng.index.documents) == 1
