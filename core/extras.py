@@ -27,6 +27,10 @@ EXTRA_OF = {
     "peft": "hmt",
     "rouge_score.rouge_scorer": "eval",
     "matplotlib": "eval",
+    "onnxruntime": "onnx",
+    "onnxruntime.quantization": "onnx",
+    "ray": "ray",
+    "httpx": "openai",
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from h2mt import ConfigError, EncoderConfig, H2MT
+from h2mt import H2MT, ConfigError, EncoderConfig
 from h2mt.encoders import DEFAULT_ENCODER_NAME, encoder_meta, encoder_name, load_encoder
 
 SENTENCES = [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from h2mt.config import TASK_MAX_NEW_TOKENS, TASK_SYSTEM_PROMPTS, AnswerTask
 from h2mt import PrefillConfig
+from h2mt.config import TASK_MAX_NEW_TOKENS, TASK_SYSTEM_PROMPTS, AnswerTask
 from h2mt.prompt import Prompt, breadcrumb, build_messages, build_prompt, format_context
 from h2mt.types import Node, NodeKind, ScoredNode
 
