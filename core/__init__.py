@@ -21,7 +21,9 @@ from .config import (
     FusionMode,
     H2MTConfig,
     HierarchyConfig,
+    MemoryConfig,
     PrefillConfig,
+    PrefillMode,
     RouteConfig,
 )
 from .errors import (
@@ -45,6 +47,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "H2MT": "pipeline",
     "Prompt": "prompt",
+    "SoftTokens": "prompt",
     "Generation": "generation",
     "TokenCounter": "counting",
     "AnswerStream": "pipeline",
@@ -64,7 +67,7 @@ _LAZY = {
 
 __all__ = [
     "AggregateStrategy", "AnswerTask", "BackendConfig", "ChunkConfig", "EncoderConfig", "FusionMode", "H2MTConfig",
-    "HierarchyConfig", "PrefillConfig", "RouteConfig",
+    "HierarchyConfig", "MemoryConfig", "PrefillConfig", "PrefillMode", "RouteConfig",
     "BudgetError", "ConfigError", "H2MTError", "IndexCorruptError", "IndexFileError", "IndexVersionError",
     "InputError", "MissingExtraError", "ModelError", "ModelNotFoundError", "ParseError", "ResourceError",
     "Accounting", "Answer", "Node", "NodeKind", "ParsedDocument", "RouteResult", "ScoredNode", "Section",

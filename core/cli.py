@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from .config import BackendConfig, ChunkConfig, EncoderConfig, PrefillConfig, RouteConfig
+from .config import BackendConfig, ChunkConfig, EncoderConfig, MemoryConfig, PrefillConfig, RouteConfig
 from .errors import H2MTError
 
 _ROUTE, _CHUNK, _PREFILL, _BACKEND = RouteConfig(), ChunkConfig(), PrefillConfig(), BackendConfig()  # CLI defaults
+_MEMORY = MemoryConfig()
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Long-document QA on a local model via a semantic hierarchy.")
 _state: dict[str, Any] = {"debug": False}
@@ -57,6 +59,14 @@ def build(
     encoder: str = typer.Option(EncoderConfig().kind, help="sentence-transformers | hashing | lm-hidden"),
     encoder_model: str | None = typer.Option(None, help="Encoder path (default: embedded all-MiniLM-L6-v2)."),
     model: str | None = typer.Option(None, help="Generator whose tokenizer measures leaves (default: SmolLM2)."),
+    encoder_backend: str = typer.Option(EncoderConfig().backend, help="torch | onnx | onnx-int8 (MiniLM runtime)."),
+    encoder_batch_size: int = typer.Option(EncoderConfig().batch_size, help="Leaves per encoder batch."),
+    ray: bool = typer.Option(False, "--ray", help="Parse, chunk and encode on a Ray cluster (pip install 'h2mt[ray]')."),
+    ray_address: str | None = typer.Option(None, help="Ray cluster address with --ray (default: a local Ray)."),
+    ray_workers: int = typer.Option(2, help="Encoder actors with --ray (one encoder each)."),
+    memories: str = typer.Option(_MEMORY.kind, help="none | hmt (each node also gets an HMT memory made by the generator)."),
+    hmt_weights: str | None = typer.Option(None, help="HMT memory folder for --memories hmt (default: the shipped one)."),
+    memory_aggregate: str = typer.Option(_MEMORY.aggregate, help="recall (HMT cross-attention) | mean, for internal nodes."),
 ) -> None:
     """Build a saved hierarchy over SOURCES."""
     from .config import EncoderConfig
@@ -64,9 +74,17 @@ def build(
 
     cfg = _config(model=model)
     cfg.chunk = ChunkConfig(max_tokens=max_tokens, min_tokens=min(24, max_tokens // 4))
-    cfg.encoder = EncoderConfig(kind=encoder, model=encoder_model)  # type: ignore[arg-type]
-    eng = H2MT.build([str(s) for s in sources], cfg, progress=True,
-                     backend=eng_backend(cfg) if encoder == "lm-hidden" else None)
+    cfg.encoder = EncoderConfig(kind=encoder, model=encoder_model, backend=encoder_backend,  # type: ignore[arg-type]
+                                batch_size=encoder_batch_size)
+    cfg.memory = MemoryConfig(kind=memories, weights=hmt_weights, aggregate=memory_aggregate)  # type: ignore[arg-type]
+    if ray or ray_address:
+        from .distributed import RayExecutor
+
+        executor = RayExecutor(address=ray_address, num_workers=ray_workers)
+        eng = H2MT.build([str(s) for s in sources], cfg, progress=True, executor=executor)
+    else:
+        eng = H2MT.build([str(s) for s in sources], cfg, progress=True,
+                         backend=eng_backend(cfg) if encoder == "lm-hidden" or memories == "hmt" else None)
     eng.save(output)
     idx = eng.index
     t = idx.meta["build_timings"]
@@ -96,11 +114,25 @@ def ask(
     task: str = typer.Option(_PREFILL.task.value, help="short (the exact answer) | explain (a few sentences)."),
     full: bool = typer.Option(False, "--full", help="Skip routing: prefill the whole document (baseline)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    server: str | None = typer.Option(None, help="Generate on an OpenAI-compatible server (http://host:8000/v1); "
+                                      "--model then names the local tokenizer that counts its tokens."),
+    server_model: str | None = typer.Option(None, help="Model name on --server (default: the first it lists)."),
+    prefill: str = typer.Option(_PREFILL.mode.value, help="text | memory | hybrid (kept leaves as HMT memory "
+                                "embeddings; needs an index built with --memories hmt)."),
+    text_leaves: int = typer.Option(_PREFILL.text_leaves, help="With --prefill hybrid: top leaves kept as text."),
+    memory_weight: float = typer.Option(_ROUTE.memory_weight, help="Share of HMT memory search in routing (0 = off)."),
+    hmt_weights: str | None = typer.Option(None, help="HMT memory folder (default: the index's, else the shipped one)."),
 ) -> None:
     """Answer QUESTION from the routed part of INDEX, streaming the answer."""
     from .pipeline import H2MT
 
-    eng = H2MT.load(index, _config(budget, beam, model, max_new_tokens, quantization, device, task))
+    cfg = _config(budget, beam, model, max_new_tokens, quantization, device, task)
+    cfg.prefill = replace(cfg.prefill, mode=prefill, text_leaves=text_leaves)
+    cfg.route = replace(cfg.route, memory_weight=memory_weight)
+    cfg.memory = MemoryConfig(weights=hmt_weights)
+    if server is not None:  # the key comes from $OPENAI_API_KEY (BackendConfig.api_key_env), never the command line
+        cfg.backend = BackendConfig(kind="openai", base_url=server, model=server_model, tokenizer=model)
+    eng = H2MT.load(index, cfg)
     stream = eng.stream(question, full=full)
     if not as_json:
         typer.echo("Answer: ", nl=False)
@@ -123,6 +155,11 @@ def ask(
     _print_accounting(ans.accounting.as_dict())
 
 
+def _ms(value: float | None) -> str:
+    """A time in ms, or ``n/a`` when the model did not report it (a server's prefill)."""
+    return "n/a" if value is None else f"{value:.1f} ms"
+
+
 def _print_accounting(acc: dict[str, Any]) -> None:
     typer.echo("Accounting:")
     typer.echo(
@@ -132,8 +169,9 @@ def _print_accounting(acc: dict[str, Any]) -> None:
     )
     if "prefill_ms" in acc:
         typer.echo(
-            f"  route {acc['route_ms']:.1f} ms, prefill {acc['prefill_ms']:.1f} ms, TTFT {acc['ttft_ms']:.1f} ms, "
-            f"total {acc['total_ms']:.1f} ms, peak memory {acc['peak_mem_bytes'] / 2**20:.0f} MiB"
+            f"  route {acc['route_ms']:.1f} ms, prefill {_ms(acc['prefill_ms'])}, TTFT {acc['ttft_ms']:.1f} ms, "
+            f"total {acc['total_ms']:.1f} ms"
+            + (f", peak memory {acc['peak_mem_bytes'] / 2**20:.0f} MiB" if acc.get("peak_mem_bytes") else "")
         )
     else:
         typer.echo(f"  route {acc['route_ms']:.1f} ms")
@@ -147,11 +185,14 @@ def route(
     beam: int = typer.Option(_ROUTE.beam_width, help="Beam width (branches kept per level)."),
     show_text: bool = typer.Option(False, "--text", help="Print the kept text too."),
     pruned: int = typer.Option(10, help="How many pruned branches to list."),
+    memory_weight: float = typer.Option(_ROUTE.memory_weight, help="Share of HMT memory search in routing (0 = off)."),
 ) -> None:
     """Show which leaves routing keeps and which branches it prunes (no generation)."""
     from .pipeline import H2MT
 
-    eng = H2MT.load(index, _config(budget, beam))
+    cfg = _config(budget, beam)
+    cfg.route = replace(cfg.route, memory_weight=memory_weight)
+    eng = H2MT.load(index, cfg)
     r = eng.route(question)
     typer.echo(f"Kept {len(r.kept)} leaves:")
     for k in r.kept:
@@ -205,7 +246,9 @@ def inspect(
 
     idx = load_index(index)
     typer.echo(f"{index}: {len(idx.documents)} documents, {len(idx.nodes)} nodes, {len(idx.leaves())} leaves, "
-               f"{idx.tokens_total} tokens, encoder {idx.meta.get('encoder', {}).get('name')}")
+               f"{idx.tokens_total} tokens, encoder {idx.meta.get('encoder', {}).get('name')}"
+               + (f", HMT memories ({idx.meta.get('hmt', {}).get('aggregate', '?')}, "
+                  f"{idx.meta.get('hmt', {}).get('dtype', '?')})" if idx.has_memories else ""))
     if documents:
         for d, node_id in zip(idx.documents, idx.root.children, strict=True):
             typer.echo(f"  {d['source']}  [{d.get('title', '')}, {idx.nodes[node_id].tokens} tok]")

@@ -19,6 +19,8 @@ __all__ = [
     "FusionMode",
     "RouteConfig",
     "PrefillConfig",
+    "PrefillMode",
+    "MemoryConfig",
     "BackendConfig",
     "H2MTConfig",
 ]
@@ -129,9 +131,11 @@ class RouteConfig:
     title_leaves: int = 8  # named sections with more leaves than this are not lifted (left to the descent)
     bm25_k1: float = 1.2  # BM25 term-frequency saturation
     bm25_b: float = 0.75  # BM25 length normalisation
+    memory_weight: float = 0.0  # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
 
     def __post_init__(self) -> None:
         self.fusion = FusionMode(self.fusion)
+        _check(0 <= self.memory_weight <= 1, f"RouteConfig.memory_weight must be in [0, 1], got {self.memory_weight}")
         if self.budget < 1:
             raise BudgetError(f"The token budget must be >= 1, got {self.budget} (e.g. budget=1024)")
         _check(self.beam_width >= 1, f"RouteConfig.beam_width must be >= 1, got {self.beam_width}")
@@ -173,6 +177,14 @@ TASK_STOPS: dict[AnswerTask, tuple[str, ...]] = {
 }
 
 
+class PrefillMode(str, enum.Enum):
+    """What the kept leaves become in the prompt."""
+
+    TEXT = "text"  # raw text under breadcrumb headings (the default)
+    MEMORY = "memory"  # one HMT memory embedding (soft token) per kept leaf, introduced by its title
+    HYBRID = "hybrid"  # the best ``text_leaves`` leaves as text, the others as memory embeddings
+
+
 @dataclass
 class PrefillConfig:
     """Prompt layout and generation; ``task`` picks the instruction, answer length and stop strings."""
@@ -186,9 +198,13 @@ class PrefillConfig:
     breadcrumbs: bool = True  # put each kept leaf under its heading path
     stop: tuple[str, ...] = ()  # extra stop strings, after the task's (see ``stops``)
     seed: int | None = None  # sampling seed
+    mode: PrefillMode = PrefillMode.TEXT  # text | memory | hybrid (memory modes need an index with HMT memories)
+    text_leaves: int = 1  # hybrid: this many top-scoring kept leaves stay raw text
 
     def __post_init__(self) -> None:
         self.task = AnswerTask(self.task)
+        self.mode = PrefillMode(self.mode)
+        _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
         if not self.system_prompt:
             self.system_prompt = TASK_SYSTEM_PROMPTS[self.task]
         if self.max_new_tokens == 0:
@@ -225,6 +241,7 @@ class BackendConfig:
     timeout_s: float = 120.0  # kind=openai: seconds to wait for each piece of the reply
     connect_timeout_s: float = 5.0  # kind=openai: seconds to wait for a connection
     max_retries: int = 3  # kind=openai: retries of a failed connection (with backoff); 4xx replies are not retried
+    streaming: bool = True  # kind=openai: False = one non-streamed request (usage always reported; TTFT = whole reply)
 
     def __post_init__(self) -> None:
         _check(self.kind in ("local", "openai"), f"BackendConfig.kind must be local or openai, got {self.kind!r}")
@@ -249,6 +266,22 @@ class BackendConfig:
 
 
 @dataclass
+class MemoryConfig:
+    """HMT node memories made by the generator at build time (opt-in)."""
+
+    kind: Literal["none", "hmt"] = "none"  # none = no memories; hmt = HMT memory + summary key per node
+    weights: str | None = None  # HMT memory folder; None = the one shipped for the default generator
+    aggregate: Literal["recall", "mean"] = "recall"  # internal nodes: HMT cross-attention pooling or plain mean
+    dtype: Literal["float16", "float32"] = "float16"  # storage dtype of the memory arrays in the index
+
+    def __post_init__(self) -> None:
+        _check(self.kind in ("none", "hmt"), f"MemoryConfig.kind must be none or hmt, got {self.kind!r}")
+        _check(self.aggregate in ("recall", "mean"),
+               f"MemoryConfig.aggregate must be recall or mean, got {self.aggregate!r}")
+        _check(self.dtype in ("float16", "float32"), f"MemoryConfig.dtype must be float16 or float32, got {self.dtype!r}")
+
+
+@dataclass
 class H2MTConfig:
     """All stage configs together."""
 
@@ -258,3 +291,4 @@ class H2MTConfig:
     route: RouteConfig = field(default_factory=RouteConfig)  # routing
     prefill: PrefillConfig = field(default_factory=PrefillConfig)  # prompt + generation
     backend: BackendConfig = field(default_factory=BackendConfig)  # local LM
+    memory: MemoryConfig = field(default_factory=MemoryConfig)  # HMT node memories (build) and their weights

@@ -28,6 +28,13 @@ class TokenCounter:
         self.name = name or str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__)
         self._lock = lock if lock is not None else threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (shipped to build workers): the lock is not sent, a fresh one is made."""
+        return {"tokenizer": self.tokenizer, "name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.tokenizer, self.name, self._lock = state["tokenizer"], state["name"], threading.Lock()
+
     def __call__(self, texts: Sequence[str]) -> list[int]:
         """Number of tokens of each text, one batch call."""
         with self._lock:

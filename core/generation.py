@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from .backends.base import Backend
+from .backends.base import Backend, MessageBackend
 from .config import PrefillConfig
-from .errors import BudgetError
+from .errors import BudgetError, ConfigError
 from .prompt import Prompt, build_messages
 from .types import GenerationStats
 
@@ -87,7 +87,8 @@ def _check_fixed_part(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> N
 
 def generate(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> Generation:
     """Prefill ``prompt`` once on ``backend`` (templating its messages if it has no ids yet) and
-    stream the reply per ``cfg``. Raises :class:`~h2mt.errors.BudgetError` at once when the
+    stream the reply per ``cfg`` (a backend with ``takes_messages``, a server, is sent the
+    prompt's messages instead of its ids when it has any). Raises :class:`~h2mt.errors.BudgetError` at once when the
     prompt does not fit the model's window (saying to shorten the question when even the prompt
     without its context does not fit)."""
     if not prompt.ids:
@@ -95,4 +96,20 @@ def generate(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> Generation
     _check_fixed_part(backend, prompt, cfg)
     stats = GenerationStats()
     started = time.perf_counter()
+    if prompt.soft is not None:  # memory prefill: the backend substitutes the soft tokens' embeddings
+        return Generation(_stream_soft(backend, prompt, cfg, stats), stats, started)
+    if prompt.messages and isinstance(backend, MessageBackend) and backend.takes_messages:  # a server templates them
+        return Generation(backend.stream_messages(prompt.messages, cfg, stats), stats, started)
     return Generation(backend.stream(prompt.ids, cfg, stats), stats, started)
+
+
+def _stream_soft(backend: Backend, prompt: Prompt, cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
+    """``backend.stream`` with the prompt's soft tokens; a backend without embedding input is refused."""
+    import inspect
+
+    if getattr(backend, "takes_messages", False) or "soft" not in inspect.signature(backend.stream).parameters:
+        raise ConfigError(
+            f"{backend.name} cannot prefill memory embeddings (PrefillConfig.mode={cfg.mode.value!r}); "
+            "use a local transformers generator, or mode='text'."
+        )
+    return backend.stream(prompt.ids, cfg, stats, soft=prompt.soft)  # type: ignore[call-arg]

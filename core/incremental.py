@@ -3,7 +3,9 @@
 Document subtrees are independent below the corpus root, so they are copied (nodes and
 memory embeddings) into a new pre-order layout; only the root's memory embedding and the
 lexical statistics (which depend on the whole corpus) are recomputed from the stored texts.
-The result equals a fresh build over the same documents in the same order.
+The result equals a fresh build over the same documents in the same order. HMT node memories
+(``Index.hmt_memory`` / ``hmt_summary``), when every part has them, are copied the same way; the
+root's row is then left to :func:`h2mt.hmt.node_memory.reaggregate_root` (it needs the HMT).
 
 Documents are identified by a stable key, the resolved absolute path of their source
 (:func:`document_key`), so ``net.md`` and ``/abs/net.md`` are one document; the record also
@@ -80,6 +82,8 @@ def combine(
     root = replace(base.root, children=[], tokens=0)
     nodes: list[Node] = [root]
     rows = [np.zeros_like(base.embeddings[:1])]
+    with_memory = all(index.has_memories for index, _ in parts)
+    mem_rows: list[tuple[Any, Any]] = [(base.hmt_memory[:1], base.hmt_summary[:1])] if with_memory else []  # type: ignore[index]
     documents: list[dict[str, Any]] = []
     for index, keep in parts:
         for d in keep:
@@ -90,6 +94,8 @@ def combine(
                 nodes.append(replace(n, id=n.id + off, parent=0 if n.parent == 0 else n.parent + off,
                                      children=[c + off for c in n.children], doc=new_doc))
             rows.append(index.embeddings[s:e])
+            if with_memory:
+                mem_rows.append((index.hmt_memory[s:e], index.hmt_summary[s:e]))  # type: ignore[index]
             documents.append(index.documents[d])
             root.children.append(doc_node.id + off)
     if not root.children:
@@ -109,4 +115,10 @@ def combine(
     )
     meta = dict(base.meta)
     meta["update_s"] = time.perf_counter() - t0
-    return Index(nodes, emb, lex, documents, meta)
+    if not with_memory:
+        meta.pop("hmt", None)
+        return Index(nodes, emb, lex, documents, meta)
+    dtype = base.hmt_memory.dtype  # type: ignore[union-attr]
+    memory = np.concatenate([m for m, _ in mem_rows]).astype(dtype)
+    summary = np.concatenate([s for _, s in mem_rows]).astype(dtype)
+    return Index(nodes, emb, lex, documents, meta, memory, summary)

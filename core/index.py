@@ -14,10 +14,13 @@ if TYPE_CHECKING:
 
     from .titles import TitleIndex
 
-__all__ = ["Index", "FORMAT_VERSION"]
+__all__ = ["Index", "FORMAT_VERSION", "MEMORY_FORMAT_VERSION", "READABLE_VERSIONS"]
 
 FORMAT_VERSION = 1
 """Version of the saved index layout; bumped on any incompatible change."""
+MEMORY_FORMAT_VERSION = 2
+"""Version written for an index that also holds HMT node memories (version 1 + optional arrays)."""
+READABLE_VERSIONS = (FORMAT_VERSION, MEMORY_FORMAT_VERSION)
 
 
 @dataclass
@@ -28,6 +31,8 @@ class Index:
     ``embeddings[i]`` is node ``i``'s unit-norm memory embedding.
     ``documents[d]`` describes document ``d`` (``source``, ``title``, ``format``).
     ``meta`` records how the index was built (encoder, tokenizer, configs).
+    ``hmt_memory[i]`` / ``hmt_summary[i]`` (optional, (N, d)) are node ``i``'s HMT memory and
+    summary key made by the generator (:mod:`h2mt.hmt.node_memory`; ``meta["hmt"]`` says by which).
     """
 
     nodes: list[Node]
@@ -35,6 +40,13 @@ class Index:
     lexical: LexicalIndex
     documents: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    hmt_memory: np.ndarray | None = None  # (N, d) HMT memory per node, or None (no memories)
+    hmt_summary: np.ndarray | None = None  # (N, d) HMT summary key per node, or None
+
+    @property
+    def has_memories(self) -> bool:
+        """True when the index holds HMT node memories."""
+        return self.hmt_memory is not None and self.hmt_summary is not None
 
     @property
     def root(self) -> Node:

@@ -128,9 +128,9 @@ def export_onnx(model_dir: str | os.PathLike[str], variant: OnnxVariant = "onnx"
         os.chmod(tmp, 0o755)
         try:
             os.replace(tmp, final)
-        except OSError:
+        except OSError as exc:
             if not (final / _MARKER).is_file():  # a concurrent export that won is kept
-                raise ModelError(f"Could not write the ONNX encoder to {final}; check permissions and disk space.")
+                raise ModelError(f"Could not write the ONNX encoder to {final}; check permissions and disk space.") from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

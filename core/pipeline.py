@@ -8,11 +8,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from .aio import aiter_blocking, run_blocking
 from .backends.base import Backend
 from .builder import build_index, index_leaves
-from .config import H2MTConfig, PrefillConfig, RouteConfig
+from .config import H2MTConfig, PrefillConfig, PrefillMode, RouteConfig
 from .counting import CountFn, TokenCounter, counter_name
 from .encoders import Encoder, load_encoder
 from .errors import ConfigError, InputError
@@ -24,6 +25,12 @@ from .prompt import Prompt, build_prompt
 from .routing import route
 from .store import load_index, save_index
 from .types import Accounting, Answer, NodeKind, ParsedDocument, RouteResult, ScoredNode
+
+if TYPE_CHECKING:
+    from .hmt.prefill import MemoryReader
+
+if TYPE_CHECKING:
+    from .distributed import RayExecutor
 
 __all__ = ["H2MT", "AnswerStream"]
 
@@ -58,6 +65,8 @@ class H2MT:
         self.config = config or H2MTConfig()
         self._encoder = encoder
         self._backend = backend
+        self._hmt: Any = None  # HMT on the generator, loaded on first memory use
+        self._reader: MemoryReader | None = None
         self._lock = threading.RLock()
         if encoder is not None:
             self._check_encoder(encoder)
@@ -73,13 +82,29 @@ class H2MT:
         backend: Backend | None = None,
         token_counter: CountFn | None = None,
         progress: bool = False,
+        executor: RayExecutor | None = None,
+        memories: Literal["none", "hmt"] | None = None,
     ) -> H2MT:
-        """Parse, chunk, build the hierarchy and its memory embeddings over ``sources``."""
+        """Parse, chunk, build the hierarchy and its memory embeddings over ``sources``.
+
+        With ``executor`` (:class:`h2mt.distributed.RayExecutor`) parsing, chunking and encoding
+        run on Ray; the result is the same index (the encoder is then loaded here on first query).
+        ``memories="hmt"`` (or ``config.memory.kind``) also gives every node an HMT memory made
+        by the generator (``config.memory.weights``, default: the shipped memory)."""
         cfg = config or H2MTConfig()
-        enc = encoder or load_encoder(cfg.encoder, backend)
-        count, tok_name = cls._counter(cfg, backend, token_counter)
-        index = build_index(sources, cfg, enc, count, progress=progress, tokenizer_name=tok_name)
-        return cls(index, cfg, encoder=enc, backend=backend)
+        if memories is not None:
+            cfg = replace(cfg, memory=replace(cfg.memory, kind=memories))
+        if executor is not None:
+            index = executor.build_index(sources, cfg, encoder=encoder, token_counter=token_counter, progress=progress)
+            eng = cls(index, cfg, encoder=encoder, backend=backend)
+        else:
+            enc = encoder or load_encoder(cfg.encoder, backend)
+            count, tok_name = cls._counter(cfg, backend, token_counter)
+            index = build_index(sources, cfg, enc, count, progress=progress, tokenizer_name=tok_name)
+            eng = cls(index, cfg, encoder=enc, backend=backend)
+        if cfg.memory.kind == "hmt":
+            eng.add_memories(progress=progress)
+        return eng
 
     @classmethod
     def from_leaves(
@@ -96,7 +121,10 @@ class H2MT:
         enc = encoder or load_encoder(cfg.encoder, backend)
         count, tok_name = cls._counter(cfg, backend, token_counter)
         docs, lv = documents_from_leaves(leaves, count)
-        return cls(index_leaves(docs, lv, cfg, enc, tokenizer_name=tok_name), cfg, encoder=enc, backend=backend)
+        eng = cls(index_leaves(docs, lv, cfg, enc, tokenizer_name=tok_name), cfg, encoder=enc, backend=backend)
+        if cfg.memory.kind == "hmt":
+            eng.add_memories()
+        return eng
 
     @staticmethod
     def _counter(cfg: H2MTConfig, backend: Backend | None, given: CountFn | None) -> tuple[CountFn, str]:
@@ -143,11 +171,13 @@ class H2MT:
             cfg = replace(cfg, backend=replace(cfg.backend, model=built_with))  # count as the build did
         count, tok_name = self._counter(cfg, self._backend, token_counter)
         new = build_index(sources, self.config, self.encoder, count, progress=progress, tokenizer_name=tok_name)
+        if self.index.has_memories:  # the new documents get memories from the same HMT
+            self.add_memories(new, progress=progress)
         same = matching_documents(self.index.documents, [d["key"] for d in new.documents],
                                   [d["sha256"] for d in new.documents])  # same file, any spelling, or same text
         keep = [i for i in range(len(self.index.documents)) if i not in same]
         parts = [(self.index, keep), (new, range(len(new.documents)))]
-        self.index = combine(parts, self.encoder, self.config.hierarchy)
+        self._set_index(combine(parts, self.encoder, self.config.hierarchy))
         return len(new.documents)
 
     def remove(self, sources: Iterable[str | os.PathLike[str]]) -> int:
@@ -161,8 +191,54 @@ class H2MT:
         if removed == 0:
             known = ", ".join(d["source"] for d in self.index.documents[:5])
             raise InputError(f"None of {sorted(gone)} is in the index (documents: {known}...)")
-        self.index = combine([(self.index, keep)], self.encoder, self.config.hierarchy)
+        self._set_index(combine([(self.index, keep)], self.encoder, self.config.hierarchy))
         return removed
+
+    def _set_index(self, index: Index) -> None:
+        """Adopt an updated index; its root memory is re-aggregated from its documents."""
+        if index.has_memories:
+            from .hmt.attach import refresh_root
+
+            refresh_root(index, self.hmt, self.backend.tokenizer)
+        self.index, self._reader = index, None
+
+    # ---- HMT node memories ---------------------------------------------
+    @property
+    def hmt(self) -> Any:
+        """The HMT over the generator (loaded on first use; its weights must fit the generator)."""
+        with self._lock:
+            if self._hmt is None:
+                from .hmt.attach import load_for_backend, weights_path
+
+                self._hmt = load_for_backend(self.backend, weights_path(self.config.memory, self.index.meta))
+            return self._hmt
+
+    def add_memories(self, index: Index | None = None, *, progress: bool = False) -> None:
+        """Give every node of ``index`` (default: the engine's) an HMT memory and key from the generator."""
+        from .hmt.attach import fill_memories, weights_path
+
+        target = self.index if index is None else index
+        mcfg = self.config.memory
+        if index is not None and self.index.has_memories:  # an update follows the index's own rule
+            made = self.index.meta.get("hmt", {})
+            mcfg = replace(mcfg, aggregate=made.get("aggregate", mcfg.aggregate), dtype=made.get("dtype", mcfg.dtype))
+        fill_memories(target, self.hmt, self.backend.tokenizer, mcfg,
+                      weights_path(self.config.memory, self.index.meta), progress)
+        self._reader = None
+
+    def memory_reader(self, what: str = "memory prefill") -> MemoryReader:
+        """The index's memories on the loaded HMT (clear errors when the index has none or they
+        were made by another generator or HMT)."""
+        from .hmt.node_memory import require_memories
+
+        require_memories(self.index, what)
+        with self._lock:
+            if self._reader is None:
+                from .hmt.prefill import MemoryReader
+
+                lock = getattr(self.backend, "model_lock", None)
+                self._reader = MemoryReader(self.index, self.hmt, self.backend.tokenizer, lock, what)
+            return self._reader
 
     # ---- lazy components ---------------------------------------------
     def _check_encoder(self, enc: Encoder) -> None:
@@ -215,16 +291,24 @@ class H2MT:
     ) -> RouteResult:
         """Step 1: coarse-to-fine routing under ``config`` (default: the engine's) with
         overrides; nothing is generated and the engine's config is never changed."""
-        return route(self.index, question, self.route_config(config, budget=budget, beam_width=beam_width),
-                     self.encoder)
+        cfg = self.route_config(config, budget=budget, beam_width=beam_width)
+        memory = self.memory_reader("memory routing (memory_weight > 0)") if cfg.memory_weight > 0 else None
+        return route(self.index, question, cfg, self.encoder, memory)
 
     def full_context(self) -> list[ScoredNode]:
         """Every leaf in document order (the unpruned baseline)."""
         return [ScoredNode(n, 0.0) for n in self.index.nodes if n.kind == NodeKind.LEAF]
 
     def prompt(self, question: str, kept: Sequence[ScoredNode], config: PrefillConfig | None = None) -> Prompt:
-        """Step 2: the prompt for ``question`` over ``kept`` leaves, templated for the generator."""
-        return build_prompt(question, kept, config or self.config.prefill, self.backend.chat_ids)
+        """Step 2: the prompt for ``question`` over ``kept`` leaves, templated for the generator
+        (``mode`` memory/hybrid: kept leaves as HMT memory embeddings, :mod:`h2mt.hmt.prefill`)."""
+        cfg = config or self.config.prefill
+        if cfg.mode == PrefillMode.TEXT:
+            return build_prompt(question, kept, cfg, self.backend.chat_ids)
+        from .hmt.prefill import build_memory_prompt
+
+        reader = self.memory_reader(f"the {cfg.mode.value} prefill")
+        return build_memory_prompt(question, kept, cfg, self.backend.chat_ids, reader)
 
     def generate(self, prompt: Prompt, config: PrefillConfig | None = None) -> Generation:
         """Step 3: prefill ``prompt`` once and stream the reply (iterate the result)."""

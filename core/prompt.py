@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .config import AnswerTask, PrefillConfig
 from .types import Node, ScoredNode
 
-__all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "build_prompt", "build_messages", "format_context",
-           "breadcrumb"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "SoftTokens", "build_prompt", "build_messages",
+           "format_context", "breadcrumb"]
 
 CRUMB_SEP = " > "
 BREADCRUMB_MARK = "## "  # opens each breadcrumb heading line of the context
@@ -63,13 +67,35 @@ def build_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict
 
 
 @dataclass
+class SoftTokens:
+    """Embeddings that replace prompt positions (memory prefill, :mod:`h2mt.hmt.prefill`).
+
+    ``positions[i]`` is the index into ``Prompt.ids`` whose input embedding becomes
+    ``vectors[i]`` ((n, d), the generator's hidden size); ``lead`` (d,), when given, is one more
+    embedding placed before every id (HMT's memory P), so the model sees ``len(ids) + 1``
+    positions. ``node_ids`` name the nodes the vectors are the memories of.
+    """
+
+    positions: list[int]
+    vectors: np.ndarray  # (n, d) float32
+    lead: np.ndarray | None = None  # (d,) float32 or None
+    node_ids: list[int] = field(default_factory=list)
+
+    @property
+    def extra_positions(self) -> int:
+        """Positions the model sees beyond ``len(ids)`` (1 with a leading memory)."""
+        return 0 if self.lead is None else 1
+
+
+@dataclass
 class Prompt:
     """What the generator is given for one question, and what it was made from.
 
     ``messages`` are the chat messages (system, then context + question); ``ids`` their token
     ids in the generator's chat template (empty when built without a template, e.g. for an
     external chat model that applies its own). ``sources`` are the kept leaves in document
-    order and ``context`` the text they became.
+    order and ``context`` the text they became. ``soft`` (memory and hybrid prefill only) holds
+    the embeddings substituted at some of the ids' positions; ``None`` for a text prompt.
     """
 
     question: str
@@ -77,6 +103,12 @@ class Prompt:
     context: str
     messages: list[dict[str, str]]
     ids: list[int] = field(default_factory=list)
+    soft: SoftTokens | None = None
+
+    @property
+    def positions(self) -> int:
+        """Positions the generator prefills: the ids, plus a leading memory embedding if any."""
+        return len(self.ids) + (self.soft.extra_positions if self.soft is not None else 0)
 
     @classmethod
     def of_messages(cls, messages: Sequence[Mapping[str, str]], ids: Sequence[int] = ()) -> Prompt:

@@ -11,6 +11,11 @@ leaves of sections the question names by title join the pool with
 ``link_sources`` candidates join with ``link_weight`` of the naming leaf's score
 (cross-references, bridge entities of multi-hop questions), wherever the beam
 went. Scores are higher-is-better.
+
+With ``RouteConfig.memory_weight`` w > 0 every node score becomes ``(1 - w) * fused + w * mem``,
+where ``mem`` is HMT's memory-search similarity cos(S_q W_q, M W_k) between the question's
+summary and the node's memory (a :class:`MemorySearch`, e.g. :class:`h2mt.hmt.prefill.MemoryReader`);
+w = 0 is exactly the dense + lexical routing.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ import heapq
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import FusionMode, RouteConfig
 from .encoders import Encoder
-from .errors import BudgetError, InputError
+from .errors import BudgetError, ConfigError, InputError
 from .index import Index
 from .select import select_leaves
 from .types import NodeKind, RouteResult, ScoredNode
@@ -31,7 +36,20 @@ from .types import NodeKind, RouteResult, ScoredNode
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["route", "Scorer"]
+__all__ = ["route", "Scorer", "MemorySearch"]
+
+
+class MemorySearch(Protocol):
+    """Memory-search similarity of nodes with a question (HMT node memories)."""
+
+    @property
+    def keys(self) -> np.ndarray:
+        """(N, H) unit-norm node keys."""
+        ...
+
+    def query(self, question: str) -> np.ndarray:
+        """(H,) unit-norm question query; ``keys @ query`` is each node's cosine."""
+        ...
 
 
 @dataclass
@@ -43,9 +61,21 @@ class Scorer:
     lex_cols: Any  # CSR (N, Q): node term counts for the query terms
     lex_weights: np.ndarray  # (Q,) idf of the query terms
     cfg: RouteConfig
+    memory_keys: np.ndarray | None = None  # (N, H) unit keys M W_k (memory_weight > 0 only)
+    memory_query: np.ndarray | None = None  # (H,) unit query S_q W_q
 
     def __call__(self, ids: list[int]) -> np.ndarray:
-        """Fused, higher-is-better scores of ``ids`` (before parent mixing)."""
+        """Higher-is-better scores of ``ids`` (before parent mixing): fused dense + lexical,
+        mixed with the memory search when ``memory_weight`` > 0."""
+        fused = self.fused(ids)
+        w = self.cfg.memory_weight
+        if w <= 0 or self.memory_keys is None or self.memory_query is None:
+            return fused
+        mem = self.memory_keys[ids] @ self.memory_query  # (C,) cosine
+        return ((1 - w) * fused + w * mem).astype(fused.dtype)
+
+    def fused(self, ids: list[int]) -> np.ndarray:
+        """Dense cosine fused with lexical BM25 per ``cfg.fusion``."""
         import numpy as np
 
         dense = self.index.embeddings[ids] @ self.query_emb  # (C,)
@@ -166,8 +196,23 @@ class _Search:
             self.descend([c])
 
 
-def route(index: Index, question: str, cfg: RouteConfig, encoder: Encoder) -> RouteResult:
-    """Route ``question`` through ``index``; kept leaves fit ``cfg.budget`` tokens."""
+def _memory_terms(cfg: RouteConfig, memory: MemorySearch | None, question: str) -> dict[str, Any]:
+    """Scorer fields of the memory search (none when ``memory_weight`` is 0)."""
+    if cfg.memory_weight <= 0:
+        return {}
+    if memory is None:
+        raise ConfigError(
+            f"RouteConfig.memory_weight={cfg.memory_weight} routes with HMT memory search, but no node memories "
+            "were given; build the index with `h2mt build --memories hmt`, or set memory_weight=0."
+        )
+    return {"memory_keys": memory.keys, "memory_query": memory.query(question)}
+
+
+def route(
+    index: Index, question: str, cfg: RouteConfig, encoder: Encoder, memory: MemorySearch | None = None
+) -> RouteResult:
+    """Route ``question`` through ``index``; kept leaves fit ``cfg.budget`` tokens. ``memory``
+    (needed when ``cfg.memory_weight`` > 0) scores nodes by HMT memory search too."""
     if not question or not question.strip():
         raise InputError("The question is empty: ask something about the indexed documents")
     if cfg.budget < 1:
@@ -175,7 +220,7 @@ def route(index: Index, question: str, cfg: RouteConfig, encoder: Encoder) -> Ro
     t0 = time.perf_counter()
     qemb = encoder.encode([question])[0]
     qids, qw = index.lexical.query(question)
-    scorer = Scorer(index, qemb, index.lexical.columns(qids), qw, cfg)
+    scorer = Scorer(index, qemb, index.lexical.columns(qids), qw, cfg, **_memory_terms(cfg, memory, question))
     search = _Search(index, scorer, cfg)
     search.descend([index.root.id])
     search.backfill(cfg.overfetch * cfg.budget)

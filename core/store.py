@@ -1,9 +1,14 @@
 """Save/load an :class:`~h2mt.index.Index` as one versioned, checksummed safetensors file.
 
-Layout: numeric arrays (embeddings, the sparse lexical matrix, node columns) are
-tensors; titles, leaf texts, documents and build metadata are JSON in the
-safetensors header. Writes are atomic (temporary file + ``os.replace``), loading
-never re-encodes, and a truncated, corrupted or version-mismatched file is refused.
+Layout: numeric arrays (embeddings, the sparse lexical matrix, node columns, and the
+optional HMT node memories ``hmt_memory`` / ``hmt_summary``) are tensors; titles, leaf
+texts, documents and build metadata are JSON in the safetensors header. Writes are atomic
+(temporary file + ``os.replace``), loading never re-encodes, and a truncated, corrupted or
+version-mismatched file is refused.
+
+An index without HMT memories is written as format version 1, exactly as before; one with
+memories as version 2, whose header also lists the optional arrays it holds (``contents``).
+Both versions are read.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IndexCorruptError, IndexFileError, IndexVersionError
-from .index import FORMAT_VERSION, Index
+from .index import FORMAT_VERSION, MEMORY_FORMAT_VERSION, READABLE_VERSIONS, Index
 from .lexical import LexicalIndex
 from .types import Node, NodeKind
 
@@ -54,7 +59,24 @@ def _to_tensors(index: Index) -> dict[str, Any]:
         "lex_indptr": np.ascontiguousarray(m.indptr, dtype=np.int64),
         "lex_idf": np.ascontiguousarray(index.lexical.idf, dtype=np.float32),
         "lex_avg_len": np.ascontiguousarray(index.lexical.avg_len, dtype=np.float32),
+        **_memory_tensors(index),
     }
+
+
+_MEMORY_ARRAYS = ("hmt_memory", "hmt_summary")
+
+
+def _memory_tensors(index: Index) -> dict[str, Any]:
+    """The optional HMT arrays, kept in their stored dtype (float16 or float32)."""
+    import numpy as np
+
+    if not index.has_memories:
+        return {}
+    out = {name: np.ascontiguousarray(getattr(index, name)) for name in _MEMORY_ARRAYS}
+    for name, a in out.items():
+        if a.dtype not in (np.float16, np.float32) or a.shape[0] != len(index.nodes):
+            raise IndexFileError(f"Index.{name} must be (N, d) float16/float32, got {a.dtype} {a.shape}")
+    return out
 
 
 def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
@@ -65,7 +87,7 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
     tensors = _to_tensors(index)
     meta = {
         "magic": MAGIC,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(MEMORY_FORMAT_VERSION if index.has_memories else FORMAT_VERSION),
         "titles": json.dumps([x.title for x in index.nodes], ensure_ascii=False),
         "texts": json.dumps([x.text for x in index.nodes], ensure_ascii=False),
         "refs": json.dumps([x.ref for x in index.nodes], ensure_ascii=False),
@@ -74,6 +96,8 @@ def save_index(index: Index, path: str | os.PathLike[str]) -> Path:
         "meta": json.dumps(index.meta, ensure_ascii=False, default=str),
         "shape": json.dumps([len(index.nodes), int(index.lexical.matrix.shape[1])]),
     }
+    if index.has_memories:
+        meta["contents"] = json.dumps(sorted(_MEMORY_ARRAYS))
     meta["sha256"] = _digest(tensors, meta)
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -121,10 +145,10 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, str]]:
         ) from e
     if meta.get("magic") != MAGIC:
         raise IndexCorruptError(f"{path} is a safetensors file but not an h2mt index")
-    if meta.get("format_version") != str(FORMAT_VERSION):
+    if meta.get("format_version") not in {str(v) for v in READABLE_VERSIONS}:
         raise IndexVersionError(
-            f"{path} has index format version {meta.get('format_version')}, this h2mt reads version "
-            f"{FORMAT_VERSION}; rebuild the index with `h2mt build`"
+            f"{path} has index format version {meta.get('format_version')}, this h2mt reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; rebuild the index with `h2mt build`"
         )
     want = meta.pop("sha256", "")
     if _digest(tensors, meta) != want:
@@ -145,7 +169,8 @@ def load_index(path: str | os.PathLike[str]) -> Index:
         nodes = _nodes(t, titles, texts, refs)
         matrix = sp.csr_matrix((t["lex_data"], t["lex_indices"], t["lex_indptr"]), shape=(n_nodes, n_vocab))
         lex = LexicalIndex(vocab, matrix, t["lex_idf"], t["lex_avg_len"])
-        return Index(nodes, t["embeddings"], lex, json.loads(meta["documents"]), json.loads(meta["meta"]))
+        return Index(nodes, t["embeddings"], lex, json.loads(meta["documents"]), json.loads(meta["meta"]),
+                     t.get("hmt_memory"), t.get("hmt_summary"))
     except (KeyError, ValueError, IndexError) as e:
         raise IndexCorruptError(f"{path} is inconsistent ({e}); rebuild it with `h2mt build`") from e
 

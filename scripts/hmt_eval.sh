@@ -8,4 +8,4 @@ OUT=${HMT_EVAL_OUT:-/work/hmt_runs/eval}
 PY=${PYTHON:-.venv/bin/python}
 exec "$PY" -m h2mt.hmt.cli eval --out "$OUT" --device "${HMT_DEVICE:-cpu}" \
   --lengths "${HMT_LENGTHS:-2048,8192,32768}" --docs "${HMT_DOCS:-4,3,2}" \
-  --methods segments,sliding,hmt,full "$@"
+  --methods "${HMT_METHODS:-segments,sliding,hmt,full}" --threads "${HMT_THREADS:-1}" "$@"

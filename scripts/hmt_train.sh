@@ -12,9 +12,9 @@ exec "$PY" -m h2mt.hmt.cli train \
   --out "$OUT" --device "$DEVICE" \
   --segment-len 256 --sensory-len 32 --cache-size 100 --key-dim 1536 \
   --trainable lora --lora-r 8 --lora-alpha 16 --lora-targets q_proj,k_proj,v_proj,o_proj \
-  --stage1-steps 70 --stage1-segments 2 \
+  --stage1-steps 60 --stage1-segments 2 \
   --stage2-steps 600 --stage2-segments 4 \
   --lr 2e-4 --lr-step-size 200 --lr-gamma 0.8 \
-  --save-every 25 --seed 0 --max-minutes "${HMT_MAX_MINUTES:-62}" \
+  --save-every 10 --seed 0 --threads "${HMT_THREADS:-1}" --max-minutes "${HMT_MAX_MINUTES:-62}" \
   --export core/hmt/weights/smollm2-135m-instruct --export-dtype float16 \
   "$@"

@@ -23,6 +23,14 @@ def small_cfg(**kw: object) -> HMTConfig:
     return HMTConfig(**base)  # type: ignore[arg-type]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():  # tiny models gain nothing from threads; one thread avoids thrashing on a busy CPU
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model_dir(tmp_path_factory.mktemp("hmt-llama"))
@@ -385,3 +393,28 @@ def test_eval_methods_agree_where_they_must(llama_dir: Path) -> None:
             for m, p in (("segments", 10.0), ("hmt", 9.0))]
     table = markdown_table(rows + [{"length": 40, "method": "full", "skipped": "> context window 8"}])
     assert "-10.0%" in table and "n/a (> context window 8)" in table
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(llama_dir: Path) -> None:
+    ids = ids_of(3 * small_cfg().new_tokens)
+    grads = []
+    for ckpt in (False, True):
+        hmt = HMT(llama(llama_dir), small_cfg(trainable="lora", lora_targets=("q_proj",)))
+        if ckpt:
+            hmt.enable_gradient_checkpointing()
+        hmt.train()
+        grads.append(_grads(hmt, ids, None))
+    for name, g in grads[0].items():
+        assert g is not None
+        torch.testing.assert_close(grads[1][name], g, rtol=1e-4, atol=1e-6)
+
+
+def test_bfloat16_backbone_runs_and_keeps_fp32_search(llama_dir: Path) -> None:
+    backbone = AutoModelForCausalLM.from_pretrained(llama_dir, dtype=torch.bfloat16).eval()
+    hmt = HMT(backbone, small_cfg())
+    assert hmt.dtype == torch.bfloat16 and hmt.w_q.weight.dtype == torch.float32
+    ids = ids_of(3 * hmt.config.new_tokens + 2)
+    out = hmt(ids, labels=ids)
+    assert out.logits is not None and out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss).all()
+    assert all(m.dtype == torch.bfloat16 for m in out.state.memories)
+    assert hmt.generate(ids, max_new_tokens=3).shape == (1, 3)

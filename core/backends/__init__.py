@@ -14,9 +14,11 @@ from ..extras import require
 from .base import Backend, GenerationStats
 
 if TYPE_CHECKING:
+    from .openai_backend import OpenAIBackend
     from .transformers_backend import TransformersBackend
 
-__all__ = ["Backend", "GenerationStats", "load_backend", "load_counter", "load_tokenizer"]
+__all__ = ["Backend", "GenerationStats", "load_backend", "load_counter", "load_tokenizer",
+           "load_server_backend"]
 
 
 def load_backend(cfg: BackendConfig | None = None) -> TransformersBackend:
@@ -27,6 +29,8 @@ def load_backend(cfg: BackendConfig | None = None) -> TransformersBackend:
     :class:`~h2mt.errors.ModelError`, :class:`~h2mt.errors.ConfigError` or
     :class:`~h2mt.errors.ResourceError` with a message saying what to do.
     """
+    if cfg is not None and cfg.kind == "openai":
+        return load_server_backend(cfg)  # type: ignore[return-value]  # the same protocol, no weights
     require("torch", "Generation")
     require("transformers", "Generation")
     from .transformers_backend import load_backend as _load
@@ -44,4 +48,14 @@ def load_tokenizer(cfg: BackendConfig | None = None) -> Any:
     require("transformers", "Counting generator tokens")
     from .loading import load_tokenizer as _load
 
+    if cfg is not None and cfg.kind == "openai":  # a server's tokens are counted by its local tokenizer
+        cfg = BackendConfig(model=cfg.tokenizer, cache_dir=cfg.cache_dir, trust_remote_code=cfg.trust_remote_code)
     return _load(cfg if cfg is not None else BackendConfig())
+
+
+def load_server_backend(cfg: BackendConfig) -> OpenAIBackend:
+    """The OpenAI-compatible server backend of ``cfg`` (``kind="openai"``, ``base_url``, ``model``);
+    budgets count with the local tokenizer ``cfg.tokenizer`` (default: the default generator's)."""
+    from .openai_backend import OpenAIBackend
+
+    return OpenAIBackend.from_config(cfg)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import PrefillConfig
 from ..types import GenerationStats
 
-__all__ = ["Backend", "GenerationStats"]
+__all__ = ["Backend", "MessageBackend", "GenerationStats"]
 
 
 @runtime_checkable
@@ -35,4 +35,18 @@ class Backend(Protocol):
         self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats
     ) -> Iterator[str]:
         """Prefill ``input_ids`` once, then yield decoded text pieces as they are generated."""
+        ...
+
+
+@runtime_checkable
+class MessageBackend(Backend, Protocol):
+    """A backend that templates chat messages itself (a server): with ``takes_messages`` true,
+    :func:`h2mt.generation.generate` calls :meth:`stream_messages` with the prompt's messages."""
+
+    takes_messages: bool
+
+    def stream_messages(
+        self, messages: Sequence[Mapping[str, str]], cfg: PrefillConfig, stats: GenerationStats
+    ) -> Iterator[str]:
+        """Send ``messages`` and yield the reply's text pieces as they arrive."""
         ...

@@ -5,7 +5,9 @@ The server applies its own chat template, so this backend takes the prompt's **m
 Token budgets are counted locally with the tokenizer of the same model (``BackendConfig.tokenizer``,
 default: the default generator's). Replies are streamed over server-sent events; time to first
 token is measured here at the client; token usage comes from the server's final usage chunk
-(``stream_options.include_usage``) and stays ``None`` when the server sends none. Prefill time
+(``stream_options.include_usage``) and stays ``None`` when the server sends none
+(``BackendConfig.streaming=False``: one non-streamed request, whose usage every server reports,
+and whose first token arrives with the whole reply). Prefill time
 is not visible to a client (``None``), nor is the server's memory (``peak_mem_bytes`` 0).
 
 Connection failures (and 502/503/504 while a server starts) are retried with exponential
@@ -200,9 +202,11 @@ class OpenAIBackend:
     # -- generation ---------------------------------------------------------------------------
     def _payload(self, cfg: PrefillConfig) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": self.model_name(), "stream": True, "stream_options": {"include_usage": True},
+            "model": self.model_name(), "stream": self.cfg.streaming,
             "max_tokens": cfg.max_new_tokens, "temperature": cfg.temperature, "top_p": cfg.top_p,
         }
+        if self.cfg.streaming:
+            body["stream_options"] = {"include_usage": True}
         if cfg.stop:
             body["stop"] = list(cfg.stop[:_MAX_STOP])
         if cfg.seed is not None:
@@ -217,7 +221,8 @@ class OpenAIBackend:
         raises :class:`~h2mt.errors.ModelError` here, not on the first piece."""
         t0 = time.perf_counter()
         payload = {**self._payload(cfg), "messages": [dict(m) for m in messages]}
-        return self._pieces(self._send("POST", "/chat/completions", payload, stream=True), stats, t0, chat=True)
+        return self._reply(self._send("POST", "/chat/completions", payload, stream=self.cfg.streaming), stats, t0,
+                           chat=True)
 
     def stream(self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
         """Templated ids (from :meth:`chat_ids`) as text to ``/completions``: for callers that hold ids only."""
@@ -225,20 +230,45 @@ class OpenAIBackend:
         with self._tok_lock:
             prompt = self.tokenizer.decode(list(input_ids), skip_special_tokens=False)
         payload = {**self._payload(cfg), "prompt": prompt}
-        return self._pieces(self._send("POST", "/completions", payload, stream=True), stats, t0, chat=False)
+        return self._reply(self._send("POST", "/completions", payload, stream=self.cfg.streaming), stats, t0,
+                           chat=False)
 
-    def _pieces(self, resp: Any, stats: GenerationStats, t0: float, *, chat: bool) -> Iterator[str]:
+    def _reply(self, resp: Any, stats: GenerationStats, t0: float, *, chat: bool) -> Iterator[str]:
         stats.prompt_tokens = stats.completion_tokens = None  # only what the server reports
         stats.prefill_ms = None
         stats.peak_mem_bytes = 0
         stats.finish_reason = ""
+        return self._pieces(resp, stats, t0, chat) if self.cfg.streaming else self._whole(resp, stats, t0, chat)
+
+    def _whole(self, resp: Any, stats: GenerationStats, t0: float, chat: bool) -> Iterator[str]:
+        """A non-streamed reply: one piece; its arrival is its first token."""
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise ModelError(f"The server at {self.base_url} sent a reply that is not JSON") from exc
+        finally:
+            resp.close()
+        stats.total_ms = stats.first_token_ms = (time.perf_counter() - t0) * 1000.0
+        self._usage(body, stats)
+        for choice in body.get("choices") or []:
+            stats.finish_reason = "length" if choice.get("finish_reason") == "length" else "stop"
+            text = (choice.get("message") or {}).get("content") if chat else choice.get("text")
+            if text:
+                yield text
+            break
+
+    @staticmethod
+    def _usage(event: dict[str, Any], stats: GenerationStats) -> None:
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            stats.prompt_tokens = usage.get("prompt_tokens")
+            stats.completion_tokens = usage.get("completion_tokens")
+
+    def _pieces(self, resp: Any, stats: GenerationStats, t0: float, chat: bool) -> Iterator[str]:
         first = True
         try:
             for event in iter_sse(resp.iter_lines()):
-                usage = event.get("usage")
-                if isinstance(usage, dict):
-                    stats.prompt_tokens = usage.get("prompt_tokens")
-                    stats.completion_tokens = usage.get("completion_tokens")
+                self._usage(event, stats)
                 for choice in event.get("choices") or []:
                     piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
                     if choice.get("finish_reason"):

@@ -1,7 +1,10 @@
 """``TransformersBackend``: a local Hugging Face causal LM behind the :class:`Backend` protocol.
 
 One prefill forward over the prompt (last-position logits only, KV cache kept), then a manual
-decode loop with explicit ``position_ids``. Model calls are serialised by a per-backend lock,
+decode loop with explicit ``position_ids``. A prompt with soft tokens (memory prefill,
+``stream(..., soft=...)``) is prefilled from ``inputs_embeds``: the ids' embeddings with the soft
+vectors substituted, after an optional leading memory; text prompts run exactly as before,
+with an attached HMT's LoRA adapters switched off (:meth:`TransformersBackend.attach_memory`). Model calls are serialised by a per-backend lock,
 so one loaded backend can serve several threads (each stream keeps its own KV cache).
 """
 
@@ -11,8 +14,9 @@ import gc
 import inspect
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -27,6 +31,9 @@ from .loading import load_model, load_tokenizer_from, plan_load
 from .oom import oom_guard
 from .resolve import resolve_model
 from .tokens import chat_template_ids
+
+if TYPE_CHECKING:
+    from ..prompt import SoftTokens
 
 __all__ = ["TransformersBackend", "load_backend"]
 
@@ -63,6 +70,18 @@ class TransformersBackend:
         self._lock = threading.Lock()  # one forward at a time on the shared model
         self._tok_lock = threading.Lock()  # the Rust tokenizer is not safe under concurrent use
         self.counter = TokenCounter(tokenizer, name, lock=self._tok_lock)  # budgets count these tokens
+        self._text_context: Callable[[], AbstractContextManager[Any]] = nullcontext  # around text forwards
+
+    @property
+    def model_lock(self) -> threading.Lock:
+        """The lock every forward on the shared model holds (HMT passes on it take it too)."""
+        return self._lock
+
+    def attach_memory(self, text_context: Callable[[], AbstractContextManager[Any]]) -> None:
+        """An HMT now wraps this model: text forwards run inside ``text_context()`` (the HMT's
+        ``adapters_disabled``), so text prompts see the bare generator; soft-token prompts run
+        with the adapters on."""
+        self._text_context = text_context
 
     @classmethod
     def from_config(cls, cfg: BackendConfig) -> TransformersBackend:
@@ -88,12 +107,15 @@ class TransformersBackend:
         if self.device.startswith("cuda"):
             torch.cuda.synchronize(self._input_device)
 
-    def _forward(self, ids: torch.Tensor, start: int, past: Any) -> tuple[torch.Tensor, Any]:
-        """Forward ``ids`` (1, T) at positions start..start+T-1; returns ((V,) last logits, cache)."""
-        length = ids.shape[1]
+    def _forward(
+        self, ids: torch.Tensor | None, start: int, past: Any, embeds: torch.Tensor | None = None, soft: bool = False
+    ) -> tuple[torch.Tensor, Any]:
+        """Forward ``ids`` (1, T) — or ``embeds`` (1, T, D) — at positions start..start+T-1;
+        returns ((V,) last logits, cache). ``soft``: a memory-prefill run (adapters stay on)."""
+        length = embeds.shape[1] if embeds is not None else ids.shape[1]  # type: ignore[union-attr]
         position_ids = torch.arange(start, start + length, device=self._input_device).unsqueeze(0)  # (1, T)
         kwargs: dict[str, Any] = {
-            "input_ids": ids,  # (1, T)
+            ("inputs_embeds" if embeds is not None else "input_ids"): embeds if embeds is not None else ids,
             "position_ids": position_ids,  # (1, T)
             self._cache_kw: past,
             "use_cache": True,
@@ -102,15 +124,31 @@ class TransformersBackend:
             kwargs["logits_to_keep"] = 1
         if self._cache_position:
             kwargs["cache_position"] = position_ids[0]  # (T,)
-        with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode():
+        adapters = nullcontext() if soft else self._text_context()
+        with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode(), adapters:
             out = self.model(**kwargs)
         return out.logits[0, -1], out.get(self._cache_kw)  # (V,)
 
-    def _prefill(self, input_ids: Sequence[int]) -> tuple[torch.Tensor, Any, float]:
+    def _soft_embeds(self, input_ids: Sequence[int], soft: SoftTokens) -> torch.Tensor:
+        """(1, T', D) inputs_embeds: [lead?, E(ids) with ``soft.vectors`` at ``soft.positions``]."""
+        emb = self.model.get_input_embeddings()
+        ids = torch.tensor([list(input_ids)], dtype=torch.long, device=emb.weight.device)  # (1, T)
+        with self._lock, torch.inference_mode():
+            x = emb(ids).clone()  # (1, T, D)
+            if soft.positions:
+                vec = torch.as_tensor(soft.vectors, device=x.device).to(x.dtype)  # (n, D)
+                x[0, torch.tensor(soft.positions, device=x.device)] = vec
+            if soft.lead is not None:
+                lead = torch.as_tensor(soft.lead, device=x.device).to(x.dtype).view(1, 1, -1)  # (1, 1, D)
+                x = torch.cat([lead, x], dim=1)  # (1, T + 1, D)
+        return x.to(self._input_device)
+
+    def _prefill(self, input_ids: Sequence[int], soft: SoftTokens | None = None) -> tuple[torch.Tensor, Any, float]:
         ids = torch.tensor([list(input_ids)], dtype=torch.long, device=self._input_device)  # (1, T)
+        embeds = self._soft_embeds(input_ids, soft) if soft is not None else None
         self._sync()
         start = time.perf_counter()
-        logits, past = self._forward(ids, 0, None)
+        logits, past = self._forward(ids, 0, None, embeds, soft is not None)
         self._sync()
         return logits, past, (time.perf_counter() - start) * 1000.0
 
@@ -133,15 +171,21 @@ class TransformersBackend:
         return ids
 
     # -- generation --------------------------------------------------------------------------
-    def stream(self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
+    def stream(
+        self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats, soft: SoftTokens | None = None
+    ) -> Iterator[str]:
         """Prefill ``input_ids`` once, then yield text pieces as tokens are decoded.
 
-        Raises :class:`BudgetError` immediately (not on first ``next``) when prompt plus
-        ``cfg.max_new_tokens`` exceeds the context window. ``stats`` is filled as it runs;
+        ``soft`` (memory prefill) replaces the embeddings at its positions and may add a leading
+        memory position. Raises :class:`BudgetError` immediately (not on first ``next``) when prompt
+        plus ``cfg.max_new_tokens`` exceeds the context window. ``stats`` is filled as it runs;
         ``completion_tokens`` counts every sampled token, a final EOS included.
         """
-        ids = self._check_prompt(input_ids, cfg.max_new_tokens)
-        return self._generate(ids, cfg, stats, time.perf_counter())
+        extra = soft.extra_positions if soft is not None else 0
+        ids = self._check_prompt(input_ids, cfg.max_new_tokens + extra)
+        if soft is not None and any(not 0 <= p < len(ids) for p in soft.positions):
+            raise InputError(f"soft-token positions {soft.positions[:5]}... fall outside the {len(ids)} prompt ids")
+        return self._generate(ids, cfg, stats, time.perf_counter(), soft)
 
     def _sampler(self, cfg: PrefillConfig) -> torch.Generator | None:
         if cfg.temperature <= 0:
@@ -163,9 +207,9 @@ class TransformersBackend:
         return peak_rss_bytes()
 
     def _generate(
-        self, ids: list[int], cfg: PrefillConfig, stats: GenerationStats, t0: float
+        self, ids: list[int], cfg: PrefillConfig, stats: GenerationStats, t0: float, soft: SoftTokens | None = None
     ) -> Iterator[str]:
-        stats.prompt_tokens = len(ids)
+        stats.prompt_tokens = len(ids) + (soft.extra_positions if soft is not None else 0)  # positions prefilled
         stats.completion_tokens = 0
         stats.finish_reason = ""
         self._reset_memory()
@@ -173,8 +217,8 @@ class TransformersBackend:
         sampler = self._sampler(cfg)
         past: Any = None
         try:
-            logits, past, stats.prefill_ms = self._prefill(ids)
-            position = len(ids)
+            logits, past, stats.prefill_ms = self._prefill(ids, soft)
+            position = stats.prompt_tokens
             finish = "length"
             generated: list[int] = []
             for step in range(cfg.max_new_tokens):
@@ -195,7 +239,7 @@ class TransformersBackend:
                     break
                 if step + 1 < cfg.max_new_tokens:
                     next_ids = torch.tensor([[token]], dtype=torch.long, device=self._input_device)  # (1, 1)
-                    logits, past = self._forward(next_ids, position, past)
+                    logits, past = self._forward(next_ids, position, past, soft=soft is not None)
                     position += 1
             with self._tok_lock:
                 tail = text.finish()

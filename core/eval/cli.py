@@ -38,11 +38,12 @@ def bench(
     task: str | None = typer.Option(None, help="longbench: narrativeqa | qasper | hotpotqa | multifieldqa_en."),
     budgets: str = typer.Option("512,1024,2048,4096", help="Token budgets, comma-separated."),
     methods: str = typer.Option("full,truncation,bm25,dense,llmlingua,h2mt",
-                                help="Methods, comma-separated (h2mt = one per --beams; h2mt-b4 = one beam)."),
+                                help="Methods, comma-separated (h2mt = one per --beams; h2mt-b4 = one beam; "
+                                     "h2mt-memory, h2mt-hybrid, h2mt-mw50: HMT node memories)."),
     beams: str = typer.Option("2,4,8", help="h2mt beam widths."),
     limit: int | None = typer.Option(None, help="First N questions only."),
     generate: bool = typer.Option(False, "--generate", help="Also generate answers: F1, prefill, TTFT, peak memory."),
-    model: str | None = typer.Option(None, help="Generator: HF folder or GGUF (default: embedded SmolLM2-135M)."),
+    model: str | None = typer.Option(None, help="Generator: preset (smollm2-135m, qwen2.5-coder-0.5b), HF folder or GGUF (default: the default preset)."),
     device: str = typer.Option("auto", help="Generator device: auto | cpu | cuda."),
     encoder: str = typer.Option("sentence-transformers", help="sentence-transformers (MiniLM) | hashing (smoke runs)."),
     results: Path = typer.Option(Path("bench-results"), help="Results folder (resumable; cache/ holds indexes)."),
@@ -53,6 +54,8 @@ def bench(
     docs: Path | None = typer.Option(None, help="Also update this harness's section of a Markdown file "
                                                 "(e.g. docs/benchmarks.md) and copy the plot next to it."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the report from existing rows."),
+    hmt_weights: str | None = typer.Option(None, help="HMT memory folder for h2mt-memory / h2mt-hybrid / h2mt-mwXX "
+                                                      "(default: the one shipped for the default generator)."),
 ) -> None:
     """Compare h2mt with full context, truncation, BM25, dense and LongLLMLingua at equal budgets."""
     import sys
@@ -67,7 +70,7 @@ def bench(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()), beams=_ints(beams, "beams"), limit=limit,
         generate=generate, model=model, device=device, encoder=encoder, results=str(results),  # type: ignore[arg-type]
         seed=seed, llmlingua_limit=llmlingua_limit or None, llmlingua_max_tokens=llmlingua_max_tokens,
-        threads=threads, argv=["h2mt", *sys.argv[1:]],
+        threads=threads, argv=["h2mt", *sys.argv[1:]], hmt_weights=hmt_weights,
     )
     if report_only:
         from ..backends import load_counter

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..select import select_leaves
-from ..types import Node
+from ..types import Node, ScoredNode
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,6 +36,7 @@ class Selection:
     tokens_kept: int  # generator tokens of the kept leaves (text-level: of the compressed text)
     nodes_scored: int  # nodes the method scored
     select_ms: float  # wall time of the selection (query encoding included)
+    kept: list[ScoredNode] | None = None  # the kept leaves with their scores, when the method has them (memory prefill)
 
 
 class GroupView:

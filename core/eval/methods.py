@@ -7,7 +7,8 @@
   budget is full, put back in document order;
 - ``dense``: cosine of the index's own leaf embeddings (same encoder as h2mt) with the query;
 - ``llmlingua``: LongLLMLingua compression of the leaves to the budget (see :mod:`.llmlingua`);
-- ``h2mt-bK``: h2mt coarse-to-fine routing with beam width K.
+- ``h2mt-bK``: h2mt coarse-to-fine routing with beam width K;
+- ``h2mt-memory``, ``h2mt-hybrid``, ``h2mt-mwXX``: HMT node memories (see :mod:`.memory_methods`).
 
 Kept leaves are presented with :func:`h2mt.prompt.format_context` for every method.
 """
@@ -22,6 +23,7 @@ from ..errors import InputError
 from ..prompt import format_context
 from ..types import Node
 from .llmlingua import LongLLMLinguaMethod
+from .memory_methods import memory_method
 from .method_base import GroupView, Method, MethodUnavailable, Selection
 
 __all__ = ["METHOD_NAMES", "make_methods", "FullContext", "Truncation", "BM25TopK", "DenseTopK", "H2MTRoute",
@@ -29,6 +31,7 @@ __all__ = ["METHOD_NAMES", "make_methods", "FullContext", "Truncation", "BM25Top
            "Selection", "GroupView", "Method", "MethodUnavailable"]
 
 METHOD_NAMES = ("full", "truncation", "bm25", "dense", "llmlingua", "h2mt")
+MEMORY_METHOD_NAMES = ("h2mt-memory", "h2mt-hybrid", "h2mt-mwXX")  # opt-in: need HMT weights for the generator
 
 
 class _NoPrep:
@@ -129,11 +132,16 @@ class H2MTRoute(_NoPrep):
         return _nodes_selection([k.node for k in r.kept], r.nodes_scored, t0)
 
 
-def make_methods(names: Sequence[str], beams: Sequence[int], llmlingua: dict[str, Any] | None = None) -> list[Method]:
-    """Method objects for ``names`` (``h2mt`` expands to one per beam width; ``h2mt-b4`` also works)."""
+def make_methods(names: Sequence[str], beams: Sequence[int], llmlingua: dict[str, Any] | None = None,
+                 hmt_weights: str | None = None) -> list[Method]:
+    """Method objects for ``names`` (``h2mt`` expands to one per beam width; ``h2mt-b4`` also works;
+    the memory methods read ``hmt_weights``, default: the shipped memory)."""
     out: list[Method] = []
     for name in names:
-        if name == "full":
+        mem = memory_method(name, hmt_weights)
+        if mem is not None:
+            out.append(mem)
+        elif name == "full":
             out.append(FullContext())
         elif name == "truncation":
             out.append(Truncation())
@@ -148,5 +156,6 @@ def make_methods(names: Sequence[str], beams: Sequence[int], llmlingua: dict[str
         elif name.startswith("h2mt-b") and name[6:].isdigit():
             out.append(H2MTRoute(int(name[6:])))
         else:
-            raise InputError(f"Unknown method {name!r}; choose from {', '.join(METHOD_NAMES)} (or h2mt-bK)")
+            raise InputError(f"Unknown method {name!r}; choose from {', '.join(METHOD_NAMES + MEMORY_METHOD_NAMES)} "
+                             "(or h2mt-bK)")
     return out

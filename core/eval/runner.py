@@ -59,6 +59,7 @@ class BenchOptions:
     llmlingua_max_tokens: int = 16384  # llmlingua skips larger documents (cost), recording why
     threads: int | None = None  # torch CPU threads (None = torch default)
     progress: bool = True  # progress bars on stderr
+    hmt_weights: str | None = None  # HMT memory folder for the memory methods (None = the shipped one)
     argv: list[str] = field(default_factory=list)  # the command line, recorded with the run
 
     @classmethod
@@ -240,7 +241,7 @@ def run_bench(opts: BenchOptions) -> Path:
     started = machine_info()
     ds, folder = prepare(opts, load_counter(opts.backend_config()))
     ds = ds.limited(opts.limit)
-    methods = make_methods(opts.methods, opts.beams, opts.llmlingua_kwargs())
+    methods = make_methods(opts.methods, opts.beams, opts.llmlingua_kwargs(), opts.hmt_weights)
     timings = run_selection(opts, ds, folder, methods)
     walls = run_generation(opts, folder, methods) if opts.generate else {}
     run = {"options": asdict(opts), "machine": started, "machine_end": machine_info(), "questions": len(ds.questions),

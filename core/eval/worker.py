@@ -22,7 +22,7 @@ from ..prompt import Prompt
 from ..types import Accounting, GenerationStats
 from .bench_types import BenchDataset, BenchQuestion
 from .longbench import build_prompt
-from .method_base import GroupView, Method, MethodUnavailable
+from .method_base import GroupView, Method, MethodUnavailable, Selection
 from .methods import make_methods
 from .metrics import answer_correct, best_f1, best_rouge_l
 from .results import GENERATION, MEMORY, RowLog, machine_info, row_key
@@ -42,10 +42,12 @@ def answer_row(
         sel = m.select(view, q.question, budget)
     except (MethodUnavailable, H2MTError) as e:
         return {**row, "error": str(e)}
-    messages = [{"role": "user", "content": build_prompt(ds.task, sel.text, q.question)}]
-    prompt = Prompt(q.question, [], sel.text, messages, backend.chat_ids(messages))
-    if len(prompt.ids) + ds.max_new_tokens > backend.context_window:
-        return {**row, "prompt_tokens": len(prompt.ids),
+    try:
+        prompt = _prompt(ds, q, m, sel, view, backend)
+    except H2MTError as e:
+        return {**row, "error": str(e)}
+    if prompt.positions + ds.max_new_tokens > backend.context_window:
+        return {**row, "prompt_tokens": prompt.positions,
                 "error": f"the prompt plus {ds.max_new_tokens} new tokens exceeds the {backend.context_window}-token "
                          f"window of {backend.name} (prompt_tokens in the row)"}
     gen = generate(backend, prompt, PrefillConfig(task=AnswerTask.CHAT, max_new_tokens=ds.max_new_tokens, temperature=0.0))
@@ -56,6 +58,21 @@ def answer_row(
     cost = {k: v for k, v in acc.as_dict().items() if k in _ROW_COST}
     return {**row, "prediction": text, "f1": best_f1(text, q.answers), "rouge_l": best_rouge_l(text, q.answers),
             "correct": float(answer_correct(text, q.answers, q.question)), **cost}
+
+
+def _prompt(ds: BenchDataset, q: BenchQuestion, m: Method, sel: Selection, view: GroupView, backend: Any) -> Prompt:
+    """The task's LongBench prompt over the selection; a method with ``make_prompt`` (memory
+    prefill) builds it itself from the same messages."""
+
+    def messages(question: str, context: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": build_prompt(ds.task, context, question)}]
+
+    make = getattr(m, "make_prompt", None)
+    if make is not None:
+        made: Prompt = make(view, q.question, sel, messages, backend)
+        return made
+    msgs = messages(q.question, sel.text)
+    return Prompt(q.question, [], sel.text, msgs, backend.chat_ids(msgs))
 
 
 _ROW_COST = ("tokens_kept", "prompt_tokens", "completion_tokens", "route_ms", "prefill_ms", "ttft_ms", "total_ms",
@@ -77,7 +94,7 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     from .indexes import make_encoder
 
     t_start = time.perf_counter()
-    method = make_methods([method_name], opts.beams, opts.llmlingua_kwargs())[0]
+    method = make_methods([method_name], opts.beams, opts.llmlingua_kwargs(), opts.hmt_weights)[0]
     rows = RowLog(folder / GENERATION)
     work = [(q, b) for q in method_questions(opts, method, ds.questions) for b in method_budgets(method, opts.budgets)
             if row_key(ds.name, method.name, b, q.id) not in rows.done]
@@ -100,6 +117,9 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     for key, eng, _ in engines:
         view = GroupView(eng)
         method.prepare(view)  # offline per-document work (BM25 index, ...) is not part of TTFT
+        prepare_generation = getattr(method, "prepare_generation", None)
+        if prepare_generation is not None:  # e.g. HMT node memories on this generator, also untimed
+            prepare_generation(view, backend)
         for q, b in [(q, b) for q, b in work if q.group == key]:
             row = answer_row(ds, q, method, b, view, backend)
             rows.append(row)

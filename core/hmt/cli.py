@@ -33,6 +33,13 @@ def load_backbone(model: str | None, device: str, dtype: str) -> tuple[Any, Any,
     return backbone, load_tokenizer_from(resolved, cfg), resolved.name
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+
+
 def _fail(exc: H2MTError) -> None:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(exc.exit_code)
@@ -76,6 +83,7 @@ def train(
     export: Path | None = typer.Option(None, help="also write the final memory here (see --export-dtype)"),
     export_dtype: str = typer.Option("float16", help="storage dtype of --export"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm bar"),
+    threads: int | None = typer.Option(None, help="torch intra-op threads (1 is fastest on a busy shared CPU)"),
 ) -> None:
     """Train an HMT memory (stage 1 then stage 2) on the Debian manuals' train documents."""
     try:
@@ -106,6 +114,7 @@ def train(
             save_every=save_every,
             seed=seed,
         )
+        _set_threads(threads)
         backbone, tokenizer, name = load_backbone(model, device, dtype)
         result = train_hmt(
             backbone, tokenizer, cfg, out, eval_fraction=eval_fraction, resume=resume,
@@ -141,6 +150,7 @@ def eval_cmd(
     eval_fraction: float = typer.Option(0.1, help="held-out fraction (must match training)"),
     fresh_process: bool = typer.Option(True, "--fresh-process/--same-process", help="one subprocess per run"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="tqdm bar"),
+    threads: int | None = typer.Option(None, help="torch intra-op threads per run (1 is fastest on a busy CPU)"),
 ) -> None:
     """Perplexity, peak RSS and time per 1k tokens on held-out long documents; JSON + Markdown."""
     try:
@@ -154,7 +164,7 @@ def eval_cmd(
         results = evaluate_perplexity(
             out, lens, counts, [m.strip() for m in methods.split(",") if m.strip()], model=model, memory=memory,
             device=device, dtype=dtype, window=window, eval_fraction=eval_fraction, fresh_process=fresh_process,
-            progress=progress,
+            progress=progress, threads=threads,
         )
         typer.echo(markdown_table(results))
     except H2MTError as exc:

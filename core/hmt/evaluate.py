@@ -122,6 +122,8 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from .qa import peak_rss_bytes
 
     torch.manual_seed(0)
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
     backbone, _, name = load_backbone(spec["model"], spec["device"], spec["dtype"])
     hmt = None
     window = int(spec["window"])
@@ -198,11 +200,14 @@ def evaluate_perplexity(
     eval_fraction: float = 0.1,
     fresh_process: bool = True,
     progress: bool = True,
+    threads: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (length, method); write ``results.json`` and ``results.md`` into ``out_dir``.
 
     ``window`` (default: the memory's segment length L) is the baseline window size.
     ``memory`` is an HMT folder (default: the shipped memory for the default generator).
+    ``threads`` sets torch's intra-op threads in each run (1 is fastest on a busy shared CPU).
+    Finished runs already in ``results.json`` are kept and not redone.
     """
     from tqdm.auto import tqdm
 
@@ -224,12 +229,12 @@ def evaluate_perplexity(
         docs_file.write_text(json.dumps(docs), encoding="utf-8")
     wanted = {str(n): k for n, k in zip(lengths, n_docs, strict=True)}
     ctx = _context_window(model)
-    results: list[dict[str, Any]] = []
     results_file = out / "results.json"
     done = {(r["length"], r["method"]): r for r in json.loads(results_file.read_text())} if results_file.is_file() else {}
     jobs = [(n, m) for n in lengths for m in methods]
+    results: list[dict[str, Any]] = [r for key, r in done.items() if key not in jobs and "ppl" in r]
     for length, method in tqdm(jobs, desc="HMT eval", unit="run", disable=not progress):
-        if (length, method) in done:
+        if (length, method) in done and "ppl" in done[(length, method)]:
             results.append(done[(length, method)])
             continue
         if method == "full" and ctx and length > ctx:
@@ -237,7 +242,7 @@ def evaluate_perplexity(
             continue
         spec = {
             "method": method, "length": length, "model": model, "memory": mem_path, "device": device,
-            "dtype": dtype, "window": window, "docs": docs["lengths"][str(length)][: wanted[str(length)]],
+            "dtype": dtype, "window": window, "threads": threads, "docs": docs["lengths"][str(length)][: wanted[str(length)]],
         }
         if fresh_process:
             res = _run_subprocess(spec, out / f"run-{length}-{method}")

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from ._convert import to_leaves
 
-__all__ = ["RoutingSettings", "route_documents"]
+__all__ = ["RoutingSettings", "route_documents", "route_documents_engine"]
 
 _LOAD_LOCK = threading.Lock()
 
@@ -29,10 +29,22 @@ def route_documents(
     beam_width: int,
 ) -> tuple[list[Document], RouteResult | None]:
     """Route ``question`` over ``docs`` (one leaf each); the kept documents with ``path`` and ``score``."""
+    kept, r, _ = route_documents_engine(docs, question, encoder=encoder, token_counter=token_counter,
+                                        budget=budget, beam_width=beam_width)
+    return kept, r
+
+
+def route_documents_engine(
+    docs: Sequence[Document], question: str, *, encoder: Encoder, token_counter: CountFn, budget: int,
+    beam_width: int, config: H2MTConfig | None = None, backend: Any = None,
+) -> tuple[list[Document], RouteResult | None, H2MT | None]:
+    """:func:`route_documents`, also returning the engine built over ``docs`` (with ``config``,
+    e.g. HMT node memories, on ``backend``)."""
     leaves = to_leaves(docs)
     if not any(x.text.strip() for x in leaves):
-        return [], None
-    eng = H2MT.from_leaves(leaves, H2MTConfig(), encoder=encoder, token_counter=token_counter)
+        return [], None, None
+    eng = H2MT.from_leaves(leaves, config or H2MTConfig(), encoder=encoder, token_counter=token_counter,
+                           backend=backend)
     r = eng.route(question, budget=budget, beam_width=beam_width)
     kept = []
     for s in r.kept:
@@ -40,7 +52,7 @@ def route_documents(
         path = [x.doc_title, *x.path] if x.doc_title else list(x.path)
         meta = {**d.metadata, "path": path, "score": s.score}
         kept.append(Document(page_content=d.page_content, metadata=meta, id=d.id))
-    return kept, r
+    return kept, r, eng
 
 
 class RoutingSettings(BaseModel):

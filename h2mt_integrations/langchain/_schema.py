@@ -83,6 +83,7 @@ class Turn:
     messages: list[BaseMessage]
     t0: float  # request start
     t_llm: float  # model call start
+    prompt: Any = None  # memory/hybrid prefill: the h2mt Prompt with soft tokens (prefilled directly)
 
     def stats(self, msg: BaseMessage | None, first: float | None = None) -> dict[str, float | int | None]:
         """Accounting of this run, given the model's final message (and first-piece time when streamed)."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from h2mt import PrefillConfig
-from h2mt.aio import run_blocking
+from h2mt.aio import aiter_blocking, run_blocking
 from h2mt.counting import CountFn
 from h2mt.prompt import build_messages
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
@@ -18,6 +18,7 @@ from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel, Field
 
 from ._convert import format_documents
+from ._memory import memory_generation, memory_message, memory_prompt
 from ._routing import RoutingSettings
 from ._schema import H2MTInput, H2MTOutput, Turn, merge_chunks, parse_input
 from .chat_model import ChatH2MT
@@ -45,6 +46,11 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     llm: BaseChatModel = Field(default_factory=ChatH2MT, description="Chat model that answers (nested run)")
     system_prompt: str = Field(default=PrefillConfig().system_prompt, description="System message of the prompt")
     breadcrumbs: bool = Field(default=True, description="Put kept documents under their heading paths")
+    prefill: Literal["text", "memory", "hybrid"] = Field(
+        default="text", description="text: kept documents as text; memory/hybrid: as HMT memory embeddings "
+        "(needs ChatH2MT; prefilled on its generator directly, not through its message path)")
+    text_leaves: int = Field(default=1, ge=0, description="hybrid: this many top documents stay text")
+    hmt_weights: str | None = Field(default=None, description="HMT memory folder (None: the shipped one)")
 
     def _default_counter(self) -> CountFn:
         if isinstance(self.llm, ChatH2MT):  # the budget is counted in the answering model's tokens
@@ -59,9 +65,17 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
         """Pydantic schema of the output dict."""
         return H2MTOutput
 
+    def _prefill_config(self) -> PrefillConfig:
+        return PrefillConfig(system_prompt=self.system_prompt, breadcrumbs=self.breadcrumbs, mode=self.prefill,  # type: ignore[arg-type]
+                             text_leaves=self.text_leaves, max_new_tokens=int(getattr(self.llm, "max_tokens", 0) or 0))
+
     def _prepare(self, inp: Mapping[str, Any]) -> Turn:
         t0 = time.perf_counter()
         question, docs, history = parse_input(inp)
+        if self.prefill != "text" and not history:
+            sources, r, prompt = memory_prompt(self, self.llm, docs, question, self._prefill_config(), self.hmt_weights)
+            if prompt is not None:
+                return Turn(sources, r, [], t0, time.perf_counter(), prompt)
         sources, r = self._route(docs, question)
         context = format_documents(sources, self.breadcrumbs)
         system, user = build_messages(question, context, PrefillConfig(system_prompt=self.system_prompt))
@@ -76,8 +90,24 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     def _invoke(self, input: dict[str, Any], run_manager: CallbackManagerForChainRun, config: RunnableConfig
                 ) -> dict[str, Any]:
         turn = self._prepare(input)
-        msg = self.llm.invoke(turn.messages, config=patch_config(config, callbacks=run_manager.get_child()))
+        if turn.prompt is not None:  # memory prefill: straight to the generator
+            msg = self._memory_answer(turn)
+        else:
+            msg = self.llm.invoke(turn.messages, config=patch_config(config, callbacks=run_manager.get_child()))
         return {"answer": msg.text, "sources": turn.sources, "stats": turn.stats(msg)}
+
+    def _memory_answer(self, turn: Turn) -> Any:
+        gen = memory_generation(self.llm, turn.prompt, self._prefill_config())  # type: ignore[arg-type]
+        gen.run()
+        return memory_message(self.llm, gen)  # type: ignore[arg-type]
+
+    def _memory_stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
+        gen = memory_generation(self.llm, turn.prompt, self._prefill_config())  # type: ignore[arg-type]
+        first: float | None = None
+        for piece in gen:
+            first = first or time.perf_counter()
+            yield AddableDict(answer=piece)
+        yield AddableDict(stats=turn.stats(memory_message(self.llm, gen), first))  # type: ignore[arg-type]
 
     async def ainvoke(
         self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any
@@ -88,6 +118,9 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     async def _ainvoke(self, input: dict[str, Any], run_manager: AsyncCallbackManagerForChainRun,
                        config: RunnableConfig) -> dict[str, Any]:
         turn = await run_blocking(lambda: self._prepare(input))
+        if turn.prompt is not None:
+            msg = await run_blocking(lambda: self._memory_answer(turn))
+            return {"answer": msg.text, "sources": turn.sources, "stats": turn.stats(msg)}
         msg = await self.llm.ainvoke(turn.messages, config=patch_config(config, callbacks=run_manager.get_child()))
         return {"answer": msg.text, "sources": turn.sources, "stats": turn.stats(msg)}
 
@@ -106,6 +139,9 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
                    config: RunnableConfig) -> Iterator[dict[str, Any]]:
         turn = self._prepare(merge_chunks(list(inputs)))
         yield AddableDict(sources=turn.sources, answer="")
+        if turn.prompt is not None:
+            yield from self._memory_stream(turn)
+            return
         full: BaseMessageChunk | None = None
         first: float | None = None
         for chunk in self.llm.stream(turn.messages, config=patch_config(config, callbacks=run_manager.get_child())):
@@ -135,6 +171,10 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
         inp = merge_chunks([x async for x in inputs])
         turn = await run_blocking(lambda: self._prepare(inp))
         yield AddableDict(sources=turn.sources, answer="")
+        if turn.prompt is not None:
+            async for item in aiter_blocking(lambda: self._memory_stream(turn)):
+                yield item
+            return
         full: BaseMessageChunk | None = None
         first: float | None = None
         child = patch_config(config, callbacks=run_manager.get_child())

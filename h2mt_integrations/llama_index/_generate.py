@@ -14,6 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from h2mt.aio import aiter_blocking
+from h2mt.config import PrefillMode
+from h2mt.errors import ConfigError
 from h2mt.generation import generate
 from h2mt.pipeline import H2MT
 from h2mt.prompt import build_prompt
@@ -29,15 +31,26 @@ __all__ = ["AnswerRun"]
 class AnswerRun:
     """One answer being generated; :attr:`metadata` holds the accounting (complete at the end)."""
 
-    def __init__(self, engine: H2MT, question: str, route: RouteResult, llm: LLM | None, t0: float) -> None:
+    def __init__(self, engine: H2MT, question: str, route: RouteResult, llm: LLM | None, t0: float,
+                 prefill_mode: str | None = None) -> None:
         self.engine, self.route, self.llm, self.t0 = engine, route, llm, t0  # t0: request start, for TTFT
         prefill = engine.config.prefill
         if isinstance(llm, H2MTLLM):
             prefill = replace(prefill, max_new_tokens=llm.max_new_tokens, temperature=llm.temperature, top_p=llm.top_p)
+        if prefill_mode is not None:
+            prefill = replace(prefill, mode=prefill_mode)
         self.prefill = prefill
         self.native = llm is None or isinstance(llm, H2MTLLM)
         self.backend = (llm.backend if isinstance(llm, H2MTLLM) else engine.backend) if self.native else None
-        self.prompt = build_prompt(question, route.kept, prefill, self.backend.chat_ids if self.backend else None)
+        if prefill.mode != PrefillMode.TEXT:  # memory embeddings: h2mt's prompt on the engine's own generator
+            if self.backend is None or self.backend is not engine.backend:
+                raise ConfigError(
+                    f"prefill={prefill.mode.value!r} needs the engine's own h2mt generator (no llm, or an H2MTLLM "
+                    "sharing its backend); other LLMs read text: use prefill='text'."
+                )
+            self.prompt = engine.prompt(question, route.kept, prefill)
+        else:
+            self.prompt = build_prompt(question, route.kept, prefill, self.backend.chat_ids if self.backend else None)
         pending = GenerationStats(prompt_tokens=None, completion_tokens=None, prefill_ms=None)
         self.metadata: dict[str, Any] = {**self._accounting(pending, t0, t0).as_dict(), "ttft_ms": None,
                                          "total_ms": None, "budget": route.budget}

@@ -47,16 +47,20 @@ class H2MTQueryEngine(BaseQueryEngine):
     with ``streaming=True``) whose ``source_nodes`` are the kept nodes in document order and
     whose ``metadata`` is the accounting (tokens total/kept, route/prefill/TTFT ms; filled when a
     stream ends). Without ``llm`` (or with an :class:`H2MTLLM`) generation is one prefill on the
-    local model; any other LlamaIndex LLM receives the same chat messages.
+    local model; any other LlamaIndex LLM receives the same chat messages. ``prefill``
+    (``"memory"``/``"hybrid"``, index built with HMT memories) gives the kept leaves to the local
+    model as memory embeddings instead (docs/memory_prefill.md).
     """
 
     def __init__(
         self, engine: H2MT, *, llm: LLM | None = None, budget: int | None = None, beam_width: int | None = None,
         streaming: bool = False, nodes: Mapping[str, BaseNode] | None = None,
         documents: Mapping[str, Mapping[str, Any]] | None = None, callback_manager: CallbackManager | None = None,
+        prefill: str | None = None,
     ) -> None:
         super().__init__(callback_manager)
         self.engine, self.llm, self.streaming = engine, llm, streaming
+        self.prefill = prefill  # text | memory | hybrid; None = the engine's PrefillConfig.mode
         self.budget, self.beam_width = budget, beam_width
         self._nodes = NodeTable(engine.index, nodes, documents)
         self._n_leaves = sum(n.kind == NodeKind.LEAF for n in engine.index.nodes)
@@ -129,7 +133,7 @@ class H2MTQueryEngine(BaseQueryEngine):
         t0 = time.perf_counter()
         q = self._start(query_bundle)
         r = self._route(q)
-        gen, sources = AnswerRun(self.engine, q, r, self.llm, t0), self._sources(r)
+        gen, sources = AnswerRun(self.engine, q, r, self.llm, t0, self.prefill), self._sources(r)
         if self.streaming:
             return StreamingResponse(response_gen=gen.pieces(), source_nodes=sources, metadata=gen.metadata)
         return Response("".join(gen.pieces()).strip(), sources, gen.metadata)
@@ -139,7 +143,7 @@ class H2MTQueryEngine(BaseQueryEngine):
         t0 = time.perf_counter()
         q = self._start(query_bundle)
         r = await self.engine.aroute(q, budget=self.budget, beam_width=self.beam_width)
-        gen, sources = AnswerRun(self.engine, q, r, self.llm, t0), self._sources(r)
+        gen, sources = AnswerRun(self.engine, q, r, self.llm, t0, self.prefill), self._sources(r)
         if self.streaming:
             return AsyncStreamingResponse(response_gen=gen.apieces(), source_nodes=sources, metadata=gen.metadata)
         text = "".join([p async for p in gen.apieces()])

@@ -1,0 +1,123 @@
+"""Benchmark methods that use HMT node memories (see docs/memory_prefill.md).
+
+- ``h2mt-memory`` / ``h2mt-hybrid``: h2mt routing (the default beam), then memory-token prefill:
+  every kept leaf is one soft token (its HMT memory) under its title, or — hybrid — the
+  ``text_leaves`` best leaves stay text. Their selection (evidence recall) is h2mt's; in the
+  generation worker they build their own prompt (:meth:`make_prompt`) with the soft tokens.
+- ``h2mt-mwXX``: routing with HMT memory search fused at weight XX/100
+  (``RouteConfig.memory_weight``), text prefill: its evidence recall sits next to ``h2mt-bK``.
+
+Node memories are made once per document group, offline (not timed), when the cached index
+has none: on the worker's generator for the prefill methods, on the configured generator for
+memory routing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..config import AnswerTask, MemoryConfig, PrefillConfig, RouteConfig
+from ..prompt import Prompt, format_context
+from .method_base import GroupView, Selection
+
+if TYPE_CHECKING:
+    from ..pipeline import H2MT
+
+__all__ = ["MemoryPrefillMethod", "MemoryRouteMethod", "memory_method"]
+
+MakeMessages = Callable[[str, str], list[dict[str, str]]]
+
+
+class _MemoryEngines:
+    """One engine with node memories per document group, all on one shared generator."""
+
+    def __init__(self, weights: str | None) -> None:
+        self.weights = weights
+        self.backend: Any = None
+        self._current: tuple[GroupView, H2MT] | None = None  # one group at a time: earlier groups are done
+
+    def get(self, view: GroupView, backend: Any | None = None) -> H2MT:
+        """The memory engine of ``view`` (memories made on first use)."""
+        from ..pipeline import H2MT
+
+        if self._current is not None and self._current[0] is view:
+            return self._current[1]
+        self.backend = backend or self.backend or view.eng.backend
+        cfg = replace(view.eng.config, memory=MemoryConfig(kind="hmt", weights=self.weights))
+        eng = H2MT(view.index, cfg, encoder=view.eng.encoder, backend=self.backend)
+        if not eng.index.has_memories:
+            eng.add_memories()
+        self._current = (view, eng)
+        return eng
+
+
+class MemoryPrefillMethod:
+    """h2mt routing, then the kept leaves as memory embeddings (``memory``) or mostly so (``hybrid``)."""
+
+    budgeted, needs_encoder = True, True
+
+    def __init__(self, mode: str, weights: str | None = None, text_leaves: int = 1) -> None:
+        self.mode, self.text_leaves = mode, text_leaves
+        self.name = f"h2mt-{mode}"
+        self._engines = _MemoryEngines(weights)
+
+    def prepare(self, view: GroupView) -> None:
+        """Nothing for selection (it is h2mt's routing)."""
+
+    def prepare_generation(self, view: GroupView, backend: Any) -> None:
+        """Make the group's node memories on the worker's generator (offline, before any timing)."""
+        self._engines.get(view, backend)
+
+    def select(self, view: GroupView, question: str, budget: int) -> Selection:
+        """h2mt's coarse-to-fine route at the default beam; kept leaves in document order."""
+        t0 = time.perf_counter()
+        r = view.eng.route(question, budget=budget)
+        nodes = [k.node for k in r.kept]
+        return Selection(nodes, format_context(nodes), sum(n.tokens for n in nodes), r.nodes_scored,
+                         (time.perf_counter() - t0) * 1000.0, kept=r.kept)
+
+    def make_prompt(self, view: GroupView, question: str, sel: Selection, make_messages: MakeMessages,
+                    backend: Any) -> Prompt:
+        """The benchmark's prompt (``make_messages``) with the kept leaves as soft tokens."""
+        from ..hmt.prefill import build_memory_prompt
+
+        eng = self._engines.get(view, backend)
+        cfg = PrefillConfig(task=AnswerTask.CHAT, mode=self.mode, text_leaves=self.text_leaves)  # type: ignore[arg-type]
+        return build_memory_prompt(question, sel.kept or [], cfg, backend.chat_ids, eng.memory_reader(),
+                                   make_messages)
+
+
+class MemoryRouteMethod:
+    """h2mt routing with HMT memory search at ``weight`` (text prefill)."""
+
+    budgeted, needs_encoder = True, True
+
+    def __init__(self, weight: float, weights: str | None = None) -> None:
+        self.weight = weight
+        self.name = f"h2mt-mw{round(weight * 100)}"
+        self._engines = _MemoryEngines(weights)
+
+    def prepare(self, view: GroupView) -> None:
+        """Make the group's node memories (offline)."""
+        self._engines.get(view)
+
+    def select(self, view: GroupView, question: str, budget: int) -> Selection:
+        """Route with the memory search fused in; kept leaves in document order."""
+        eng = self._engines.get(view)
+        t0 = time.perf_counter()
+        r = eng.route(question, RouteConfig(budget=budget, memory_weight=self.weight))
+        nodes = [k.node for k in r.kept]
+        return Selection(nodes, format_context(nodes), sum(n.tokens for n in nodes), r.nodes_scored,
+                         (time.perf_counter() - t0) * 1000.0, kept=r.kept)
+
+
+def memory_method(name: str, weights: str | None = None) -> MemoryPrefillMethod | MemoryRouteMethod | None:
+    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, h2mt-mwXX), or None."""
+    if name in ("h2mt-memory", "h2mt-hybrid"):
+        return MemoryPrefillMethod(name[5:], weights)
+    if name.startswith("h2mt-mw") and name[7:].isdigit() and 0 < int(name[7:]) <= 100:
+        return MemoryRouteMethod(int(name[7:]) / 100, weights)
+    return None

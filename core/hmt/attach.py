@@ -1,0 +1,85 @@
+"""Glue between the facade and HMT node memories: which weights, loading them onto the
+generator, and filling an index's memory arrays (build, add, remove).
+
+The HMT is loaded onto the generator the engine already holds (one copy of the weights); its
+LoRA adapters, if any, are then active only for memory-prefill runs (the backend's text
+forwards run with them off, see ``TransformersBackend.attach_memory``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import weakref
+from contextlib import nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..config import MemoryConfig
+from ..errors import ConfigError
+from .node_memory import compute_memories, memory_meta, reaggregate_root
+
+if TYPE_CHECKING:
+    from ..index import Index
+
+__all__ = ["weights_path", "load_for_backend", "fill_memories", "refresh_root"]
+
+log = logging.getLogger(__name__)
+
+_ATTACHED: weakref.WeakKeyDictionary[Any, tuple[str, Any]] = weakref.WeakKeyDictionary()  # backend -> (folder, HMT)
+
+
+def weights_path(cfg: MemoryConfig, index_meta: dict[str, Any] | None = None) -> Path:
+    """The HMT folder to use: ``cfg.weights``, else the one the index records (if it still
+    exists), else the memory shipped for the default generator."""
+    from .artifact import default_weights_path
+
+    if cfg.weights:
+        return Path(cfg.weights)
+    recorded = (index_meta or {}).get("hmt", {}).get("weights")
+    if recorded and os.path.isdir(recorded):
+        return Path(recorded)
+    return default_weights_path()
+
+
+def load_for_backend(backend: Any, path: str | os.PathLike[str]) -> Any:
+    """An HMT over ``backend``'s loaded model with the weights in ``path`` (fingerprint-checked)."""
+    from .artifact import load_hmt
+
+    model = getattr(backend, "model", None)
+    if model is None or not hasattr(backend, "attach_memory"):
+        raise ConfigError(
+            f"HMT memories need a local transformers generator; {getattr(backend, 'name', backend)!r} has no "
+            "model weights here (a server?). Use the text prefill with it."
+        )
+    key = str(Path(path).resolve())
+    attached = _ATTACHED.get(backend)
+    if attached is not None and attached[0] == key:
+        return attached[1]  # engines sharing a generator share its HMT (LoRA is injected once)
+    if attached is not None:  # other weights: take the old adapters out first
+        attached[1].release()
+        backend.attach_memory(nullcontext)
+        del _ATTACHED[backend]
+    hmt = load_hmt(model, path)
+    backend.attach_memory(hmt.adapters_disabled)
+    _ATTACHED[backend] = (key, hmt)
+    log.info("loaded HMT memory %s onto %s", path, getattr(backend, "name", "the generator"))
+    return hmt
+
+
+def fill_memories(index: Index, hmt: Any, tokenizer: Any, cfg: MemoryConfig, weights: str | os.PathLike[str],
+                  progress: bool = False) -> None:
+    """Compute every node's HMT memory and key into ``index`` (stored as ``cfg.dtype``)."""
+    import time
+
+    t0 = time.perf_counter()
+    memory, summary = compute_memories(index, hmt, tokenizer, cfg.aggregate, progress=progress, dtype=cfg.dtype)
+    index.hmt_memory, index.hmt_summary = memory.astype(cfg.dtype), summary.astype(cfg.dtype)
+    index.meta["hmt"] = {**memory_meta(hmt, cfg.aggregate, str(weights), cfg.dtype),
+                         "build_s": time.perf_counter() - t0}
+
+
+def refresh_root(index: Index, hmt: Any, tokenizer: Any) -> None:
+    """After add/remove: re-aggregate the root from its documents with the index's own rule."""
+    if index.has_memories:
+        reaggregate_root(index, hmt, tokenizer, str(index.meta.get("hmt", {}).get("aggregate", "recall")))
