@@ -29,6 +29,7 @@ EXTRA_OF = {
     "matplotlib": "eval",
     "onnxruntime": "onnx",
     "onnxruntime.quantization": "onnx",
+    "tokenizers": "onnx",
     "ray": "ray",
     "httpx": "openai",
 }

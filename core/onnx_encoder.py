@@ -5,7 +5,7 @@ exported once with ``torch.onnx`` (int8: then quantized with ONNX Runtime's dyna
 quantization) into a cache folder beside the converted generators
 (``<cache root>/onnx/<model>-<hash>-<variant>``), written to a temporary folder first and
 published with one rename, so an interrupted export never leaves a half-written model. Later
-loads need only ``onnxruntime`` and the tokenizer. Mean pooling and L2 normalisation are done
+loads need only ``onnxruntime`` and ``tokenizers`` (no torch). Mean pooling and L2 normalisation are done
 here in numpy, as the model's ``1_Pooling`` / ``2_Normalize`` modules do.
 
 Texts are encoded in length-sorted batches (longest first) so each batch pads little; the rows
@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -68,8 +69,11 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
     """``torch.onnx`` export of the transformer: (B, T) ids/mask/types -> (B, T, D) hidden states."""
     torch = require("torch", "Exporting the encoder to ONNX")
     transformers = require("transformers", "Exporting the encoder to ONNX")
-    model = transformers.AutoModel.from_pretrained(str(model_dir), attn_implementation="eager",
-                                                   local_files_only=True).eval()
+    from .backends.quiet import quiet_progress_bars
+
+    with quiet_progress_bars():
+        model = transformers.AutoModel.from_pretrained(str(model_dir), attn_implementation="eager",
+                                                       local_files_only=True).eval()
 
     class _Hidden(torch.nn.Module):  # type: ignore[misc, name-defined]
         def __init__(self, inner: Any) -> None:
@@ -82,7 +86,8 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
 
     ids = torch.ones((2, 8), dtype=torch.long)  # (B, T) dummy batch; both axes are dynamic
     axes = {name: {0: "batch", 1: "seq"} for name in (*_INPUTS, "last_hidden_state")}
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on shape-dependent branches that do not apply here
         torch.onnx.export(_Hidden(model), (ids, torch.ones_like(ids), torch.zeros_like(ids)), str(out),
                           dynamo=False, input_names=list(_INPUTS), output_names=["last_hidden_state"],
                           dynamic_axes=axes, opset_version=_OPSET)
@@ -136,14 +141,27 @@ def export_onnx(model_dir: str | os.PathLike[str], variant: OnnxVariant = "onnx"
     return final
 
 
-def _max_length(folder: Path, tokenizer: Any) -> int:
-    cfg = folder / "sentence_bert_config.json"
-    if cfg.is_file():
-        value = json.loads(cfg.read_text(encoding="utf-8")).get("max_seq_length")
-        if isinstance(value, int) and value > 0:
-            return value
-    limit = getattr(tokenizer, "model_max_length", 512)
-    return int(limit) if isinstance(limit, int) and 0 < limit <= 8192 else 512
+def _max_length(folder: Path) -> int:
+    """The model's ``max_seq_length`` (sentence-transformers config), else the tokenizer's limit, else 512."""
+    for name, key in (("sentence_bert_config.json", "max_seq_length"), ("tokenizer_config.json", "model_max_length")):
+        f = folder / name
+        if f.is_file():
+            value = json.loads(f.read_text(encoding="utf-8")).get(key)
+            if isinstance(value, int) and 0 < value <= 8192:
+                return value
+    return 512
+
+
+def _load_tokenizer(folder: Path, max_length: int) -> Any:
+    """The fast tokenizer alone (``tokenizers``, no torch): pad to the longest text, truncate at ``max_length``."""
+    tokenizers = require("tokenizers", "The ONNX encoder's tokenizer")
+    if not (folder / "tokenizer.json").is_file():
+        raise ModelNotFoundError(f"The ONNX encoder needs a fast tokenizer (tokenizer.json) in {folder}")
+    tok = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+    pad = tok.padding or {}
+    tok.enable_padding(pad_id=int(pad.get("pad_id", 0)), pad_token=str(pad.get("pad_token", "[PAD]")))
+    tok.enable_truncation(max_length=max_length)
+    return tok
 
 
 class OnnxEncoder:
@@ -164,15 +182,13 @@ class OnnxEncoder:
         if not (src / "config.json").is_file():
             raise ModelNotFoundError(f"The encoder folder {src} has no config.json; give a sentence-transformers folder")
         self.folder = export_onnx(src, variant, cache_dir)
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        transformers = require("transformers", "The ONNX encoder's tokenizer")
-        self._tokenizer = transformers.AutoTokenizer.from_pretrained(str(self.folder), local_files_only=True)
+        self.max_length = _max_length(self.folder)
+        self._tokenizer = _load_tokenizer(self.folder, self.max_length)
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
         self._session = ort.InferenceSession(str(self.folder / _MODEL_FILE), opts, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self.max_length = _max_length(self.folder, self._tokenizer)
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self.batch_size = batch_size
         self.variant: OnnxVariant = variant
@@ -189,12 +205,13 @@ class OnnxEncoder:
     def _batch(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
-        enc = self._tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="np")
-        feed = {k: np.asarray(enc[k], dtype=np.int64) for k in _INPUTS if k in self._inputs and k in enc}
-        if "token_type_ids" in self._inputs and "token_type_ids" not in feed:
-            feed["token_type_ids"] = np.zeros_like(feed["input_ids"])
+        encs = self._tokenizer.encode_batch(texts)
+        ids = np.asarray([e.ids for e in encs], dtype=np.int64)  # (B, T), padded to the longest
+        given = {"input_ids": ids, "attention_mask": np.asarray([e.attention_mask for e in encs], dtype=np.int64),
+                 "token_type_ids": np.asarray([e.type_ids for e in encs], dtype=np.int64)}
+        feed = {k: v for k, v in given.items() if k in self._inputs}
         hidden = self._session.run(None, feed)[0]  # (B, T, D)
-        mask = feed["attention_mask"][..., None].astype(np.float32)  # (B, T, 1)
+        mask = given["attention_mask"][..., None].astype(np.float32)  # (B, T, 1)
         pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)  # (B, D)
         return np.asarray(pooled, dtype=np.float32)
 

@@ -76,7 +76,8 @@ def _recall(args: argparse.Namespace) -> None:
     from h2mt.prompt import format_context
 
     counter = load_counter(BackendConfig())
-    ds = load_dataset(args.dataset, counter, data=args.data, length=args.length, seed=args.seed).limited(args.limit)
+    ds = load_dataset(args.dataset, counter, data=args.data, length=args.length, seed=args.seed,
+                      subset=args.subset).limited(args.limit)
     budgets = [int(b) for b in args.budgets.split(",")]
     table: dict[str, dict[int, float]] = {}
     for backend in args.backends.split(","):
@@ -113,6 +114,7 @@ def main() -> None:
     r.add_argument("--dataset", default="manuals")
     r.add_argument("--length", default="8k")
     r.add_argument("--data", default=None)
+    r.add_argument("--subset", default=None, help="manuals: bash or postgres only")
     r.add_argument("--budgets", default="512,1024,2048")
     r.add_argument("--backends", default="torch,onnx,onnx-int8")
     r.add_argument("--limit", type=int, default=None)

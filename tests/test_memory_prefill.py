@@ -240,19 +240,30 @@ def test_incremental_add_remove_matches_a_fresh_build(setup) -> None:
     assert np.array_equal(e.index.hmt_summary, fresh2.hmt_summary)
 
 
-def test_bench_memory_methods_prefill_soft_tokens(setup, eng) -> None:
+def test_bench_memory_methods_prefill_soft_tokens(setup, eng, tmp_path: Path) -> None:
     from h2mt.eval.bench_types import BenchDataset, BenchQuestion
     from h2mt.eval.method_base import GroupView
     from h2mt.eval.methods import make_methods
     from h2mt.eval.worker import answer_row
 
     memory, hybrid, mw = make_methods(["h2mt-memory", "h2mt-hybrid", "h2mt-mw50"], (8,),
-                                      hmt_weights=str(setup["weights"]))
+                                      hmt_weights=str(setup["weights"]), memory_cache=str(tmp_path))
     assert (memory.name, hybrid.name, mw.name) == ("h2mt-memory", "h2mt-hybrid", "h2mt-mw50")
-    view = GroupView(H2MT(eng.index, eng.config, encoder=eng.encoder))  # no generator attached: the worker's is used
+    from dataclasses import replace
+
+    def bare_view() -> GroupView:  # a cached bench index has no memories; no generator attached: the worker's is used
+        meta = {k: v for k, v in eng.index.meta.items() if k != "hmt"}
+        return GroupView(H2MT(replace(eng.index, hmt_memory=None, hmt_summary=None, meta=meta), eng.config,
+                              encoder=eng.encoder))
+
+    view = bare_view()
     q = BenchQuestion("q1", "What does the signal trap do?", ["trap"], "g")
     ds = BenchDataset("tiny", [q], {}, "hotpotqa", 3)
     memory.prepare_generation(view, setup["backend"])
+    assert len(list(tmp_path.glob("hmt-*.npz"))) == 1  # made once, kept for the other methods
+    again = bare_view()
+    hybrid.prepare_generation(again, setup["backend"])  # read back from the cache
+    assert np.array_equal(again.index.hmt_memory, eng.index.hmt_memory)
     rows = {m.name: answer_row(ds, q, m, 120, view, setup["backend"]) for m in (memory, hybrid)}
     for row in rows.values():
         assert "error" not in row and row["prompt_tokens"] > 0 and row["ttft_ms"] > 0

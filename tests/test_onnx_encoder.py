@@ -81,6 +81,20 @@ def test_onnx_embeddings_match_torch(variant: str, floor: float, cache: str, tor
 
 
 @pytest.mark.integration
+def test_a_cached_onnx_encoder_runs_without_torch(cache: str, torch_rows: np.ndarray) -> None:
+    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[onnx]'")
+    import subprocess
+    import sys
+
+    load_encoder(EncoderConfig(backend="onnx-int8"))  # exported (or found) in the module's cache
+    code = ("import sys; from h2mt import EncoderConfig; from h2mt.encoders import load_encoder; "
+            "e = load_encoder(EncoderConfig(backend='onnx-int8')); x = e.encode(['The capital of France is Paris.']); "
+            "print(x.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout + out.stderr  # onnxruntime + tokenizers only
+
+
+@pytest.mark.integration
 def test_index_refuses_an_encoder_of_another_runtime(cache: str, tmp_path) -> None:
     pytest.importorskip("onnxruntime", reason="pip install 'h2mt[onnx]'")
     from h2mt.chunking import SimpleTokenCounter
@@ -98,3 +112,19 @@ def test_index_refuses_an_encoder_of_another_runtime(cache: str, tmp_path) -> No
     r1 = back.route("What does PIPESTATUS contain?", budget=256)
     r2 = eng.route("What does PIPESTATUS contain?", budget=256)
     assert r1.kept and [k.node.id for k in r1.kept] == [k.node.id for k in r2.kept]
+
+
+def test_missing_scale_extras_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without onnxruntime / ray / httpx each option names its extra in one line."""
+    from h2mt import BackendConfig, MissingExtraError
+    from h2mt.backends.openai_backend import OpenAIBackend
+    from h2mt.distributed import build_on_ray
+
+    for mod in ("onnxruntime", "ray", "httpx"):
+        monkeypatch.setitem(__import__("sys").modules, mod, None)  # import fails as if not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'h2mt\[onnx\]'"):
+        load_encoder(EncoderConfig(backend="onnx-int8"))
+    with pytest.raises(MissingExtraError, match=r"Building on Ray needs ray.*pip install 'h2mt\[ray\]'"):
+        build_on_ray(["notes.md"])
+    with pytest.raises(MissingExtraError, match=r"pip install 'h2mt\[openai\]'"):
+        OpenAIBackend(BackendConfig(kind="openai", base_url="http://127.0.0.1:1/v1"), tokenizer=None)

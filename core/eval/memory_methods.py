@@ -9,14 +9,19 @@
 
 Node memories are made once per document group, offline (not timed), when the cached index
 has none: on the worker's generator for the prefill methods, on the configured generator for
-memory routing.
+memory routing; they are kept in the results' ``cache/`` (``hmt-*.npz``) for the other methods
+and reruns.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config import AnswerTask, MemoryConfig, PrefillConfig, RouteConfig
@@ -31,13 +36,51 @@ __all__ = ["MemoryPrefillMethod", "MemoryRouteMethod", "memory_method"]
 MakeMessages = Callable[[str, str], list[dict[str, str]]]
 
 
-class _MemoryEngines:
-    """One engine with node memories per document group, all on one shared generator."""
+def _index_digest(view: GroupView) -> str:
+    """Identity of a built index's tree and texts (the memories depend on nothing else)."""
+    h = hashlib.sha256()
+    for n in view.index.nodes:
+        h.update(f"{n.parent}\x00{n.kind.value}\x00{n.title}\x00{n.path[-1] if n.path else ''}\x00{n.text}\x01".encode())
+    return h.hexdigest()[:20]
 
-    def __init__(self, weights: str | None) -> None:
-        self.weights = weights
+
+class _MemoryEngines:
+    """One engine with node memories per document group, all on one shared generator.
+
+    With ``cache`` (a folder), made memories are kept there per (index, HMT weights, rule), so the
+    other memory methods' workers and reruns do not make them again.
+    """
+
+    def __init__(self, weights: str | None, cache: str | None = None) -> None:
+        self.weights, self.cache = weights, cache
         self.backend: Any = None
         self._current: tuple[GroupView, H2MT] | None = None  # one group at a time: earlier groups are done
+
+    def _cache_file(self, view: GroupView, eng: H2MT) -> Path | None:
+        if not self.cache:
+            return None
+        from ..hmt.node_memory import weights_hash
+
+        m = eng.config.memory
+        return Path(self.cache) / f"hmt-{_index_digest(view)}-{weights_hash(eng.hmt)}-{m.aggregate}-{m.dtype}.npz"
+
+    def _fill(self, view: GroupView, eng: H2MT) -> None:
+        import numpy as np
+
+        path = self._cache_file(view, eng)
+        if path is not None and path.is_file():
+            with np.load(path) as z:
+                eng.index.hmt_memory, eng.index.hmt_summary = z["memory"], z["summary"]
+            eng.index.meta["hmt"] = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+            return
+        eng.add_memories()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
+            assert eng.index.hmt_memory is not None and eng.index.hmt_summary is not None
+            np.savez(tmp, memory=eng.index.hmt_memory, summary=eng.index.hmt_summary)
+            path.with_suffix(".json").write_text(json.dumps(eng.index.meta["hmt"], default=str), encoding="utf-8")
+            os.replace(tmp, path)
 
     def get(self, view: GroupView, backend: Any | None = None) -> H2MT:
         """The memory engine of ``view`` (memories made on first use)."""
@@ -49,7 +92,8 @@ class _MemoryEngines:
         cfg = replace(view.eng.config, memory=MemoryConfig(kind="hmt", weights=self.weights))
         eng = H2MT(view.index, cfg, encoder=view.eng.encoder, backend=self.backend)
         if not eng.index.has_memories:
-            eng.add_memories()
+            self._fill(view, eng)
+        eng.memory_reader()  # checks (fingerprint, weights hash) once, outside any timing
         self._current = (view, eng)
         return eng
 
@@ -59,10 +103,10 @@ class MemoryPrefillMethod:
 
     budgeted, needs_encoder = True, True
 
-    def __init__(self, mode: str, weights: str | None = None, text_leaves: int = 1) -> None:
+    def __init__(self, mode: str, weights: str | None = None, text_leaves: int = 1, cache: str | None = None) -> None:
         self.mode, self.text_leaves = mode, text_leaves
         self.name = f"h2mt-{mode}"
-        self._engines = _MemoryEngines(weights)
+        self._engines = _MemoryEngines(weights, cache)
 
     def prepare(self, view: GroupView) -> None:
         """Nothing for selection (it is h2mt's routing)."""
@@ -95,10 +139,10 @@ class MemoryRouteMethod:
 
     budgeted, needs_encoder = True, True
 
-    def __init__(self, weight: float, weights: str | None = None) -> None:
+    def __init__(self, weight: float, weights: str | None = None, cache: str | None = None) -> None:
         self.weight = weight
         self.name = f"h2mt-mw{round(weight * 100)}"
-        self._engines = _MemoryEngines(weights)
+        self._engines = _MemoryEngines(weights, cache)
 
     def prepare(self, view: GroupView) -> None:
         """Make the group's node memories (offline)."""
@@ -114,10 +158,12 @@ class MemoryRouteMethod:
                          (time.perf_counter() - t0) * 1000.0, kept=r.kept)
 
 
-def memory_method(name: str, weights: str | None = None) -> MemoryPrefillMethod | MemoryRouteMethod | None:
-    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, h2mt-mwXX), or None."""
+def memory_method(name: str, weights: str | None = None, cache: str | None = None
+                  ) -> MemoryPrefillMethod | MemoryRouteMethod | None:
+    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, h2mt-mwXX), or None; ``cache``
+    is a folder where made node memories are kept."""
     if name in ("h2mt-memory", "h2mt-hybrid"):
-        return MemoryPrefillMethod(name[5:], weights)
+        return MemoryPrefillMethod(name[5:], weights, cache=cache)
     if name.startswith("h2mt-mw") and name[7:].isdigit() and 0 < int(name[7:]) <= 100:
-        return MemoryRouteMethod(int(name[7:]) / 100, weights)
+        return MemoryRouteMethod(int(name[7:]) / 100, weights, cache)
     return None

@@ -133,12 +133,13 @@ class H2MTRoute(_NoPrep):
 
 
 def make_methods(names: Sequence[str], beams: Sequence[int], llmlingua: dict[str, Any] | None = None,
-                 hmt_weights: str | None = None) -> list[Method]:
+                 hmt_weights: str | None = None, memory_cache: str | None = None) -> list[Method]:
     """Method objects for ``names`` (``h2mt`` expands to one per beam width; ``h2mt-b4`` also works;
-    the memory methods read ``hmt_weights``, default: the shipped memory)."""
+    the memory methods read ``hmt_weights``, default: the shipped memory, and keep made node
+    memories in ``memory_cache``)."""
     out: list[Method] = []
     for name in names:
-        mem = memory_method(name, hmt_weights)
+        mem = memory_method(name, hmt_weights, memory_cache)
         if mem is not None:
             out.append(mem)
         elif name == "full":

@@ -241,7 +241,8 @@ def run_bench(opts: BenchOptions) -> Path:
     started = machine_info()
     ds, folder = prepare(opts, load_counter(opts.backend_config()))
     ds = ds.limited(opts.limit)
-    methods = make_methods(opts.methods, opts.beams, opts.llmlingua_kwargs(), opts.hmt_weights)
+    methods = make_methods(opts.methods, opts.beams, opts.llmlingua_kwargs(), opts.hmt_weights,
+                          str(Path(opts.results) / "cache"))
     timings = run_selection(opts, ds, folder, methods)
     walls = run_generation(opts, folder, methods) if opts.generate else {}
     run = {"options": asdict(opts), "machine": started, "machine_end": machine_info(), "questions": len(ds.questions),

@@ -94,7 +94,8 @@ def generate_method(opts: BenchOptions, ds: BenchDataset, folder: Path, method_n
     from .indexes import make_encoder
 
     t_start = time.perf_counter()
-    method = make_methods([method_name], opts.beams, opts.llmlingua_kwargs(), opts.hmt_weights)[0]
+    method = make_methods([method_name], opts.beams, opts.llmlingua_kwargs(), opts.hmt_weights,
+                           str(Path(opts.results) / "cache"))[0]
     rows = RowLog(folder / GENERATION)
     work = [(q, b) for q in method_questions(opts, method, ds.questions) for b in method_budgets(method, opts.budgets)
             if row_key(ds.name, method.name, b, q.id) not in rows.done]

@@ -177,7 +177,8 @@ class HMT(nn.Module):
     def read_memory(self, last_hidden: Tensor, layout: SegmentLayout) -> Tensor:
         """New memory M_n ``(b, d)``: post-norm last-layer hidden state at the read-out position."""
         assert layout.memory_out is not None
-        return last_hidden[:, layout.memory_out]
+        # a copy, not a view: a view would keep the whole (b, l, d) hidden state of every cached segment alive
+        return last_hidden[:, layout.memory_out].clone()
 
     def next_state(self, state: HMTState, segment_ids: Tensor, memory: Tensor | None) -> HMTState:
         """State after a segment: M_n appended (cache trimmed to N), sensory = last k tokens."""
