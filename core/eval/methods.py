@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import InputError
 from ..prompt import format_context
 from ..types import Node
+from .hmt_method import HMTMethod
 from .llmlingua import LongLLMLinguaMethod
 from .memory_methods import memory_method
 from .method_base import GroupView, Method, MethodUnavailable, Selection
@@ -152,11 +153,13 @@ def make_methods(names: Sequence[str], beams: Sequence[int], llmlingua: dict[str
             out.append(DenseTopK())
         elif name == "llmlingua":
             out.append(LongLLMLinguaMethod(**(llmlingua or {})))
+        elif name == "hmt":
+            out.append(HMTMethod(hmt_weights))
         elif name == "h2mt":
             out.extend(H2MTRoute(b) for b in beams)
         elif name.startswith("h2mt-b") and name[6:].isdigit():
             out.append(H2MTRoute(int(name[6:])))
         else:
-            raise InputError(f"Unknown method {name!r}; choose from {', '.join(METHOD_NAMES + MEMORY_METHOD_NAMES)} "
+            raise InputError(f"Unknown method {name!r}; choose from {', '.join(METHOD_NAMES + MEMORY_METHOD_NAMES)}, hmt "
                              "(or h2mt-bK)")
     return out

@@ -42,6 +42,16 @@ def answer_row(
         sel = m.select(view, q.question, budget)
     except (MethodUnavailable, H2MTError) as e:
         return {**row, "error": str(e)}
+    answer = getattr(m, "answer", None)
+    if answer is not None:  # a method that reads and answers by itself (hmt)
+        try:
+            text, stats = answer(sel, q.question, backend, ds.max_new_tokens)
+        except (MethodUnavailable, H2MTError) as e:
+            return {**row, "error": str(e)}
+        t_end = time.perf_counter()
+        acc = Accounting.from_run(tokens_total=0, nodes_total=0, tokens_kept=sel.tokens_kept, route=None, stats=stats,
+                                  started=t0, generation_started=t_end - stats.total_ms / 1000.0, ended=t_end)
+        return _scored(row, text, q, acc, sel)
     try:
         prompt = _prompt(ds, q, m, sel, view, backend)
     except H2MTError as e:
@@ -54,6 +64,11 @@ def answer_row(
     text = gen.run().strip()
     acc = Accounting.from_run(tokens_total=0, nodes_total=0, tokens_kept=sel.tokens_kept, route=None, stats=gen.stats,
                               started=t0, generation_started=gen.started, ended=gen.ended or time.perf_counter())
+    return _scored(row, text, q, acc, sel)
+
+
+def _scored(row: dict[str, Any], text: str, q: BenchQuestion, acc: Accounting, sel: Selection) -> dict[str, Any]:
+    """The row of one answer: its quality scores and its cost."""
     acc.route_ms = sel.select_ms  # the method's own selection time (routing for h2mt)
     cost = {k: v for k, v in acc.as_dict().items() if k in _ROW_COST}
     return {**row, "prediction": text, "f1": best_f1(text, q.answers), "rouge_l": best_rouge_l(text, q.answers),
