@@ -303,8 +303,6 @@ def test_unknown_method_is_a_clear_error():
 CORE = Path(__file__).resolve().parents[1] / "core"
 # Cycles owned by other packages, not by h2mt.eval; remove an entry once its cycle is gone.
 KNOWN_CYCLES_ELSEWHERE = [
-    # hmt/cli.py imports .evaluate inside a command; hmt/evaluate.py imports load_backbone from .cli inside a function
-    frozenset({"h2mt.hmt.cli", "h2mt.hmt.evaluate"}),
 ]
 
 

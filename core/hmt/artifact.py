@@ -20,6 +20,7 @@ from ..errors import ConfigError, ModelError, ModelNotFoundError
 from .config import HMTConfig
 
 __all__ = [
+    "load_backbone",
     "DEFAULT_WEIGHTS",
     "FORMAT",
     "FORMAT_VERSION",
@@ -218,3 +219,15 @@ def export_hmt(src: str | os.PathLike[str], dst: str | os.PathLike[str], storage
     _atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": FORMAT}))
     _atomic_write(out / META_FILE, lambda tmp: Path(tmp).write_text(json.dumps(info, indent=2), encoding="utf-8"))
     return out
+
+
+def load_backbone(model: str | None, device: str, dtype: str) -> tuple[Any, Any, str]:
+    """``(backbone, tokenizer, name)`` for ``--model`` (None = the embedded SmolLM2), unquantized."""
+    from ..backends.loading import load_model, load_tokenizer_from
+    from ..backends.resolve import resolve_model
+    from ..config import BackendConfig
+
+    cfg = BackendConfig(model=model, device=device, dtype=dtype, quantization="none")  # type: ignore[arg-type]
+    resolved = resolve_model(cfg)
+    backbone, _ = load_model(resolved, cfg)
+    return backbone, load_tokenizer_from(resolved, cfg), resolved.name

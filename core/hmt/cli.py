@@ -8,29 +8,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from ..errors import H2MTError
+from .artifact import load_backbone
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Hierarchical Memory Transformer: train a memory, evaluate long-input perplexity.")
 
 log = logging.getLogger(__name__)
-
-
-def load_backbone(model: str | None, device: str, dtype: str) -> tuple[Any, Any, str]:
-    """``(backbone, tokenizer, name)`` for ``--model`` (None = the embedded SmolLM2), unquantized."""
-    from ..backends.loading import load_model, load_tokenizer_from
-    from ..backends.resolve import resolve_model
-    from ..config import BackendConfig
-
-    cfg = BackendConfig(model=model, device=device, dtype=dtype, quantization="none")  # type: ignore[arg-type]
-    resolved = resolve_model(cfg)
-    backbone, _ = load_model(resolved, cfg)
-    return backbone, load_tokenizer_from(resolved, cfg), resolved.name
 
 
 def _set_threads(threads: int | None) -> None:

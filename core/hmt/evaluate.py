@@ -118,8 +118,8 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Score one (length, method) in this process; returns ppl, peak RSS and time per 1k tokens."""
     import torch
 
-    from .cli import load_backbone
-    from .qa import peak_rss_bytes
+    from ..memory import peak_rss_bytes
+    from .artifact import load_backbone
 
     torch.manual_seed(0)
     if spec.get("threads"):

@@ -134,11 +134,10 @@ class HMT(nn.Module):
         self.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     def _cache_kwarg(self) -> str:
-        """Name of the KV-cache argument/output: ``cache`` (transformers >= 5.2x) or ``past_key_values``."""
-        import inspect
+        """Name of the KV-cache argument/output (see :func:`h2mt.backends.kv.cache_keyword`)."""
+        from ..backends.kv import cache_keyword
 
-        base = self.backbone.get_base_model() if is_lora_wrapped(self.backbone) else self.backbone
-        return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+        return cache_keyword(self.backbone.get_base_model() if is_lora_wrapped(self.backbone) else self.backbone)
 
     # ---------------------------------------------------------------- steps
     def _run(self, embeds: Tensor, hidden: bool) -> Any:

@@ -8,16 +8,14 @@ that greedy decoding starts from. Cost accounting uses :class:`h2mt.backends.bas
 from __future__ import annotations
 
 import logging
-import resource
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import GenerationStats
+from ..memory import peak_rss_bytes
 
-__all__ = ["DEFAULT_QUESTION_TEMPLATE", "HMTAnswer", "answer_with_memory", "peak_rss_bytes"]
+__all__ = ["DEFAULT_QUESTION_TEMPLATE", "HMTAnswer", "answer_with_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +31,6 @@ class HMTAnswer:
     segments: int  # segment passes over the document (the question segment not included)
     document_tokens: int
     question_tokens: int
-
-
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process in bytes (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-def _eos_ids(tokenizer: Any, model: Any) -> list[int]:
-    ids: set[int] = set()
-    for src in (getattr(model, "generation_config", None), getattr(model, "config", None)):
-        eos = getattr(src, "eos_token_id", None) if src is not None else None
-        if isinstance(eos, int):
-            ids.add(eos)
-        elif isinstance(eos, Sequence):
-            ids.update(int(e) for e in eos)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return sorted(ids)
 
 
 def answer_with_memory(
@@ -73,6 +52,7 @@ def answer_with_memory(
     """
     import torch
 
+    from ..backends.decoding import collect_eos_ids
     from .model import HMTState
 
     stats = GenerationStats()
@@ -87,7 +67,7 @@ def answer_with_memory(
     if isinstance(q_ids, dict) or hasattr(q_ids, "keys"):
         q_ids = q_ids["input_ids"]
     q_ids = [int(i) for i in q_ids]
-    eos = _eos_ids(tokenizer, hmt.backbone)
+    eos = sorted(collect_eos_ids(tokenizer, hmt.backbone))
     state = hmt.read(doc_ids) if doc_ids else HMTState()
     out: list[int] = []
     stats.finish_reason = "length"
