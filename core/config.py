@@ -225,7 +225,7 @@ class PrefillConfig:
 class BackendConfig:
     """The local causal LM."""
 
-    model: str | None = None  # preset name (smollm2-135m, qwen2.5-coder-0.5b), HF folder, GGUF file; None = default preset
+    model: str | None = None  # preset (qwen2.5-coder-0.5b, smollm2-135m), HF folder or GGUF; None = $H2MT_MODEL or the default preset
     gguf_file: str | None = None  # GGUF file name inside ``model`` when ``model`` is a folder
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # compute dtype

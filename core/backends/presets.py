@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import ModelError, ModelNotFoundError
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_PRESET", "get_preset", "preset_gguf", "package_file", "verify_sha256",
+__all__ = ["Preset", "PRESETS", "DEFAULT_PRESET", "DEFAULT_ENV", "default_model", "get_preset", "preset_gguf", "package_file", "verify_sha256",
            "sha256_of"]
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,13 @@ QWEN_CODER = Preset(
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (SMOLLM2, QWEN_CODER)}
-DEFAULT_PRESET = SMOLLM2.name
+DEFAULT_PRESET = QWEN_CODER.name  # chosen by measurement: see README "Generators"
+DEFAULT_ENV = "H2MT_MODEL"  # overrides the default generator (a preset name, HF folder or GGUF file)
+
+
+def default_model() -> str:
+    """What ``BackendConfig(model=None)`` means: ``$H2MT_MODEL`` if set, else the default preset."""
+    return os.environ.get(DEFAULT_ENV, "").strip() or DEFAULT_PRESET
 
 
 def get_preset(name: str) -> Preset | None:

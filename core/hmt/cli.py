@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from ..errors import H2MTError
-from .artifact import load_backbone
+from .artifact import HMT_MODEL, load_backbone
 
 __all__ = ["app"]
 
@@ -41,7 +41,7 @@ def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug log
 @app.command()
 def train(
     out: Path = typer.Option(Path("hmt_run"), "--out", help="run folder (checkpoints, log.jsonl, final/)"),
-    model: str | None = typer.Option(None, "--model", help="HF folder or GGUF; default: embedded SmolLM2"),
+    model: str | None = typer.Option(HMT_MODEL, "--model", help="Preset, HF folder or GGUF (default: smollm2-135m, the model the shipped memory is for)."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda or auto"),
     dtype: str = typer.Option("auto", "--dtype", help="auto (bf16 on CUDA, fp32 on CPU), float32, bfloat16"),
     segment_len: int = typer.Option(256, help="L: positions per segment pass"),
@@ -127,7 +127,7 @@ def train(
 @app.command("eval")
 def eval_cmd(
     out: Path = typer.Option(Path("hmt_eval"), "--out", help="folder for eval_docs.json, results.json/.md"),
-    model: str | None = typer.Option(None, "--model", help="HF folder or GGUF; default: embedded SmolLM2"),
+    model: str | None = typer.Option(HMT_MODEL, "--model", help="Preset, HF folder or GGUF (default: smollm2-135m, the model the shipped memory is for)."),
     memory: str | None = typer.Option(None, "--memory", help="HMT memory folder; default: the shipped one"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
     dtype: str = typer.Option("auto", "--dtype", help="auto, float32 or bfloat16"),

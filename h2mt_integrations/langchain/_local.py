@@ -26,7 +26,7 @@ class LocalModelSettings(BaseModel):
     """The local causal LM (loaded on first use) and its generation parameters."""
 
     model: str | None = Field(
-        default=None, description="Hugging Face causal-LM folder or GGUF file; None = embedded SmolLM2-135M-Instruct"
+        default=None, description="Preset (qwen2.5-coder-0.5b, smollm2-135m), HF causal-LM folder or GGUF file; None = the default preset"
     )
     gguf_file: str | None = Field(default=None, description="GGUF file name inside `model` when it is a folder")
     device: str = Field(default="auto", description='Torch device: "auto", "cpu", "cuda", "cuda:1", ...')

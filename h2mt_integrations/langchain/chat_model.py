@@ -37,7 +37,7 @@ class ChatH2MT(LocalModelSettings, BaseChatModel):
     Example:
         .. code-block:: python
 
-            llm = ChatH2MT(max_tokens=64)  # embedded SmolLM2-135M-Instruct, loaded on first use
+            llm = ChatH2MT(max_tokens=64)  # the default generator, loaded on first use
             for chunk in llm.stream("What is PostgreSQL?"):
                 print(chunk.content, end="")
     """

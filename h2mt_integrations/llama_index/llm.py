@@ -33,7 +33,7 @@ class H2MTLLM(CustomLLM):
     reports the model's real context window. ``backend=`` takes an already loaded h2mt backend.
     ``additional_kwargs`` of responses carry the generation stats (prefill and first-token ms)."""
 
-    model: str | None = Field(None, description="HF folder or GGUF file; None = embedded SmolLM2-135M-Instruct.")
+    model: str | None = Field(None, description="Preset (qwen2.5-coder-0.5b, smollm2-135m), HF folder or GGUF file; None = the default preset.")
     gguf_file: str | None = Field(None, description="GGUF file name inside `model` when it is a folder.")
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Compute dtype.")

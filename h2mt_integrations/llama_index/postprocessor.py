@@ -46,7 +46,7 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
     lexical_weight: float = Field(0.5, ge=0, le=1, description="Weight of BM25 in 'linear' fusion.")
     encoder: str = Field("default", description=f"Encoder of node memories: {ENCODER_HELP}.")
     model: str | None = Field(None, description="Generator (HF folder or GGUF) whose tokenizer counts "
-                              "tokens; None = the embedded SmolLM2-135M-Instruct.")
+                              "tokens; None = the default generator preset.")
     cache_size: int = Field(4, ge=0, description="Hierarchies kept in the LRU cache (by candidate set).")
     docstore: Annotated[BaseDocumentStore | None, WithJsonSchema({"type": "object"})] = Field(
         None, exclude=True, description="Where PARENT nodes not among the candidates are looked up; "
