@@ -4,7 +4,7 @@
 # Output: $OUT/results.json, $OUT/results.md (rerunning skips finished runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${HMT_EVAL_OUT:-/work/hmt_runs/eval}
+OUT=${HMT_EVAL_OUT:-hmt-runs/eval}
 PY=${PYTHON:-.venv/bin/python}
 exec "$PY" -m h2mt.hmt.cli eval --out "$OUT" --device "${HMT_DEVICE:-cpu}" \
   --lengths "${HMT_LENGTHS:-2048,8192,32768}" --docs "${HMT_DOCS:-4,3,2}" \

@@ -6,7 +6,7 @@
 # Needs: bash scripts/setup.sh, pip install peft, apt-get install python3.11-doc bash-doc postgresql-doc-15.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${HMT_OUT:-/work/hmt_runs/smollm2-cpu}
+OUT=${HMT_OUT:-hmt-runs/smollm2-cpu}
 DEVICE=${HMT_DEVICE:-cpu}
 PY=${PYTHON:-.venv/bin/python}
 exec "$PY" -m h2mt.hmt.cli train \
