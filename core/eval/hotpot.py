@@ -11,7 +11,7 @@ from typing import Any
 
 from ..counting import CountFn
 from ..errors import InputError
-from ..types import ParsedDocument, Section
+from ..types import ParsedDocument
 from .bench_types import (
     BenchDataset,
     BenchQuestion,
@@ -83,14 +83,7 @@ def haystack_document(
         chosen.append((title, text))
         total += n
     rng.shuffle(chosen)
-    text, sections = "", []
-    for title, body in chosen:
-        text += f"{title}\n"
-        start = len(text)
-        text += body
-        sections.append(Section(title, (title,), 1, start, len(text)))
-        text += "\n\n"
-    return ParsedDocument(f"hotpotqa:{q.id}", "haystack", text, sections, {"format": "text"})
+    return sections_document(f"hotpotqa:{q.id}", "haystack", chosen)
 
 
 # ---- benchmark datasets (docs/architecture.md section 4) -----------------------------------------------------
