@@ -58,9 +58,11 @@ def build(
     max_tokens: int = typer.Option(_CHUNK.max_tokens, help="Leaf size limit in generator tokens."),
     encoder: str = typer.Option(EncoderConfig().kind, help="sentence-transformers | hashing | lm-hidden"),
     encoder_model: str | None = typer.Option(None, help="Encoder path (default: embedded all-MiniLM-L6-v2)."),
-    model: str | None = typer.Option(None, help="Generator whose tokenizer measures leaves (default: SmolLM2)."),
+    model: str | None = typer.Option(None, help="Generator whose tokenizer measures leaves (default: the default preset)."),
     encoder_backend: str = typer.Option(EncoderConfig().backend, help="torch | onnx | onnx-int8 (MiniLM runtime)."),
     encoder_batch_size: int = typer.Option(EncoderConfig().batch_size, help="Leaves per encoder batch."),
+    encoder_batch_tokens: int = typer.Option(EncoderConfig().batch_tokens,
+                                             help="ONNX runtimes: padded tokens per encoder batch."),
     ray: bool = typer.Option(False, "--ray", help="Parse, chunk and encode on a Ray cluster (pip install 'h2mt[ray]')."),
     ray_address: str | None = typer.Option(None, help="Ray cluster address with --ray (default: a local Ray)."),
     ray_workers: int = typer.Option(2, help="Encoder actors with --ray (one encoder each)."),
@@ -75,7 +77,7 @@ def build(
     cfg = _config(model=model)
     cfg.chunk = ChunkConfig(max_tokens=max_tokens, min_tokens=min(24, max_tokens // 4))
     cfg.encoder = EncoderConfig(kind=encoder, model=encoder_model, backend=encoder_backend,  # type: ignore[arg-type]
-                                batch_size=encoder_batch_size)
+                                batch_size=encoder_batch_size, batch_tokens=encoder_batch_tokens)
     cfg.memory = MemoryConfig(kind=memories, weights=hmt_weights, aggregate=memory_aggregate)  # type: ignore[arg-type]
     if ray or ray_address:
         from .distributed import RayExecutor

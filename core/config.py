@@ -80,6 +80,7 @@ class EncoderConfig:
     kind: Literal["sentence-transformers", "lm-hidden", "hashing"] = "sentence-transformers"
     model: str | None = None  # path or name; None = the embedded all-MiniLM-L6-v2
     batch_size: int = 16  # leaves per batch (small batches pad less; fastest on CPU)
+    batch_tokens: int = 512  # ONNX runtimes: at most this many padded tokens per batch (token-sorted)
     device: str = "cpu"  # torch device for the encoder
     hashing_dim: int = 256  # dimension of the deterministic hashing encoder
     backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # sentence-transformers runtime: torch, ONNX Runtime fp32 or int8
@@ -91,6 +92,7 @@ class EncoderConfig:
             f"EncoderConfig.kind must be sentence-transformers, lm-hidden or hashing, got {self.kind!r}",
         )
         _check(self.batch_size >= 1, "EncoderConfig.batch_size must be >= 1")
+        _check(self.batch_tokens >= 1, "EncoderConfig.batch_tokens must be >= 1")
         _check(self.hashing_dim >= 8, "EncoderConfig.hashing_dim must be >= 8")
         _check(
             self.backend in ("torch", "onnx", "onnx-int8"),

@@ -199,5 +199,6 @@ def load_encoder(spec: EncoderConfig | Mapping[str, Any], backend: Any = None) -
     if cfg.backend != "torch":
         from .onnx_encoder import OnnxEncoder
 
-        return OnnxEncoder(cfg.model, variant=cfg.backend, batch_size=cfg.batch_size, cache_dir=cfg.cache_dir)
+        return OnnxEncoder(cfg.model, variant=cfg.backend, batch_size=cfg.batch_size,
+                           batch_tokens=cfg.batch_tokens, cache_dir=cfg.cache_dir)
     return SentenceTransformerEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device)

@@ -180,6 +180,26 @@ def test_hybrid_keeps_exactly_the_top_leaves_as_text(eng) -> None:
         assert (k.node.text in p.context) == (k.node.id in top)
 
 
+def test_titles_ablation_is_the_memory_layout_without_memories(setup, eng, tmp_path: Path) -> None:
+    from h2mt.eval.methods import make_methods
+    from h2mt.hmt.prefill import MEMORY_SHOWN, build_titles_prompt
+    from h2mt.prompt import build_messages
+
+    q = "Which variable assignment is exported?"
+    r = eng.route(q, budget=160)
+    cfg = PrefillConfig(mode="hybrid", text_leaves=1)
+    hybrid = eng.prompt(q, r.kept, cfg)
+    backend = setup["backend"]
+    titles = build_titles_prompt(q, r.kept, cfg, backend.chat_ids)
+    assert titles.soft is None and titles.positions == len(titles.ids)  # nothing but text
+    assert titles.context == hybrid.context.replace(MEMORY_SHOWN, "")  # same layout, memories dropped
+    assert titles.ids == backend.chat_ids(build_messages(q, titles.context, cfg))
+    assert len(titles.ids) < len(hybrid.ids)  # one marker fewer per memory node
+    (ablation,) = make_methods(["h2mt-hybrid-titles"], (8,), hmt_weights=str(setup["weights"]),
+                               memory_cache=str(tmp_path))
+    assert ablation.name == "h2mt-hybrid-titles" and ablation.titles_only and ablation.mode == "hybrid"
+
+
 def test_answer_through_the_facade_in_memory_mode(setup, eng) -> None:
     from dataclasses import replace
 

@@ -30,6 +30,27 @@ def test_encoder_backend_is_validated():
         EncoderConfig(kind="hashing", backend="onnx")
 
 
+def _batcher(batch_size: int, batch_tokens: int):
+    from h2mt.onnx_encoder import OnnxEncoder
+
+    enc = OnnxEncoder.__new__(OnnxEncoder)  # the batching rule alone: no model needed
+    enc.batch_size, enc.batch_tokens = batch_size, batch_tokens
+    return enc
+
+
+@pytest.mark.parametrize(("batch_size", "batch_tokens"), [(16, 512), (4, 10_000), (64, 100), (1, 1)])
+def test_batches_are_token_sorted_and_bounded(batch_size: int, batch_tokens: int) -> None:
+    lengths = [int(x) for x in np.random.default_rng(batch_size).integers(1, 257, size=300)] + [300, 7, 7]
+    batches = _batcher(batch_size, batch_tokens).batches(lengths)
+    flat = [i for b in batches for i in b]
+    assert sorted(flat) == list(range(len(lengths)))  # every text once
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)  # longest first, by tokens
+    for b in batches:
+        assert 1 <= len(b) <= batch_size
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= batch_tokens  # padded tokens bounded
+    assert _batcher(16, 512).batches([]) == []
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory):
     """One export cache for the module: EncoderConfig.cache_dir, and $H2MT_CACHE_DIR for encoders
@@ -64,6 +85,12 @@ def test_onnx_embeddings_match_torch(variant: str, floor: float, cache: str, tor
         assert cos.min() > 0.9999  # the same fp32 weights: float error only
     # length-sorted batching returns rows in the given order, whatever the batch size
     np.testing.assert_allclose(enc.encode(SENTENCES[::-1])[::-1], rows, atol=1e-5)
+    if variant == "onnx":  # padding is masked: a row does not depend on its batch mates
+        enc.batch_size, enc.batch_tokens = 64, 1
+        np.testing.assert_allclose(enc.encode(SENTENCES), rows, atol=1e-5)  # one text per batch
+        enc.batch_size, enc.batch_tokens = 64, 100_000
+        np.testing.assert_allclose(enc.encode(SENTENCES), rows, atol=1e-5)  # one batch
+        enc.batch_size, enc.batch_tokens = 2, 512
     assert enc.encode([]).shape == (0, enc.dim)
     # meta round trip: the index's record rebuilds the same runtime from the cache
     meta = encoder_meta(enc)

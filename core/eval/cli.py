@@ -39,7 +39,7 @@ def bench(
     budgets: str = typer.Option("512,1024,2048,4096", help="Token budgets, comma-separated."),
     methods: str = typer.Option("full,truncation,bm25,dense,llmlingua,h2mt",
                                 help="Methods, comma-separated (h2mt = one per --beams; h2mt-b4 = one beam; "
-                                     "h2mt-memory, h2mt-hybrid, h2mt-mw50: HMT node memories)."),
+                                     "h2mt-memory, h2mt-hybrid, h2mt-hybrid-titles, h2mt-mw50: HMT node memories)."),
     beams: str = typer.Option("2,4,8", help="h2mt beam widths."),
     limit: int | None = typer.Option(None, help="First N questions only."),
     generate: bool = typer.Option(False, "--generate", help="Also generate answers: F1, prefill, TTFT, peak memory."),

@@ -4,6 +4,8 @@
   every kept leaf is one soft token (its HMT memory) under its title, or — hybrid — the
   ``text_leaves`` best leaves stay text. Their selection (evidence recall) is h2mt's; in the
   generation worker they build their own prompt (:meth:`make_prompt`) with the soft tokens.
+- ``h2mt-memory-titles`` / ``h2mt-hybrid-titles``: the ablation: the same prompt layout with
+  the memory embeddings removed (title lines only), on the plain generator.
 - ``h2mt-mwXX``: routing with HMT memory search fused at weight XX/100
   (``RouteConfig.memory_weight``), text prefill: its evidence recall sits next to ``h2mt-bK``.
 
@@ -103,9 +105,10 @@ class MemoryPrefillMethod:
 
     budgeted, needs_encoder = True, True
 
-    def __init__(self, mode: str, weights: str | None = None, text_leaves: int = 1, cache: str | None = None) -> None:
-        self.mode, self.text_leaves = mode, text_leaves
-        self.name = f"h2mt-{mode}"
+    def __init__(self, mode: str, weights: str | None = None, text_leaves: int = 1, cache: str | None = None,
+                 titles_only: bool = False) -> None:
+        self.mode, self.text_leaves, self.titles_only = mode, text_leaves, titles_only
+        self.name = f"h2mt-{mode}" + ("-titles" if titles_only else "")
         self._engines = _MemoryEngines(weights, cache)
 
     def prepare(self, view: GroupView) -> None:
@@ -113,7 +116,8 @@ class MemoryPrefillMethod:
 
     def prepare_generation(self, view: GroupView, backend: Any) -> None:
         """Make the group's node memories on the worker's generator (offline, before any timing)."""
-        self._engines.get(view, backend)
+        if not self.titles_only:
+            self._engines.get(view, backend)
 
     def select(self, view: GroupView, question: str, budget: int) -> Selection:
         """h2mt's coarse-to-fine route at the default beam; kept leaves in document order."""
@@ -126,10 +130,12 @@ class MemoryPrefillMethod:
     def make_prompt(self, view: GroupView, question: str, sel: Selection, make_messages: MakeMessages,
                     backend: Any) -> Prompt:
         """The benchmark's prompt (``make_messages``) with the kept leaves as soft tokens."""
-        from ..hmt.prefill import build_memory_prompt
+        from ..hmt.prefill import build_memory_prompt, build_titles_prompt
 
-        eng = self._engines.get(view, backend)
         cfg = PrefillConfig(task=AnswerTask.CHAT, mode=self.mode, text_leaves=self.text_leaves)  # type: ignore[arg-type]
+        if self.titles_only:
+            return build_titles_prompt(question, sel.kept or [], cfg, backend.chat_ids, make_messages)
+        eng = self._engines.get(view, backend)
         return build_memory_prompt(question, sel.kept or [], cfg, backend.chat_ids, eng.memory_reader(),
                                    make_messages)
 
@@ -160,10 +166,12 @@ class MemoryRouteMethod:
 
 def memory_method(name: str, weights: str | None = None, cache: str | None = None
                   ) -> MemoryPrefillMethod | MemoryRouteMethod | None:
-    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, h2mt-mwXX), or None; ``cache``
-    is a folder where made node memories are kept."""
+    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, their ``-titles`` ablations,
+    h2mt-mwXX), or None; ``cache`` is a folder where made node memories are kept."""
     if name in ("h2mt-memory", "h2mt-hybrid"):
         return MemoryPrefillMethod(name[5:], weights, cache=cache)
+    if name in ("h2mt-memory-titles", "h2mt-hybrid-titles"):
+        return MemoryPrefillMethod(name[5:-7], weights, cache=cache, titles_only=True)
     if name.startswith("h2mt-mw") and name[7:].isdigit() and 0 < int(name[7:]) <= 100:
         return MemoryRouteMethod(int(name[7:]) / 100, weights, cache)
     return None

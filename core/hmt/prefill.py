@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ..index import Index
 
-__all__ = ["MEMORY_SHOWN", "MemoryReader", "soft_marker", "memory_layout", "build_memory_prompt"]
+__all__ = ["MEMORY_SHOWN", "MemoryReader", "soft_marker", "memory_layout", "build_memory_prompt", "build_titles_prompt"]
 
 MEMORY_SHOWN = "[memory]"  # how a memory position is shown in ``Prompt.context``
 ChatTemplate = Callable[[Sequence[dict[str, str]]], list[int]]
@@ -182,3 +182,16 @@ def build_memory_prompt(
                       mem_nodes)
     context = memory_layout(kept, text_ids, MEMORY_SHOWN, cfg.breadcrumbs)
     return Prompt(question, list(kept), context, messages, ids, soft)
+
+
+def build_titles_prompt(
+    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, template: ChatTemplate,
+    make_messages: MakeMessages | None = None,
+) -> Prompt:
+    """The ablation of :func:`build_memory_prompt`: the same layout (text leaves, every other node
+    as its title line) with no memory embedding at all, for the plain text forward. What
+    memory/hybrid gain over it is what the memories carry beyond their titles."""
+    make = make_messages or (lambda q, c: build_messages(q, c, cfg))
+    layout = memory_layout(kept, text_leaf_ids(kept, cfg), "", cfg.breadcrumbs)
+    messages = make(question, layout)
+    return Prompt(question, list(kept), layout, messages, template(messages), None)
