@@ -59,7 +59,7 @@ def build(
     encoder: str = typer.Option(EncoderConfig().kind, help="sentence-transformers | hashing | lm-hidden"),
     encoder_model: str | None = typer.Option(None, help="Encoder path (default: embedded all-MiniLM-L6-v2)."),
     model: str | None = typer.Option(None, help="Generator whose tokenizer measures leaves (default: the default preset)."),
-    encoder_backend: str = typer.Option(EncoderConfig().backend, help="torch | onnx | onnx-int8 (MiniLM runtime)."),
+    encoder_backend: str = typer.Option(EncoderConfig().backend, help="auto | torch | onnx | onnx-int8 (MiniLM runtime; auto = onnx-int8 on the CPU)."),
     encoder_batch_size: int = typer.Option(EncoderConfig().batch_size, help="Leaves per encoder batch."),
     encoder_batch_tokens: int = typer.Option(EncoderConfig().batch_tokens,
                                              help="ONNX runtimes: padded tokens per encoder batch."),

@@ -83,7 +83,9 @@ class EncoderConfig:
     batch_tokens: int = 512  # ONNX runtimes: at most this many padded tokens per batch (token-sorted)
     device: str = "cpu"  # torch device for the encoder
     hashing_dim: int = 256  # dimension of the deterministic hashing encoder
-    backend: Literal["torch", "onnx", "onnx-int8"] = "torch"  # sentence-transformers runtime: torch, ONNX Runtime fp32 or int8
+    # sentence-transformers runtime: torch, ONNX Runtime fp32 or int8; "auto" = onnx-int8 for the
+    # embedded MiniLM on the CPU (the fastest at equal routing recall, docs/scale.md), else torch
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     cache_dir: str | None = None  # where ONNX exports are cached (None = $H2MT_CACHE_DIR or the user cache)
 
     def __post_init__(self) -> None:
@@ -95,14 +97,24 @@ class EncoderConfig:
         _check(self.batch_tokens >= 1, "EncoderConfig.batch_tokens must be >= 1")
         _check(self.hashing_dim >= 8, "EncoderConfig.hashing_dim must be >= 8")
         _check(
-            self.backend in ("torch", "onnx", "onnx-int8"),
-            f"EncoderConfig.backend must be torch, onnx or onnx-int8, got {self.backend!r}",
+            self.backend in ("auto", "torch", "onnx", "onnx-int8"),
+            f"EncoderConfig.backend must be auto, torch, onnx or onnx-int8, got {self.backend!r}",
         )
         _check(
-            self.backend == "torch" or self.kind == "sentence-transformers",
+            self.backend in ("auto", "torch") or self.kind == "sentence-transformers",
             f"EncoderConfig.backend={self.backend!r} applies to kind='sentence-transformers' only; "
             f"leave backend='torch' for kind={self.kind!r}",
         )
+
+
+    @property
+    def runtime(self) -> Literal["torch", "onnx", "onnx-int8"]:
+        """The runtime ``backend`` stands for: ``auto`` is ``onnx-int8`` for the embedded MiniLM on
+        the CPU (measured there: docs/scale.md) and ``torch`` otherwise (another model, device or kind)."""
+        if self.backend != "auto":
+            return self.backend
+        embedded_on_cpu = self.kind == "sentence-transformers" and self.model is None and self.device == "cpu"
+        return "onnx-int8" if embedded_on_cpu else "torch"
 
 
 class FusionMode(str, enum.Enum):

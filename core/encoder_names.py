@@ -47,4 +47,5 @@ def encoder_name(cfg: EncoderConfig, backend_name: str = "") -> str:
     import os
 
     base = DEFAULT_ENCODER_NAME if cfg.model is None else f"st:{os.path.basename(cfg.model.rstrip('/'))}"
-    return base if cfg.backend == "torch" else f"{base}:{cfg.backend}"  # the torch fp32 name is unchanged
+    runtime = cfg.runtime
+    return base if runtime == "torch" else f"{base}:{runtime}"  # the torch fp32 name is unchanged

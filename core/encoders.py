@@ -106,7 +106,7 @@ class SentenceTransformerEncoder:
         self.dim = int(get_dim() or 0)
         self.kind = "sentence-transformers"
         self.model = model
-        self.name = encoder_name(EncoderConfig(model=model))
+        self.name = encoder_name(EncoderConfig(model=model, backend="torch"))
 
     def meta(self) -> dict[str, Any]:
         """What the index records about this encoder (enough for :func:`load_encoder`)."""
@@ -196,9 +196,9 @@ def load_encoder(spec: EncoderConfig | Mapping[str, Any], backend: Any = None) -
         if backend is None:
             raise ModelError("EncoderConfig(kind='lm-hidden') needs a loaded generator backend")
         return LMHiddenStateEncoder(backend, batch_size=max(1, cfg.batch_size // 4))
-    if cfg.backend != "torch":
+    if cfg.runtime != "torch":
         from .onnx_encoder import OnnxEncoder
 
-        return OnnxEncoder(cfg.model, variant=cfg.backend, batch_size=cfg.batch_size,
+        return OnnxEncoder(cfg.model, variant=cfg.runtime, batch_size=cfg.batch_size,
                            batch_tokens=cfg.batch_tokens, cache_dir=cfg.cache_dir)
     return SentenceTransformerEncoder(cfg.model, batch_size=cfg.batch_size, device=cfg.device)

@@ -27,9 +27,10 @@ EXTRA_OF = {
     "peft": "hmt",
     "rouge_score.rouge_scorer": "eval",
     "matplotlib": "eval",
-    "onnxruntime": "onnx",
-    "onnxruntime.quantization": "onnx",
-    "tokenizers": "onnx",
+    "onnxruntime": "hf",  # the default encoder runtime; [onnx] alone serves a torch-free query machine
+    "onnxruntime.quantization": "hf",
+    "onnxruntime.transformers.optimizer": "hf",
+    "tokenizers": "hf",
     "ray": "ray",
     "httpx": "openai",
 }

@@ -5,7 +5,8 @@
 # memory and the quality-vs-TTFT plot per dataset. Every method of one comparison answers the same
 # questions. Rerunning resumes finished rows.
 #   ANS_MODEL=preset (default: the default preset)      ANS_RESULTS=folder (default bench-results-answers/<model>)
-#   ANS_LIMIT_8K=N (10)  ANS_LIMIT_32K=N (3)  ANS_LIMIT_CORPUS=N (10)  ANS_MANUALS=1 (0 skips them)
+#   ANS_LIMIT_8K=N (10)  ANS_LIMIT_32K=N (3)  ANS_LIMIT_CORPUS=N (10)
+#   ANS_32K=1 and ANS_MANUALS=1 (0 skips them; an 8k-window preset cannot run full context at 32k)
 #   ANS_DATA=data folder (default: $H2MT_DATA)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,9 @@ run() { "$PY" -m h2mt.cli bench --generate --model "$MODEL" --budgets 1024,2048 
 
 # Long haystacks: full context fits the 32k-window preset at both lengths
 run --dataset hotpotqa-long --length 8k --methods "full,$FLAT" --limit "${ANS_LIMIT_8K:-10}"
-run --dataset hotpotqa-long --length 32k --methods "full,$FLAT" --limit "${ANS_LIMIT_32K:-3}"
+if [ "${ANS_32K:-1}" = 1 ]; then
+  run --dataset hotpotqa-long --length 32k --methods "full,$FLAT" --limit "${ANS_LIMIT_32K:-3}"
+fi
 # A corpus and the manuals exceed every preset's window: no full-context row
 run --dataset hotpotqa-corpus --methods "$FLAT" --limit "${ANS_LIMIT_CORPUS:-10}"
 if [ "${ANS_MANUALS:-1}" = 1 ]; then run --dataset manuals --methods "$FLAT"; fi

@@ -78,7 +78,8 @@ def test_lm_hidden_needs_a_backend():
     [
         (EncoderConfig(kind="hashing", hashing_dim=128), "", "hashing-128"),
         (EncoderConfig(kind="lm-hidden"), "SmolLM2", "lm-hidden:SmolLM2"),
-        (EncoderConfig(), "", DEFAULT_ENCODER_NAME),
+        (EncoderConfig(backend="torch"), "", DEFAULT_ENCODER_NAME),
+        (EncoderConfig(), "", f"{DEFAULT_ENCODER_NAME}:onnx-int8"),
         (EncoderConfig(model="/models/bge-small/"), "", "st:bge-small"),
     ],
 )

@@ -17,14 +17,17 @@ SENTENCES = [
 
 
 def test_encoder_names_keep_the_torch_name_and_add_the_runtime():
-    assert encoder_name(EncoderConfig()) == DEFAULT_ENCODER_NAME == "all-MiniLM-L6-v2"  # old indexes keep working
+    assert encoder_name(EncoderConfig(backend="torch")) == DEFAULT_ENCODER_NAME == "all-MiniLM-L6-v2"  # old indexes keep working
+    assert encoder_name(EncoderConfig()) == "all-MiniLM-L6-v2:onnx-int8"  # auto: int8 on the CPU
+    assert encoder_name(EncoderConfig(device="cuda")) == "all-MiniLM-L6-v2"  # auto: torch on a GPU
+    assert EncoderConfig(kind="hashing").runtime == "torch"  # auto means nothing for other kinds
     assert encoder_name(EncoderConfig(backend="onnx")) == "all-MiniLM-L6-v2:onnx"
     assert encoder_name(EncoderConfig(backend="onnx-int8")) == "all-MiniLM-L6-v2:onnx-int8"
     assert encoder_name(EncoderConfig(model="/m/bge-small/", backend="onnx")) == "st:bge-small:onnx"
 
 
 def test_encoder_backend_is_validated():
-    with pytest.raises(ConfigError, match="torch, onnx or onnx-int8"):
+    with pytest.raises(ConfigError, match="auto, torch, onnx or onnx-int8"):
         EncoderConfig(backend="tensorrt")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="kind='sentence-transformers' only"):
         EncoderConfig(kind="hashing", backend="onnx")
@@ -64,7 +67,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="module")
 def torch_rows() -> np.ndarray:
     pytest.importorskip("sentence_transformers")
-    return load_encoder(EncoderConfig()).encode(SENTENCES)
+    return load_encoder(EncoderConfig(backend="torch")).encode(SENTENCES)
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -74,7 +77,7 @@ def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.mark.integration
 @pytest.mark.parametrize(("variant", "floor"), [("onnx", 0.99), ("onnx-int8", 0.97)])
 def test_onnx_embeddings_match_torch(variant: str, floor: float, cache: str, torch_rows: np.ndarray) -> None:
-    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[onnx]'")
+    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[hf]'")
     enc = load_encoder(EncoderConfig(backend=variant, cache_dir=cache, batch_size=2))  # type: ignore[arg-type]
     rows = enc.encode(SENTENCES)
     assert rows.shape == torch_rows.shape and rows.dtype == np.float32
@@ -109,7 +112,7 @@ def test_onnx_embeddings_match_torch(variant: str, floor: float, cache: str, tor
 
 @pytest.mark.integration
 def test_a_cached_onnx_encoder_runs_without_torch(cache: str, torch_rows: np.ndarray) -> None:
-    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[onnx]'")
+    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[hf]'")
     import subprocess
     import sys
 
@@ -123,7 +126,7 @@ def test_a_cached_onnx_encoder_runs_without_torch(cache: str, torch_rows: np.nda
 
 @pytest.mark.integration
 def test_index_refuses_an_encoder_of_another_runtime(cache: str, tmp_path) -> None:
-    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[onnx]'")
+    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[hf]'")
     from h2mt.chunking import SimpleTokenCounter
 
     from tests._docs import manual
@@ -133,7 +136,7 @@ def test_index_refuses_an_encoder_of_another_runtime(cache: str, tmp_path) -> No
     assert eng.index.meta["encoder"]["name"] == "all-MiniLM-L6-v2:onnx-int8"
     eng.save(tmp_path / "m.h2mt")
     with pytest.raises(ConfigError, match=r"built with encoder 'all-MiniLM-L6-v2:onnx-int8' but 'all-MiniLM-L6-v2'"):
-        H2MT.load(tmp_path / "m.h2mt", encoder=load_encoder(EncoderConfig()))
+        H2MT.load(tmp_path / "m.h2mt", encoder=load_encoder(EncoderConfig(backend="torch")))
     back = H2MT.load(tmp_path / "m.h2mt")
     assert back.encoder.name == "all-MiniLM-L6-v2:onnx-int8"  # rebuilt from the index's record
     r1 = back.route("What does PIPESTATUS contain?", budget=256)
@@ -149,7 +152,7 @@ def test_missing_scale_extras_say_what_to_install(monkeypatch: pytest.MonkeyPatc
 
     for mod in ("onnxruntime", "ray", "httpx"):
         monkeypatch.setitem(__import__("sys").modules, mod, None)  # import fails as if not installed
-    with pytest.raises(MissingExtraError, match=r"pip install 'h2mt\[onnx\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'h2mt\[hf\]'"):  # the default runtime is in [hf]
         load_encoder(EncoderConfig(backend="onnx-int8"))
     with pytest.raises(MissingExtraError, match=r"Building on Ray needs ray.*pip install 'h2mt\[ray\]'"):
         build_on_ray(["notes.md"])

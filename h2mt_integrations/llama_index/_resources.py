@@ -44,8 +44,10 @@ def install_tokenizer(tokenizer: Any, *, override: bool = False) -> bool:
 
 def resolve_encoder(spec: str, backend: Any = None) -> Encoder:
     """Load the encoder named by ``spec`` (see ``ENCODER_HELP``)."""
-    if spec in ("", "default", DEFAULT_ENCODER_NAME):
+    if spec in ("", "default"):
         cfg = EncoderConfig()
+    elif spec == DEFAULT_ENCODER_NAME:  # that name is the torch runtime's
+        cfg = EncoderConfig(backend="torch")
     elif spec in ("hashing", "lm-hidden"):
         cfg = EncoderConfig(kind=spec)  # type: ignore[arg-type]
     else:
