@@ -184,6 +184,31 @@ class _EncoderWorker:
     def encode(self, texts: list[str]) -> Any:
         return self.encoder.encode(texts)
 
+    def plan(self, texts: list[str]) -> list[list[int]] | None:
+        """The encoder's own batches of ``texts`` (ONNX encoders), or None (it batches freely)."""
+        plan = getattr(self.encoder, "plan", None)
+        return plan(texts) if plan is not None and hasattr(self.encoder, "encode_batch") else None
+
+    def encode_batches(self, batches: list[list[str]]) -> Any:
+        """Each of ``batches`` embedded as exactly that batch; rows concatenated."""
+        import numpy as np
+
+        encode_batch = self.encoder.encode_batch  # type: ignore[union-attr]  # only called after plan()
+        return np.concatenate([encode_batch(b) for b in batches])
+
+
+def _group_batches(batches: list[list[int]], texts_per_call: int) -> list[list[list[int]]]:
+    """Consecutive ``batches`` grouped into actor calls of about ``texts_per_call`` texts each."""
+    groups: list[list[list[int]]] = []
+    size = texts_per_call  # forces a new group at the start
+    for b in batches:
+        if size + len(b) > texts_per_call:
+            groups.append([])
+            size = 0
+        groups[-1].append(b)
+        size += len(b)
+    return groups
+
 
 class RayPoolEncoder:
     """An :class:`~h2mt.encoders.Encoder` whose ``encode`` runs on a pool of Ray actors.
@@ -221,15 +246,24 @@ class RayPoolEncoder:
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        batches = [list(texts[i : i + self._batch]) for i in range(0, len(texts), self._batch)]
-        rows: list[Any] = []
         try:
-            results = ActorPool(self._actors).map(lambda a, b: a.encode.remote(b), batches)
-            for part in tqdm(results, total=len(batches), desc="encoding", unit="batch", disable=not progress):
-                rows.append(np.asarray(part, dtype=np.float32))
+            plan = self._ray.get(self._actors[0].plan.remote(list(texts)))
+            if plan is None:  # the encoder batches as it likes: send plain slices
+                calls = [list(range(i, min(i + self._batch, len(texts)))) for i in range(0, len(texts), self._batch)]
+                slices = [[texts[i] for i in c] for c in calls]
+                pool = ActorPool(self._actors).map(lambda a, b: a.encode.remote(b), slices)
+            else:  # the local build's exact batches, about ``batch_size`` texts per call
+                groups = _group_batches(plan, self._batch)
+                calls = [[i for b in g for i in b] for g in groups]
+                work = [[[texts[i] for i in b] for b in g] for g in groups]
+                pool = ActorPool(self._actors).map(lambda a, g: a.encode_batches.remote(g), work)
+            out = np.zeros((len(texts), self.dim), dtype=np.float32)
+            for rows, part in tqdm(zip(calls, pool, strict=True), total=len(calls), desc="encoding", unit="batch",
+                                   disable=not progress):  # ActorPool.map yields in submission order
+                out[rows] = np.asarray(part, dtype=np.float32)
         except self._ray.exceptions.RayError as exc:
             raise _unwrap(exc) from None
-        return np.concatenate(rows)
+        return out
 
     def close(self) -> None:
         """Stop the actors."""

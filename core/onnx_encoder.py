@@ -256,6 +256,18 @@ class OnnxEncoder:
             s += n
         return out
 
+    def plan(self, texts: Sequence[str]) -> list[list[int]]:
+        """The batches :meth:`encode` uses for ``texts``: row indices, see :meth:`batches`. A
+        distributed build encodes exactly these batches (:meth:`encode_batch`), so its
+        embeddings equal a local build's even with int8's per-batch activation scales."""
+        return self.batches([len(e.ids) for e in self._tokenizer.encode_batch(list(texts))])
+
+    def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` as one batch (no sorting or splitting); L2-normalised rows."""
+        from .encoder_names import normalise_rows as _normalise
+
+        return _normalise(self._run(self._tokenizer.encode_batch(list(texts))))
+
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         """Embed in token-length-sorted batches; rows in the given order, L2-normalised."""
         import numpy as np

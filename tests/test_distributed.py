@@ -70,6 +70,31 @@ def test_ray_build_equals_local_build(local_ray, sources: list[str]) -> None:
         assert [round(k.score, 5) for k in r1.kept] == [round(k.score, 5) for k in r2.kept]
 
 
+@pytest.mark.integration
+def test_ray_build_with_int8_onnx_equals_local_build(local_ray, sources: list[str]) -> None:
+    """Actors encode the local build's exact batches, so int8's per-batch activation scales
+    give the same embeddings (not merely close ones)."""
+    pytest.importorskip("onnxruntime", reason="pip install 'h2mt[hf]'")
+    from h2mt import EncoderConfig
+
+    cfg = H2MTConfig(chunk=CFG.chunk, encoder=EncoderConfig(backend="onnx-int8", batch_size=4, batch_tokens=64))
+    local = H2MT.build(sources, cfg, token_counter=SimpleTokenCounter())  # exports once, before the actors load it
+    dist = H2MT.build(sources, cfg, token_counter=SimpleTokenCounter(),
+                      executor=RayExecutor(num_workers=2, batch_size=9))  # calls of ~9 texts: many per actor
+    _same_index(local.index, dist.index)
+    assert local.index.meta["encoder"]["name"] == "all-MiniLM-L6-v2:onnx-int8"
+
+
+def test_batches_are_grouped_into_calls_in_order() -> None:
+    from h2mt.distributed import _group_batches
+
+    batches = [[5, 2], [7], [0, 1, 3], [4], [6, 8, 9, 10]]
+    groups = _group_batches(batches, 3)
+    assert [b for g in groups for b in g] == batches  # every batch once, in order, never split
+    assert all(sum(map(len, g)) <= 3 or len(g) == 1 for g in groups)
+    assert _group_batches([], 3) == []
+
+
 def test_ray_build_of_an_encoder_config_and_parsed_documents(local_ray) -> None:
     """Workers load the encoder named by the config (not shipped) and pass parsed documents through."""
     cfg = H2MTConfig(chunk=CFG.chunk, encoder=__import__("h2mt").EncoderConfig(kind="hashing", hashing_dim=64))

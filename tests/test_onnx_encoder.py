@@ -88,6 +88,11 @@ def test_onnx_embeddings_match_torch(variant: str, floor: float, cache: str, tor
         assert cos.min() > 0.9999  # the same fp32 weights: float error only
     # length-sorted batching returns rows in the given order, whatever the batch size
     np.testing.assert_allclose(enc.encode(SENTENCES[::-1])[::-1], rows, atol=1e-5)
+    plan = enc.plan(SENTENCES)  # the batches encode() uses, one by one (what Ray actors run)
+    by_plan = np.zeros_like(rows)
+    for b in plan:
+        by_plan[b] = enc.encode_batch([SENTENCES[i] for i in b])
+    np.testing.assert_array_equal(by_plan, rows)
     if variant == "onnx":  # padding is masked: a row does not depend on its batch mates
         enc.batch_size, enc.batch_tokens = 64, 1
         np.testing.assert_allclose(enc.encode(SENTENCES), rows, atol=1e-5)  # one text per batch
