@@ -106,7 +106,6 @@ class EncoderConfig:
             f"leave backend='torch' for kind={self.kind!r}",
         )
 
-
     @property
     def runtime(self) -> Literal["torch", "onnx", "onnx-int8"]:
         """The runtime ``backend`` stands for: ``auto`` is ``onnx-int8`` for the embedded MiniLM on

@@ -109,6 +109,11 @@ def _fuse(src: Path, out: Path, model_dir: Path) -> None:
     model.save_model_to_file(str(out))
 
 
+def _quiet_quantizer(record: logging.LogRecord) -> bool:
+    """Root-logger filter: drop the quantizer's own records below ERROR."""
+    return record.levelno >= logging.ERROR or "onnxruntime" not in record.pathname
+
+
 def _export_into(model_dir: Path, variant: OnnxVariant, dest: Path) -> None:
     raw = dest / "raw.onnx"
     _export_fp32(model_dir, raw)
@@ -118,14 +123,13 @@ def _export_into(model_dir: Path, variant: OnnxVariant, dest: Path) -> None:
     if variant == "onnx-int8":
         quant = require("onnxruntime.quantization", "Quantizing the ONNX encoder to int8")
         root = logging.getLogger()
-        level = root.level
-        root.setLevel(logging.ERROR)  # the quantizer's generic advice goes to the root logger
+        root.addFilter(_quiet_quantizer)  # its generic advice goes to the root logger; nothing else is hidden
         try:
             quant.quantize_dynamic(str(fused), str(dest / _MODEL_FILE), weight_type=quant.QuantType.QInt8,
                                   per_channel=True,  # per-tensor scales lose too much (cosine ~0.93)
                                   extra_options={"DefaultTensorType": 1})  # FLOAT, for the fused operators
         finally:
-            root.setLevel(level)
+            root.removeFilter(_quiet_quantizer)
         fused.unlink()
     for name in _TOKENIZER_FILES:
         if (model_dir / name).is_file():

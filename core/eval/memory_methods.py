@@ -171,7 +171,8 @@ def memory_method(name: str, weights: str | None = None, cache: str | None = Non
     if name in ("h2mt-memory", "h2mt-hybrid"):
         return MemoryPrefillMethod(name[5:], weights, cache=cache)
     if name in ("h2mt-memory-titles", "h2mt-hybrid-titles"):
-        return MemoryPrefillMethod(name[5:-7], weights, cache=cache, titles_only=True)
+        mode = name.removeprefix("h2mt-").removesuffix("-titles")
+        return MemoryPrefillMethod(mode, weights, cache=cache, titles_only=True)
     if name.startswith("h2mt-mw") and name[7:].isdigit() and 0 < int(name[7:]) <= 100:
         return MemoryRouteMethod(int(name[7:]) / 100, weights, cache)
     return None
