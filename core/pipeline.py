@@ -210,7 +210,8 @@ class H2MT:
             if self._hmt is None:
                 from .hmt.attach import load_for_backend, weights_path
 
-                self._hmt = load_for_backend(self.backend, weights_path(self.config.memory, self.index.meta))
+                self._hmt = load_for_backend(
+                    self.backend, weights_path(self.config.memory, self.index.meta, getattr(self.backend, "model", None)))
             return self._hmt
 
     def add_memories(self, index: Index | None = None, *, progress: bool = False) -> None:
@@ -223,7 +224,7 @@ class H2MT:
             made = self.index.meta.get("hmt", {})
             mcfg = replace(mcfg, aggregate=made.get("aggregate", mcfg.aggregate), dtype=made.get("dtype", mcfg.dtype))
         fill_memories(target, self.hmt, self.backend.tokenizer, mcfg,
-                      weights_path(self.config.memory, self.index.meta), progress)
+                      weights_path(self.config.memory, self.index.meta, getattr(self.backend, "model", None)), progress)
         self._reader = None
 
     def memory_reader(self, what: str = "memory prefill") -> MemoryReader:

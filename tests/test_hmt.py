@@ -442,6 +442,47 @@ def test_shipped_memory_fits_the_default_generator() -> None:
     assert out.loss is not None and float(out.loss) < 5.0 and len(out.state.memories) >= 1
 
 
+def test_shipped_memory_lookup_refuses_a_generator_without_one(llama_dir: Path) -> None:
+    from h2mt.config import MemoryConfig
+    from h2mt.hmt.artifact import shipped_memories, shipped_weights_path
+    from h2mt.hmt.attach import weights_path
+
+    shipped = shipped_memories()
+    assert all(fp["hidden_size"] != 64 for fp in shipped.values())  # nothing shipped for a tiny model
+    with pytest.raises(ConfigError, match="no HMT memory is shipped for this generator"):
+        shipped_weights_path(llama(llama_dir))
+    with pytest.raises(ConfigError, match="--hmt-weights"):
+        weights_path(MemoryConfig(kind="hmt"), {}, llama(llama_dir))
+    # an explicit folder always wins, and is not looked up
+    assert weights_path(MemoryConfig(kind="hmt", weights="/some/run"), {}, llama(llama_dir)) == Path("/some/run")
+
+
+def test_shipped_memory_lookup_matches_the_embedding_not_only_the_sizes(llama_dir: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from h2mt.hmt import artifact
+
+    root = tmp_path / "weights"
+    model = llama(llama_dir)
+    save_hmt(HMT(model, small_cfg()), root / "for-this-model")
+    monkeypatch.setattr(artifact, "__file__", str(tmp_path / "artifact.py"))  # look in tmp_path/weights
+    assert artifact.shipped_weights_path(model) == root / "for-this-model"
+    other = llama(llama_dir, seed=7, tmp=tmp_path)  # same sizes, other weights
+    with pytest.raises(ConfigError, match="for-this-model"):
+        artifact.shipped_weights_path(other)
+
+
+@pytest.mark.integration
+def test_every_shipped_memory_names_its_generator() -> None:
+    from h2mt.backends.presets import PRESETS
+    from h2mt.hmt.artifact import shipped_memories
+
+    shipped = {f.name: fp for f, fp in shipped_memories().items()}
+    assert "smollm2-135m-instruct" in shipped
+    for name, fp in shipped.items():  # folder = a preset's model name, lower case; its sizes match it
+        assert any(p.model_name.lower() == name for p in PRESETS.values()), name
+        assert (fp["model_type"], fp["hidden_size"]) in {("llama", 576), ("qwen2", 896)}, (name, fp)
+
+
 def test_cached_memories_do_not_pin_segment_activations(llama_dir: Path) -> None:
     hmt = HMT(llama(llama_dir), small_cfg()).eval()
     with torch.no_grad():

@@ -45,13 +45,13 @@ class HMTMethod:
 
     def _model(self, backend: Any) -> Any:
         if self._hmt is None:
-            from ..hmt.artifact import default_weights_path, load_hmt
+            from ..hmt.artifact import load_hmt, shipped_weights_path
 
             model = getattr(backend, "model", None)
             if model is None:
                 raise MethodUnavailable("hmt needs an in-process transformers generator (not a server backend)")
             try:
-                self._hmt = load_hmt(model, self.weights or default_weights_path())
+                self._hmt = load_hmt(model, self.weights or shipped_weights_path(model))
             except Exception as e:  # a mismatched backbone is reported, the benchmark goes on
                 raise MethodUnavailable(f"no HMT memory for {backend.name}: {e}") from e
         return self._hmt

@@ -31,6 +31,8 @@ __all__ = [
     "load_hmt",
     "read_meta",
     "save_hmt",
+    "shipped_memories",
+    "shipped_weights_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -184,6 +186,42 @@ def load_hmt(backbone: Any, path: str | os.PathLike[str], **overrides: Any) -> A
 def default_weights_path() -> Path:
     """Folder of the memory shipped for SmolLM2-135M-Instruct (preset ``smollm2-135m``)."""
     return Path(__file__).resolve().parent / "weights" / DEFAULT_WEIGHTS
+
+
+def shipped_memories() -> dict[Path, dict[str, Any]]:
+    """Every memory shipped under ``h2mt/hmt/weights/``: folder -> the backbone fingerprint it
+    was trained for (one per generator preset that has one)."""
+    root = Path(__file__).resolve().parent / "weights"
+    out: dict[Path, dict[str, Any]] = {}
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if (folder / META_FILE).is_file() and (folder / WEIGHTS_FILE).is_file():
+            out[folder] = dict(read_meta(folder)["fingerprint"])
+    return out
+
+
+def shipped_weights_path(backbone: Any) -> Path:
+    """The shipped memory trained for ``backbone`` (matched by fingerprint: the same model type,
+    sizes and input embedding), e.g. ``weights/qwen2.5-coder-0.5b-instruct`` for the default
+    generator. Raises ``ConfigError`` when none was shipped for it."""
+    shipped = shipped_memories()
+    cheap = [k for k in _FINGERPRINT_KEYS if k != "embed_sha256"]
+    base = _base_model(backbone)
+    cfg = base.config
+    sizes = {"model_type": str(getattr(cfg, "model_type", "")), "hidden_size": int(cfg.hidden_size),
+             "vocab_size": int(base.get_input_embeddings().weight.shape[0]),
+             "num_hidden_layers": int(getattr(cfg, "num_hidden_layers", -1))}
+    candidates = [f for f, fp in shipped.items() if all(fp.get(k) == sizes[k] for k in cheap)]
+    if candidates:  # hash the embedding only when a shipped memory could fit
+        digest = backbone_fingerprint(backbone)["embed_sha256"]
+        for folder in candidates:
+            if shipped[folder].get("embed_sha256") == digest:
+                return folder
+    names = ", ".join(f.name for f in shipped) or "none"
+    raise ConfigError(
+        f"no HMT memory is shipped for this generator ({sizes['model_type']}, hidden size {sizes['hidden_size']}, "
+        f"{sizes['num_hidden_layers']} layers; shipped: {names}); train one with `h2mt hmt train --model ...` "
+        "and pass it with --hmt-weights (MemoryConfig.weights), or use the text prefill."
+    )
 
 
 def load_default_hmt(backbone: Any | None = None, device: str = "auto") -> tuple[Any, Any]:

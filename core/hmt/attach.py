@@ -29,17 +29,18 @@ log = logging.getLogger(__name__)
 _ATTACHED: weakref.WeakKeyDictionary[Any, tuple[str, Any]] = weakref.WeakKeyDictionary()  # backend -> (folder, HMT)
 
 
-def weights_path(cfg: MemoryConfig, index_meta: dict[str, Any] | None = None) -> Path:
+def weights_path(cfg: MemoryConfig, index_meta: dict[str, Any] | None = None, backbone: Any = None) -> Path:
     """The HMT folder to use: ``cfg.weights``, else the one the index records (if it still
-    exists), else the memory shipped for the default generator."""
-    from .artifact import default_weights_path
+    exists), else the memory shipped for ``backbone`` (found by fingerprint; without a backbone,
+    the one shipped for SmolLM2-135M)."""
+    from .artifact import default_weights_path, shipped_weights_path
 
     if cfg.weights:
         return Path(cfg.weights)
     recorded = (index_meta or {}).get("hmt", {}).get("weights")
     if recorded and os.path.isdir(recorded):
         return Path(recorded)
-    return default_weights_path()
+    return default_weights_path() if backbone is None else shipped_weights_path(backbone)
 
 
 def load_for_backend(backend: Any, path: str | os.PathLike[str]) -> Any:

@@ -128,9 +128,9 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     hmt = None
     window = int(spec["window"])
     if spec["method"] == "hmt":
-        from .artifact import default_weights_path, load_hmt
+        from .artifact import load_hmt, shipped_weights_path
 
-        hmt = load_hmt(backbone, spec["memory"] or default_weights_path())
+        hmt = load_hmt(backbone, spec["memory"] or shipped_weights_path(backbone))
         window = hmt.config.segment_len
     rss_loaded = peak_rss_bytes()
     docs = spec["docs"]
