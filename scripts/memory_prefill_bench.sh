@@ -24,3 +24,4 @@ run --dataset manuals --subset bash --methods "$MEM" --budgets 1024 --generate
 # 2. routing: evidence recall of memory search fused at 25/50/100% (selection only, no generation)
 run --dataset hotpotqa-long --length 8k --methods h2mt-b8,h2mt-mw25,h2mt-mw50,h2mt-mw100 --budgets 1024,2048 \
   --limit "${MP_LIMIT_8K:-10}"
+run --dataset manuals --subset bash --methods h2mt-b8,h2mt-mw25,h2mt-mw50,h2mt-mw100 --budgets 512,1024,2048

@@ -68,10 +68,11 @@ def _train_tokenizer(vocab_size: int = 384) -> Any:
     return fast
 
 
-def make_tiny_model_dir(path: str | Path, *, seed: int = 0) -> Path:
-    """Write a tiny random Llama model + offline tokenizer into ``path``; return ``path``."""
+def make_tiny_model_dir(path: str | Path, *, seed: int = 0, arch: str = "llama") -> Path:
+    """Write a tiny random Llama (or ``arch="qwen2"``: Qwen2, the default generator's family,
+    with q/k/v biases) model + offline tokenizer into ``path``; return ``path``."""
     import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     out = Path(path)
     if (out / "config.json").exists() and (out / "tokenizer.json").exists():
@@ -80,7 +81,8 @@ def make_tiny_model_dir(path: str | Path, *, seed: int = 0) -> Path:
     tokenizer = _train_tokenizer()
     eos_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
     bos_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    config = LlamaConfig(
+    config_cls, model_cls = (Qwen2Config, Qwen2ForCausalLM) if arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
+    config = config_cls(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -94,7 +96,7 @@ def make_tiny_model_dir(path: str | Path, *, seed: int = 0) -> Path:
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    model = model_cls(config)
     with torch.no_grad():  # larger logits so greedy paths are not near-ties
         model.lm_head.weight.mul_(8.0)
     model.generation_config = GenerationConfig(bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=bos_id)

@@ -356,3 +356,35 @@ def test_hybrid_with_every_leaf_as_text_has_only_the_leading_memory(eng) -> None
     text = eng.prompt(q, r.kept)
     assert p.soft is not None and p.soft.positions == [] and p.soft.vectors.shape == (0, 64)
     assert p.ids == text.ids and p.positions == len(text.ids) + 1
+
+
+def test_memory_prefill_on_the_default_generators_family(tmp_path: Path) -> None:
+    """Qwen2 (q/k/v biases, the default generator's architecture): memories, soft positions,
+    text mode untouched by the attached LoRA, and the shipped-memory lookup refusing it."""
+    from h2mt.backends import load_backend
+    from h2mt.config import BackendConfig
+
+    model_dir = make_tiny_model_dir(tmp_path / "qwen2", arch="qwen2")
+    weights = _hmt_folder(model_dir, tmp_path / "hmt")
+    backend = load_backend(BackendConfig(model=str(model_dir), device="cpu"))
+    assert backend.model.config.model_type == "qwen2"
+    probe = backend.chat_ids([{"role": "user", "content": "What is PIPESTATUS?"}])
+    bare, _ = backend.prefill_logits(probe)
+    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=48, min_tokens=8), memory=MemoryConfig(weights=str(weights)))
+    eng = H2MT.build([manual()], cfg, encoder=HashingEncoder(64), backend=backend,
+                     token_counter=SimpleTokenCounter(), memories="hmt")
+    assert eng.index.hmt_memory is not None and eng.index.hmt_memory.shape == (len(eng.index.nodes), 64)
+    q = "What does the signal trap do?"
+    r = eng.route(q, budget=120)
+    p = eng.prompt(q, r.kept, PrefillConfig(mode="memory"))
+    assert p.soft is not None and len(p.soft.positions) == len(r.kept) and p.positions == len(p.ids) + 1
+    gen = eng.generate(p, PrefillConfig(mode="memory", max_new_tokens=3))
+    gen.run()
+    assert gen.stats.prompt_tokens == p.positions
+    after, _ = backend.prefill_logits(probe)  # LoRA attached, text forwards run without it
+    assert torch.equal(after, bare)
+    from h2mt.hmt.attach import weights_path
+
+    assert weights_path(MemoryConfig(kind="hmt"), eng.index.meta, backend.model) == weights  # the recorded one
+    with pytest.raises(ConfigError, match="no HMT memory is shipped"):  # nothing recorded, nothing shipped
+        weights_path(MemoryConfig(kind="hmt"), {}, backend.model)

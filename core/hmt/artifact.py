@@ -224,22 +224,24 @@ def shipped_weights_path(backbone: Any) -> Path:
     )
 
 
-def load_default_hmt(backbone: Any | None = None, device: str = "auto") -> tuple[Any, Any]:
-    """``(hmt, tokenizer)``: SmolLM2-135M-Instruct (preset ``smollm2-135m``) with the shipped memory.
+def load_default_hmt(backbone: Any | None = None, device: str = "auto", model: str = HMT_MODEL) -> tuple[Any, Any]:
+    """``(hmt, tokenizer)``: a generator preset with the memory shipped for it.
 
-    ``backbone`` may be an already loaded SmolLM2-135M-Instruct (its tokenizer is then loaded
-    from the default model folder too); otherwise it is loaded on ``device``.
+    ``model`` is the preset (default ``smollm2-135m``, SmolLM2-135M-Instruct; also
+    ``qwen2.5-coder-0.5b``, the default generator). ``backbone`` may be that model already
+    loaded (its tokenizer is then loaded from the preset's folder too); otherwise it is loaded
+    on ``device``. The memory is the shipped one whose fingerprint fits (:func:`shipped_weights_path`).
     """
     from ..backends.loading import load_model, load_tokenizer_from
     from ..backends.resolve import resolve_model
     from ..config import BackendConfig
 
-    cfg = BackendConfig(model=HMT_MODEL, device=device, quantization="none")
+    cfg = BackendConfig(model=model, device=device, quantization="none")
     resolved = resolve_model(cfg)
     if backbone is None:
         backbone, _ = load_model(resolved, cfg)
     tokenizer = load_tokenizer_from(resolved, cfg)
-    return load_hmt(backbone, default_weights_path()), tokenizer
+    return load_hmt(backbone, shipped_weights_path(backbone)), tokenizer
 
 
 def export_hmt(src: str | os.PathLike[str], dst: str | os.PathLike[str], storage_dtype: str = "float16") -> Path:

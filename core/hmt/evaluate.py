@@ -187,6 +187,17 @@ def _context_window(model: str | None) -> int:
     return int(cfg.get("max_position_embeddings", 0))
 
 
+def _shipped_for(model: str | None) -> str | None:
+    """The shipped memory folder of a generator preset (named after its model), if there is one."""
+    from ..backends.presets import get_preset
+    from .artifact import shipped_memories
+
+    preset = get_preset(model) if model else None
+    if preset is None:
+        return None
+    return next((str(f) for f in shipped_memories() if f.name == preset.model_name.lower()), None)
+
+
 def evaluate_perplexity(
     out_dir: str | os.PathLike[str],
     lengths: Sequence[int] = (2048, 8192, 32768),
@@ -218,7 +229,7 @@ def evaluate_perplexity(
         raise ConfigError(f"unknown evaluation methods {bad}; use {', '.join(METHODS)}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    mem_path = str(memory or default_weights_path())
+    mem_path = str(memory or _shipped_for(model) or default_weights_path())
     window = window or int(read_meta(mem_path)["config"]["segment_len"])
     docs_file = out / "eval_docs.json"  # cached tokenized held-out prefixes (reused when they suffice)
     docs = json.loads(docs_file.read_text(encoding="utf-8")) if docs_file.is_file() else None
