@@ -283,7 +283,7 @@ class MemoryConfig:
     """HMT node memories made by the generator at build time (opt-in)."""
 
     kind: Literal["none", "hmt"] = "none"  # none = no memories; hmt = HMT memory + summary key per node
-    weights: str | None = None  # HMT memory folder; None = the one shipped for the default generator
+    weights: str | None = None  # HMT memory folder; None = the one shipped for the loaded generator (by fingerprint)
     aggregate: Literal["recall", "mean"] = "recall"  # internal nodes: HMT cross-attention pooling or plain mean
     dtype: Literal["float16", "float32"] = "float16"  # storage dtype of the memory arrays in the index
 

@@ -55,7 +55,7 @@ def bench(
                                                 "(e.g. docs/benchmarks.md) and copy the plot next to it."),
     report_only: bool = typer.Option(False, "--report-only", help="Only rewrite the report from existing rows."),
     hmt_weights: str | None = typer.Option(None, help="HMT memory folder for h2mt-memory / h2mt-hybrid / h2mt-mwXX "
-                                                      "(default: the one shipped for the default generator)."),
+                                                      "(default: the one shipped for the generator)."),
 ) -> None:
     """Compare h2mt with full context, truncation, BM25, dense and LongLLMLingua at equal budgets."""
     import sys
