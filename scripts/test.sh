@@ -8,7 +8,9 @@ rm -rf build/wheeltest && .venv/bin/python -m pip wheel -q --no-deps --no-build-
 .venv/bin/python - <<'PY'
 import glob, zipfile
 names = zipfile.ZipFile(glob.glob("build/wheeltest/h2mt-*.whl")[0]).namelist()
-for data in ("h2mt/licenses/NOTICE.md", "h2mt/licenses/Apache-2.0.txt"):
+for data in ("h2mt/licenses/NOTICE.md", "h2mt/licenses/Apache-2.0.txt",
+             "h2mt/hmt/weights/smollm2-135m-instruct/hmt.safetensors",
+             "h2mt/hmt/weights/qwen2.5-coder-0.5b-instruct/hmt.safetensors"):
     assert data in names, f"wheel lacks {data}"
 for pkg in ("h2mt", "h2mt/parse", "h2mt/backends", "h2mt/eval", "h2mt/hmt", "h2mt_integrations"):
     assert f"{pkg}/__init__.py" in names, f"wheel lacks {pkg}"
