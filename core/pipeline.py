@@ -27,10 +27,10 @@ from .store import load_index, save_index
 from .types import Accounting, Answer, NodeKind, ParsedDocument, RouteResult, ScoredNode
 
 if TYPE_CHECKING:
-    from .hmt.prefill import MemoryReader
+    from pathlib import Path
 
-if TYPE_CHECKING:
     from .distributed import RayExecutor
+    from .hmt.prefill import MemoryReader
 
 __all__ = ["H2MT", "AnswerStream"]
 
@@ -208,23 +208,27 @@ class H2MT:
         """The HMT over the generator (loaded on first use; its weights must fit the generator)."""
         with self._lock:
             if self._hmt is None:
-                from .hmt.attach import load_for_backend, weights_path
+                from .hmt.attach import load_for_backend
 
-                self._hmt = load_for_backend(
-                    self.backend, weights_path(self.config.memory, self.index.meta, getattr(self.backend, "model", None)))
+                self._hmt = load_for_backend(self.backend, self._hmt_weights())
             return self._hmt
+
+    def _hmt_weights(self) -> Path:
+        """The HMT folder: configured, else the index's, else the one shipped for the generator."""
+        from .hmt.attach import weights_path
+
+        return weights_path(self.config.memory, self.index.meta, getattr(self.backend, "model", None))
 
     def add_memories(self, index: Index | None = None, *, progress: bool = False) -> None:
         """Give every node of ``index`` (default: the engine's) an HMT memory and key from the generator."""
-        from .hmt.attach import fill_memories, weights_path
+        from .hmt.attach import fill_memories
 
         target = self.index if index is None else index
         mcfg = self.config.memory
         if index is not None and self.index.has_memories:  # an update follows the index's own rule
             made = self.index.meta.get("hmt", {})
             mcfg = replace(mcfg, aggregate=made.get("aggregate", mcfg.aggregate), dtype=made.get("dtype", mcfg.dtype))
-        fill_memories(target, self.hmt, self.backend.tokenizer, mcfg,
-                      weights_path(self.config.memory, self.index.meta, getattr(self.backend, "model", None)), progress)
+        fill_memories(target, self.hmt, self.backend.tokenizer, mcfg, self._hmt_weights(), progress)
         self._reader = None
 
     def memory_reader(self, what: str = "memory prefill") -> MemoryReader:

@@ -464,7 +464,7 @@ def test_shipped_memory_lookup_matches_the_embedding_not_only_the_sizes(llama_di
     root = tmp_path / "weights"
     model = llama(llama_dir)
     save_hmt(HMT(model, small_cfg()), root / "for-this-model")
-    monkeypatch.setattr(artifact, "__file__", str(tmp_path / "artifact.py"))  # look in tmp_path/weights
+    monkeypatch.setattr(artifact, "_WEIGHTS_DIR", root)
     assert artifact.shipped_weights_path(model) == root / "for-this-model"
     other = llama(llama_dir, seed=7, tmp=tmp_path)  # same sizes, other weights
     with pytest.raises(ConfigError, match="for-this-model"):

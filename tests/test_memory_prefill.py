@@ -363,6 +363,7 @@ def test_memory_prefill_on_the_default_generators_family(tmp_path: Path) -> None
     text mode untouched by the attached LoRA, and the shipped-memory lookup refusing it."""
     from h2mt.backends import load_backend
     from h2mt.config import BackendConfig
+    from h2mt.hmt.attach import weights_path
 
     model_dir = make_tiny_model_dir(tmp_path / "qwen2", arch="qwen2")
     weights = _hmt_folder(model_dir, tmp_path / "hmt")
@@ -383,8 +384,6 @@ def test_memory_prefill_on_the_default_generators_family(tmp_path: Path) -> None
     assert gen.stats.prompt_tokens == p.positions
     after, _ = backend.prefill_logits(probe)  # LoRA attached, text forwards run without it
     assert torch.equal(after, bare)
-    from h2mt.hmt.attach import weights_path
-
     assert weights_path(MemoryConfig(kind="hmt"), eng.index.meta, backend.model) == weights  # the recorded one
     with pytest.raises(ConfigError, match="no HMT memory is shipped"):  # nothing recorded, nothing shipped
         weights_path(MemoryConfig(kind="hmt"), {}, backend.model)

@@ -44,10 +44,23 @@ META_FILE = "hmt.json"
 DEFAULT_WEIGHTS = "smollm2-135m-instruct"  # folder under h2mt/hmt/weights/ of the shipped memory
 HMT_MODEL = "smollm2-135m"  # the generator preset the shipped memory is trained for
 _FINGERPRINT_KEYS = ("model_type", "hidden_size", "vocab_size", "num_hidden_layers", "embed_sha256")
+_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"  # the shipped memories, one folder per generator
 
 
 def _base_model(backbone: Any) -> Any:
     return backbone.get_base_model() if hasattr(backbone, "get_base_model") else backbone
+
+
+def _backbone_sizes(backbone: Any) -> dict[str, Any]:
+    """The cheap part of the fingerprint: model type and sizes (no hashing)."""
+    base = _base_model(backbone)
+    cfg = base.config
+    return {
+        "model_type": str(getattr(cfg, "model_type", "")),
+        "hidden_size": int(cfg.hidden_size),
+        "vocab_size": int(base.get_input_embeddings().weight.shape[0]),
+        "num_hidden_layers": int(getattr(cfg, "num_hidden_layers", -1)),
+    }
 
 
 def backbone_fingerprint(backbone: Any) -> dict[str, Any]:
@@ -58,17 +71,9 @@ def backbone_fingerprint(backbone: Any) -> dict[str, Any]:
     """
     import torch
 
-    base = _base_model(backbone)
-    cfg = base.config
-    emb = base.get_input_embeddings().weight.detach()
+    emb = _base_model(backbone).get_input_embeddings().weight.detach()
     raw = emb.to(device="cpu", dtype=torch.bfloat16).contiguous().view(torch.int16).numpy().tobytes()
-    return {
-        "model_type": str(getattr(cfg, "model_type", "")),
-        "hidden_size": int(cfg.hidden_size),
-        "vocab_size": int(emb.shape[0]),
-        "num_hidden_layers": int(getattr(cfg, "num_hidden_layers", -1)),
-        "embed_sha256": hashlib.sha256(raw).hexdigest(),
-    }
+    return {**_backbone_sizes(backbone), "embed_sha256": hashlib.sha256(raw).hexdigest()}
 
 
 def _atomic_write(path: Path, write: Any) -> None:
@@ -185,15 +190,14 @@ def load_hmt(backbone: Any, path: str | os.PathLike[str], **overrides: Any) -> A
 
 def default_weights_path() -> Path:
     """Folder of the memory shipped for SmolLM2-135M-Instruct (preset ``smollm2-135m``)."""
-    return Path(__file__).resolve().parent / "weights" / DEFAULT_WEIGHTS
+    return _WEIGHTS_DIR / DEFAULT_WEIGHTS
 
 
 def shipped_memories() -> dict[Path, dict[str, Any]]:
     """Every memory shipped under ``h2mt/hmt/weights/``: folder -> the backbone fingerprint it
     was trained for (one per generator preset that has one)."""
-    root = Path(__file__).resolve().parent / "weights"
     out: dict[Path, dict[str, Any]] = {}
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+    for folder in sorted(_WEIGHTS_DIR.iterdir()) if _WEIGHTS_DIR.is_dir() else []:
         if (folder / META_FILE).is_file() and (folder / WEIGHTS_FILE).is_file():
             out[folder] = dict(read_meta(folder)["fingerprint"])
     return out
@@ -204,13 +208,8 @@ def shipped_weights_path(backbone: Any) -> Path:
     sizes and input embedding), e.g. ``weights/qwen2.5-coder-0.5b-instruct`` for the default
     generator. Raises ``ConfigError`` when none was shipped for it."""
     shipped = shipped_memories()
-    cheap = [k for k in _FINGERPRINT_KEYS if k != "embed_sha256"]
-    base = _base_model(backbone)
-    cfg = base.config
-    sizes = {"model_type": str(getattr(cfg, "model_type", "")), "hidden_size": int(cfg.hidden_size),
-             "vocab_size": int(base.get_input_embeddings().weight.shape[0]),
-             "num_hidden_layers": int(getattr(cfg, "num_hidden_layers", -1))}
-    candidates = [f for f, fp in shipped.items() if all(fp.get(k) == sizes[k] for k in cheap)]
+    sizes = _backbone_sizes(backbone)
+    candidates = [f for f, fp in shipped.items() if all(fp.get(k) == v for k, v in sizes.items())]
     if candidates:  # hash the embedding only when a shipped memory could fit
         digest = backbone_fingerprint(backbone)["embed_sha256"]
         for folder in candidates:

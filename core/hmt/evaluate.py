@@ -128,9 +128,9 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     hmt = None
     window = int(spec["window"])
     if spec["method"] == "hmt":
-        from .artifact import load_hmt, shipped_weights_path
+        from .artifact import load_hmt
 
-        hmt = load_hmt(backbone, spec["memory"] or shipped_weights_path(backbone))
+        hmt = load_hmt(backbone, spec["memory"])
         window = hmt.config.segment_len
     rss_loaded = peak_rss_bytes()
     docs = spec["docs"]
