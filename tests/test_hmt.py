@@ -117,6 +117,11 @@ def test_segment_inputs_sensory_and_positions_restart(llama_dir: Path, family: s
         ref = backbone(inputs_embeds=x, position_ids=torch.arange(x.shape[1])[None], output_hidden_states=True)
         torch.testing.assert_close(s1.logits, ref.logits[:, 1 + k : 1 + k + B], rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(s1.memory, ref.hidden_states[-1][:, -1], rtol=1e-5, atol=1e-5)
+        # reading into memory only (no LM head over the segment): the same memory and state
+        lean = hmt.segment_step(ids[:, B : 2 * B], s0.state, logits=False)
+        assert lean.logits is None
+        torch.testing.assert_close(lean.memory, s1.memory, rtol=0, atol=0)
+        assert torch.equal(lean.state.sensory, s1.state.sensory)
     # positions restart at 0 in every segment pass (seen by the rotary embedding)
     seen: list[torch.Tensor] = []
 

@@ -11,7 +11,7 @@ from h2mt import ChunkConfig, H2MTConfig, MemoryConfig, PrefillConfig
 from h2mt.chunking import SimpleTokenCounter
 from h2mt.config import RouteConfig
 from h2mt.encoders import HashingEncoder
-from h2mt.errors import ConfigError, ModelError
+from h2mt.errors import ConfigError, InputError, ModelError
 from h2mt.hmt import HMT, HMTConfig, save_hmt
 from h2mt.hmt.adapt import trained_state
 from h2mt.hmt.node_memory import aggregate_node
@@ -198,6 +198,17 @@ def test_titles_ablation_is_the_memory_layout_without_memories(setup, eng, tmp_p
     (ablation,) = make_methods(["h2mt-hybrid-titles"], (8,), hmt_weights=str(setup["weights"]),
                                memory_cache=str(tmp_path))
     assert ablation.name == "h2mt-hybrid-titles" and ablation.titles_only and ablation.mode == "hybrid"
+    # hybridN: N best leaves as text; each one more text leaf is one memory position fewer
+    one, two, two_t = make_methods(["h2mt-hybrid", "h2mt-hybrid2", "h2mt-hybrid2-titles"], (8,),
+                                   hmt_weights=str(setup["weights"]), memory_cache=str(tmp_path))
+    assert (one.text_leaves, two.text_leaves, two.name, two_t.name) == (1, 2, "h2mt-hybrid2", "h2mt-hybrid2-titles")
+    assert two_t.titles_only and not two.titles_only
+    assert len(r.kept) > 2
+    p2 = eng.prompt(q, r.kept, PrefillConfig(mode="hybrid", text_leaves=2))
+    assert p2.soft is not None and hybrid.soft is not None
+    assert len(p2.soft.node_ids) == len(hybrid.soft.node_ids) - 1
+    with pytest.raises(InputError):
+        make_methods(["h2mt-hybrid0"], (8,), hmt_weights=str(setup["weights"]))
 
 
 def test_answer_through_the_facade_in_memory_mode(setup, eng) -> None:

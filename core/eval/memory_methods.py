@@ -2,7 +2,7 @@
 
 - ``h2mt-memory`` / ``h2mt-hybrid``: h2mt routing (the default beam), then memory-token prefill:
   every kept leaf is one soft token (its HMT memory) under its title, or — hybrid — the
-  ``text_leaves`` best leaves stay text. Their selection (evidence recall) is h2mt's; in the
+  ``text_leaves`` best leaves stay text (``h2mt-hybrid``: 1, ``h2mt-hybridN``: N). Their selection (evidence recall) is h2mt's; in the
   generation worker they build their own prompt (:meth:`make_prompt`) with the soft tokens.
 - ``h2mt-memory-titles`` / ``h2mt-hybrid-titles``: the ablation: the same prompt layout with
   the memory embeddings removed (title lines only), on the plain generator.
@@ -108,7 +108,8 @@ class MemoryPrefillMethod:
     def __init__(self, mode: str, weights: str | None = None, text_leaves: int = 1, cache: str | None = None,
                  titles_only: bool = False) -> None:
         self.mode, self.text_leaves, self.titles_only = mode, text_leaves, titles_only
-        self.name = f"h2mt-{mode}" + ("-titles" if titles_only else "")
+        leaves = str(text_leaves) if mode == "hybrid" and text_leaves != 1 else ""
+        self.name = f"h2mt-{mode}{leaves}" + ("-titles" if titles_only else "")
         self._engines = _MemoryEngines(weights, cache)
 
     def prepare(self, view: GroupView) -> None:
@@ -166,13 +167,14 @@ class MemoryRouteMethod:
 
 def memory_method(name: str, weights: str | None = None, cache: str | None = None
                   ) -> MemoryPrefillMethod | MemoryRouteMethod | None:
-    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, their ``-titles`` ablations,
-    h2mt-mwXX), or None; ``cache`` is a folder where made node memories are kept."""
-    if name in ("h2mt-memory", "h2mt-hybrid"):
-        return MemoryPrefillMethod(name[5:], weights, cache=cache)
-    if name in ("h2mt-memory-titles", "h2mt-hybrid-titles"):
-        mode = name.removeprefix("h2mt-").removesuffix("-titles")
-        return MemoryPrefillMethod(mode, weights, cache=cache, titles_only=True)
+    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, h2mt-hybridN with N text
+    leaves, their ``-titles`` ablations, h2mt-mwXX), or None; ``cache`` is a folder where made node memories are kept."""
+    base, titles = name.removesuffix("-titles"), name.endswith("-titles")
+    if base == "h2mt-memory":
+        return MemoryPrefillMethod("memory", weights, cache=cache, titles_only=titles)
+    if base.startswith("h2mt-hybrid") and (base[11:] == "" or (base[11:].isdigit() and 0 < int(base[11:]) <= 32)):
+        leaves = int(base[11:] or 1)
+        return MemoryPrefillMethod("hybrid", weights, text_leaves=leaves, cache=cache, titles_only=titles)
     if name.startswith("h2mt-mw") and name[7:].isdigit() and 0 < int(name[7:]) <= 100:
         return MemoryRouteMethod(int(name[7:]) / 100, weights, cache)
     return None

@@ -32,7 +32,8 @@ __all__ = ["METHOD_NAMES", "make_methods", "FullContext", "Truncation", "BM25Top
            "Selection", "GroupView", "Method", "MethodUnavailable"]
 
 METHOD_NAMES = ("full", "truncation", "bm25", "dense", "llmlingua", "h2mt")
-MEMORY_METHOD_NAMES = ("h2mt-memory", "h2mt-hybrid", "h2mt-memory-titles", "h2mt-hybrid-titles", "h2mt-mwXX")  # opt-in: need HMT weights for the generator
+MEMORY_METHOD_NAMES = ("h2mt-memory", "h2mt-hybrid", "h2mt-hybridN", "h2mt-memory-titles", "h2mt-hybrid-titles",
+                       "h2mt-mwXX")  # opt-in: need HMT weights for the generator
 
 
 class _NoPrep:

@@ -80,7 +80,7 @@ def leaf_memory(hmt: Any, ids: Tensor) -> tuple[Tensor, Tensor]:
 
     state, memory = HMTState(), None
     for a, e in segment_bounds(ids.shape[1], hmt.config.new_tokens):
-        res = hmt.segment_step(ids[:, a:e], state)
+        res = hmt.segment_step(ids[:, a:e], state, logits=False)
         state, memory = res.state, res.memory
     if memory is None:
         raise ConfigError("this HMT has use_memory=False: it makes no memories; load a trained memory")
