@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 MODEL=${MP_MODEL:-qwen2.5-coder-0.5b}
 RES=${MP_RESULTS:-bench-results-memory/$MODEL}
-MEM=h2mt-b8,h2mt-hybrid,h2mt-hybrid-titles,h2mt-memory,h2mt-memory-titles
+# the trade-off curve: text (h2mt-b8), 3 / 2 / 1 best leaves as text and the rest as memories, all memories;
+# the -titles rows are the ablation (the same layout without the memory embeddings)
+MEM=h2mt-b8,h2mt-hybrid3,h2mt-hybrid2,h2mt-hybrid,h2mt-hybrid-titles,h2mt-memory,h2mt-memory-titles
 W=()
 if [ -n "${MP_WEIGHTS:-}" ]; then W=(--hmt-weights "$MP_WEIGHTS"); fi
 run() { "$PY" -m h2mt.cli bench --model "$MODEL" --device "${MP_DEVICE:-auto}" --results "$RES" "${W[@]}" "$@"; }
@@ -24,4 +26,6 @@ run --dataset manuals --subset bash --methods "$MEM" --budgets 1024 --generate
 # 2. routing: evidence recall of memory search fused at 25/50/100% (selection only, no generation)
 run --dataset hotpotqa-long --length 8k --methods h2mt-b8,h2mt-mw25,h2mt-mw50,h2mt-mw100 --budgets 1024,2048 \
   --limit "${MP_LIMIT_8K:-10}"
+run --dataset hotpotqa-long --length 32k --methods h2mt-b8,h2mt-mw25,h2mt-mw50,h2mt-mw100 --budgets 2048 \
+  --limit "${MP_LIMIT_32K:-3}"
 run --dataset manuals --subset bash --methods h2mt-b8,h2mt-mw25,h2mt-mw50,h2mt-mw100 --budgets 512,1024,2048
