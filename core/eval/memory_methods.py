@@ -2,8 +2,9 @@
 
 - ``h2mt-memory`` / ``h2mt-hybrid``: h2mt routing (the default beam), then memory-token prefill:
   every kept leaf is one soft token (its HMT memory) under its title, or — hybrid — the
-  ``text_leaves`` best leaves stay text (``h2mt-hybrid``: 1, ``h2mt-hybridN``: N). Their selection (evidence recall) is h2mt's; in the
-  generation worker they build their own prompt (:meth:`make_prompt`) with the soft tokens.
+  ``text_leaves`` best leaves stay text (``h2mt-hybrid``: 1, ``h2mt-hybridN``: N). Their
+  selection (evidence recall) is h2mt's; in the generation worker they build their own prompt
+  (:meth:`make_prompt`) with the soft tokens.
 - ``h2mt-memory-titles`` / ``h2mt-hybrid-titles``: the ablation: the same prompt layout with
   the memory embeddings removed (title lines only), on the plain generator.
 - ``h2mt-mwXX``: routing with HMT memory search fused at weight XX/100
@@ -168,13 +169,14 @@ class MemoryRouteMethod:
 def memory_method(name: str, weights: str | None = None, cache: str | None = None
                   ) -> MemoryPrefillMethod | MemoryRouteMethod | None:
     """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, h2mt-hybridN with N text
-    leaves, their ``-titles`` ablations, h2mt-mwXX), or None; ``cache`` is a folder where made node memories are kept."""
+    leaves, their ``-titles`` ablations, h2mt-mwXX), or None; ``cache`` is a folder where made
+    node memories are kept."""
     base, titles = name.removesuffix("-titles"), name.endswith("-titles")
     if base == "h2mt-memory":
         return MemoryPrefillMethod("memory", weights, cache=cache, titles_only=titles)
-    if base.startswith("h2mt-hybrid") and (base[11:] == "" or (base[11:].isdigit() and 0 < int(base[11:]) <= 32)):
-        leaves = int(base[11:] or 1)
-        return MemoryPrefillMethod("hybrid", weights, text_leaves=leaves, cache=cache, titles_only=titles)
+    count = base.removeprefix("h2mt-hybrid") if base.startswith("h2mt-hybrid") else None
+    if count is not None and (count == "" or (count.isdigit() and 0 < int(count) <= 32)):
+        return MemoryPrefillMethod("hybrid", weights, text_leaves=int(count or 1), cache=cache, titles_only=titles)
     if name.startswith("h2mt-mw") and name[7:].isdigit() and 0 < int(name[7:]) <= 100:
         return MemoryRouteMethod(int(name[7:]) / 100, weights, cache)
     return None

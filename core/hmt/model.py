@@ -204,11 +204,11 @@ class HMT(nn.Module):
     def segment_step(self, segment_ids: Tensor, state: HMTState, logits: bool = True) -> SegmentResult:
         """Read one segment ``(b, s)``: logits of its tokens, the new memory and the next state.
 
-        ``logits=False`` skips the LM head over the segment (``result.logits`` is None): reading
-        into memory only, about a quarter less compute for a large vocabulary.
+        ``logits=False`` skips the LM head over the segment's tokens (``result.logits`` is None):
+        reading into memory only, without the vocabulary projection of every token.
         """
         x, layout = self._segment_inputs(segment_ids, state, read_out=True)  # (b, l, d)
-        out = self._run(x, hidden=self.config.use_memory, logits=logits or not self.config.use_memory)
+        out = self._run(x, hidden=self.config.use_memory, logits=logits)
         seg_logits = out.logits[:, layout.token_start : layout.token_end] if logits else None  # (b, s, V)
         memory = self.read_memory(out.hidden_states[-1], layout) if self.config.use_memory else None
         return SegmentResult(seg_logits, memory, self.next_state(state, segment_ids, memory), layout)
