@@ -45,24 +45,24 @@ from .types import Accounting, Answer, Node, NodeKind, ParsedDocument, RouteResu
 __version__ = "0.1.0"
 
 _LAZY = {
-    "H2MT": "pipeline",
-    "Prompt": "prompt",
-    "SoftTokens": "prompt",
-    "Generation": "generation",
-    "TokenCounter": "counting",
-    "AnswerStream": "pipeline",
-    "Index": "index",
-    "LeafInput": "external",
-    "load_index": "store",
-    "save_index": "store",
-    "parse_path": "parse",
-    "parse_text": "parse",
-    "HashingEncoder": "encoders",
-    "SentenceTransformerEncoder": "encoders",
-    "LMHiddenStateEncoder": "encoders",
-    "load_encoder": "encoders",
-    "load_backend": "backends",
-    "load_tokenizer": "backends",
+    "H2MT": "h2mt.engine",
+    "Prompt": "h2mt.query.prompt",
+    "SoftTokens": "h2mt.query.prompt",
+    "Generation": "h2mt.query.generate",
+    "TokenCounter": "h2mt.counting",
+    "AnswerStream": "h2mt.engine",
+    "Index": "h2mt.index.index",
+    "LeafInput": "h2mt.index.external",
+    "load_index": "h2mt.index.store",
+    "save_index": "h2mt.index.store",
+    "parse_path": "h2mt.index.parse",
+    "parse_text": "h2mt.index.parse",
+    "HashingEncoder": "h2mt.index.encoders.base",
+    "SentenceTransformerEncoder": "h2mt.index.encoders.base",
+    "LMHiddenStateEncoder": "h2mt.index.encoders.base",
+    "load_encoder": "h2mt.index.encoders.base",
+    "load_backend": "h2mt.backends",
+    "load_tokenizer": "h2mt.backends",
 }
 
 __all__ = [
@@ -78,5 +78,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Import heavy parts of the public API on first access."""
     if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'h2mt' has no attribute {name!r}")

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from h2mt.eval import evidence_kept
-from h2mt.parse import parse_path
+from h2mt.index.parse import parse_path
 
 try:
     import llama_index.core  # noqa: F401

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from h2mt import H2MT
 from h2mt.eval import answer_contained, evidence_kept
-from h2mt.prompt import format_context
+from h2mt.query.prompt import format_context
 
 MANUALS = {
     "bash": ("bash-reference-manual", "/usr/share/doc/bash-doc/bashref.html"),

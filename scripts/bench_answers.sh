@@ -16,7 +16,7 @@ RES=${ANS_RESULTS:-bench-results-answers/$MODEL}
 DATA=()
 if [ -n "${ANS_DATA:-}" ]; then DATA=(--data "$ANS_DATA"); fi
 FLAT=truncation,bm25,dense,h2mt-b8
-run() { "$PY" -m h2mt.cli bench --generate --model "$MODEL" --budgets 1024,2048 --results "$RES" "${DATA[@]}" "$@"; }
+run() { "$PY" -m h2mt.cli.main bench --generate --model "$MODEL" --budgets 1024,2048 --results "$RES" "${DATA[@]}" "$@"; }
 
 # Long haystacks: full context fits the 32k-window preset at both lengths
 run --dataset hotpotqa-long --length 8k --methods "full,$FLAT" --limit "${ANS_LIMIT_8K:-10}"

@@ -27,9 +27,9 @@ from typing import Any
 
 
 def _build(args: argparse.Namespace) -> None:
-    from h2mt.encoders import default_encoder_path
-    from h2mt.onnx_encoder import export_onnx
-    from h2mt.store import load_index
+    from h2mt.index.encoders.base import default_encoder_path
+    from h2mt.index.encoders.onnx import export_onnx
+    from h2mt.index.store import load_index
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -42,7 +42,7 @@ def _build(args: argparse.Namespace) -> None:
             export_s = time.perf_counter() - t0
         for bs in (int(b) for b in args.batch_sizes.split(",")):
             index = out / f"{Path(args.sources[0]).stem}-{backend}-b{bs}.h2mt"
-            cmd = [sys.executable, "-m", "h2mt.cli", "build", *args.sources, "-o", str(index),
+            cmd = [sys.executable, "-m", "h2mt.cli.main", "build", *args.sources, "-o", str(index),
                    "--encoder-backend", backend, "--encoder-batch-size", str(bs)]
             t0 = time.perf_counter()
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -69,11 +69,11 @@ def _build(args: argparse.Namespace) -> None:
 def _recall(args: argparse.Namespace) -> None:
     from h2mt import BackendConfig, EncoderConfig, H2MTConfig
     from h2mt.backends import load_counter
-    from h2mt.encoders import load_encoder
-    from h2mt.eval.datasets import load_dataset
+    from h2mt.index.encoders.base import load_encoder
+    from h2mt.eval.datasets.registry import load_dataset
     from h2mt.eval.metrics import evidence_kept, titles_kept
-    from h2mt.pipeline import H2MT
-    from h2mt.prompt import format_context
+    from h2mt.engine import H2MT
+    from h2mt.query.prompt import format_context
 
     counter = load_counter(BackendConfig())
     ds = load_dataset(args.dataset, counter, data=args.data, length=args.length, seed=args.seed,

@@ -13,8 +13,8 @@ import sys
 
 import h2mt
 from h2mt import H2MT, H2MTConfig, MissingExtraError, parse_text
-from h2mt.chunking import SimpleTokenCounter
-from h2mt.encoders import HashingEncoder
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.encoders.base import HashingEncoder
 
 assert "torch" not in sys.modules
 doc = parse_text("# Guide\n\n## Signals\n\nThe trap builtin handles signals.\n\n## Jobs\n\nUse fg and bg.\n", "guide.md", "markdown")

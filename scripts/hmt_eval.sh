@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${HMT_EVAL_OUT:-hmt-runs/eval}
 PY=${PYTHON:-.venv/bin/python}
-exec "$PY" -m h2mt.hmt.cli eval --out "$OUT" --device "${HMT_DEVICE:-cpu}" \
+exec "$PY" -m h2mt.cli.hmt eval --out "$OUT" --device "${HMT_DEVICE:-cpu}" \
   --lengths "${HMT_LENGTHS:-2048,8192,32768}" --docs "${HMT_DOCS:-4,3,2}" \
   --methods "${HMT_METHODS:-segments,sliding,hmt,full}" --threads "${HMT_THREADS:-1}" "$@"

@@ -21,7 +21,7 @@ case "$PRESET" in
     STEPS=(--stage1-steps 40 --stage2-steps 160); THREADS=${HMT_THREADS:-2}; MINUTES=${HMT_MAX_MINUTES:-60} ;;
   *) echo "HMT_PRESET must be smollm2-135m or qwen2.5-coder-0.5b (got $PRESET)" >&2; exit 2 ;;
 esac
-exec "$PY" -m h2mt.hmt.cli train \
+exec "$PY" -m h2mt.cli.hmt train \
   --out "$OUT" --device "$DEVICE" --model "$PRESET" \
   --segment-len 256 --sensory-len 32 --cache-size 100 --key-dim 1536 \
   --trainable lora --lora-r 8 --lora-alpha 16 --lora-targets q_proj,k_proj,v_proj,o_proj \

@@ -16,7 +16,7 @@ RES=${MP_RESULTS:-bench-results-memory/$MODEL}
 MEM=h2mt-b8,h2mt-hybrid3,h2mt-hybrid2,h2mt-hybrid,h2mt-hybrid-titles,h2mt-memory,h2mt-memory-titles
 W=()
 if [ -n "${MP_WEIGHTS:-}" ]; then W=(--hmt-weights "$MP_WEIGHTS"); fi
-run() { "$PY" -m h2mt.cli bench --model "$MODEL" --device "${MP_DEVICE:-auto}" --results "$RES" "${W[@]}" "$@"; }
+run() { "$PY" -m h2mt.cli.main bench --model "$MODEL" --device "${MP_DEVICE:-auto}" --results "$RES" "${W[@]}" "$@"; }
 full8=""; [ "${MP_FULL:-0}" = 1 ] && full8="full,"
 full32=""; [ "${MP_FULL_32K:-0}" = 1 ] && full32="full,"
 # 1. prefill: positions vs F1 / ROUGE-L / correct / TTFT at equal budgets (the same routes for every h2mt row)

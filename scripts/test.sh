@@ -12,7 +12,9 @@ for data in ("h2mt/licenses/NOTICE.md", "h2mt/licenses/Apache-2.0.txt",
              "h2mt/hmt/weights/smollm2-135m-instruct/hmt.safetensors",
              "h2mt/hmt/weights/qwen2.5-coder-0.5b-instruct/hmt.safetensors"):
     assert data in names, f"wheel lacks {data}"
-for pkg in ("h2mt", "h2mt/parse", "h2mt/backends", "h2mt/eval", "h2mt/hmt", "h2mt_integrations"):
+for pkg in ("h2mt", "h2mt/index", "h2mt/index/parse", "h2mt/index/encoders", "h2mt/query", "h2mt/query/prefill",
+            "h2mt/backends", "h2mt/eval", "h2mt/eval/datasets", "h2mt/eval/methods", "h2mt/hmt", "h2mt/hmt/train",
+            "h2mt/cli", "h2mt_integrations"):
     assert f"{pkg}/__init__.py" in names, f"wheel lacks {pkg}"
 print("wheel contains all packages")
 PY

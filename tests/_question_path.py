@@ -29,7 +29,7 @@ def engine(model_dir: Path) -> Any:
     """The Bash manual indexed with the tiny model's tokenizer and the hashing encoder."""
     from h2mt import H2MT, BackendConfig, H2MTConfig, PrefillConfig
     from h2mt.backends import load_backend
-    from h2mt.encoders import HashingEncoder
+    from h2mt.index.encoders.base import HashingEncoder
 
     backend = load_backend(BackendConfig(model=str(model_dir), device="cpu"))
     cfg = H2MTConfig(prefill=PrefillConfig(max_new_tokens=MAX_NEW, repetition_penalty=1.1, system_prompt="Answer briefly."))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from h2mt import ChunkConfig, H2MTConfig
-from h2mt.chunking import SimpleTokenCounter
-from h2mt.encoders import HashingEncoder
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.encoders.base import HashingEncoder
 
 from tests._docs import manual
 

@@ -221,7 +221,7 @@ def test_cache_keyword_follows_the_forward_signature(tiny) -> None:
 def test_peak_rss_bytes_is_the_process_peak_in_bytes() -> None:
     import resource
 
-    from h2mt.memory import peak_rss_bytes
+    from h2mt.resources import peak_rss_bytes
 
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
     low = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
@@ -483,7 +483,7 @@ def test_quantized_load_on_cpu(tiny_dir: Path, quant: str) -> None:
     assert isinstance(text, str)
 
 
-@pytest.mark.parametrize("module", ["h2mt", "h2mt.backends", "h2mt.memory", "h2mt.backends.kv"])
+@pytest.mark.parametrize("module", ["h2mt", "h2mt.backends", "h2mt.resources", "h2mt.backends.kv"])
 def test_import_is_cheap(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,

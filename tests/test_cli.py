@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from h2mt import errors
-from h2mt.cli import main
+from h2mt.cli.main import main
 
 from tests._tiny import make_tiny_model_dir
 
@@ -126,7 +126,7 @@ def test_index_and_budget_errors(built, tmp_path, capsys):
 def test_no_traceback_in_a_real_process(tmp_path):
     f = tmp_path / "empty.md"
     f.write_text("")
-    p = subprocess.run([sys.executable, "-m", "h2mt.cli", "build", str(f), "-o", str(tmp_path / "x.h2mt"), "--encoder", "hashing"],
+    p = subprocess.run([sys.executable, "-m", "h2mt.cli.main", "build", str(f), "-o", str(tmp_path / "x.h2mt"), "--encoder", "hashing"],
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == errors.ParseError.exit_code
     assert "Traceback" not in p.stderr and "empty" in p.stderr

@@ -1,4 +1,4 @@
-"""h2mt.distributed: a build on a local Ray equals the local build; failures are clear and leave no file."""
+"""h2mt.index.distributed: a build on a local Ray equals the local build; failures are clear and leave no file."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from h2mt import ChunkConfig, H2MTConfig, InputError, ParseError
-from h2mt.chunking import SimpleTokenCounter
-from h2mt.distributed import RayExecutor, build_on_ray
-from h2mt.encoders import HashingEncoder
-from h2mt.pipeline import H2MT
+from h2mt.engine import H2MT
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.distributed import RayExecutor, build_on_ray
+from h2mt.index.encoders.base import HashingEncoder
 
 from tests._docs import make_doc, manual
 
@@ -86,7 +86,7 @@ def test_ray_build_with_int8_onnx_equals_local_build(local_ray, sources: list[st
 
 
 def test_batches_are_grouped_into_calls_in_order() -> None:
-    from h2mt.distributed import _group_batches
+    from h2mt.index.distributed import _group_batches
 
     batches = [[5, 2], [7], [0, 1, 3], [4], [6, 8, 9, 10]]
     groups = _group_batches(batches, 3)
@@ -160,7 +160,7 @@ def test_a_dead_worker_is_retried(local_ray, sources: list[str], tmp_path: Path)
 
 def test_a_source_that_fails_to_parse_fails_the_build_and_writes_nothing(local_ray, sources: list[str],
                                                                          tmp_path: Path) -> None:
-    from h2mt.cli import app
+    from h2mt.cli.main import app
     from typer.testing import CliRunner
 
     bad = tmp_path / "bad.html"

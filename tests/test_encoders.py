@@ -1,11 +1,12 @@
-"""h2mt.encoders: the hashing encoder, and rebuilding an encoder from the meta an index records."""
+"""h2mt.index.encoders.base: the hashing encoder, and rebuilding an encoder from the meta an index records."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from h2mt import ConfigError, EncoderConfig
-from h2mt.encoders import (
+from h2mt.errors import ModelError
+from h2mt.index.encoders.base import (
     DEFAULT_ENCODER_NAME,
     Encoder,
     HashingEncoder,
@@ -13,7 +14,6 @@ from h2mt.encoders import (
     encoder_name,
     load_encoder,
 )
-from h2mt.errors import ModelError
 
 TEXTS = ["trap kill signal", "export environment variable", "", "Signal KILL trap", "trap kill signal"]
 

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import pytest
 from h2mt import H2MT, ChunkConfig, H2MTConfig
-from h2mt.chunking import SimpleTokenCounter
-from h2mt.encoders import HashingEncoder
 from h2mt.errors import InputError
 from h2mt.eval import best_f1, bootstrap_ci, normalize_answer, qa_f1_score, titles_kept
-from h2mt.eval.bench_types import BenchDataset, length_label, parse_length
-from h2mt.eval.hotpot import gold_depths, hotpot_corpus_dataset, hotpot_long_dataset
-from h2mt.eval.longbench import (
+from h2mt.eval.datasets.hotpot import gold_depths, hotpot_corpus_dataset, hotpot_long_dataset
+from h2mt.eval.datasets.longbench import (
     MAX_NEW_TOKENS,
     PROMPTS,
     build_prompt,
@@ -24,9 +21,12 @@ from h2mt.eval.longbench import (
     truncate_middle,
     truncate_prompt,
 )
-from h2mt.eval.method_base import GroupView
-from h2mt.eval.methods import make_methods
-from h2mt.eval.niah import NiahSpec, insert_at_depth, make_niah
+from h2mt.eval.datasets.niah import NiahSpec, insert_at_depth, make_niah
+from h2mt.eval.datasets.types import BenchDataset, length_label, parse_length
+from h2mt.eval.methods.base import GroupView
+from h2mt.eval.methods.registry import make_methods
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.encoders.base import HashingEncoder
 
 from tests._docs import manual
 
@@ -92,7 +92,7 @@ def test_evidence_and_answer_containment_use_the_design_normalisation():
 
 
 def test_manuals_dataset_reads_the_qa_file_and_explains_missing_manuals(tmp_path, monkeypatch):
-    from h2mt.eval.manuals import INSTALL_HINT, manuals_dataset
+    from h2mt.eval.datasets.manuals import INSTALL_HINT, manuals_dataset
 
     bash = tmp_path / "bashref.html"
     bash.write_text("<html><body><h1>Bash</h1><p>PIPESTATUS holds exit statuses.</p></body></html>")
@@ -115,7 +115,7 @@ def test_manuals_dataset_reads_the_qa_file_and_explains_missing_manuals(tmp_path
 
 
 def test_prompt_reserve_grows_with_the_window():
-    from h2mt.eval.bench_types import PROMPT_RESERVE, prompt_reserve
+    from h2mt.eval.datasets.types import PROMPT_RESERVE, prompt_reserve
 
     assert prompt_reserve(4096) == prompt_reserve(8192) == PROMPT_RESERVE
     assert prompt_reserve(32768) == PROMPT_RESERVE + int(24576 * 0.03)
@@ -131,8 +131,8 @@ def test_lengths():
 
 # ---- data paths ------------------------------------------------------------------------------------
 def test_data_dir_comes_from_the_option_or_the_environment(tmp_path, monkeypatch):
-    from h2mt.eval.data_paths import DATA_ENV, HOTPOT_FILE, data_dir, data_file
-    from h2mt.eval.hotpot import load_hotpot
+    from h2mt.eval.datasets.hotpot import load_hotpot
+    from h2mt.eval.datasets.paths import DATA_ENV, HOTPOT_FILE, data_dir, data_file
 
     monkeypatch.delenv(DATA_ENV, raising=False)
     with pytest.raises(InputError, match=r"pass --data DIR or set H2MT_DATA") as e:
@@ -152,8 +152,8 @@ def test_data_dir_comes_from_the_option_or_the_environment(tmp_path, monkeypatch
 
 @pytest.mark.data
 def test_tests_find_the_shared_data_through_the_environment():
-    from h2mt.eval.data_paths import DATA_ENV, HOTPOT_FILE
-    from h2mt.eval.datasets import load_dataset
+    from h2mt.eval.datasets.paths import DATA_ENV, HOTPOT_FILE
+    from h2mt.eval.datasets.registry import load_dataset
 
     if not (Path(os.environ[DATA_ENV]) / HOTPOT_FILE).is_file():
         pytest.skip("../shared/data is not beside the checkout")

@@ -97,7 +97,7 @@ def test_selection_pass_resumes_without_redoing_rows(tmp_path, tiny):
 
 
 def test_bench_command_end_to_end_with_generation(tmp_path, tiny):
-    from h2mt.eval.cli import register
+    from h2mt.cli.bench import register
 
     data = write_hotpot(tmp_path / "h.jsonl", n_questions=4, words=(6, 14))
     app = typer.Typer()
@@ -143,10 +143,10 @@ def test_bench_command_end_to_end_with_generation(tmp_path, tiny):
 def test_longllmlingua_compresses_offline_with_the_local_model(tiny):
     pytest.importorskip("llmlingua")
     from h2mt import H2MT, BackendConfig, ChunkConfig, H2MTConfig
-    from h2mt.chunking import SimpleTokenCounter
-    from h2mt.encoders import HashingEncoder
-    from h2mt.eval.llmlingua import LongLLMLinguaMethod
-    from h2mt.eval.method_base import GroupView, MethodUnavailable
+    from h2mt.eval.methods.base import GroupView, MethodUnavailable
+    from h2mt.eval.methods.llmlingua import LongLLMLinguaMethod
+    from h2mt.index.chunking import SimpleTokenCounter
+    from h2mt.index.encoders.base import HashingEncoder
 
     from tests._docs import manual
 

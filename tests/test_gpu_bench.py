@@ -45,7 +45,7 @@ def test_hotpot_table_reports_medians_and_speed_ups():
 
 
 def test_bench_prefill_runs_end_to_end_on_cpu(tmp_path):
-    from h2mt.eval.cli import register
+    from h2mt.cli.bench import register
 
     app = typer.Typer()
 

@@ -330,8 +330,8 @@ def test_generate_stops_at_eos(llama_dir: Path) -> None:
 
 # ------------------------------------------------------------------ training, QA, import cost
 def test_trainer_runs_both_stages_and_resumes(llama_dir: Path, tmp_path: Path) -> None:
-    from h2mt.hmt.data import TokenizedDocument
-    from h2mt.hmt.train import HMTTrainer
+    from h2mt.hmt.train.data import TokenizedDocument
+    from h2mt.hmt.train.trainer import HMTTrainer
 
     docs = [TokenizedDocument(f"d{i}", tuple(ids_of(200, seed=i)[0].tolist())) for i in range(3)]
     cfg = small_cfg(trainable="lora", lora_targets=("q_proj",), stage1_steps=2, stage2_steps=2, stage2_segments=3,
@@ -349,7 +349,7 @@ def test_trainer_runs_both_stages_and_resumes(llama_dir: Path, tmp_path: Path) -
 
 
 def test_document_split_is_deterministic_and_disjoint() -> None:
-    from h2mt.hmt.data import Document, split_documents
+    from h2mt.hmt.train.data import Document, split_documents
 
     docs = [Document(f"doc{i}.html", "x") for i in range(200)]
     train, held = split_documents(docs, 0.2)
@@ -380,7 +380,7 @@ def test_import_is_cheap() -> None:
 
 
 def test_eval_methods_agree_where_they_must(llama_dir: Path) -> None:
-    from h2mt.hmt.evaluate import markdown_table, score_method
+    from h2mt.hmt.train.evaluate import markdown_table, score_method
 
     backbone = llama(llama_dir)
     ids = ids_of(40, seed=4)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 from h2mt import H2MT, BackendConfig, ChunkConfig, H2MTConfig
-from h2mt.chunking import SimpleTokenCounter
-from h2mt.encoders import HashingEncoder
-from h2mt.eval.bench_types import BenchDataset, BenchQuestion
-from h2mt.eval.hmt_method import HMTMethod
-from h2mt.eval.method_base import GroupView
-from h2mt.eval.methods import make_methods
+from h2mt.eval.datasets.types import BenchDataset, BenchQuestion
+from h2mt.eval.methods.base import GroupView
+from h2mt.eval.methods.hmt import HMTMethod
+from h2mt.eval.methods.registry import make_methods
 from h2mt.eval.worker import answer_row
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.encoders.base import HashingEncoder
 
 from tests._docs import manual
 from tests._tiny import make_tiny_model_dir

@@ -1,4 +1,4 @@
-"""h2mt.incremental: document subtrees copied into a new layout equal a fresh build.
+"""h2mt.index.update: document subtrees copied into a new layout equal a fresh build.
 
 The facade's add/remove/replace/save paths are covered in tests/reliability/test_incremental.py;
 these tests drive :func:`combine` and :func:`document_range` directly.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from h2mt import H2MT
-from h2mt.incremental import combine, document_range
-from h2mt.index import Index
+from h2mt.index.index import Index
+from h2mt.index.update import combine, document_range
 
 from tests._docs import make_doc
 

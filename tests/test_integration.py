@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from h2mt import H2MT
 from h2mt.eval import evidence_kept
-from h2mt.prompt import format_context
+from h2mt.query.prompt import format_context
 
 BASHREF = Path("/usr/share/doc/bash-doc/bashref.html")
 BASHPDF = Path("/usr/share/doc/bash-doc/bashref.pdf")
@@ -73,7 +73,7 @@ def test_answer_with_the_default_generator(bash_index):
 
 @pytest.mark.skipif(not BASHPDF.exists(), reason="bashref.pdf missing")
 def test_pdf_manual_builds_with_structure(tmp_path):
-    from h2mt.encoders import HashingEncoder
+    from h2mt.index.encoders.base import HashingEncoder
 
     eng = H2MT.build([BASHPDF], encoder=HashingEncoder())
     here = [n for n in eng.index.nodes if n.title.endswith("Here Strings")]

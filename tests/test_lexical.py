@@ -1,4 +1,4 @@
-"""h2mt.lexical: term analysis, bottom-up aggregated term counts, BM25 statistics and scores."""
+"""h2mt.index.lexical: term analysis, bottom-up aggregated term counts, BM25 statistics and scores."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from h2mt.lexical import analyze, build_lexical
+from h2mt.index.lexical import analyze, build_lexical
 
 # A corpus root (0) with a titled section (1) holding two leaves (2, 3), and a leaf (4) of its own.
 TEXTS = ["", "Signals", "trap kill signal", "kill the process", "history list"]

@@ -1,4 +1,4 @@
-"""HMT node memories and memory-token prefill on a tiny random Llama (h2mt.hmt.node_memory / prefill)."""
+"""HMT node memories and memory-token prefill on a tiny random Llama (h2mt.index.memories / prefill)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 from h2mt import ChunkConfig, H2MTConfig, MemoryConfig, PrefillConfig
-from h2mt.chunking import SimpleTokenCounter
 from h2mt.config import RouteConfig
-from h2mt.encoders import HashingEncoder
+from h2mt.engine import H2MT
 from h2mt.errors import ConfigError, InputError, ModelError
 from h2mt.hmt import HMT, HMTConfig, save_hmt
 from h2mt.hmt.adapt import trained_state
-from h2mt.hmt.node_memory import aggregate_node
-from h2mt.pipeline import H2MT
-from h2mt.prompt import build_prompt
-from h2mt.store import load_index, save_index
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.encoders.base import HashingEncoder
+from h2mt.index.memories import aggregate_node
+from h2mt.index.store import load_index, save_index
+from h2mt.query.prompt import build_prompt
 from h2mt.types import NodeKind
 
 from tests._docs import make_doc, manual
@@ -181,9 +181,9 @@ def test_hybrid_keeps_exactly_the_top_leaves_as_text(eng) -> None:
 
 
 def test_titles_ablation_is_the_memory_layout_without_memories(setup, eng, tmp_path: Path) -> None:
-    from h2mt.eval.methods import make_methods
-    from h2mt.hmt.prefill import MEMORY_SHOWN, build_titles_prompt
-    from h2mt.prompt import build_messages
+    from h2mt.eval.methods.registry import make_methods
+    from h2mt.query.prefill.memory import MEMORY_SHOWN, build_titles_prompt
+    from h2mt.query.prompt import build_messages
 
     q = "Which variable assignment is exported?"
     r = eng.route(q, budget=160)
@@ -272,9 +272,9 @@ def test_incremental_add_remove_matches_a_fresh_build(setup) -> None:
 
 
 def test_bench_memory_methods_prefill_soft_tokens(setup, eng, tmp_path: Path) -> None:
-    from h2mt.eval.bench_types import BenchDataset, BenchQuestion
-    from h2mt.eval.method_base import GroupView
-    from h2mt.eval.methods import make_methods
+    from h2mt.eval.datasets.types import BenchDataset, BenchQuestion
+    from h2mt.eval.methods.base import GroupView
+    from h2mt.eval.methods.registry import make_methods
     from h2mt.eval.worker import answer_row
 
     memory, hybrid, mw = make_methods(["h2mt-memory", "h2mt-hybrid", "h2mt-mw50"], (8,),

@@ -1,11 +1,11 @@
-"""h2mt.onnx_encoder: the MiniLM encoder on ONNX Runtime (fp32 and int8), its cache, its name."""
+"""h2mt.index.encoders.onnx: the MiniLM encoder on ONNX Runtime (fp32 and int8), its cache, its name."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from h2mt import H2MT, ConfigError, EncoderConfig
-from h2mt.encoders import DEFAULT_ENCODER_NAME, encoder_meta, encoder_name, load_encoder
+from h2mt.index.encoders.base import DEFAULT_ENCODER_NAME, encoder_meta, encoder_name, load_encoder
 
 SENTENCES = [
     "PIPESTATUS is an array variable holding the exit status of each command in the last pipeline.",
@@ -34,7 +34,7 @@ def test_encoder_backend_is_validated():
 
 
 def _batcher(batch_size: int, batch_tokens: int):
-    from h2mt.onnx_encoder import OnnxEncoder
+    from h2mt.index.encoders.onnx import OnnxEncoder
 
     enc = OnnxEncoder.__new__(OnnxEncoder)  # the batching rule alone: no model needed
     enc.batch_size, enc.batch_tokens = batch_size, batch_tokens
@@ -122,7 +122,7 @@ def test_a_cached_onnx_encoder_runs_without_torch(cache: str, torch_rows: np.nda
     import sys
 
     load_encoder(EncoderConfig(backend="onnx-int8"))  # exported (or found) in the module's cache
-    code = ("import sys; from h2mt import EncoderConfig; from h2mt.encoders import load_encoder; "
+    code = ("import sys; from h2mt import EncoderConfig; from h2mt.index.encoders.base import load_encoder; "
             "e = load_encoder(EncoderConfig(backend='onnx-int8')); x = e.encode(['The capital of France is Paris.']); "
             "print(x.shape, 'torch' in sys.modules, 'transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
@@ -132,7 +132,7 @@ def test_a_cached_onnx_encoder_runs_without_torch(cache: str, torch_rows: np.nda
 @pytest.mark.integration
 def test_index_refuses_an_encoder_of_another_runtime(cache: str, tmp_path) -> None:
     pytest.importorskip("onnxruntime", reason="pip install 'h2mt[hf]'")
-    from h2mt.chunking import SimpleTokenCounter
+    from h2mt.index.chunking import SimpleTokenCounter
 
     from tests._docs import manual
 
@@ -153,7 +153,7 @@ def test_missing_scale_extras_say_what_to_install(monkeypatch: pytest.MonkeyPatc
     """Without onnxruntime / ray / httpx each option names its extra in one line."""
     from h2mt import BackendConfig, MissingExtraError
     from h2mt.backends.openai_backend import OpenAIBackend
-    from h2mt.distributed import build_on_ray
+    from h2mt.index.distributed import build_on_ray
 
     for mod in ("onnxruntime", "ray", "httpx"):
         monkeypatch.setitem(__import__("sys").modules, mod, None)  # import fails as if not installed

@@ -16,7 +16,7 @@ import pytest
 from h2mt import BackendConfig, ConfigError, H2MTConfig, ModelError, PrefillConfig
 from h2mt.backends import load_backend
 from h2mt.backends.openai_backend import OpenAIBackend, iter_sse
-from h2mt.pipeline import H2MT
+from h2mt.engine import H2MT
 from h2mt.types import GenerationStats
 
 pytest.importorskip("httpx", reason="pip install 'h2mt[openai]'")
@@ -254,7 +254,7 @@ def test_integrations_take_the_server_backend(server: FakeServer, tiny_dir: Path
 
 
 def test_cli_ask_on_a_server(server: FakeServer, tiny_dir: Path, manual_engine: H2MT, tmp_path: Path) -> None:
-    from h2mt.cli import app
+    from h2mt.cli.main import app
     from typer.testing import CliRunner
 
     manual_engine.save(tmp_path / "m.h2mt")

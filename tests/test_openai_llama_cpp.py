@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from h2mt import BackendConfig, H2MTConfig, ModelError, PrefillConfig
-from h2mt.chunking import SimpleTokenCounter
-from h2mt.encoders import HashingEncoder
-from h2mt.pipeline import H2MT
+from h2mt.engine import H2MT
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.encoders.base import HashingEncoder
 
 from tests._docs import manual
 

@@ -1,4 +1,4 @@
-"""Tests of h2mt.parse: every parser keeps the section invariants, on small and real inputs."""
+"""Tests of h2mt.index.parse: every parser keeps the section invariants, on small and real inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 from h2mt.errors import InputError, ParseError
-from h2mt.parse import parse_path, parse_text
-from h2mt.parse._structure import numbered_level
+from h2mt.index.parse import parse_path, parse_text
+from h2mt.index.parse._structure import numbered_level
 from h2mt.types import ParsedDocument, Section
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -287,7 +287,7 @@ def test_folder_of_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> No
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, h2mt.parse; bad = {'bs4', 'lxml', 'pypdf', 'markdown_it', 'charset_normalizer'}; " \
+    code = "import sys, h2mt.index.parse; bad = {'bs4', 'lxml', 'pypdf', 'markdown_it', 'charset_normalizer'}; " \
            "print(sorted(bad & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -447,7 +447,7 @@ def test_a_zip_with_a_text_extension_is_rejected(tmp_path: Path) -> None:
 
 
 def test_one_empty_file_among_good_sources_is_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from h2mt.builder import parse_sources
+    from h2mt.index.build import parse_sources
 
     _write(tmp_path, {"a.md": "# A\n\nalpha\n", "empty.md": "", "b.txt": "bee\n"})
     with caplog.at_level(logging.WARNING):

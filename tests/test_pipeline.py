@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from h2mt import H2MT, BackendConfig, BudgetError, ChunkConfig, H2MTConfig, PrefillConfig
-from h2mt.prompt import build_messages, format_context
+from h2mt.query.prompt import build_messages, format_context
 
 from tests._docs import make_doc
 from tests._tiny import make_tiny_model_dir

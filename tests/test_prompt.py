@@ -1,4 +1,4 @@
-"""h2mt.prompt: context under breadcrumb headings, chat messages, and the Prompt record."""
+"""h2mt.query.prompt: context under breadcrumb headings, chat messages, and the Prompt record."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from h2mt import PrefillConfig
 from h2mt.config import TASK_MAX_NEW_TOKENS, TASK_SYSTEM_PROMPTS, AnswerTask
-from h2mt.prompt import Prompt, breadcrumb, build_messages, build_prompt, format_context
+from h2mt.query.prompt import Prompt, breadcrumb, build_messages, build_prompt, format_context
 from h2mt.types import Node, NodeKind, ScoredNode
 
 
@@ -101,7 +101,7 @@ def test_breadcrumb_shows_a_repeated_level_once():
 def test_a_page_heading_equal_to_the_document_title_is_one_level(encoder, counter):
     """A single HTML page whose <title> equals its (h2) heading: the tree stores the level once."""
     from h2mt import H2MT
-    from h2mt.parse import parse_text
+    from h2mt.index.parse import parse_text
 
     html = ("<html><head><title>20.5. Write Ahead Log</title></head><body>"
             "<h2>20.5. Write Ahead Log</h2><p>See also the reliability chapter for tuning.</p>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from h2mt import H2MT, BudgetError, FusionMode, InputError, NodeKind, RouteConfig
-from h2mt.prompt import format_context
+from h2mt.query.prompt import format_context
 
 from tests._docs import make_doc
 
@@ -59,7 +59,7 @@ def test_pruning_scores_a_fraction_of_a_wide_tree(encoder, counter, small_cfg):
 def test_every_fusion_mode_routes(manual_engine, mode):
     from dataclasses import replace
 
-    from h2mt.routing import route
+    from h2mt.query.routing import route
 
     cfg = replace(manual_engine.config.route, fusion=mode, budget=150)
     r = route(manual_engine.index, "redirect output file descriptor", cfg, manual_engine.encoder)

@@ -1,9 +1,9 @@
-"""h2mt.select.select_leaves: the best-scoring leaves that fit the budget, in document order."""
+"""h2mt.query.select.select_leaves: the best-scoring leaves that fit the budget, in document order."""
 
 from __future__ import annotations
 
 import pytest
-from h2mt.select import select_leaves
+from h2mt.query.select import select_leaves
 from h2mt.types import Node, NodeKind
 
 

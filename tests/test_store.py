@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 from h2mt import H2MT, IndexCorruptError, IndexFileError, IndexVersionError
-from h2mt.store import load_index, save_index
+from h2mt.index.store import load_index, save_index
 
 
 class CountingEncoder:
@@ -50,7 +50,7 @@ def test_loaded_index_uses_its_own_encoder(manual_engine, tmp_path):
 
 def test_wrong_encoder_is_refused(manual_engine, tmp_path):
     from h2mt import ConfigError
-    from h2mt.encoders import HashingEncoder
+    from h2mt.index.encoders.base import HashingEncoder
 
     p = tmp_path / "m.h2mt"
     manual_engine.save(p)

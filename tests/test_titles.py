@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 from h2mt import H2MT, H2MTConfig, RouteConfig
-from h2mt.eval.datasets import sections_document
-from h2mt.routing import route
-from h2mt.titles import TitleIndex, split_number, strip_title, title_keys, unnumbered
+from h2mt.eval.datasets.registry import sections_document
+from h2mt.index.titles import TitleIndex, split_number, strip_title, title_keys, unnumbered
+from h2mt.query.routing import route
 from h2mt.types import Node, NodeKind
 
 from tests._docs import TOPICS

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from h2mt import H2MT, ChunkConfig, H2MTConfig, HierarchyConfig, NodeKind
-from h2mt.aggregate import aggregate_children
-from h2mt.chunking import SimpleTokenCounter, chunk_document
 from h2mt.config import AggregateStrategy
-from h2mt.encoders import HashingEncoder
-from h2mt.hierarchy import segment_consecutive
+from h2mt.index.aggregate import aggregate_children
+from h2mt.index.chunking import SimpleTokenCounter, chunk_document
+from h2mt.index.encoders.base import HashingEncoder
+from h2mt.index.hierarchy import segment_consecutive
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

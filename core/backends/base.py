@@ -41,7 +41,7 @@ class Backend(Protocol):
 @runtime_checkable
 class MessageBackend(Backend, Protocol):
     """A backend that templates chat messages itself (a server): with ``takes_messages`` true,
-    :func:`h2mt.generation.generate` calls :meth:`stream_messages` with the prompt's messages."""
+    :func:`h2mt.query.generate.generate` calls :meth:`stream_messages` with the prompt's messages."""
 
     takes_messages: bool
 

@@ -1,7 +1,7 @@
 """``OpenAIBackend``: generation on an OpenAI-compatible server (vLLM, llama.cpp, TGI, OpenAI).
 
 The server applies its own chat template, so this backend takes the prompt's **messages**
-(``takes_messages``; :func:`h2mt.generation.generate` calls :meth:`OpenAIBackend.stream_messages`).
+(``takes_messages``; :func:`h2mt.query.generate.generate` calls :meth:`OpenAIBackend.stream_messages`).
 Token budgets are counted locally with the tokenizer of the same model (``BackendConfig.tokenizer``,
 default: the default generator's). Replies are streamed over server-sent events; time to first
 token is measured here at the client; token usage comes from the server's final usage chunk

@@ -21,7 +21,15 @@ from typing import Literal
 from ..config import BackendConfig
 from ..errors import ConfigError, ModelError, ModelNotFoundError
 from .oom import is_oom, oom_guard
-from .presets import DEFAULT_PRESET, PRESETS, Preset, default_model, get_preset, package_file, preset_gguf
+from .presets import (
+    DEFAULT_PRESET,
+    PRESETS,
+    Preset,
+    default_model,
+    get_preset,
+    package_file,
+    preset_gguf,
+)
 from .quiet import quiet_progress_bars
 
 __all__ = [

@@ -23,7 +23,7 @@ import torch
 from ..config import BackendConfig, PrefillConfig
 from ..counting import TokenCounter
 from ..errors import BudgetError, InputError
-from ..memory import peak_rss_bytes
+from ..resources import peak_rss_bytes
 from .base import GenerationStats
 from .decoding import IncrementalText, choose_next_token, collect_eos_ids
 from .kv import cache_keyword
@@ -33,7 +33,7 @@ from .resolve import resolve_model
 from .tokens import chat_template_ids
 
 if TYPE_CHECKING:
-    from ..prompt import SoftTokens
+    from ..query.prompt import SoftTokens
 
 __all__ = ["TransformersBackend", "load_backend"]
 

@@ -24,27 +24,27 @@ from .metrics import (
 )
 
 _LAZY = {
-    "BenchOptions": "runner",
-    "run_bench": "runner",
-    "BenchDataset": "bench_types",
-    "BenchQuestion": "bench_types",
-    "DocGroup": "bench_types",
-    "DATASETS": "datasets",
-    "load_dataset": "datasets",
-    "make_methods": "methods",
-    "Selection": "method_base",
-    "GroupView": "method_base",
-    "write_report": "publish",
-    "summarize": "report",
-    "data_dir": "data_paths",
-    "PrefillBenchOptions": "prefill_bench",
-    "run_prefill_bench": "prefill_bench",
-    "run_reliability": "reliability",
-    "make_niah": "niah",
-    "NiahSpec": "niah",
-    "load_longbench": "longbench",
-    "truncate_middle": "longbench",
-    "build_prompt": "longbench",
+    "BenchOptions": "h2mt.eval.runner",
+    "run_bench": "h2mt.eval.runner",
+    "BenchDataset": "h2mt.eval.datasets.types",
+    "BenchQuestion": "h2mt.eval.datasets.types",
+    "DocGroup": "h2mt.eval.datasets.types",
+    "DATASETS": "h2mt.eval.datasets.registry",
+    "load_dataset": "h2mt.eval.datasets.registry",
+    "make_methods": "h2mt.eval.methods.registry",
+    "Selection": "h2mt.eval.methods.base",
+    "GroupView": "h2mt.eval.methods.base",
+    "write_report": "h2mt.eval.publish",
+    "summarize": "h2mt.eval.report",
+    "data_dir": "h2mt.eval.datasets.paths",
+    "PrefillBenchOptions": "h2mt.eval.prefill_bench",
+    "run_prefill_bench": "h2mt.eval.prefill_bench",
+    "run_reliability": "h2mt.eval.reliability",
+    "make_niah": "h2mt.eval.datasets.niah",
+    "NiahSpec": "h2mt.eval.datasets.niah",
+    "load_longbench": "h2mt.eval.datasets.longbench",
+    "truncate_middle": "h2mt.eval.datasets.longbench",
+    "build_prompt": "h2mt.eval.datasets.longbench",
 }
 
 __all__ = [
@@ -56,5 +56,5 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     """Import the heavier parts on first access."""
     if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'h2mt.eval' has no attribute {name!r}")

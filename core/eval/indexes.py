@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 
 from ..config import EncoderConfig, H2MTConfig
 from ..counting import TokenCounter
-from ..index import FORMAT_VERSION
+from ..index.index import FORMAT_VERSION
 
 if TYPE_CHECKING:
-    from ..encoders import Encoder
-    from ..pipeline import H2MT
-    from .bench_types import DocGroup
+    from ..engine import H2MT
+    from ..index.encoders.base import Encoder
+    from .datasets.types import DocGroup
 
 __all__ = ["encoder_config", "make_encoder", "encoder_name", "index_key", "engine_for"]
 
@@ -36,14 +36,14 @@ def encoder_config(kind: str) -> EncoderConfig:
 
 def make_encoder(kind: str) -> Encoder:
     """The encoder :func:`encoder_config` names, loaded."""
-    from ..encoders import load_encoder
+    from ..index.encoders.base import load_encoder
 
     return load_encoder(encoder_config(kind))
 
 
 def encoder_name(kind: str) -> str:
     """The name :func:`make_encoder` gives its encoder (part of the index cache key), without loading it."""
-    from ..encoders import encoder_name as name_of
+    from ..index.encoders.base import encoder_name as name_of
 
     return name_of(encoder_config(kind))
 
@@ -76,7 +76,7 @@ def engine_for(
     ``encoder`` is called only when needed: to build, or to attach one shared encoder to a
     loaded index (``attach_encoder``); otherwise a loaded engine loads its encoder lazily.
     """
-    from ..pipeline import H2MT
+    from ..engine import H2MT
 
     enc = encoder() if attach_encoder else None
     path = cache / f"{index_key(group, cfg, encoder_name, counter.name)}.h2mt"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import InputError
-from .data_paths import HOTPOT_FILE, data_file
+from .datasets.paths import HOTPOT_FILE, data_file
 from .prefill_models import SHAPES, ensure_model
 from .prefill_worker import PrefillRun
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import BackendConfig, ChunkConfig, H2MTConfig, PrefillConfig
-from ..memory import peak_rss_bytes
-from .hotpot import haystack_document, load_hotpot
+from ..resources import peak_rss_bytes
+from .datasets.hotpot import haystack_document, load_hotpot
 from .metrics import answer_contained
 from .prefill_models import SHAPES, ensure_model, prefill_flops, synthetic_document
 
@@ -107,9 +107,9 @@ def _query_encoder_ms(device: str) -> float:
 
 def _synthetic_engine(length: int, backend: Any) -> Any:
     """An h2mt index over a synthetic document whose full-context prompt just fits ``length`` tokens."""
-    from ..encoders import HashingEncoder
-    from ..pipeline import H2MT
-    from ..prompt import build_prompt
+    from ..engine import H2MT
+    from ..index.encoders.base import HashingEncoder
+    from ..query.prompt import build_prompt
 
     cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=192))
     target = length - len(build_prompt(QUESTION, [], cfg.prefill, backend.chat_ids).ids)  # template, question
@@ -169,8 +169,8 @@ def _median(values: list[Any]) -> float | None:
 def hotpot_run(run: PrefillRun) -> dict[str, Any]:
     """The local generator answering HotpotQA questions over haystacks of ``run.length`` tokens."""
     from ..backends import load_backend
-    from ..encoders import SentenceTransformerEncoder
-    from ..pipeline import H2MT
+    from ..engine import H2MT
+    from ..index.encoders.base import SentenceTransformerEncoder
 
     backend_cfg = BackendConfig(model=run.model, device=run.device)
     backend = load_backend(backend_cfg)

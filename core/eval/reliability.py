@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import H2MTConfig, PrefillConfig
 from ..errors import InputError
-from .data_paths import MANUAL_QA_FILE, data_file
+from .datasets.paths import MANUAL_QA_FILE, data_file
 
 __all__ = ["bash_questions", "current_rss_bytes", "concurrency_run", "memory_run", "run_reliability"]
 
@@ -89,7 +89,7 @@ def memory_run(eng: Any, qs: Sequence[str]) -> dict[str, Any]:
 
 def run_reliability(index: str | os.PathLike[str], data: str | None = None) -> list[dict[str, Any]]:
     """Both measurements on the index at ``index`` (generation: 8 new tokens)."""
-    from ..pipeline import H2MT
+    from ..engine import H2MT
 
     qs = bash_questions(data)
     if not qs:

@@ -19,17 +19,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import BackendConfig, H2MTConfig
 from ..errors import H2MTError, InputError
-from .bench_types import BenchDataset, BenchQuestion
-from .datasets import load_dataset
-from .method_base import GroupView, Method, MethodUnavailable, Selection
-from .methods import METHOD_NAMES, make_methods
+from .datasets.registry import load_dataset
+from .datasets.types import BenchDataset, BenchQuestion
+from .methods.base import GroupView, Method, MethodUnavailable, Selection
+from .methods.registry import METHOD_NAMES, make_methods
 from .metrics import answer_contained, evidence_kept, normalise, titles_kept
 from .publish import write_report
 from .results import RUNS, SELECTION, RowLog, machine_info, row_key
 
 if TYPE_CHECKING:
-    from ..encoders import Encoder
-    from ..pipeline import H2MT
+    from ..engine import H2MT
+    from ..index.encoders.base import Encoder
 
 __all__ = ["BenchOptions", "run_bench", "prepare", "run_selection", "run_generation", "judge", "open_engines"]
 
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 class BenchOptions:
     """One ``h2mt bench`` run."""
 
-    dataset: str = "hotpotqa-long"  # one of h2mt.eval.datasets.DATASETS
+    dataset: str = "hotpotqa-long"  # one of h2mt.eval.datasets.registry.DATASETS
     length: str = "8k"  # haystack size (hotpotqa-long, niah): the model window it must fit
     data: str | None = None  # data folder holding hotpotqa/ and manuals/ (None: $H2MT_DATA), or one input file
     subset: str | None = None  # manuals: bash | postgres
@@ -75,7 +75,7 @@ class BenchOptions:
         return BackendConfig(model=self.model, device=self.device)  # type: ignore[arg-type]
 
     def llmlingua_kwargs(self) -> dict[str, Any]:
-        """Arguments of :class:`h2mt.eval.llmlingua.LongLLMLinguaMethod`."""
+        """Arguments of :class:`h2mt.eval.methods.llmlingua.LongLLMLinguaMethod`."""
         return {"backend": self.backend_config(), "max_doc_tokens": self.llmlingua_max_tokens}
 
 

@@ -16,14 +16,14 @@ from typing import Any
 
 from ..config import AnswerTask, PrefillConfig
 from ..errors import H2MTError
-from ..generation import generate
-from ..memory import peak_rss_bytes
-from ..prompt import Prompt
+from ..query.generate import generate
+from ..query.prompt import Prompt
+from ..resources import peak_rss_bytes
 from ..types import Accounting, GenerationStats
-from .bench_types import BenchDataset, BenchQuestion
-from .longbench import build_prompt
-from .method_base import GroupView, Method, MethodUnavailable, Selection
-from .methods import make_methods
+from .datasets.longbench import build_prompt
+from .datasets.types import BenchDataset, BenchQuestion
+from .methods.base import GroupView, Method, MethodUnavailable, Selection
+from .methods.registry import make_methods
 from .metrics import answer_correct, best_f1, best_rouge_l
 from .results import GENERATION, MEMORY, RowLog, machine_info, row_key
 from .runner import BenchOptions, method_budgets, method_questions, open_engines, set_threads

@@ -17,26 +17,26 @@ from typing import Any
 from .config import HMTConfig, TrainableMode
 
 _LAZY = {
-    "HMT": "model",
-    "HMTOutput": "model",
-    "HMTState": "model",
-    "SegmentResult": "model",
-    "save_hmt": "artifact",
-    "load_hmt": "artifact",
-    "load_default_hmt": "artifact",
-    "default_weights_path": "artifact",
-    "export_hmt": "artifact",
-    "backbone_fingerprint": "artifact",
-    "HMTTrainer": "train",
-    "train_hmt": "train",
-    "TrainResult": "train",
-    "HMTAnswer": "qa",
-    "answer_with_memory": "qa",
-    "evaluate_perplexity": "evaluate",
-    "load_corpus": "data",
-    "split_documents": "data",
-    "segment_bounds": "segments",
-    "segment_layout": "segments",
+    "HMT": "h2mt.hmt.model",
+    "HMTOutput": "h2mt.hmt.model",
+    "HMTState": "h2mt.hmt.model",
+    "SegmentResult": "h2mt.hmt.model",
+    "save_hmt": "h2mt.hmt.artifact",
+    "load_hmt": "h2mt.hmt.artifact",
+    "load_default_hmt": "h2mt.hmt.artifact",
+    "default_weights_path": "h2mt.hmt.artifact",
+    "export_hmt": "h2mt.hmt.artifact",
+    "backbone_fingerprint": "h2mt.hmt.artifact",
+    "HMTTrainer": "h2mt.hmt.train.trainer",
+    "train_hmt": "h2mt.hmt.train.trainer",
+    "TrainResult": "h2mt.hmt.train.trainer",
+    "HMTAnswer": "h2mt.hmt.qa",
+    "answer_with_memory": "h2mt.hmt.qa",
+    "evaluate_perplexity": "h2mt.hmt.train.evaluate",
+    "load_corpus": "h2mt.hmt.train.data",
+    "split_documents": "h2mt.hmt.train.data",
+    "segment_bounds": "h2mt.hmt.segments",
+    "segment_layout": "h2mt.hmt.segments",
 }
 
 __all__ = ["HMTConfig", "TrainableMode", *_LAZY]
@@ -46,7 +46,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'h2mt.hmt' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
+    value = getattr(import_module(module), name)
     globals()[name] = value
     return value
 

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import MemoryConfig
 from ..errors import ConfigError
-from .node_memory import compute_memories, memory_meta, reaggregate_root
+from ..index.memories import compute_memories, memory_meta, reaggregate_root
 
 if TYPE_CHECKING:
-    from ..index import Index
+    from ..index.index import Index
 
 __all__ = ["weights_path", "load_for_backend", "fill_memories", "refresh_root"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import GenerationStats
-from ..memory import peak_rss_bytes
+from ..resources import peak_rss_bytes
 
 __all__ = ["DEFAULT_QUESTION_TEMPLATE", "HMTAnswer", "answer_with_memory"]
 

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from h2mt import ScoredNode
-from h2mt.external import LeafInput
-from h2mt.index import Index
-from h2mt.prompt import breadcrumb
+from h2mt.index.external import LeafInput
+from h2mt.index.index import Index
+from h2mt.query.prompt import breadcrumb
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage, ChatMessage
 
@@ -78,7 +78,7 @@ def to_leaves(docs: Sequence[Document]) -> list[LeafInput]:
 
 def node_document(s: ScoredNode, index: Index, breadcrumbs: bool = False) -> Document:
     """A kept leaf of a saved index as a Document (id, heading path, score, source, offsets);
-    with ``breadcrumbs`` the content starts with its heading path line (:func:`h2mt.prompt.breadcrumb`)."""
+    with ``breadcrumbs`` the content starts with its heading path line (:func:`h2mt.query.prompt.breadcrumb`)."""
     n = s.node
     doc = index.documents[n.doc] if n.doc < len(index.documents) else {}
     nid = n.ref or str(n.id)

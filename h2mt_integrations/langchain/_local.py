@@ -12,8 +12,8 @@ from h2mt.backends import Backend, GenerationStats
 from h2mt.backends.resolve import DEFAULT_MODEL_NAME
 from h2mt.backends.tokens import chat_template_ids, count_tokens
 from h2mt.config import AnswerTask
-from h2mt.generation import generate
-from h2mt.prompt import Prompt
+from h2mt.query.generate import generate
+from h2mt.query.prompt import Prompt
 from langchain_core.messages.ai import UsageMetadata
 from pydantic import BaseModel, Field, PrivateAttr
 

@@ -1,7 +1,7 @@
 """Memory-token prefill for :class:`H2MTRunnable` (``prefill="memory" | "hybrid"``).
 
 The documents' small hierarchy is built with HMT node memories on the :class:`ChatH2MT`'s own
-generator, and the prompt (h2mt's :func:`h2mt.hmt.prefill.build_memory_prompt`) is prefilled
+generator, and the prompt (h2mt's :func:`h2mt.query.prefill.memory.build_memory_prompt`) is prefilled
 there directly with its soft tokens: the chat model's message path stays text.
 """
 
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from h2mt import ConfigError, H2MTConfig, MemoryConfig, PrefillConfig, RouteResult
-from h2mt.generation import Generation, generate
-from h2mt.prompt import Prompt
+from h2mt.query.generate import Generation, generate
+from h2mt.query.prompt import Prompt
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage
 

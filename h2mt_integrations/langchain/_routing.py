@@ -8,7 +8,7 @@ from typing import Any
 
 from h2mt import H2MT, BackendConfig, EncoderConfig, H2MTConfig, RouteResult
 from h2mt.counting import CountFn
-from h2mt.encoders import Encoder
+from h2mt.index.encoders.base import Encoder
 from langchain_core.documents import Document
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -77,7 +77,7 @@ class RoutingSettings(BaseModel):
         """The leaf encoder (default: the embedded all-MiniLM-L6-v2)."""
         with _LOAD_LOCK:
             if self._encoder is None:
-                from h2mt.encoders import load_encoder
+                from h2mt.index.encoders.base import load_encoder
 
                 self._encoder = load_encoder(EncoderConfig())
             return self._encoder

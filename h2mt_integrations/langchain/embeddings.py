@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from h2mt import EncoderConfig
 from h2mt.aio import run_blocking
-from h2mt.encoders import DEFAULT_ENCODER_NAME, Encoder
+from h2mt.index.encoders.base import DEFAULT_ENCODER_NAME, Encoder
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -18,7 +18,7 @@ class H2MTEmbeddings(BaseModel, Embeddings):
     """Embed texts with an h2mt encoder (default: the embedded all-MiniLM-L6-v2), offline.
 
     The same vectors h2mt routes with, so a LangChain vector store and an h2mt index agree.
-    ``encoder=`` also takes an :class:`h2mt.encoders.Encoder` object (e.g. ``HashingEncoder(256)``).
+    ``encoder=`` also takes an :class:`h2mt.index.encoders.base.Encoder` object (e.g. ``HashingEncoder(256)``).
 
     Example:
         .. code-block:: python
@@ -62,7 +62,7 @@ class H2MTEmbeddings(BaseModel, Embeddings):
         """The h2mt encoder (loaded on first use)."""
         with self._lock:
             if self._encoder is None:
-                from h2mt.encoders import load_encoder
+                from h2mt.index.encoders.base import load_encoder
 
                 self._encoder = load_encoder(self._config())
             return self._encoder

@@ -7,7 +7,7 @@ from typing import Any
 
 from h2mt import H2MT
 from h2mt.aio import run_blocking
-from h2mt.encoders import Encoder
+from h2mt.index.encoders.base import Encoder
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from h2mt import PrefillConfig
 from h2mt.aio import aiter_blocking, run_blocking
 from h2mt.counting import CountFn
-from h2mt.prompt import build_messages
+from h2mt.query.prompt import build_messages
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessageChunk, HumanMessage, SystemMessage

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from h2mt.external import LeafInput
+from h2mt.index.external import LeafInput
 from llama_index.core.schema import BaseNode, MetadataMode, NodeRelationship, NodeWithScore
 
 __all__ = ["Leaves", "Lookup", "to_leaves"]
@@ -121,7 +121,7 @@ def _ordered(cv: _Converter, group: list[NodeWithScore], rank: Mapping[str, int]
 def to_leaves(
     nodes: Sequence[NodeWithScore], lookup: Lookup | None = None, rank: Mapping[str, int] | None = None
 ) -> Leaves:
-    """Map candidate nodes to :class:`h2mt.external.LeafInput` (``ref`` = node id)."""
+    """Map candidate nodes to :class:`h2mt.index.external.LeafInput` (``ref`` = node id)."""
     cv = _Converter(nodes, lookup)
     chains = {n.node.node_id: cv.ancestors(n.node) for n in nodes}
     structure = {a for chain in chains.values() for a in chain}

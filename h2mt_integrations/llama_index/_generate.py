@@ -1,7 +1,7 @@
 """Answer generation over routed leaves, with accounting filled in as the token stream ends.
 
-The prompt is h2mt's own (:func:`h2mt.prompt.build_prompt`). With no LLM (or an
-:class:`H2MTLLM`) it is prefilled once on the h2mt backend (:func:`h2mt.generation.generate`),
+The prompt is h2mt's own (:func:`h2mt.query.prompt.build_prompt`). With no LLM (or an
+:class:`H2MTLLM`) it is prefilled once on the h2mt backend (:func:`h2mt.query.generate.generate`),
 which reports prefill and first-token times; any other LlamaIndex LLM gets the same chat
 messages, its time to first token is measured here and what it does not report stays ``None``.
 """
@@ -15,10 +15,10 @@ from typing import Any
 
 from h2mt.aio import aiter_blocking
 from h2mt.config import PrefillMode
+from h2mt.engine import H2MT
 from h2mt.errors import ConfigError
-from h2mt.generation import generate
-from h2mt.pipeline import H2MT
-from h2mt.prompt import build_prompt
+from h2mt.query.generate import generate
+from h2mt.query.prompt import build_prompt
 from h2mt.types import Accounting, GenerationStats, RouteResult
 from llama_index.core.base.llms.types import ChatMessage, MessageRole
 from llama_index.core.llms import LLM

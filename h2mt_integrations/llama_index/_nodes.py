@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from h2mt.index import Index
+from h2mt.index.index import Index
 from h2mt.types import Node, ParsedDocument
 from llama_index.core.schema import (
     BaseNode,
@@ -25,7 +25,7 @@ _FORMATS = {".html": "html", ".htm": "html", ".xhtml": "html", ".txt": "text", "
 
 def parsed_document(doc: Document) -> ParsedDocument:
     """Parse a Document with h2mt's parser for its file type (by ``file_name``; default Markdown)."""
-    from h2mt.parse import parse_text
+    from h2mt.index.parse import parse_text
 
     name = str(doc.metadata.get("file_name") or doc.metadata.get("file_path") or "")
     fmt = _FORMATS.get(os.path.splitext(name)[1].lower(), "markdown")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from h2mt.config import BackendConfig, EncoderConfig
-from h2mt.encoders import DEFAULT_ENCODER_NAME, Encoder, load_encoder
+from h2mt.index.encoders.base import DEFAULT_ENCODER_NAME, Encoder, load_encoder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,7 +67,7 @@ def resolve_counter(model: str | None, backend: Any, given: CountFn | None) -> t
 
 
 class CachingEncoder:
-    """An :class:`h2mt.encoders.Encoder` that remembers rows by text (bounded, oldest out first),
+    """An :class:`h2mt.index.encoders.base.Encoder` that remembers rows by text (bounded, oldest out first),
     so hierarchies rebuilt over overlapping candidate sets only encode the texts they have not seen."""
 
     def __init__(self, inner: Encoder, max_items: int = 100_000) -> None:

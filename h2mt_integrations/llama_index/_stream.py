@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 from h2mt.aio import aiter_blocking
 from h2mt.config import PrefillConfig
-from h2mt.generation import generate
-from h2mt.prompt import Prompt
+from h2mt.query.generate import generate
+from h2mt.query.prompt import Prompt
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse, CompletionResponse, MessageRole
 
 __all__ = ["Step", "as_async", "steps", "to_chat", "to_completion"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from h2mt.aio import run_blocking
-from h2mt.encoders import Encoder
+from h2mt.index.encoders.base import Encoder
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from h2mt.aio import run_blocking
 from h2mt.config import FusionMode, H2MTConfig, RouteConfig
 from h2mt.counting import CountFn, truncate_to_tokens
+from h2mt.engine import H2MT
 from h2mt.errors import BudgetError, InputError
-from h2mt.pipeline import H2MT
 from h2mt.types import RouteResult
 from llama_index.core.bridge.pydantic import Field, PrivateAttr, WithJsonSchema
 from llama_index.core.postprocessor.types import BaseNodePostprocessor

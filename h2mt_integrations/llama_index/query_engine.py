@@ -9,9 +9,9 @@ from typing import Any
 
 from h2mt.config import H2MTConfig
 from h2mt.counting import CountFn
-from h2mt.encoders import Encoder
+from h2mt.engine import H2MT
 from h2mt.errors import InputError
-from h2mt.pipeline import H2MT
+from h2mt.index.encoders.base import Encoder
 from h2mt.types import NodeKind, RouteResult
 from llama_index.core.base.base_query_engine import BaseQueryEngine
 from llama_index.core.base.response.schema import (

@@ -16,9 +16,9 @@ pytest.importorskip("langchain_core")
 
 from h2mt import InputError  # noqa: E402
 from h2mt.backends import load_backend  # noqa: E402
-from h2mt.chunking import SimpleTokenCounter  # noqa: E402
 from h2mt.config import BackendConfig  # noqa: E402
-from h2mt.encoders import HashingEncoder  # noqa: E402
+from h2mt.index.chunking import SimpleTokenCounter  # noqa: E402
+from h2mt.index.encoders.base import HashingEncoder  # noqa: E402
 from langchain_core.callbacks import AsyncCallbackHandler, BaseCallbackHandler  # noqa: E402
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.language_models.fake_chat_models import FakeListChatModel  # noqa: E402
@@ -354,7 +354,7 @@ def test_contextual_compression_retriever(retriever: H2MTRetriever) -> None:
 
 def test_import_h2mt_does_not_import_langchain() -> None:
     code = (
-        "import sys, h2mt; h2mt.H2MT; import h2mt.pipeline, h2mt_integrations;"
+        "import sys, h2mt; h2mt.H2MT; import h2mt.engine, h2mt_integrations;"
         "bad = [m for m in sys.modules if m.startswith('langchain')]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -437,7 +437,7 @@ def test_bind_tools_says_why_and_what_instead(chat: ChatH2MT) -> None:
 
 # ---- retriever breadcrumbs, embeddings, concurrent batch --------------------------------------------
 def test_retriever_page_content_starts_with_the_breadcrumb(index_path: Path) -> None:
-    from h2mt.prompt import breadcrumb
+    from h2mt.query.prompt import breadcrumb
 
     got = H2MTRetriever(index_path=str(index_path), budget=48).invoke(Q)
     assert got

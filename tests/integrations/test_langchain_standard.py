@@ -11,8 +11,8 @@ pytest.importorskip("langchain_core")
 pytest.importorskip("langchain_tests")
 
 from h2mt import H2MT, ChunkConfig, H2MTConfig  # noqa: E402
-from h2mt.chunking import SimpleTokenCounter  # noqa: E402
-from h2mt.encoders import HashingEncoder  # noqa: E402
+from h2mt.index.chunking import SimpleTokenCounter  # noqa: E402
+from h2mt.index.encoders.base import HashingEncoder  # noqa: E402
 from langchain_tests.integration_tests import RetrieversIntegrationTests  # noqa: E402
 from langchain_tests.unit_tests import ChatModelUnitTests  # noqa: E402
 

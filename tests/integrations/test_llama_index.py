@@ -16,9 +16,9 @@ pytest.importorskip("llama_index.core")
 import llama_index.core as li  # noqa: E402
 from h2mt import BackendConfig, ChunkConfig, H2MTConfig, NodeKind  # noqa: E402
 from h2mt.backends import load_backend  # noqa: E402
-from h2mt.chunking import SimpleTokenCounter  # noqa: E402
-from h2mt.encoders import HashingEncoder  # noqa: E402
 from h2mt.errors import InputError  # noqa: E402
+from h2mt.index.chunking import SimpleTokenCounter  # noqa: E402
+from h2mt.index.encoders.base import HashingEncoder  # noqa: E402
 from llama_index.core import Document, Settings, VectorStoreIndex  # noqa: E402
 from llama_index.core.base.response.schema import AsyncStreamingResponse, Response, StreamingResponse  # noqa: E402
 from llama_index.core.instrumentation import get_dispatcher  # noqa: E402

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 
 from h2mt import H2MT, ChunkConfig, H2MTConfig, H2MTError, HierarchyConfig
-from h2mt.chunking import SimpleTokenCounter
-from h2mt.encoders import HashingEncoder
-from h2mt.parse import parse_text
+from h2mt.index.chunking import SimpleTokenCounter
+from h2mt.index.encoders.base import HashingEncoder
+from h2mt.index.parse import parse_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

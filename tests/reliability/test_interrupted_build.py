@@ -9,13 +9,13 @@ import sys
 import time
 
 import pytest
-from h2mt.store import load_index, save_index
+from h2mt.index.store import load_index, save_index
 
 from tests._tiny import make_tiny_model_dir
 
 
 def _cmd(src, out, tiny):
-    return [sys.executable, "-m", "h2mt.cli", "build", str(src), "-o", str(out), "--encoder", "hashing", "--model", str(tiny)]
+    return [sys.executable, "-m", "h2mt.cli.main", "build", str(src), "-o", str(out), "--encoder", "hashing", "--model", str(tiny)]
 
 
 @pytest.mark.timeout(900)

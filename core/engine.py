@@ -1,0 +1,381 @@
+"""The facade: ``H2MT.build()``, ``.route()``, ``.answer()``; composes stages, holds no algorithm."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from .aio import aiter_blocking, run_blocking
+from .backends.base import Backend
+from .config import H2MTConfig, PrefillConfig, PrefillMode, RouteConfig
+from .counting import CountFn, TokenCounter, counter_name
+from .errors import ConfigError, InputError
+from .index.build import build_index, index_leaves
+from .index.encoders.base import Encoder, load_encoder
+from .index.external import LeafInput, documents_from_leaves
+from .index.index import Index
+from .index.store import load_index, save_index
+from .index.update import combine, document_key, matching_documents
+from .query.generate import Generation, generate
+from .query.prompt import Prompt, build_prompt
+from .query.routing import route
+from .types import Accounting, Answer, NodeKind, ParsedDocument, RouteResult, ScoredNode
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .index.distributed import RayExecutor
+    from .query.prefill.memory import MemoryReader
+
+__all__ = ["H2MT", "AnswerStream"]
+
+log = logging.getLogger(__name__)
+
+
+class AnswerStream:
+    """Iterate to receive answer text pieces; :attr:`answer` is complete once iteration ends."""
+
+    def __init__(self, generation: Generation, finish: Callable[[Generation], Answer]) -> None:
+        self._generation = generation
+        self._finish = finish
+        self.answer: Answer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._generation
+        self.answer = self._finish(self._generation)
+
+
+class H2MT:
+    """A built or loaded hierarchy plus the encoder and (lazily) the local generator."""
+
+    def __init__(
+        self,
+        index: Index,
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.index = index
+        self.config = config or H2MTConfig()
+        self._encoder = encoder
+        self._backend = backend
+        self._hmt: Any = None  # HMT on the generator, loaded on first memory use
+        self._reader: MemoryReader | None = None
+        self._lock = threading.RLock()
+        if encoder is not None:
+            self._check_encoder(encoder)
+
+    # ---- construction -------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        sources: Iterable[str | os.PathLike[str] | ParsedDocument],
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+        token_counter: CountFn | None = None,
+        progress: bool = False,
+        executor: RayExecutor | None = None,
+        memories: Literal["none", "hmt"] | None = None,
+    ) -> H2MT:
+        """Parse, chunk, build the hierarchy and its memory embeddings over ``sources``.
+
+        With ``executor`` (:class:`h2mt.index.distributed.RayExecutor`) parsing, chunking and encoding
+        run on Ray; the result is the same index (the encoder is then loaded here on first query).
+        ``memories="hmt"`` (or ``config.memory.kind``) also gives every node an HMT memory made
+        by the generator (``config.memory.weights``, default: the shipped memory)."""
+        cfg = config or H2MTConfig()
+        if memories is not None:
+            cfg = replace(cfg, memory=replace(cfg.memory, kind=memories))
+        if executor is not None:
+            index = executor.build_index(sources, cfg, encoder=encoder, token_counter=token_counter, progress=progress)
+            eng = cls(index, cfg, encoder=encoder, backend=backend)
+        else:
+            enc = encoder or load_encoder(cfg.encoder, backend)
+            count, tok_name = cls._counter(cfg, backend, token_counter)
+            index = build_index(sources, cfg, enc, count, progress=progress, tokenizer_name=tok_name)
+            eng = cls(index, cfg, encoder=enc, backend=backend)
+        if cfg.memory.kind == "hmt":
+            eng.add_memories(progress=progress)
+        return eng
+
+    @classmethod
+    def from_leaves(
+        cls,
+        leaves: Sequence[LeafInput],
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+        token_counter: CountFn | None = None,
+    ) -> H2MT:
+        """Build over pre-chunked external leaves (one leaf each, ``ref`` kept), structured by their paths."""
+        cfg = config or H2MTConfig()
+        enc = encoder or load_encoder(cfg.encoder, backend)
+        count, tok_name = cls._counter(cfg, backend, token_counter)
+        docs, lv = documents_from_leaves(leaves, count)
+        eng = cls(index_leaves(docs, lv, cfg, enc, tokenizer_name=tok_name), cfg, encoder=enc, backend=backend)
+        if cfg.memory.kind == "hmt":
+            eng.add_memories()
+        return eng
+
+    @staticmethod
+    def _counter(cfg: H2MTConfig, backend: Backend | None, given: CountFn | None) -> tuple[CountFn, str]:
+        """The counter budgets are measured with, and the name the index records for it."""
+        if given is not None:
+            return given, counter_name(given)
+        if backend is not None:
+            counter = TokenCounter.for_backend(backend)
+        else:
+            from .backends import load_counter
+
+            counter = load_counter(cfg.backend)
+        return counter, counter.name
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        config: H2MTConfig | None = None,
+        *,
+        encoder: Encoder | None = None,
+        backend: Backend | None = None,
+    ) -> H2MT:
+        """Load a saved index (no re-encoding); the encoder it was built with is reused."""
+        return cls(load_index(path), config, encoder=encoder, backend=backend)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index atomically to ``path``."""
+        save_index(self.index, path)
+
+    # ---- incremental updates -----------------------------------------
+    def add(
+        self,
+        sources: Iterable[str | os.PathLike[str] | ParsedDocument],
+        *,
+        token_counter: CountFn | None = None,
+        progress: bool = False,
+    ) -> int:
+        """Parse, chunk and encode only ``sources`` and add them; a source already in the
+        index is replaced. Returns the number of documents added."""
+        cfg = self.config
+        built_with = str(self.index.meta.get("tokenizer", ""))
+        if token_counter is None and self._backend is None and cfg.backend.model is None and os.path.isdir(built_with):
+            cfg = replace(cfg, backend=replace(cfg.backend, model=built_with))  # count as the build did
+        count, tok_name = self._counter(cfg, self._backend, token_counter)
+        new = build_index(sources, self.config, self.encoder, count, progress=progress, tokenizer_name=tok_name)
+        if self.index.has_memories:  # the new documents get memories from the same HMT
+            self.add_memories(new, progress=progress)
+        same = matching_documents(self.index.documents, [d["key"] for d in new.documents],
+                                  [d["sha256"] for d in new.documents])  # same file, any spelling, or same text
+        keep = [i for i in range(len(self.index.documents)) if i not in same]
+        parts = [(self.index, keep), (new, range(len(new.documents)))]
+        self._set_index(combine(parts, self.encoder, self.config.hierarchy))
+        return len(new.documents)
+
+    def remove(self, sources: Iterable[str | os.PathLike[str]]) -> int:
+        """Remove the documents whose ``source`` is listed (any spelling of the same path);
+        returns how many were removed."""
+        given = [os.fspath(s) for s in sources]
+        gone = set(given)
+        hit = matching_documents(self.index.documents, [*given, *(document_key(s) for s in given)])
+        keep = [i for i in range(len(self.index.documents)) if i not in hit]
+        removed = len(self.index.documents) - len(keep)
+        if removed == 0:
+            known = ", ".join(d["source"] for d in self.index.documents[:5])
+            raise InputError(f"None of {sorted(gone)} is in the index (documents: {known}...)")
+        self._set_index(combine([(self.index, keep)], self.encoder, self.config.hierarchy))
+        return removed
+
+    def _set_index(self, index: Index) -> None:
+        """Adopt an updated index; its root memory is re-aggregated from its documents."""
+        if index.has_memories:
+            from .hmt.attach import refresh_root
+
+            refresh_root(index, self.hmt, self.backend.tokenizer)
+        self.index, self._reader = index, None
+
+    # ---- HMT node memories ---------------------------------------------
+    @property
+    def hmt(self) -> Any:
+        """The HMT over the generator (loaded on first use; its weights must fit the generator)."""
+        with self._lock:
+            if self._hmt is None:
+                from .hmt.attach import load_for_backend
+
+                self._hmt = load_for_backend(self.backend, self._hmt_weights())
+            return self._hmt
+
+    def _hmt_weights(self) -> Path:
+        """The HMT folder: configured, else the index's, else the one shipped for the generator."""
+        from .hmt.attach import weights_path
+
+        return weights_path(self.config.memory, self.index.meta, getattr(self.backend, "model", None))
+
+    def add_memories(self, index: Index | None = None, *, progress: bool = False) -> None:
+        """Give every node of ``index`` (default: the engine's) an HMT memory and key from the generator."""
+        from .hmt.attach import fill_memories
+
+        target = self.index if index is None else index
+        mcfg = self.config.memory
+        if index is not None and self.index.has_memories:  # an update follows the index's own rule
+            made = self.index.meta.get("hmt", {})
+            mcfg = replace(mcfg, aggregate=made.get("aggregate", mcfg.aggregate), dtype=made.get("dtype", mcfg.dtype))
+        fill_memories(target, self.hmt, self.backend.tokenizer, mcfg, self._hmt_weights(), progress)
+        self._reader = None
+
+    def memory_reader(self, what: str = "memory prefill") -> MemoryReader:
+        """The index's memories on the loaded HMT (clear errors when the index has none or they
+        were made by another generator or HMT)."""
+        from .index.memories import require_memories
+
+        require_memories(self.index, what)
+        with self._lock:
+            if self._reader is None:
+                from .query.prefill.memory import MemoryReader
+
+                lock = getattr(self.backend, "model_lock", None)
+                self._reader = MemoryReader(self.index, self.hmt, self.backend.tokenizer, lock, what)
+            return self._reader
+
+    # ---- lazy components ---------------------------------------------
+    def _check_encoder(self, enc: Encoder) -> None:
+        built = self.index.meta.get("encoder", {}).get("name")
+        if built and built != enc.name:
+            raise ConfigError(
+                f"The index was built with encoder {built!r} but {enc.name!r} was given; "
+                "use the same encoder or rebuild the index"
+            )
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder the index was built with (loaded on first use from the index's record)."""
+        with self._lock:
+            if self._encoder is None:
+                m = self.index.meta.get("encoder", {})
+                backend = self.backend if m.get("kind") == "lm-hidden" else None
+                self._encoder = load_encoder(m, backend)
+                self._check_encoder(self._encoder)
+            return self._encoder
+
+    @property
+    def backend(self) -> Backend:
+        """The local generator (loaded on first use)."""
+        with self._lock:
+            if self._backend is None:
+                from .backends import load_backend
+
+                self._backend = load_backend(self.config.backend)
+            return self._backend
+
+    # ---- query: route -> prompt -> generate ---------------------------------------------
+    def route_config(
+        self, config: RouteConfig | None = None, *, budget: int | None = None, beam_width: int | None = None
+    ) -> RouteConfig:
+        """``config`` (default: this engine's) with ``budget``/``beam_width`` overrides applied."""
+        cfg = config or self.config.route
+        if budget is not None or beam_width is not None:
+            cfg = replace(cfg, budget=cfg.budget if budget is None else budget,
+                          beam_width=cfg.beam_width if beam_width is None else beam_width)
+        return cfg
+
+    def route(
+        self,
+        question: str,
+        config: RouteConfig | None = None,
+        *,
+        budget: int | None = None,
+        beam_width: int | None = None,
+    ) -> RouteResult:
+        """Step 1: coarse-to-fine routing under ``config`` (default: the engine's) with
+        overrides; nothing is generated and the engine's config is never changed."""
+        cfg = self.route_config(config, budget=budget, beam_width=beam_width)
+        memory = self.memory_reader("memory routing (memory_weight > 0)") if cfg.memory_weight > 0 else None
+        return route(self.index, question, cfg, self.encoder, memory)
+
+    def full_context(self) -> list[ScoredNode]:
+        """Every leaf in document order (the unpruned baseline)."""
+        return [ScoredNode(n, 0.0) for n in self.index.nodes if n.kind == NodeKind.LEAF]
+
+    def prompt(self, question: str, kept: Sequence[ScoredNode], config: PrefillConfig | None = None) -> Prompt:
+        """Step 2: the prompt for ``question`` over ``kept`` leaves, templated for the generator
+        (``mode`` memory/hybrid: kept leaves as HMT memory embeddings, :mod:`h2mt.query.prefill.memory`)."""
+        cfg = config or self.config.prefill
+        if cfg.mode == PrefillMode.TEXT:
+            return build_prompt(question, kept, cfg, self.backend.chat_ids)
+        from .query.prefill.memory import build_memory_prompt
+
+        reader = self.memory_reader(f"the {cfg.mode.value} prefill")
+        return build_memory_prompt(question, kept, cfg, self.backend.chat_ids, reader)
+
+    def generate(self, prompt: Prompt, config: PrefillConfig | None = None) -> Generation:
+        """Step 3: prefill ``prompt`` once and stream the reply (iterate the result)."""
+        return generate(self.backend, prompt, config or self.config.prefill)
+
+    def accounting(self, prompt: Prompt, route: RouteResult | None, generation: Generation,
+                   started: float) -> Accounting:
+        """The cost of one answered question (``started``: the request's ``perf_counter``)."""
+        return Accounting.from_run(
+            tokens_total=self.index.tokens_total, nodes_total=len(self.index.nodes),
+            tokens_kept=prompt.tokens_kept, route=route, stats=generation.stats, started=started,
+            generation_started=generation.started, ended=generation.ended or time.perf_counter(),
+        )
+
+    def stream(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> AnswerStream:
+        """Route, prefill the pruned prompt once, and stream the answer (``full`` skips routing).
+
+        TTFT is measured from here, after the encoder and generator are loaded (first use
+        loads them; that one-off cost is not part of a request's latency)."""
+        _ = self.backend if full else (self.encoder, self.backend)
+        started = time.perf_counter()
+        r = None if full else self.route(question, budget=budget, beam_width=beam_width)
+        p = self.prompt(question, self.full_context() if r is None else r.kept)
+        gen = self.generate(p)
+
+        def finish(g: Generation) -> Answer:
+            return Answer(question, g.text.strip(), p.sources, self.accounting(p, r, g, started), p.context)
+
+        return AnswerStream(gen, finish)
+
+    async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
+        """:meth:`route` without blocking the event loop."""
+        return await run_blocking(lambda: self.route(question, budget=budget, beam_width=beam_width))
+
+    async def aanswer(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> Answer:
+        """:meth:`answer` without blocking the event loop."""
+        return await run_blocking(lambda: self.answer(question, budget=budget, beam_width=beam_width, full=full))
+
+    async def astream(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> AsyncIterator[str | Answer]:
+        """Async token stream; the last item yielded is the complete :class:`Answer`."""
+
+        def produce() -> Iterator[str | Answer]:
+            s = self.stream(question, budget=budget, beam_width=beam_width, full=full)
+            yield from s
+            assert s.answer is not None
+            yield s.answer
+
+        async for item in aiter_blocking(produce):
+            yield item
+
+    def answer(
+        self, question: str, *, budget: int | None = None, beam_width: int | None = None, full: bool = False
+    ) -> Answer:
+        """Route and generate the whole answer."""
+        s = self.stream(question, budget=budget, beam_width=beam_width, full=full)
+        for _ in s:
+            pass
+        assert s.answer is not None
+        return s.answer

@@ -1,0 +1,1 @@
+"""Training and evaluating an HMT memory: the trainer, its data (Debian manuals) and perplexity evaluation."""

@@ -1,0 +1,91 @@
+"""The in-memory index: tree nodes, memory embeddings and lexical statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from ..types import Node, NodeKind
+from .lexical import LexicalIndex
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .titles import TitleIndex
+
+__all__ = ["Index", "FORMAT_VERSION", "MEMORY_FORMAT_VERSION", "READABLE_VERSIONS"]
+
+FORMAT_VERSION = 1
+"""Version of the saved index layout; bumped on any incompatible change."""
+MEMORY_FORMAT_VERSION = 2
+"""Version written for an index that also holds HMT node memories (version 1 + optional arrays)."""
+READABLE_VERSIONS = (FORMAT_VERSION, MEMORY_FORMAT_VERSION)
+
+
+@dataclass
+class Index:
+    """Everything routing needs; saved as one artifact by :mod:`h2mt.index.store`.
+
+    ``nodes[i].id == i`` in pre-order (root first; id order is document order).
+    ``embeddings[i]`` is node ``i``'s unit-norm memory embedding.
+    ``documents[d]`` describes document ``d`` (``source``, ``title``, ``format``).
+    ``meta`` records how the index was built (encoder, tokenizer, configs).
+    ``hmt_memory[i]`` / ``hmt_summary[i]`` (optional, (N, d)) are node ``i``'s HMT memory and
+    summary key made by the generator (:mod:`h2mt.index.memories`; ``meta["hmt"]`` says by which).
+    """
+
+    nodes: list[Node]
+    embeddings: np.ndarray
+    lexical: LexicalIndex
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    hmt_memory: np.ndarray | None = None  # (N, d) HMT memory per node, or None (no memories)
+    hmt_summary: np.ndarray | None = None  # (N, d) HMT summary key per node, or None
+
+    @property
+    def has_memories(self) -> bool:
+        """True when the index holds HMT node memories."""
+        return self.hmt_memory is not None and self.hmt_summary is not None
+
+    @property
+    def root(self) -> Node:
+        """The corpus root."""
+        return self.nodes[0]
+
+    @property
+    def tokens_total(self) -> int:
+        """Generator tokens of all leaves."""
+        return self.root.tokens
+
+    @cached_property
+    def titles(self) -> TitleIndex:
+        """Section titles for exact-match lookup (built on first use, kept with the index)."""
+        from .lexical import _stopwords, analyze
+        from .titles import TitleIndex, strip_title
+
+        lex = self.lexical
+        top = float(lex.idf.max()) if lex.idf.size else 0.0
+
+        def specificity(title: str) -> float:
+            ids = [lex.vocab[t] for t in analyze(strip_title(title)) if t in lex.vocab]
+            return 1.0 if not ids or top <= 0 else float(lex.idf[ids].max()) / top
+
+        return TitleIndex(self.nodes, _stopwords(), specificity)
+
+    def leaves(self) -> list[Node]:
+        """All leaves in document order."""
+        return [n for n in self.nodes if n.kind == NodeKind.LEAF]
+
+    def find(self, title_prefix: str) -> list[Node]:
+        """Internal nodes whose title starts with ``title_prefix`` (case-sensitive)."""
+        return [n for n in self.nodes if n.kind != NodeKind.LEAF and n.title.startswith(title_prefix)]
+
+    def ancestors(self, node_id: int) -> list[Node]:
+        """Ancestors of ``node_id`` from the root down (excluding the node)."""
+        out = []
+        p = self.nodes[node_id].parent
+        while p >= 0:
+            out.append(self.nodes[p])
+            p = self.nodes[p].parent
+        return out[::-1]

@@ -1,0 +1,248 @@
+"""Coarse-to-fine beam routing over the tree under a token budget.
+
+From the root, the children of the beam are scored (dense cosine fused with
+lexical BM25, plus a share of the parent's score); the best ``beam_width``
+internal branches are descended into and the rest are pruned unscored below.
+Scored leaves go to a candidate pool. If the pool holds less than
+``overfetch * budget`` tokens, the best pruned branches are reopened
+(best-first) until it does. Then titles are followed (:mod:`h2mt.index.titles`): the
+leaves of sections the question names by title join the pool with
+``title_bonus``, and the leaves of sections named in the text of the best
+``link_sources`` candidates join with ``link_weight`` of the naming leaf's score
+(cross-references, bridge entities of multi-hop questions), wherever the beam
+went. Scores are higher-is-better.
+
+With ``RouteConfig.memory_weight`` w > 0 every node score becomes ``(1 - w) * fused + w * mem``,
+where ``mem`` is HMT's memory-search similarity cos(S_q W_q, M W_k) between the question's
+summary and the node's memory (a :class:`MemorySearch`, e.g. :class:`h2mt.query.prefill.memory.MemoryReader`);
+w = 0 is exactly the dense + lexical routing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..config import FusionMode, RouteConfig
+from ..errors import BudgetError, ConfigError, InputError
+from ..index.encoders.base import Encoder
+from ..index.index import Index
+from ..types import NodeKind, RouteResult, ScoredNode
+from .select import select_leaves
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["route", "Scorer", "MemorySearch"]
+
+
+class MemorySearch(Protocol):
+    """Memory-search similarity of nodes with a question (HMT node memories)."""
+
+    @property
+    def keys(self) -> np.ndarray:
+        """(N, H) unit-norm node keys."""
+        ...
+
+    def query(self, question: str) -> np.ndarray:
+        """(H,) unit-norm question query; ``keys @ query`` is each node's cosine."""
+        ...
+
+
+@dataclass
+class Scorer:
+    """Scores candidate nodes for one query."""
+
+    index: Index
+    query_emb: np.ndarray  # (D,)
+    lex_cols: Any  # CSR (N, Q): node term counts for the query terms
+    lex_weights: np.ndarray  # (Q,) idf of the query terms
+    cfg: RouteConfig
+    memory_keys: np.ndarray | None = None  # (N, H) unit keys M W_k (memory_weight > 0 only)
+    memory_query: np.ndarray | None = None  # (H,) unit query S_q W_q
+
+    def __call__(self, ids: list[int]) -> np.ndarray:
+        """Higher-is-better scores of ``ids`` (before parent mixing): fused dense + lexical,
+        mixed with the memory search when ``memory_weight`` > 0."""
+        fused = self.fused(ids)
+        w = self.cfg.memory_weight
+        if w <= 0 or self.memory_keys is None or self.memory_query is None:
+            return fused
+        mem = self.memory_keys[ids] @ self.memory_query  # (C,) cosine
+        return ((1 - w) * fused + w * mem).astype(fused.dtype)
+
+    def fused(self, ids: list[int]) -> np.ndarray:
+        """Dense cosine fused with lexical BM25 per ``cfg.fusion``."""
+        import numpy as np
+
+        dense = self.index.embeddings[ids] @ self.query_emb  # (C,)
+        mode = self.cfg.fusion
+        if mode == FusionMode.DENSE or self.lex_weights.size == 0:
+            return dense.astype(np.float32)
+        c = self.cfg
+        lex = self.index.lexical.scores(self.lex_cols, self.lex_weights, ids, c.bm25_k1, c.bm25_b)
+        if mode == FusionMode.LEXICAL:
+            return lex
+        if mode == FusionMode.RRF:
+            rd = np.argsort(np.argsort(-dense))
+            rl = np.argsort(np.argsort(-lex))
+            return (1.0 / (60 + rd) + 1.0 / (60 + rl)).astype(np.float32)
+        return ((1 - c.lexical_weight) * dense + c.lexical_weight * lex).astype(np.float32)
+
+
+def _inherit(weight: float, source: float) -> Callable[[float], float]:
+    """Score of a section named by a leaf scoring ``source``: mostly the leaf's, a little its own."""
+    return lambda own: weight * source + (1 - weight) * own
+
+
+class _Search:
+    """State of one routing run."""
+
+    def __init__(self, index: Index, scorer: Scorer, cfg: RouteConfig) -> None:
+        self.index = index
+        self.scorer = scorer
+        self.cfg = cfg
+        self.score: dict[int, float] = {}
+        self.pool: dict[int, float] = {}
+        self.pool_tokens = 0
+        self.pruned: list[tuple[float, int]] = []  # max-heap via negated scores
+        self.scored = 0
+
+    def descend(self, frontier: list[int]) -> None:
+        """Beam search from ``frontier`` down to the leaves."""
+        nodes = self.index.nodes
+        pw = self.cfg.parent_weight
+        while frontier:
+            cands = [c for f in frontier for c in nodes[f].children]
+            parents = [f for f in frontier for _ in nodes[f].children]
+            raw = self.scorer(cands)
+            self.scored += len(cands)
+            internal: list[tuple[float, int]] = []
+            for c, p, s in zip(cands, parents, raw.tolist(), strict=True):
+                ps = self.score.get(p)
+                s = s if ps is None else (1 - pw) * s + pw * ps
+                self.score[c] = s
+                if nodes[c].kind == NodeKind.LEAF:
+                    self.pool[c] = s
+                    self.pool_tokens += nodes[c].tokens
+                else:
+                    internal.append((s, c))
+            internal.sort(reverse=True)
+            best = internal[0][0] if internal else 0.0
+            keep = [c for s, c in internal[: self.cfg.beam_width] if s >= best - self.cfg.prune_margin]
+            for s, c in internal[len(keep) :]:
+                heapq.heappush(self.pruned, (-s, c))
+            frontier = keep
+
+    def leaves_under(self, nid: int) -> list[int]:
+        """The leaves of ``nid``'s subtree, or none when it has more than ``title_leaves``:
+        a named chapter is left to the descent, only small named sections are lifted whole."""
+        nodes = self.index.nodes
+        out: list[int] = []
+        stack = [nid]
+        while stack:
+            n = nodes[stack.pop()]
+            if n.kind == NodeKind.LEAF:
+                out.append(n.id)
+                if len(out) > self.cfg.title_leaves:
+                    return []
+            else:
+                stack.extend(n.children)
+        return sorted(out)
+
+    def lift(self, section: int, rescore: Callable[[float], float]) -> None:
+        """Put ``section``'s leaves in the pool at ``rescore(own score)`` unless they already score higher."""
+        leaves = self.leaves_under(section)
+        fresh = [c for c in leaves if c not in self.score]
+        if fresh:
+            for c, s in zip(fresh, self.scorer(fresh).tolist(), strict=True):
+                self.score[c] = s
+            self.scored += len(fresh)
+        for c in leaves:
+            s = rescore(self.score[c])
+            old = self.pool.get(c)
+            if old is None:
+                self.pool_tokens += self.index.nodes[c].tokens
+            if old is None or s > old:
+                self.pool[c] = s
+
+    def follow_titles(self, question: str) -> None:
+        """Sections named by the question, then sections named by the best candidates."""
+        cfg, titles = self.cfg, self.index.titles
+        if not len(titles):
+            return
+        if cfg.title_bonus > 0:
+            for sec in titles.named_in(question):
+                self.lift(sec, lambda own: own + cfg.title_bonus)
+        if cfg.link_weight > 0 and cfg.link_sources > 0:
+            w = cfg.link_weight
+            best = heapq.nlargest(cfg.link_sources, self.pool.items(), key=lambda kv: (kv[1], -kv[0]))
+            for leaf, src in best:
+                own_path = {a.id for a in self.index.ancestors(leaf)}
+                named = [s for s in titles.named_in(self.index.nodes[leaf].text) if s not in own_path]
+                if len(named) > cfg.link_fanout:
+                    continue  # a list or an index page names everything: it points nowhere in particular
+                inherit = _inherit(w, src)
+                for sec in named:
+                    self.lift(sec, inherit)
+
+    def backfill(self, need: float) -> None:
+        """Reopen the best pruned branches until the pool holds ``need`` tokens."""
+        while self.pool_tokens < need and self.pruned:
+            _, c = heapq.heappop(self.pruned)
+            self.descend([c])
+
+
+def _memory_terms(cfg: RouteConfig, memory: MemorySearch | None, question: str) -> dict[str, Any]:
+    """Scorer fields of the memory search (none when ``memory_weight`` is 0)."""
+    if cfg.memory_weight <= 0:
+        return {}
+    if memory is None:
+        raise ConfigError(
+            f"RouteConfig.memory_weight={cfg.memory_weight} routes with HMT memory search, but no node memories "
+            "were given; build the index with `h2mt build --memories hmt`, or set memory_weight=0."
+        )
+    return {"memory_keys": memory.keys, "memory_query": memory.query(question)}
+
+
+def route(
+    index: Index, question: str, cfg: RouteConfig, encoder: Encoder, memory: MemorySearch | None = None
+) -> RouteResult:
+    """Route ``question`` through ``index``; kept leaves fit ``cfg.budget`` tokens. ``memory``
+    (needed when ``cfg.memory_weight`` > 0) scores nodes by HMT memory search too."""
+    if not question or not question.strip():
+        raise InputError("The question is empty: ask something about the indexed documents")
+    if cfg.budget < 1:
+        raise BudgetError(f"The token budget is {cfg.budget}; it must be at least one leaf (e.g. --budget 1024)")
+    t0 = time.perf_counter()
+    qemb = encoder.encode([question])[0]
+    qids, qw = index.lexical.query(question)
+    scorer = Scorer(index, qemb, index.lexical.columns(qids), qw, cfg, **_memory_terms(cfg, memory, question))
+    search = _Search(index, scorer, cfg)
+    search.descend([index.root.id])
+    search.backfill(cfg.overfetch * cfg.budget)
+    search.follow_titles(question)
+    kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score)
+    if not kept:
+        smallest = min(index.nodes[i].tokens for i in search.pool)
+        raise BudgetError(
+            f"The token budget ({cfg.budget}) is smaller than the smallest candidate leaf "
+            f"({smallest} tokens); raise the budget to at least {smallest}"
+        )
+    pruned = sorted(
+        (ScoredNode(index.nodes[c], -s) for s, c in search.pruned), key=lambda x: x.score, reverse=True
+    )
+    return RouteResult(
+        question=question,
+        kept=kept,
+        pruned=pruned,
+        budget=cfg.budget,
+        tokens_total=index.tokens_total,
+        tokens_kept=sum(k.node.tokens for k in kept),
+        nodes_scored=search.scored,
+        nodes_total=len(index.nodes),
+        route_ms=(time.perf_counter() - t0) * 1000.0,
+    )
