@@ -23,7 +23,7 @@ import torch
 from ..config import BackendConfig, PrefillConfig
 from ..counting import TokenCounter
 from ..errors import BudgetError, InputError
-from ..resources import peak_rss_bytes
+from ..resources import peak_memory_bytes, reset_peak_memory
 from .base import GenerationStats
 from .decoding import IncrementalText, choose_next_token, collect_eos_ids
 from .kv import cache_keyword
@@ -198,13 +198,10 @@ class TransformersBackend:
         return generator
 
     def _reset_memory(self) -> None:
-        if self.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats(self._input_device)
+        reset_peak_memory(self._input_device if self.device.startswith("cuda") else "cpu")
 
     def _peak_memory(self) -> int:
-        if self.device.startswith("cuda"):
-            return int(torch.cuda.max_memory_allocated(self._input_device))
-        return peak_rss_bytes()
+        return peak_memory_bytes(self._input_device if self.device.startswith("cuda") else "cpu")
 
     def _generate(
         self, ids: list[int], cfg: PrefillConfig, stats: GenerationStats, t0: float, soft: SoftTokens | None = None

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import BackendConfig, ChunkConfig, H2MTConfig, PrefillConfig
-from ..resources import peak_rss_bytes
+from ..resources import peak_memory_bytes
 from .datasets.hotpot import haystack_document, load_hotpot
 from .metrics import answer_contained
 from .prefill_models import SHAPES, ensure_model, prefill_flops, synthetic_document
@@ -79,10 +79,10 @@ def timed_prefill(backend: Any, ids: list[int], device: str) -> tuple[float, int
         backend.prefill_logits(ids)
         end.record()
         torch.cuda.synchronize()
-        return float(start.elapsed_time(end)), int(torch.cuda.max_memory_allocated())
+        return float(start.elapsed_time(end)), peak_memory_bytes(device)
     t = time.perf_counter()
     backend.prefill_logits(ids)
-    return (time.perf_counter() - t) * 1000, peak_rss_bytes()
+    return (time.perf_counter() - t) * 1000, peak_memory_bytes(device)
 
 
 def _query_encoder_ms(device: str) -> float:

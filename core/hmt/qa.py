@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import GenerationStats
-from ..resources import peak_rss_bytes
+from ..resources import peak_memory_bytes
 
 __all__ = ["DEFAULT_QUESTION_TEMPLATE", "HMTAnswer", "answer_with_memory"]
 
@@ -82,9 +82,6 @@ def answer_with_memory(
     stats.total_ms = (time.perf_counter() - t0) * 1000.0
     stats.prompt_tokens = len(doc_ids) + len(q_ids)
     stats.completion_tokens = len(out) + (1 if stats.finish_reason == "stop" else 0)
-    if hmt.device.type == "cuda":
-        stats.peak_mem_bytes = int(torch.cuda.max_memory_allocated(hmt.device))
-    else:
-        stats.peak_mem_bytes = peak_rss_bytes()
+    stats.peak_mem_bytes = peak_memory_bytes(hmt.device)
     text = tokenizer.decode(out, skip_special_tokens=True).strip()
     return HMTAnswer(text, stats, state.segments, len(doc_ids), len(q_ids))

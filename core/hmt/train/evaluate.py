@@ -118,7 +118,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Score one (length, method) in this process; returns ppl, peak RSS and time per 1k tokens."""
     import torch
 
-    from ...resources import peak_rss_bytes
+    from ...resources import peak_memory_bytes, peak_rss_bytes
     from ..artifact import load_backbone
 
     torch.manual_seed(0)
@@ -141,7 +141,7 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
         t, c = score_method(spec["method"], ids, window, backbone=backbone, hmt=hmt)
         total, count, tokens = total + t, count + c, tokens + ids.shape[1]
     wall = time.perf_counter() - t0
-    peak = int(torch.cuda.max_memory_allocated()) if backbone.device.type == "cuda" else peak_rss_bytes()
+    peak = peak_memory_bytes(backbone.device)
     return {
         "model": name,
         "method": spec["method"],
