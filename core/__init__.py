@@ -47,7 +47,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "H2MT": "h2mt.engine",
     "Prompt": "h2mt.query.prompt",
-    "SoftTokens": "h2mt.query.prompt",
+    "SoftTokens": "h2mt.types",
     "Generation": "h2mt.query.generate",
     "TokenCounter": "h2mt.counting",
     "AnswerStream": "h2mt.engine",

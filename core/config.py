@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .errors import BudgetError, ConfigError
 
@@ -29,6 +29,18 @@ __all__ = [
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
+
+
+_E = TypeVar("_E", bound=enum.Enum)
+
+
+def _enum(kind: type[_E], value: object, field_name: str) -> _E:
+    """``kind(value)``, or a one-line :class:`ConfigError` listing the accepted values."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in kind)
+        raise ConfigError(f"{field_name} must be one of {allowed}; got {value!r}") from None
 
 
 @dataclass
@@ -64,7 +76,7 @@ class HierarchyConfig:
     title_weight: float = 0.5  # weight of the node's own title embedding in its memory
 
     def __post_init__(self) -> None:
-        self.aggregate = AggregateStrategy(self.aggregate)
+        self.aggregate = _enum(AggregateStrategy, self.aggregate, "HierarchyConfig.aggregate")
         _check(self.branching >= 2, f"HierarchyConfig.branching must be >= 2, got {self.branching}")
         _check(
             self.semantic_min_leaves >= self.branching,
@@ -147,7 +159,7 @@ class RouteConfig:
     memory_weight: float = 0.0  # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
 
     def __post_init__(self) -> None:
-        self.fusion = FusionMode(self.fusion)
+        self.fusion = _enum(FusionMode, self.fusion, "RouteConfig.fusion")
         _check(0 <= self.memory_weight <= 1, f"RouteConfig.memory_weight must be in [0, 1], got {self.memory_weight}")
         if self.budget < 1:
             raise BudgetError(f"The token budget must be >= 1, got {self.budget} (e.g. budget=1024)")
@@ -191,16 +203,25 @@ TASK_STOPS: dict[AnswerTask, tuple[str, ...]] = {
 
 
 class PrefillMode(str, enum.Enum):
-    """What the kept leaves become in the prompt."""
+    """What the kept leaves become in the prompt: the registry of prefill strategies.
+
+    Each value names its strategy module, ``h2mt.query.prefill.<value>`` (its ``STRATEGY``);
+    adding a mode is one member here plus that module (docs/architecture.md section 5).
+    """
 
     TEXT = "text"  # raw text under breadcrumb headings (the default)
     MEMORY = "memory"  # one HMT memory embedding (soft token) per kept leaf, introduced by its title
     HYBRID = "hybrid"  # the best ``text_leaves`` leaves as text, the others as memory embeddings
 
 
-@dataclass
+@dataclass(frozen=True)
 class PrefillConfig:
-    """Prompt layout and generation; ``task`` picks the instruction, answer length and stop strings."""
+    """Prompt layout and generation; ``task`` picks the instruction, answer length and stop strings.
+
+    ``system_prompt`` and ``max_new_tokens`` left at ``""`` / ``0`` mean the task's, resolved on
+    read (:attr:`system_message`, :attr:`answer_tokens`), so ``replace(cfg, task=...)`` gets the
+    new task's defaults. The config never changes its own fields.
+    """
 
     task: AnswerTask = AnswerTask.SHORT  # short answer | explanation | plain chat turn
     system_prompt: str = ""  # system message; "" = the task's (TASK_SYSTEM_PROMPTS)
@@ -215,18 +236,24 @@ class PrefillConfig:
     text_leaves: int = 1  # hybrid: this many top-scoring kept leaves stay raw text
 
     def __post_init__(self) -> None:
-        self.task = AnswerTask(self.task)
-        self.mode = PrefillMode(self.mode)
+        object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))
+        object.__setattr__(self, "mode", _enum(PrefillMode, self.mode, "PrefillConfig.mode"))
+        object.__setattr__(self, "stop", tuple(self.stop))
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
-        if not self.system_prompt:
-            self.system_prompt = TASK_SYSTEM_PROMPTS[self.task]
-        if self.max_new_tokens == 0:
-            self.max_new_tokens = TASK_MAX_NEW_TOKENS[self.task]
-        _check(self.max_new_tokens >= 1, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
+        _check(self.max_new_tokens >= 0, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")
         _check(0 < self.top_p <= 1, "PrefillConfig.top_p must be in (0, 1]")
         _check(self.repetition_penalty >= 1.0, "PrefillConfig.repetition_penalty must be >= 1")
-        self.stop = tuple(self.stop)
+
+    @property
+    def system_message(self) -> str:
+        """The system message: ``system_prompt``, else the task's."""
+        return self.system_prompt or TASK_SYSTEM_PROMPTS[self.task]
+
+    @property
+    def answer_tokens(self) -> int:
+        """The generation limit: ``max_new_tokens``, else the task's."""
+        return self.max_new_tokens or TASK_MAX_NEW_TOKENS[self.task]
 
     @property
     def stops(self) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .aio import aiter_blocking, run_blocking
 from .backends.base import Backend
-from .config import H2MTConfig, PrefillConfig, PrefillMode, RouteConfig
+from .config import H2MTConfig, PrefillConfig, RouteConfig
 from .counting import CountFn, TokenCounter, counter_name
 from .errors import ConfigError, InputError
 from .index.build import build_index, index_leaves
@@ -22,7 +22,8 @@ from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
 from .query.generate import Generation, generate
-from .query.prompt import Prompt, build_prompt
+from .query.prefill.base import PromptTools, prefill_strategy
+from .query.prompt import Prompt
 from .query.routing import route
 from .types import Accounting, Answer, NodeKind, ParsedDocument, RouteResult, ScoredNode
 
@@ -305,15 +306,11 @@ class H2MT:
         return [ScoredNode(n, 0.0) for n in self.index.nodes if n.kind == NodeKind.LEAF]
 
     def prompt(self, question: str, kept: Sequence[ScoredNode], config: PrefillConfig | None = None) -> Prompt:
-        """Step 2: the prompt for ``question`` over ``kept`` leaves, templated for the generator
-        (``mode`` memory/hybrid: kept leaves as HMT memory embeddings, :mod:`h2mt.query.prefill.memory`)."""
+        """Step 2: the prompt for ``question`` over ``kept`` leaves, templated for the generator,
+        made by the prefill strategy of ``config.mode`` (:mod:`h2mt.query.prefill`)."""
         cfg = config or self.config.prefill
-        if cfg.mode == PrefillMode.TEXT:
-            return build_prompt(question, kept, cfg, self.backend.chat_ids)
-        from .query.prefill.memory import build_memory_prompt
-
-        reader = self.memory_reader(f"the {cfg.mode.value} prefill")
-        return build_memory_prompt(question, kept, cfg, self.backend.chat_ids, reader)
+        tools = PromptTools(self.backend.chat_ids, self.memory_reader)
+        return prefill_strategy(cfg.mode).prompt(question, kept, cfg, tools)
 
     def generate(self, prompt: Prompt, config: PrefillConfig | None = None) -> Generation:
         """Step 3: prefill ``prompt`` once and stream the reply (iterate the result)."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "Section",
@@ -16,6 +19,8 @@ __all__ = [
     "GenerationStats",
     "Accounting",
     "Answer",
+    "SoftTokens",
+    "titled_text",
 ]
 
 
@@ -91,6 +96,16 @@ class Node:
     path: tuple[str, ...]
     text: str = ""
     ref: str = ""  # caller's id for leaves built from external nodes (LlamaIndex node_id, ...)
+
+    @property
+    def titled_text(self) -> str:
+        """What encoders read for a leaf: its section title line, then its text (:func:`titled_text`)."""
+        return titled_text(self.path[-1] if self.path else "", self.text)
+
+
+def titled_text(title: str, text: str) -> str:
+    """The one leaf-text rule of every encoder (dense, lexical, HMT): ``title\\ntext``, or the text alone."""
+    return f"{title}\n{text}" if title else text
 
 
 @dataclass
@@ -213,3 +228,25 @@ class Answer:
     sources: list[ScoredNode]
     accounting: Accounting
     context: str = ""  # the context text the generator was given (kept leaves under breadcrumbs)
+
+
+@dataclass
+class SoftTokens:
+    """Embeddings that replace prompt positions (memory prefill, :mod:`h2mt.query.prefill.memory`).
+
+    ``positions[i]`` is the index into ``Prompt.ids`` whose input embedding becomes
+    ``vectors[i]`` ((n, d), the generator's hidden size); ``lead`` (d,), when given, is one more
+    embedding placed before every id (HMT's memory P), so the model sees ``len(ids) + 1``
+    positions. ``node_ids`` name the nodes the vectors are the memories of. It lives here, below
+    the backends and the query side, because both read it.
+    """
+
+    positions: list[int]
+    vectors: np.ndarray  # (n, d) float32
+    lead: np.ndarray | None = None  # (d,) float32 or None
+    node_ids: list[int] = field(default_factory=list)
+
+    @property
+    def extra_positions(self) -> int:
+        """Positions the model sees beyond ``len(ids)`` (1 with a leading memory)."""
+        return 0 if self.lead is None else 1

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import replace
 
-from h2mt import PrefillConfig
+import pytest
+from h2mt import ConfigError, PrefillConfig
 from h2mt.config import TASK_MAX_NEW_TOKENS, TASK_SYSTEM_PROMPTS, AnswerTask
 from h2mt.query.prompt import Prompt, breadcrumb, build_messages, build_prompt, format_context
 from h2mt.types import Node, NodeKind, ScoredNode
@@ -52,11 +55,34 @@ def test_short_answer_layout_asks_before_and_after_the_context():
 
 def test_each_task_has_its_length_and_stops():
     short, explain, chat = PrefillConfig(), PrefillConfig(task="explain"), PrefillConfig(task="chat", stop=("END",))
-    assert short.max_new_tokens == TASK_MAX_NEW_TOKENS[AnswerTask.SHORT] < explain.max_new_tokens
+    assert short.answer_tokens == TASK_MAX_NEW_TOKENS[AnswerTask.SHORT] < explain.answer_tokens
     assert "\n## " in short.stops and "\n\n" in short.stops  # no invented breadcrumb, one short answer
     assert "\n## " in explain.stops and "\n\n" not in explain.stops
     assert chat.stops == ("END",)  # a chat turn gets only the caller's stops
-    assert PrefillConfig(max_new_tokens=7).max_new_tokens == 7
+    assert PrefillConfig(max_new_tokens=7).answer_tokens == 7
+
+
+def test_task_defaults_follow_a_replaced_task():
+    """Task defaults are resolved on read: ``replace`` to another task gets that task's length and
+    system message (they used to be filled into the fields, so the short task's 48 tokens stuck)."""
+    explain = replace(PrefillConfig(), task="explain")
+    assert explain.answer_tokens == TASK_MAX_NEW_TOKENS[AnswerTask.EXPLAIN] == PrefillConfig(task="explain").answer_tokens
+    assert explain.system_message == TASK_SYSTEM_PROMPTS[AnswerTask.EXPLAIN]
+    assert replace(PrefillConfig(max_new_tokens=9), task="explain").answer_tokens == 9  # a given value is kept
+    assert replace(PrefillConfig(system_prompt="S"), task="chat").system_message == "S"
+
+
+def test_prefill_config_never_changes_itself():
+    cfg = PrefillConfig()
+    assert (cfg.max_new_tokens, cfg.system_prompt) == (0, "")  # the defaults stay "the task's"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.task = AnswerTask.EXPLAIN  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("field_name, value", [("task", "bogus"), ("mode", "bogus")])
+def test_bad_enum_value_is_one_config_error(field_name, value):
+    with pytest.raises(ConfigError, match=rf"PrefillConfig.{field_name} must be one of .*; got 'bogus'"):
+        PrefillConfig(**{field_name: value})
 
 
 def test_build_prompt_takes_its_ids_from_the_template():

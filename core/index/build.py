@@ -12,7 +12,7 @@ from typing import Any
 from ..config import H2MTConfig
 from ..counting import CountFn
 from ..errors import EmptySourceError, InputError
-from ..types import NodeKind, ParsedDocument
+from ..types import NodeKind, ParsedDocument, titled_text
 from .aggregate import aggregate_tree
 from .chunking import Leaf, chunk_document
 from .encoders.base import Encoder, encoder_meta
@@ -80,7 +80,7 @@ def _chunk_all(docs: Sequence[ParsedDocument], count: CountFn, cfg: H2MTConfig, 
 def _leaf_input(leaf: Leaf, docs: Sequence[ParsedDocument]) -> str:
     """Text the encoder sees for a leaf: its section title, then the text."""
     title = docs[leaf.doc].sections[leaf.section].title
-    return f"{title}\n{leaf.text}" if title else leaf.text
+    return titled_text(title, leaf.text)
 
 
 def build_index(

@@ -40,8 +40,7 @@ AGGREGATES = ("recall", "mean")
 
 def leaf_input(node: Node) -> str:
     """What the HMT cell reads for a leaf: its section title line, then its text."""
-    title = node.path[-1] if node.path else ""
-    return f"{title}\n{node.text}" if title else node.text
+    return node.titled_text
 
 
 def weights_hash(hmt: Any) -> str:

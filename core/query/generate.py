@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from ..backends.base import Backend, MessageBackend
+from ..backends.base import Backend
 from ..config import PrefillConfig
-from ..errors import BudgetError, ConfigError
+from ..errors import BudgetError
 from ..types import GenerationStats
+from .prefill.base import prefill_strategy
 from .prompt import Prompt, build_messages
 
 __all__ = ["Generation", "generate"]
@@ -67,49 +68,34 @@ def _check_fixed_part(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> N
     """Raise :class:`BudgetError` when the prompt without its routed context (question, system
     message, template) plus the reply cannot fit the window: no context budget can help then."""
     window = getattr(backend, "context_window", None)
-    if not isinstance(window, int) or len(prompt.ids) + cfg.max_new_tokens <= window:
+    if not isinstance(window, int) or len(prompt.ids) + cfg.answer_tokens <= window:
         return  # fits (or the backend reports its own limit)
     fixed = len(prompt.ids)
     if prompt.sources:  # the same prompt with an empty context
         fixed = len(backend.chat_ids(build_messages(prompt.question, "", cfg)))
-    if fixed + cfg.max_new_tokens <= window:
+    if fixed + cfg.answer_tokens <= window:
         return  # a smaller context budget helps: the backend says so
     routed = bool(prompt.sources or prompt.question)
     what = "the question" if routed else "the messages"
     head = ("Without any context, the question (with the system message and chat template)" if routed
             else "The messages (in the chat template)")
     raise BudgetError(
-        f"{head} take {fixed} tokens, plus {cfg.max_new_tokens} new tokens, but {backend.name} accepts "
+        f"{head} take {fixed} tokens, plus {cfg.answer_tokens} new tokens, but {backend.name} accepts "
         f"{window}: shorten {what}{' or lower max_new_tokens' if fixed < window else ''}, "
         "or use a model with a larger context window."
     )
 
 
 def generate(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> Generation:
-    """Prefill ``prompt`` once on ``backend`` (templating its messages if it has no ids yet) and
-    stream the reply per ``cfg`` (a backend with ``takes_messages``, a server, is sent the
-    prompt's messages instead of its ids when it has any). Raises :class:`~h2mt.errors.BudgetError` at once when the
-    prompt does not fit the model's window (saying to shorten the question when even the prompt
-    without its context does not fit)."""
+    """Prefill ``prompt`` once on ``backend`` with the strategy that made it (``prompt.mode``,
+    :mod:`h2mt.query.prefill`), templating its messages first if it has no ids yet, and stream
+    the reply per ``cfg``. Raises :class:`~h2mt.errors.BudgetError` at once when the prompt does
+    not fit the model's window (saying to shorten the question when even the prompt without its
+    context does not fit)."""
     if not prompt.ids:
         prompt.ids = backend.chat_ids(prompt.messages)
     _check_fixed_part(backend, prompt, cfg)
+    strategy = prefill_strategy(prompt.mode)
     stats = GenerationStats()
     started = time.perf_counter()
-    if prompt.soft is not None:  # memory prefill: the backend substitutes the soft tokens' embeddings
-        return Generation(_stream_soft(backend, prompt, cfg, stats), stats, started)
-    if prompt.messages and isinstance(backend, MessageBackend) and backend.takes_messages:  # a server templates them
-        return Generation(backend.stream_messages(prompt.messages, cfg, stats), stats, started)
-    return Generation(backend.stream(prompt.ids, cfg, stats), stats, started)
-
-
-def _stream_soft(backend: Backend, prompt: Prompt, cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
-    """``backend.stream`` with the prompt's soft tokens; a backend without embedding input is refused."""
-    import inspect
-
-    if getattr(backend, "takes_messages", False) or "soft" not in inspect.signature(backend.stream).parameters:
-        raise ConfigError(
-            f"{backend.name} cannot prefill memory embeddings (PrefillConfig.mode={cfg.mode.value!r}); "
-            "use a local transformers generator, or mode='text'."
-        )
-    return backend.stream(prompt.ids, cfg, stats, soft=prompt.soft)  # type: ignore[call-arg]
+    return Generation(strategy.stream(backend, prompt, cfg, stats), stats, started)

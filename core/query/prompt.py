@@ -10,20 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from ..config import AnswerTask, PrefillConfig
-from ..types import Node, ScoredNode
+from ..config import AnswerTask, PrefillConfig, PrefillMode
+from ..types import Node, ScoredNode, SoftTokens
 
-if TYPE_CHECKING:
-    import numpy as np
-
-__all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "SoftTokens", "build_prompt", "build_messages",
+__all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "SoftTokens", "ChatTemplate", "build_prompt", "build_messages",
            "format_context", "breadcrumb"]
 
 CRUMB_SEP = " > "
 BREADCRUMB_MARK = "## "  # opens each breadcrumb heading line of the context
 ChatTemplate = Callable[[Sequence[dict[str, str]]], list[int]]
+LineFor = Callable[[Node], "str | None"]
 
 
 def breadcrumb(path: Sequence[str]) -> str:
@@ -39,15 +36,31 @@ def breadcrumb(path: Sequence[str]) -> str:
     return BREADCRUMB_MARK + CRUMB_SEP.join(parts)
 
 
-def format_context(kept: Sequence[Node], breadcrumbs: bool = True) -> str:
-    """Leaves in the given order; a breadcrumb header whenever the heading path changes."""
+def format_context(kept: Sequence[Node], breadcrumbs: bool = True, line_for: LineFor | None = None) -> str:
+    """The one context layout of every prefill mode: nodes in the given order, blocks joined by
+    a blank line; a breadcrumb heading opens a text leaf whenever the heading path changes.
+
+    ``line_for(node)`` (memory prefill) returns the one line that stands for a node instead of
+    its text (``title: MARKER``), or ``None`` to keep the node as text; consecutive such lines
+    form one block, and a text leaf after them repeats its breadcrumb.
+    """
     parts: list[str] = []
-    last: tuple[str, ...] | None = None
+    last: tuple[str, ...] | None = None  # heading path of the previous text leaf
+    in_lines = False  # the previous block is a run of node lines
     for n in kept:
+        line = line_for(n) if line_for is not None else None
+        if line is not None:
+            if in_lines:
+                parts[-1] += "\n" + line
+            else:
+                parts.append(line)
+            in_lines, last = True, None
+            continue
         if breadcrumbs and n.path != last:
             parts.append(breadcrumb(n.path))
             last = n.path
         parts.append(n.text)
+        in_lines = False
     return "\n\n".join(parts)
 
 
@@ -63,28 +76,7 @@ def build_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict
         user = f"Question: {q}\n\nContext:\n{context}\n\nQuestion: {q}\nShort answer:"
     else:
         user = f"Context:\n{context}\n\nQuestion: {q}"
-    return [{"role": "system", "content": cfg.system_prompt}, {"role": "user", "content": user}]
-
-
-@dataclass
-class SoftTokens:
-    """Embeddings that replace prompt positions (memory prefill, :mod:`h2mt.query.prefill.memory`).
-
-    ``positions[i]`` is the index into ``Prompt.ids`` whose input embedding becomes
-    ``vectors[i]`` ((n, d), the generator's hidden size); ``lead`` (d,), when given, is one more
-    embedding placed before every id (HMT's memory P), so the model sees ``len(ids) + 1``
-    positions. ``node_ids`` name the nodes the vectors are the memories of.
-    """
-
-    positions: list[int]
-    vectors: np.ndarray  # (n, d) float32
-    lead: np.ndarray | None = None  # (d,) float32 or None
-    node_ids: list[int] = field(default_factory=list)
-
-    @property
-    def extra_positions(self) -> int:
-        """Positions the model sees beyond ``len(ids)`` (1 with a leading memory)."""
-        return 0 if self.lead is None else 1
+    return [{"role": "system", "content": cfg.system_message}, {"role": "user", "content": user}]
 
 
 @dataclass
@@ -94,8 +86,10 @@ class Prompt:
     ``messages`` are the chat messages (system, then context + question); ``ids`` their token
     ids in the generator's chat template (empty when built without a template, e.g. for an
     external chat model that applies its own). ``sources`` are the kept leaves in document
-    order and ``context`` the text they became. ``soft`` (memory and hybrid prefill only) holds
-    the embeddings substituted at some of the ids' positions; ``None`` for a text prompt.
+    order and ``context`` the text they became. ``mode`` names the prefill strategy that made
+    it and that prefills it (:mod:`h2mt.query.prefill`). ``soft`` (memory and hybrid prefill
+    only) holds the embeddings substituted at some of the ids' positions; ``None`` for a text
+    prompt.
     """
 
     question: str
@@ -104,6 +98,7 @@ class Prompt:
     messages: list[dict[str, str]]
     ids: list[int] = field(default_factory=list)
     soft: SoftTokens | None = None
+    mode: PrefillMode = PrefillMode.TEXT
 
     @property
     def positions(self) -> int:
@@ -129,4 +124,4 @@ def build_prompt(
     context = format_context([k.node for k in kept], cfg.breadcrumbs)
     messages = build_messages(question, context, cfg)
     ids = template(messages) if template is not None else []
-    return Prompt(question, list(kept), context, messages, ids)
+    return Prompt(question, list(kept), context, messages, ids, mode=PrefillMode.TEXT)

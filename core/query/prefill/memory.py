@@ -15,26 +15,28 @@ question's summary S_q, memory-search keys for routing (:func:`h2mt.query.routin
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from ...config import PrefillConfig, PrefillMode
-from ...errors import ModelError
+from ...errors import ConfigError, ModelError
 from ...index.memories import aggregate_node, check_memories
-from ...types import Node, ScoredNode
-from ..prompt import Prompt, SoftTokens, breadcrumb, build_messages
+from ...types import GenerationStats, Node, ScoredNode, SoftTokens
+from ..prompt import Prompt, build_messages, format_context
+from .base import PromptTools
 
 if TYPE_CHECKING:
     import numpy as np
     from torch import Tensor
 
+    from ...backends.base import Backend
     from ...index.index import Index
 
-__all__ = ["MEMORY_SHOWN", "MemoryReader", "soft_marker", "memory_layout", "build_memory_prompt", "build_titles_prompt"]
+__all__ = ["MEMORY_SHOWN", "MemoryReader", "MemoryPrefill", "STRATEGY", "soft_marker", "memory_layout",
+           "text_leaf_ids", "build_memory_prompt", "build_titles_prompt"]
 
 MEMORY_SHOWN = "[memory]"  # how a memory position is shown in ``Prompt.context``
-ChatTemplate = Callable[[Sequence[dict[str, str]]], list[int]]
 MakeMessages = Callable[[str, str], list[dict[str, str]]]
 
 
@@ -61,28 +63,20 @@ def _short_title(node: Node) -> str:
 
 def memory_layout(kept: Sequence[ScoredNode], text_ids: set[int], marker: str, breadcrumbs: bool = True) -> str:
     """Context over ``kept`` (document order): leaves in ``text_ids`` as text under breadcrumbs,
-    every other node as ``title: MARKER`` (one line each)."""
-    parts: list[str] = []
-    last: tuple[str, ...] | None = None
-    for k in kept:
-        n = k.node
+    every other node as ``title: MARKER`` (one line each), in the one context layout
+    (:func:`h2mt.query.prompt.format_context`)."""
+
+    def line_for(n: Node) -> str | None:
         if n.id in text_ids:
-            if breadcrumbs and n.path != last:
-                parts.append(breadcrumb(n.path))
-                last = n.path
-            parts.append(n.text)
-            continue
-        line = f"{_short_title(n)}: {marker}" if _short_title(n) else marker
-        if parts and last is None and parts[-1].endswith(marker):
-            parts[-1] += "\n" + line  # consecutive memory lines form one block
-        else:
-            parts.append(line)
-        last = None
-    return "\n\n".join(parts)
+            return None
+        return f"{_short_title(n)}: {marker}" if _short_title(n) else marker
+
+    return format_context([k.node for k in kept], breadcrumbs, line_for)
 
 
 def text_leaf_ids(kept: Sequence[ScoredNode], cfg: PrefillConfig) -> set[int]:
-    """Which kept leaves stay raw text: all (text), none (memory), the top ``text_leaves`` (hybrid)."""
+    """Which kept leaves stay raw text under ``cfg.mode``: all (text), none (memory), the top
+    ``text_leaves`` by score (hybrid)."""
     if cfg.mode == PrefillMode.TEXT:
         return {k.node.id for k in kept}
     if cfg.mode == PrefillMode.MEMORY or cfg.text_leaves == 0:
@@ -161,7 +155,7 @@ class MemoryReader:
 
 
 def build_memory_prompt(
-    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, template: ChatTemplate, reader: MemoryReader,
+    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, template: Callable[[Sequence[dict[str, str]]], list[int]], reader: MemoryReader,
     make_messages: MakeMessages | None = None,
 ) -> Prompt:
     """The memory/hybrid prompt for ``question`` over ``kept`` (document order); ``make_messages``
@@ -181,12 +175,13 @@ def build_memory_prompt(
     soft = SoftTokens(positions, reader.vectors(mem_nodes), reader.lead(question, [k.node.id for k in kept]),
                       mem_nodes)
     context = memory_layout(kept, text_ids, MEMORY_SHOWN, cfg.breadcrumbs)
-    return Prompt(question, list(kept), context, messages, ids, soft)
+    mode = cfg.mode if cfg.mode != PrefillMode.TEXT else PrefillMode.HYBRID  # soft tokens: a memory strategy
+    return Prompt(question, list(kept), context, messages, ids, soft, mode)
 
 
 def build_titles_prompt(
-    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, template: ChatTemplate,
-    make_messages: MakeMessages | None = None,
+    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig,
+    template: Callable[[Sequence[dict[str, str]]], list[int]], make_messages: MakeMessages | None = None,
 ) -> Prompt:
     """The ablation of :func:`build_memory_prompt`: the same layout (text leaves, every other node
     as its title line) with no memory embedding at all, for the plain text forward. What
@@ -195,3 +190,30 @@ def build_titles_prompt(
     layout = memory_layout(kept, text_leaf_ids(kept, cfg), "", cfg.breadcrumbs)
     messages = make(question, layout)
     return Prompt(question, list(kept), layout, messages, template(messages), None)
+
+
+class MemoryPrefill:
+    """Every kept node as its HMT memory embedding (one position each), under a leading memory P."""
+
+    mode = PrefillMode.MEMORY
+
+    def prompt(self, question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, tools: PromptTools) -> Prompt:
+        """:func:`build_memory_prompt` with the index's memories (``tools.memory``)."""
+        if tools.memory is None:
+            raise ConfigError(f"the {cfg.mode.value} prefill needs an index with HMT memories and a local generator")
+        reader = tools.memory(f"the {cfg.mode.value} prefill")
+        return build_memory_prompt(question, kept, cfg, tools.template, reader)
+
+    def stream(self, backend: Backend, prompt: Prompt, cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
+        """``backend.stream`` with the prompt's soft tokens; a backend without embedding input is refused."""
+        import inspect
+
+        if getattr(backend, "takes_messages", False) or "soft" not in inspect.signature(backend.stream).parameters:
+            raise ConfigError(
+                f"{backend.name} cannot prefill memory embeddings (PrefillConfig.mode={cfg.mode.value!r}); "
+                "use a local transformers generator, or mode='text'."
+            )
+        return backend.stream(prompt.ids, cfg, stats, soft=prompt.soft)  # type: ignore[call-arg]
+
+
+STRATEGY = MemoryPrefill()
