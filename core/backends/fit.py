@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import ResourceError
 
 if TYPE_CHECKING:
-    from .loading import LoadPlan
+    from .plan import LoadPlan
 
 __all__ = ["estimate_load_bytes", "available_bytes", "check_fits"]
 

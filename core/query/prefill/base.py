@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ...config import PrefillConfig, PrefillMode
 from ...errors import ConfigError
@@ -24,7 +24,6 @@ from ..prompt import ChatTemplate, Prompt
 
 if TYPE_CHECKING:
     from ...backends.base import Backend
-    from .memory import MemoryReader
 
 __all__ = ["PromptTools", "PrefillStrategy", "prefill_strategy"]
 
@@ -39,7 +38,7 @@ class PromptTools:
     """
 
     template: ChatTemplate
-    memory: Callable[[str], MemoryReader] | None = None
+    memory: Callable[[str], Any] | None = None  # -> memory.MemoryReader (not named: no import cycle)
 
 
 class PrefillStrategy(Protocol):
