@@ -150,13 +150,15 @@ class RouteConfig:
     min_score: float | None = None  # drop leaves below this score (None = keep filling the budget)
     overfetch: float = 2.0  # collect candidate leaves worth this many budgets before selecting
     title_bonus: float = 0.3  # leaves of sections the question names by title join the pool with this bonus (0 = off)
-    link_weight: float = 0.8  # sections named in the best leaves' text join with this share of that leaf's score (0 = off)
+    # sections named in the best leaves' text join with this share of that leaf's score (0 = off)
+    link_weight: float = 0.8
     link_sources: int = 2  # how many of the best leaves are followed for named sections
     link_fanout: int = 3  # a leaf naming more sections than this (a list, an index page) is not followed
     title_leaves: int = 8  # named sections with more leaves than this are not lifted (left to the descent)
     bm25_k1: float = 1.2  # BM25 term-frequency saturation
     bm25_b: float = 0.75  # BM25 length normalisation
-    memory_weight: float = 0.0  # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
+    # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
+    memory_weight: float = 0.0
 
     def __post_init__(self) -> None:
         self.fusion = _enum(FusionMode, self.fusion, "RouteConfig.fusion")
@@ -265,7 +267,8 @@ class PrefillConfig:
 class BackendConfig:
     """The local causal LM."""
 
-    model: str | None = None  # preset (qwen2.5-coder-0.5b, smollm2-135m), HF folder or GGUF; None = $H2MT_MODEL or the default preset
+    # preset (qwen2.5-coder-0.5b, smollm2-135m), HF folder or GGUF; None = $H2MT_MODEL or the default preset
+    model: str | None = None
     gguf_file: str | None = None  # GGUF file name inside ``model`` when ``model`` is a folder
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", ...
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"  # compute dtype
@@ -276,7 +279,8 @@ class BackendConfig:
     kind: Literal["local", "openai"] = "local"  # local = in-process transformers; openai = an OpenAI-compatible server
     base_url: str | None = None  # kind=openai: the server's API root, e.g. http://127.0.0.1:8000/v1
     api_key_env: str = "OPENAI_API_KEY"  # kind=openai: environment variable holding the API key (unset = no key)
-    tokenizer: str | None = None  # kind=openai: local preset/HF folder/GGUF whose tokenizer counts budgets (None = default generator's)
+    # kind=openai: local preset/HF folder/GGUF whose tokenizer counts budgets (None = default generator's)
+    tokenizer: str | None = None
     context_window: int | None = None  # kind=openai: the served model's window (None = the local tokenizer's limit)
     timeout_s: float = 120.0  # kind=openai: seconds to wait for each piece of the reply
     connect_timeout_s: float = 5.0  # kind=openai: seconds to wait for a connection
@@ -318,7 +322,8 @@ class MemoryConfig:
         _check(self.kind in ("none", "hmt"), f"MemoryConfig.kind must be none or hmt, got {self.kind!r}")
         _check(self.aggregate in ("recall", "mean"),
                f"MemoryConfig.aggregate must be recall or mean, got {self.aggregate!r}")
-        _check(self.dtype in ("float16", "float32"), f"MemoryConfig.dtype must be float16 or float32, got {self.dtype!r}")
+        _check(self.dtype in ("float16", "float32"),
+               f"MemoryConfig.dtype must be float16 or float32, got {self.dtype!r}")
 
 
 @dataclass

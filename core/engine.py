@@ -21,6 +21,7 @@ from .index.external import LeafInput, documents_from_leaves
 from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
+from .query.answer import clean_answer
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
 from .query.prompt import Prompt
@@ -198,7 +199,7 @@ class H2MT:
     def _set_index(self, index: Index) -> None:
         """Adopt an updated index; its root memory is re-aggregated from its documents."""
         if index.has_memories:
-            from .hmt.attach import refresh_root
+            from .index.memories import refresh_root
 
             refresh_root(index, self.hmt, self.backend.tokenizer)
         self.index, self._reader = index, None
@@ -222,7 +223,7 @@ class H2MT:
 
     def add_memories(self, index: Index | None = None, *, progress: bool = False) -> None:
         """Give every node of ``index`` (default: the engine's) an HMT memory and key from the generator."""
-        from .hmt.attach import fill_memories
+        from .index.memories import fill_memories
 
         target = self.index if index is None else index
         mcfg = self.config.memory
@@ -268,12 +269,14 @@ class H2MT:
 
     @property
     def backend(self) -> Backend:
-        """The local generator (loaded on first use)."""
+        """The local generator (loaded on first use; engines and integration components of one
+        process with the same :class:`BackendConfig` share one loaded model,
+        :func:`h2mt.backends.shared.shared_backend`)."""
         with self._lock:
             if self._backend is None:
-                from .backends import load_backend
+                from .backends.shared import shared_backend
 
-                self._backend = load_backend(self.config.backend)
+                self._backend = shared_backend(self.config.backend)
             return self._backend
 
     # ---- query: route -> prompt -> generate ---------------------------------------------
@@ -331,7 +334,10 @@ class H2MT:
         """Route, prefill the pruned prompt once, and stream the answer (``full`` skips routing).
 
         TTFT is measured from here, after the encoder and generator are loaded (first use
-        loads them; that one-off cost is not part of a request's latency)."""
+        loads them; that one-off cost is not part of a request's latency). The pieces are the
+        generator's; the final :attr:`AnswerStream.answer` text is cleaned by
+        :func:`h2mt.query.answer.clean_answer` (no leaked instruction; an echo of the question
+        or an empty short answer becomes "The context does not say.")."""
         _ = self.backend if full else (self.encoder, self.backend)
         started = time.perf_counter()
         r = None if full else self.route(question, budget=budget, beam_width=beam_width)
@@ -339,7 +345,8 @@ class H2MT:
         gen = self.generate(p)
 
         def finish(g: Generation) -> Answer:
-            return Answer(question, g.text.strip(), p.sources, self.accounting(p, r, g, started), p.context)
+            text = clean_answer(g.text, question, self.config.prefill)  # no leaked instruction, no echo
+            return Answer(question, text, p.sources, self.accounting(p, r, g, started), p.context)
 
         return AnswerStream(gen, finish)
 

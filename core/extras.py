@@ -32,7 +32,7 @@ EXTRA_OF = {
     "onnxruntime.transformers.optimizer": "hf",
     "tokenizers": "hf",
     "ray": "ray",
-    "httpx": "openai",
+    "openai": "openai",
 }
 
 

@@ -122,7 +122,7 @@ class RouteResult:
 
     question: str
     kept: list[ScoredNode]  # kept leaves, in document order
-    pruned: list[ScoredNode]  # internal branches scored and not descended into
+    pruned: list[ScoredNode]  # dropped branches: topmost internal nodes with no kept leaf, best first
     budget: int
     tokens_total: int
     tokens_kept: int

@@ -179,8 +179,9 @@ def main() -> None:
         resp = rag.query(q["question"])
         r = savings.last
         show("VectorStoreIndex + H2MTNodePostprocessor", resp,
-             f"kept {r.tokens_kept} of {r.tokens_total} candidate tokens ({r.kept} nodes; {r.nodes_scored} of {r.nodes_total} "
-             f"tree nodes scored), route {r.route_ms:.0f} ms, total {time.perf_counter() - t:.1f}s")
+             f"kept {r.tokens_kept} of {r.tokens_total} candidate tokens "
+             f"({r.kept} nodes; {r.nodes_scored} of {r.nodes_total} tree nodes scored), "
+             f"route {r.route_ms:.0f} ms, total {time.perf_counter() - t:.1f}s")
         resp = h2.query(q["question"])
         m = resp.metadata
         show("H2MTQueryEngine", resp,

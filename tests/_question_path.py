@@ -32,7 +32,9 @@ def engine(model_dir: Path) -> Any:
     from h2mt.index.encoders.base import HashingEncoder
 
     backend = load_backend(BackendConfig(model=str(model_dir), device="cpu"))
-    cfg = H2MTConfig(prefill=PrefillConfig(max_new_tokens=MAX_NEW, repetition_penalty=1.1, system_prompt="Answer briefly."))
+    cfg = H2MTConfig(
+        prefill=PrefillConfig(max_new_tokens=MAX_NEW, repetition_penalty=1.1, system_prompt="Answer briefly.")
+    )
     return H2MT.build([str(BASH)], cfg, encoder=HashingEncoder(256), backend=backend)
 
 

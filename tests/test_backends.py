@@ -15,6 +15,7 @@ from h2mt import BackendConfig, PrefillConfig
 from h2mt.backends import Backend, GenerationStats, load_backend, load_tokenizer
 from h2mt.backends import fit as fit_mod
 from h2mt.backends import loading as loading_mod
+from h2mt.backends import plan as plan_mod
 from h2mt.backends import resolve as resolve_mod
 from h2mt.backends.decoding import IncrementalText, choose_next_token
 from h2mt.backends.kv import cache_keyword
@@ -187,7 +188,7 @@ def test_load_uses_one_plan_for_device_fit_check_and_weights(tiny_dir: Path, mon
 
     seen: list[LoadPlan] = []
     real_fits = loading_mod.check_fits
-    monkeypatch.setattr(loading_mod, "resolve_device", counting_device)
+    monkeypatch.setattr(plan_mod, "resolve_device", counting_device)
     monkeypatch.setattr(loading_mod, "check_fits", lambda f, n, plan: (seen.append(plan), real_fits(f, n, plan)))
     backend = load_backend(BackendConfig(model=str(tiny_dir), device="cpu", dtype="bfloat16"))
     assert calls["device"] == 1  # decided once, not re-resolved by the loader

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import random
@@ -43,9 +42,11 @@ def write_hotpot(path, n_questions=16, seed=0, words=(25, 60)):
             for j in range(10):
                 ws = [rng.choice(WORDS) for _ in range(rng.randint(*words))]
                 half = len(ws) // 2
-                paras.append({"title": f"Title {i}-{j}", "sentences": [" ".join(ws[:half]) + ". ", " ".join(ws[half:]) + "."]})
+                paras.append({"title": f"Title {i}-{j}",
+                              "sentences": [" ".join(ws[:half]) + ". ", " ".join(ws[half:]) + "."]})
             gold = [paras[2]["title"], paras[7]["title"]]
-            f.write(json.dumps({"id": f"q{i}", "question": f"Which {WORDS[i % len(WORDS)]} links {gold[0]} and {gold[1]}?",
+            f.write(json.dumps({"id": f"q{i}",
+                                "question": f"Which {WORDS[i % len(WORDS)]} links {gold[0]} and {gold[1]}?",
                                 "answer": f"answer {i}", "type": "bridge", "level": "hard", "supporting_titles": gold,
                                 "supporting_facts": [[gold[0], 0]], "paragraphs": paras}) + "\n")
     return path
@@ -215,7 +216,8 @@ def test_longbench_loader_prompts_and_truncation(tmp_path):
     assert "Ann Smith" in ds.groups[ds.questions[0].group].sources[0].text
     assert MAX_NEW_TOKENS["narrativeqa"] == 128 and MAX_NEW_TOKENS["hotpotqa"] == 32
     p = build_prompt("hotpotqa", "CTX", "Q?")
-    assert p.startswith("Answer the question based on the given passages.") and "CTX" in p and p.endswith("Question: Q?\nAnswer:")
+    assert p.startswith("Answer the question based on the given passages.")
+    assert "CTX" in p and p.endswith("Question: Q?\nAnswer:")
     assert set(PROMPTS) >= {"narrativeqa", "qasper", "hotpotqa"}
     assert truncate_middle(list(range(10)), 4) == [0, 1, 8, 9]
     assert truncate_middle([1, 2, 3], 8) == [1, 2, 3]
@@ -295,116 +297,56 @@ def test_full_and_truncation_shapes(view):
 
 
 def test_unknown_method_is_a_clear_error():
-    with pytest.raises(InputError, match="Unknown method"):
+    with pytest.raises(InputError, match="Unknown method") as e:
         make_methods(["nope"], beams=[4])
+    msg = str(e.value)
+    assert "\n" not in msg and "'nope'" in msg
+    for known in ("full", "truncation", "bm25", "dense", "llmlingua", "hmt", "h2mt-bK", "h2mt-memory",
+                  "h2mt-hybridN", "h2mt-mwXX"):
+        assert known in msg
 
 
-# ---- import graph ----------------------------------------------------------------------------------
-CORE = Path(__file__).resolve().parents[1] / "core"
-# Cycles owned by other packages, not by h2mt.eval; remove an entry once its cycle is gone.
-KNOWN_CYCLES_ELSEWHERE = [
-]
+DOCUMENTED_METHODS = ("full", "truncation", "bm25", "dense", "llmlingua", "hmt", "h2mt-b8", "h2mt-memory",
+                      "h2mt-hybrid", "h2mt-hybrid3", "h2mt-memory-titles", "h2mt-hybrid-titles",
+                      "h2mt-hybrid2-titles", "h2mt-mw50")
 
 
-def _module_files(root: Path, package: str) -> dict[str, Path]:
-    out = {}
-    for p in root.rglob("*.py"):
-        parts = [package, *p.relative_to(root).with_suffix("").parts]
-        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
-    return out
+@pytest.mark.parametrize("name", DOCUMENTED_METHODS)
+def test_every_method_name_makes_its_method_with_every_hook(name):
+    from h2mt.eval.methods.base import MethodBase
+
+    (m,) = make_methods([name], beams=[4])
+    assert m.name == name and isinstance(m, MethodBase)
+    for hook in ("prepare", "select", "prepare_generation", "make_prompt", "answer"):
+        assert callable(getattr(m, hook)), hook
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+def test_h2mt_expands_per_beam_and_bad_parameters_are_refused():
+    names = [m.name for m in make_methods(["h2mt", "h2mt-b3"], beams=[2, 8])]
+    assert names == ["h2mt-b2", "h2mt-b8", "h2mt-b3"]
+    for bad in ("h2mt-b0", "h2mt-hybrid0", "h2mt-hybrid33", "h2mt-mw0", "h2mt-mw101", "h2mt-memory2",
+                "h2mt-bx"):
+        with pytest.raises(InputError, match=bad):
+            make_methods([bad], beams=[4])
 
 
-def _imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
-    """Every import statement that runs: module level and inside functions (``if TYPE_CHECKING:`` only
-    names types for the checker and is left out)."""
-    out: list[ast.Import | ast.ImportFrom] = []
+def test_a_new_method_is_one_class_plus_one_registry_entry(view, monkeypatch):
+    """A method defining only ``select`` runs through the registry and the worker's hooks (defaults)."""
+    from h2mt.eval.methods import registry
+    from h2mt.eval.methods.base import MethodBase, nodes_selection
 
-    def visit(node: ast.AST) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and _is_type_checking(child.test):
-                for sub in child.orelse:
-                    visit(sub)
-                continue
-            if isinstance(child, ast.Import | ast.ImportFrom):
-                out.append(child)
-            visit(child)
+    class FirstLeaf(MethodBase):
+        name = "first-leaf"
 
-    visit(tree)
-    return out
+        def select(self, view, question, budget):
+            return nodes_selection(view.leaves[:1], 1, 0.0)
 
-
-def import_graph(root: Path, package: str) -> dict[str, set[str]]:
-    """Module -> the package's modules it imports (relative imports resolved; ``from .pkg import name``
-    points at ``pkg.name`` when that is a module, else at ``pkg``)."""
-    files = _module_files(root, package)
-    graph: dict[str, set[str]] = {}
-    for mod, path in files.items():
-        here = mod.split(".") if path.name == "__init__.py" else mod.split(".")[:-1]
-        deps: set[str] = set()
-        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                deps |= {a.name for a in node.names if a.name in files}
-                continue
-            base = node.module or ""
-            if node.level:
-                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else []))
-            for a in node.names:
-                target = f"{base}.{a.name}"
-                deps.add(target if target in files else base)
-        graph[mod] = {d for d in deps if d in files and d != mod}
-    return graph
-
-
-def import_cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
-    """Strongly connected groups of more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    out: list[frozenset[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in sorted(graph[v]):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = set()
-            while True:
-                w = stack.pop()
-                group.add(w)
-                if w == v:
-                    break
-            if len(group) > 1:
-                out.append(frozenset(group))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return out
-
-
-def test_import_cycle_finder_sees_function_level_relative_imports(tmp_path):
-    pkg = tmp_path / "pkg"
-    (pkg / "sub").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "sub" / "__init__.py").write_text("from .b import B\n")
-    (pkg / "a.py").write_text("from .sub.b import B\n")
-    (pkg / "sub" / "b.py").write_text("def f():\n    from ..a import A\n\nB = 1\n")
-    (pkg / "c.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from . import a\n")
-    graph = import_graph(pkg, "pkg")
-    assert graph["pkg.sub.b"] == {"pkg.a"} and graph["pkg.a"] == {"pkg.sub.b"} and graph["pkg.c"] == set()
-    assert import_cycles(graph) == [frozenset({"pkg.a", "pkg.sub.b"})]
-
-
-def test_core_has_no_import_cycles():
-    cycles = [c for c in import_cycles(import_graph(CORE, "h2mt")) if c not in KNOWN_CYCLES_ELSEWHERE]
-    assert cycles == [], "import cycles in core/: " + "; ".join(" <-> ".join(sorted(c)) for c in cycles)
+    entry = registry.MethodEntry("first-leaf", "first-leaf", lambda m, s: [FirstLeaf()])
+    monkeypatch.setattr(registry, "REGISTRY", (*registry.REGISTRY, entry))
+    (m,) = make_methods(["first-leaf"], beams=[4])
+    m.prepare(view)
+    m.prepare_generation(view, None)
+    sel = m.select(view, "q", 10)
+    assert sel.nodes == view.leaves[:1] and m.make_prompt(view, "q", sel, lambda q, c: [], None) is None
+    assert m.answer(sel, "q", None, None) is None  # the generator answers the task's prompt
+    assert "first-leaf" in registry.known_methods()

@@ -7,7 +7,7 @@ import json
 import pytest
 import typer
 from h2mt.eval.publish import update_doc_block, write_report
-from h2mt.eval.report import summarize
+from h2mt.eval.report import markdown, summarize
 from h2mt.eval.results import GENERATION, MEMORY, SELECTION, RowLog, read_rows, row_key
 from h2mt.eval.runner import BenchOptions, run_bench
 from typer.testing import CliRunner
@@ -32,7 +32,11 @@ def test_rowlog_resumes_and_ignores_a_torn_line(tmp_path):
     assert len(read_rows(tmp_path / "r.jsonl")) == 1
 
 
-def _fake_rows(folder):
+GREEDY = {"greedy": True, "max_new_tokens": 32, "temperature": 0.0, "top_p": 1.0, "repetition_penalty": 1.0}
+
+
+def _fake_rows(folder, decoding=None):
+    decoding = decoding or {}
     sel, gen = RowLog(folder / SELECTION), RowLog(folder / GENERATION)
     for i in range(6):
         for m, b in (("full", 0), ("bm25", 512), ("h2mt-b4", 512)):
@@ -42,7 +46,8 @@ def _fake_rows(folder):
                         "nodes_total": 120, "route_ms": 1.5})
             gen.append({"key": row_key("x", m, b, f"q{i}"), "method": m, "budget": b, "qid": f"q{i}",
                         "f1": 0.5, "ttft_ms": 900.0 if b else 9000.0, "prefill_ms": 800.0, "prompt_tokens": 600,
-                        "route_ms": 1.0, "tokens_kept": 500, "total_ms": 1000.0})
+                        "route_ms": 1.0, "tokens_kept": 500, "total_ms": 1000.0,
+                        "decoding": decoding.get(m, GREEDY)})
     sel.append({"key": row_key("x", "llmlingua", 512, "q0"), "method": "llmlingua", "budget": 512, "qid": "q0",
                 "error": "llmlingua is not installed"})
     RowLog(folder / MEMORY).append({"method": "bm25", "peak_rss_bytes": 300 * 2**20, "peak_cuda_bytes": None})
@@ -63,6 +68,29 @@ def test_report_writes_json_markdown_and_plot(tmp_path):
     assert gen["bm25"]["peak_mem_bytes"] == 300 * 2**20 and gen["full"]["ttft_ms"][0] == 9000.0
     md = paths["md"].read_text()
     assert "| bm25 | 512 | 6 | 0.50 [" in md and "llmlingua is not installed" in md and "| full | all |" in md
+    every = [{"setting": GREEDY, "methods": ["full", "bm25", "h2mt-b4"]}]
+    assert s["decoding"] == {"planned": False, "settings": every}
+    assert "Decoding, every method: greedy, repetition penalty 1.0, at most 32 new tokens." in md
+
+
+def test_report_names_the_decoding_and_any_difference_between_methods(tmp_path):
+    from h2mt.eval.datasets.types import BenchDataset
+
+    mixed = tmp_path / "mixed"
+    _fake_rows(mixed, {"full": {**GREEDY, "repetition_penalty": 1.1}})
+    md = markdown(summarize(mixed))
+    assert ("Decoding differs between methods: full: greedy, repetition penalty 1.1, at most 32 new tokens; "
+            "bm25, h2mt-b4: greedy, repetition penalty 1.0, at most 32 new tokens.") in md
+    old = tmp_path / "old"  # rows written before the decoding was recorded
+    _fake_rows(old, {m: None for m in ("full", "bm25", "h2mt-b4")})
+    assert "Decoding, every method: not recorded in these rows." in markdown(summarize(old))
+    planned = tmp_path / "selection-only"  # no answers yet: the setting --generate will use, for the task
+    RowLog(planned / SELECTION).append({"key": "k", "method": "bm25", "budget": 512, "qid": "q0",
+                                        "evidence_all": True})
+    BenchDataset("selection-only", [], {}, "hotpotqa", 24).save(planned / "dataset.json")
+    said = ("Decoding (with `--generate`), every method: greedy, repetition penalty 1.0, "
+            "at most 24 new tokens.")
+    assert said in markdown(summarize(planned))
 
 
 def test_doc_block_replaces_only_its_own_part(tmp_path):
@@ -132,12 +160,48 @@ def test_bench_command_end_to_end_with_generation(tmp_path, tiny):
         assert (folder / name).exists()
     text = doc.read_text()
     assert "## Benchmark harness (h2mt bench)" in text and "bench_hotpotqa-long-700.png" in text
+    said = "Decoding, every method: greedy, repetition penalty 1.0, at most 32 new tokens."  # hotpotqa's 32
+    assert said in text and said in (folder / "results.md").read_text()
+    assert all(r["decoding"]["repetition_penalty"] == 1.0 for r in gen if "error" not in r)
     assert (doc.parent / "bench_hotpotqa-long-700.png").exists()
     assert "| bm25 | 128 |" in out.output
     # resume: nothing left to do, the second invocation adds no rows
     out2 = CliRunner().invoke(app, args)
     assert out2.exit_code == 0, out2.output
     assert len(read_rows(folder / GENERATION)) == 6
+
+
+ECHO_WORKER = """
+import sys
+from h2mt.subprocess_run import worker_main
+
+def run(spec):
+    sys.stderr.write("working on " + spec["what"] + "\\n")
+    if spec["what"] == "fail":
+        raise ValueError("no such thing")
+    if spec["what"] == "vanish":
+        sys.exit(0)
+    return {"echo": spec["what"], "n": spec["n"] + 1}
+
+sys.exit(worker_main(run))
+"""
+
+
+def test_run_module_round_trip_streams_stderr_and_reports_failures(tmp_path, capsys):
+    from h2mt.subprocess_run import RunFailed, run_module
+
+    (tmp_path / "echo_worker.py").write_text(ECHO_WORKER)
+    env = {"PYTHONPATH": str(tmp_path)}  # the environment reaches the child: it finds the module
+    out = run_module("echo_worker", {"what": "x", "n": 1}, tmp_path / "runs", env=env, stream_stderr=True)
+    assert out == {"echo": "x", "n": 2}
+    assert "working on x" in capsys.readouterr().err
+    assert json.loads((tmp_path / "runs" / "run.spec.json").read_text()) == {"what": "x", "n": 1}
+    with pytest.raises(RunFailed) as failed:
+        run_module("echo_worker", {"what": "fail", "n": 0}, tmp_path / "runs", name="f", env=env)
+    assert failed.value.returncode == 1 and failed.value.reason == "ValueError: no such thing"
+    assert "working on fail" in failed.value.stderr_tail and "working on" not in capsys.readouterr().err
+    with pytest.raises(RunFailed, match="wrote no result"):
+        run_module("echo_worker", {"what": "vanish", "n": 0}, tmp_path / "runs", name="v", env=env)
 
 
 def test_longllmlingua_compresses_offline_with_the_local_model(tiny):

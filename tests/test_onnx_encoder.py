@@ -17,7 +17,8 @@ SENTENCES = [
 
 
 def test_encoder_names_keep_the_torch_name_and_add_the_runtime():
-    assert encoder_name(EncoderConfig(backend="torch")) == DEFAULT_ENCODER_NAME == "all-MiniLM-L6-v2"  # old indexes keep working
+    # old indexes keep working
+    assert encoder_name(EncoderConfig(backend="torch")) == DEFAULT_ENCODER_NAME == "all-MiniLM-L6-v2"
     assert encoder_name(EncoderConfig()) == "all-MiniLM-L6-v2:onnx-int8"  # auto: int8 on the CPU
     assert encoder_name(EncoderConfig(device="cuda")) == "all-MiniLM-L6-v2"  # auto: torch on a GPU
     assert EncoderConfig(kind="hashing").runtime == "torch"  # auto means nothing for other kinds
@@ -150,12 +151,12 @@ def test_index_refuses_an_encoder_of_another_runtime(cache: str, tmp_path) -> No
 
 
 def test_missing_scale_extras_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without onnxruntime / ray / httpx each option names its extra in one line."""
+    """Without onnxruntime / ray / openai each option names its extra in one line."""
     from h2mt import BackendConfig, MissingExtraError
     from h2mt.backends.openai_backend import OpenAIBackend
     from h2mt.index.distributed import build_on_ray
 
-    for mod in ("onnxruntime", "ray", "httpx"):
+    for mod in ("onnxruntime", "ray", "openai"):
         monkeypatch.setitem(__import__("sys").modules, mod, None)  # import fails as if not installed
     with pytest.raises(MissingExtraError, match=r"pip install 'h2mt\[hf\]'"):  # the default runtime is in [hf]
         load_encoder(EncoderConfig(backend="onnx-int8"))

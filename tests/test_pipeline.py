@@ -22,7 +22,10 @@ def tiny_backend(tmp_path_factory):
 @pytest.fixture(scope="module")
 def engine(tiny_backend, encoder):
     doc = make_doc([(1, "1 redirections", 2), (1, "2 signals", 2), (2, "2.1 history", 1), (1, "3 config", 2)])
-    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=32, min_tokens=4), prefill=PrefillConfig(task="explain", max_new_tokens=12, system_prompt="Answer briefly."))
+    cfg = H2MTConfig(
+        chunk=ChunkConfig(max_tokens=32, min_tokens=4),
+        prefill=PrefillConfig(task="explain", max_new_tokens=12, system_prompt="Answer briefly."),
+    )
     return H2MT.build([doc], cfg, encoder=encoder, backend=tiny_backend)
 
 

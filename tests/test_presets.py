@@ -131,3 +131,11 @@ def test_the_installed_qwen_parts_match_their_pin(tmp_path):
     assert sum(p.stat().st_size for p in paths) == presets.QWEN_CODER.size
     joined = presets.preset_gguf(presets.QWEN_CODER, tmp_path, lambda f: False)  # joins and checks the SHA-256
     assert joined.stat().st_size == presets.QWEN_CODER.size
+
+
+def test_an_unknown_model_name_lists_the_presets():
+    from h2mt import BackendConfig, ModelNotFoundError
+    from h2mt.backends.resolve import resolve_model
+
+    with pytest.raises(ModelNotFoundError, match=r"neither a preset \(qwen2.5-coder-0.5b, smollm2-135m\)"):
+        resolve_model(BackendConfig(model="nosuchmodel"))

@@ -50,7 +50,9 @@ def test_build_messages_layout():
 def test_short_answer_layout_asks_before_and_after_the_context():
     msgs = build_messages("What does trap do?", "CTX", PrefillConfig())
     assert msgs[0] == {"role": "system", "content": TASK_SYSTEM_PROMPTS[AnswerTask.SHORT]}
-    assert msgs[1]["content"] == "Question: What does trap do?\n\nContext:\nCTX\n\nQuestion: What does trap do?\nShort answer:"
+    assert msgs[1]["content"] == (
+        "Question: What does trap do?\n\nContext:\nCTX\n\nQuestion: What does trap do?\nShort answer:"
+    )
 
 
 def test_each_task_has_its_length_and_stops():
@@ -66,7 +68,9 @@ def test_task_defaults_follow_a_replaced_task():
     """Task defaults are resolved on read: ``replace`` to another task gets that task's length and
     system message (they used to be filled into the fields, so the short task's 48 tokens stuck)."""
     explain = replace(PrefillConfig(), task="explain")
-    assert explain.answer_tokens == TASK_MAX_NEW_TOKENS[AnswerTask.EXPLAIN] == PrefillConfig(task="explain").answer_tokens
+    assert (
+        explain.answer_tokens == TASK_MAX_NEW_TOKENS[AnswerTask.EXPLAIN] == PrefillConfig(task="explain").answer_tokens
+    )
     assert explain.system_message == TASK_SYSTEM_PROMPTS[AnswerTask.EXPLAIN]
     assert replace(PrefillConfig(max_new_tokens=9), task="explain").answer_tokens == 9  # a given value is kept
     assert replace(PrefillConfig(system_prompt="S"), task="chat").system_message == "S"

@@ -28,7 +28,9 @@ def test_round_trip_is_exact_and_does_not_reencode(manual_engine, encoder, tmp_p
     eng = H2MT.load(p, encoder=enc)
     assert enc.calls == 0
     a, b = manual_engine.index, eng.index
-    assert [(n.kind, n.title, n.parent, n.children, n.path, n.text, n.tokens, n.start, n.end, n.depth) for n in a.nodes] == [
+    assert [
+        (n.kind, n.title, n.parent, n.children, n.path, n.text, n.tokens, n.start, n.end, n.depth) for n in a.nodes
+    ] == [
         (n.kind, n.title, n.parent, n.children, n.path, n.text, n.tokens, n.start, n.end, n.depth) for n in b.nodes
     ]
     np.testing.assert_array_equal(a.embeddings, b.embeddings)

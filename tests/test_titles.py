@@ -121,7 +121,9 @@ def linked_engine(encoder, counter):
     parts.insert(5, ("Signal handling", _filler("signals", 3, 99) + " The handler calls Quuxify on exit."))
     parts.insert(11, ("Quuxify", _filler("config", 3, 7)))
     parts.insert(17, ("Zorblax", _filler("history", 3, 8)))
-    return H2MT.build([sections_document("<mem>", "haystack", parts)], H2MTConfig(), encoder=encoder, token_counter=counter)
+    return H2MT.build(
+        [sections_document("<mem>", "haystack", parts)], H2MTConfig(), encoder=encoder, token_counter=counter
+    )
 
 
 def _kept(eng: H2MT, question: str, budget: int, **overrides: float) -> set[str]:

@@ -77,11 +77,17 @@ def test_long_runs_of_leaves_get_semantic_groups(encoder, counter):
     blocks = [make_doc([(1, name, 24)], seed=i).text for i, name in enumerate(TOPICS)]
     doc.text = "\n\n".join(b.split("\n", 1)[1] for b in blocks)
     doc.sections[0].start, doc.sections[0].end = 0, len(doc.text)
-    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=40, min_tokens=4), hierarchy=HierarchyConfig(branching=4, semantic_min_leaves=6))
+    cfg = H2MTConfig(
+        chunk=ChunkConfig(max_tokens=40, min_tokens=4), hierarchy=HierarchyConfig(branching=4, semantic_min_leaves=6)
+    )
     eng = H2MT.build([doc], cfg, encoder=encoder, token_counter=counter)
     groups = [n for n in eng.index.nodes if n.kind == NodeKind.GROUP]
     assert groups, "no semantic groups were formed"
-    assert all(len(n.children) <= 4 for n in eng.index.nodes if n.kind != NodeKind.LEAF and n.kind != NodeKind.SECTION and n.kind != NodeKind.DOCUMENT)
+    assert all(
+        len(n.children) <= 4
+        for n in eng.index.nodes
+        if n.kind != NodeKind.LEAF and n.kind != NodeKind.SECTION and n.kind != NodeKind.DOCUMENT
+    )
     depth = max(n.depth for n in eng.index.nodes)
     assert depth >= 4  # corpus > doc > group levels > leaf
     check_tree_invariants(eng, [doc], cfg)
@@ -90,7 +96,9 @@ def test_long_runs_of_leaves_get_semantic_groups(encoder, counter):
 def test_segment_cuts_at_topic_shift():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=16), rng.normal(size=16)
-    rows = np.stack([a + 0.05 * rng.normal(size=16) for _ in range(5)] + [b + 0.05 * rng.normal(size=16) for _ in range(5)])
+    rows = np.stack(
+        [a + 0.05 * rng.normal(size=16) for _ in range(5)] + [b + 0.05 * rng.normal(size=16) for _ in range(5)]
+    )
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)
     spans = segment_consecutive(rows, branching=8)
     assert spans == [(0, 5), (5, 10)]
@@ -171,7 +179,8 @@ def test_external_leaves_keep_their_ids_and_structure(encoder, counter, small_cf
     red = idx.find("Redirections")[0]
     assert [idx.nodes[c].ref for c in red.children] == ["n1", "n2"]
     shell = idx.find("Shell")
-    assert len(shell) == 1 and [idx.nodes[c].title or idx.nodes[c].ref for c in shell[0].children] == ["Redirections", "Variables", "n4"]
+    assert len(shell) == 1
+    assert [idx.nodes[c].title or idx.nodes[c].ref for c in shell[0].children] == ["Redirections", "Variables", "n4"]
     assert [d["title"] for d in idx.documents] == ["Guide", "Other"]
     assert idx.nodes[leaves[0].parent].kind == NodeKind.DOCUMENT
     r = eng.route("trap kill signal", budget=counter([inputs[4].text])[0])

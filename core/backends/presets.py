@@ -21,8 +21,8 @@ from pathlib import Path
 
 from ..errors import ModelError, ModelNotFoundError
 
-__all__ = ["Preset", "PRESETS", "DEFAULT_PRESET", "DEFAULT_ENV", "default_model", "get_preset", "preset_gguf", "package_file", "verify_sha256",
-           "sha256_of"]
+__all__ = ["Preset", "PRESETS", "DEFAULT_PRESET", "DEFAULT_ENV", "default_model", "get_preset", "preset_gguf",
+           "package_file", "verify_sha256", "sha256_of"]
 
 log = logging.getLogger(__name__)
 

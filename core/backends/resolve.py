@@ -188,8 +188,9 @@ def _resolve_path(cfg: BackendConfig, model: str) -> ResolvedModel:
     path = Path(model).expanduser()
     if not path.exists():
         raise ModelNotFoundError(
-            f"Model path {model!r} does not exist. Give a local Hugging Face model folder "
-            "(with config.json), a .gguf file, or leave BackendConfig.model unset for the default."
+            f"Model {model!r} is neither a preset ({', '.join(sorted(PRESETS))}) nor an existing path. Give a "
+            "preset, a local Hugging Face model folder (with config.json), a .gguf file, or leave "
+            "BackendConfig.model unset for the default."
         )
     if path.is_file():
         if path.suffix.lower() != ".gguf":

@@ -4,8 +4,9 @@ One prefill forward over the prompt (last-position logits only, KV cache kept), 
 decode loop with explicit ``position_ids``. A prompt with soft tokens (memory prefill,
 ``stream(..., soft=...)``) is prefilled from ``inputs_embeds``: the ids' embeddings with the soft
 vectors substituted, after an optional leading memory; text prompts run exactly as before,
-with an attached HMT's LoRA adapters switched off (:meth:`TransformersBackend.attach_memory`). Model calls are serialised by a per-backend lock,
-so one loaded backend can serve several threads (each stream keeps its own KV cache).
+with an attached HMT's LoRA adapters switched off (:meth:`TransformersBackend.attach_memory`).
+Model calls are serialised by a per-backend lock, so one loaded backend can serve several threads
+(each stream keeps its own KV cache).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import gc
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -24,16 +25,14 @@ from ..config import BackendConfig, PrefillConfig
 from ..counting import TokenCounter
 from ..errors import BudgetError, InputError
 from ..resources import peak_memory_bytes, reset_peak_memory
+from ..types import SoftTokens
 from .base import GenerationStats
 from .decoding import IncrementalText, choose_next_token, collect_eos_ids
 from .kv import cache_keyword
 from .loading import load_model, load_tokenizer_from, plan_load
 from .oom import oom_guard
 from .resolve import resolve_model
-from .tokens import chat_template_ids
-
-if TYPE_CHECKING:
-    from ..query.prompt import SoftTokens
+from .tokens import LocalTokenizer
 
 __all__ = ["TransformersBackend", "load_backend"]
 
@@ -52,7 +51,7 @@ def _context_window(model: Any, tokenizer: Any) -> int:
     return limit if isinstance(limit, int) and 0 < limit < 10**7 else _FALLBACK_CONTEXT
 
 
-class TransformersBackend:
+class TransformersBackend(LocalTokenizer):
     """A loaded causal LM + tokenizer implementing :class:`h2mt.backends.Backend`."""
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str, device: str) -> None:
@@ -92,15 +91,7 @@ class TransformersBackend:
         model, device = load_model(resolved, cfg, plan)
         return cls(model, tokenizer, name=resolved.name, device=device)
 
-    # -- tokens -------------------------------------------------------------------------------
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Number of tokens of each text (no special tokens), one batch call."""
-        return self.counter(texts)
-
-    def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
-        """Token ids of ``messages`` in the chat template, ending with the assistant prompt."""
-        with self._tok_lock:
-            return chat_template_ids(self.tokenizer, messages)
+    # count_tokens and chat_ids: LocalTokenizer (tokens.py), shared with the server backend
 
     # -- forward passes ----------------------------------------------------------------------
     def _sync(self) -> None:
@@ -178,11 +169,11 @@ class TransformersBackend:
 
         ``soft`` (memory prefill) replaces the embeddings at its positions and may add a leading
         memory position. Raises :class:`BudgetError` immediately (not on first ``next``) when prompt
-        plus ``cfg.max_new_tokens`` exceeds the context window. ``stats`` is filled as it runs;
+        plus ``cfg.answer_tokens`` exceeds the context window. ``stats`` is filled as it runs;
         ``completion_tokens`` counts every sampled token, a final EOS included.
         """
         extra = soft.extra_positions if soft is not None else 0
-        ids = self._check_prompt(input_ids, cfg.max_new_tokens + extra)
+        ids = self._check_prompt(input_ids, cfg.answer_tokens + extra)
         if soft is not None and any(not 0 <= p < len(ids) for p in soft.positions):
             raise InputError(f"soft-token positions {soft.positions[:5]}... fall outside the {len(ids)} prompt ids")
         return self._generate(ids, cfg, stats, time.perf_counter(), soft)
@@ -218,8 +209,10 @@ class TransformersBackend:
             position = stats.prompt_tokens
             finish = "length"
             generated: list[int] = []
-            for step in range(cfg.max_new_tokens):
-                token = choose_next_token(logits, cfg.temperature, cfg.top_p, sampler, generated, cfg.repetition_penalty)
+            for step in range(cfg.answer_tokens):
+                token = choose_next_token(
+                    logits, cfg.temperature, cfg.top_p, sampler, generated, cfg.repetition_penalty
+                )
                 generated.append(token)
                 stats.completion_tokens += 1
                 is_eos = token in self.eos_ids
@@ -234,7 +227,7 @@ class TransformersBackend:
                 if is_eos or text.stopped:
                     finish = "stop"
                     break
-                if step + 1 < cfg.max_new_tokens:
+                if step + 1 < cfg.answer_tokens:
                     next_ids = torch.tensor([[token]], dtype=torch.long, device=self._input_device)  # (1, 1)
                     logits, past = self._forward(next_ids, position, past, soft=soft is not None)
                     position += 1

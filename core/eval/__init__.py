@@ -32,6 +32,8 @@ _LAZY = {
     "DATASETS": "h2mt.eval.datasets.registry",
     "load_dataset": "h2mt.eval.datasets.registry",
     "make_methods": "h2mt.eval.methods.registry",
+    "Decoding": "h2mt.eval.decoding",
+    "bench_decoding": "h2mt.eval.decoding",
     "Selection": "h2mt.eval.methods.base",
     "GroupView": "h2mt.eval.methods.base",
     "write_report": "h2mt.eval.publish",

@@ -15,6 +15,8 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
 
 __all__ = [
     "normalise",
@@ -102,13 +104,19 @@ def answer_correct(prediction: str, answers: Iterable[str], question: str = "") 
     return False
 
 
-def best_rouge_l(prediction: str, answers: Iterable[str]) -> float:
-    """ROUGE-L F-measure (``rouge-score``, stemming on), the best over the gold answers (0 if none)."""
+@cache
+def _rouge_l_scorer() -> Any:
+    """The ROUGE-L scorer, built once per process (it loads the Porter stemmer)."""
     from ..extras import require
 
-    scorer_mod = require("rouge_score.rouge_scorer", "ROUGE-L")
-    scorer = scorer_mod.RougeScorer(["rougeL"], use_stemmer=True)
-    return max((float(scorer.score(a, prediction)["rougeL"].fmeasure) for a in answers if a.strip()), default=0.0)
+    return require("rouge_score.rouge_scorer", "ROUGE-L").RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def best_rouge_l(prediction: str, answers: Iterable[str]) -> float:
+    """ROUGE-L F-measure (``rouge-score``, stemming on), the best over the gold answers (0 if none)."""
+    scorer = _rouge_l_scorer()
+    scores = (float(scorer.score(a, prediction)["rougeL"].fmeasure) for a in answers if a.strip())
+    return max(scores, default=0.0)
 
 
 def bootstrap_ci(

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import InputError
+from ..subprocess_run import RunFailed, run_module
 from .datasets.paths import HOTPOT_FILE, data_file
 from .prefill_models import SHAPES, ensure_model
 from .prefill_worker import PrefillRun
@@ -85,19 +84,18 @@ def plan_runs(opts: PrefillBenchOptions) -> list[PrefillRun]:
             for q in quants for method, n, b in cells]
 
 
+WORKER = f"{__package__}.prefill_worker"
+"""The module measuring one run (``python -m h2mt.eval.prefill_worker SPEC.json OUT.json``)."""
+
+
 def _run_in_process(run: PrefillRun, tmp: Path) -> dict[str, Any]:
-    spec, out = tmp / "run.json", tmp / "row.json"
-    spec.write_text(json.dumps(asdict(run)), encoding="utf-8")
-    out.unlink(missing_ok=True)
+    """The row of ``run`` measured in a fresh process; a failed run's row holds its last error line."""
     t0 = time.perf_counter()
-    p = subprocess.run([sys.executable, "-m", "h2mt.eval.prefill_worker", str(spec), str(out)],
-                       capture_output=True, text=True, check=False)
-    if p.returncode == 0 and out.exists():
-        row: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    else:
-        err = p.stderr.strip().splitlines()
+    try:
+        row = run_module(WORKER, asdict(run), tmp)
+    except RunFailed as e:
         row = {"source": run.source, "shape": run.shape, "quant": run.quant, "method": run.method,
-               "length": run.length, "budget": run.budget, "error": err[-1] if err else f"exit {p.returncode}"}
+               "length": run.length, "budget": run.budget, "error": e.reason}
     row["wall_s"] = time.perf_counter() - t0
     return row
 
@@ -155,7 +153,8 @@ def _fmt(v: float | None, spec: str) -> str:
 def hotpot_table(rows: list[dict[str, Any]]) -> str:
     """Markdown: median prompt tokens, prefill, TTFT, route ms and peak RSS per method, then the
     full/h2mt speed-ups per (length, budget)."""
-    lines = ["| method | length | budget | questions | prompt tokens | prefill ms | TTFT ms | route ms | peak RSS MiB |",
+    lines = ["| method | length | budget | questions | prompt tokens | prefill ms | TTFT ms | route ms "
+             "| peak RSS MiB |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
@@ -163,7 +162,8 @@ def hotpot_table(rows: list[dict[str, Any]]) -> str:
             continue
         peak = r.get("peak_mem_bytes")
         lines.append(f"| {r['method']} | {r['length']} | {r['budget'] or ''} | {r['questions']} "
-                     f"| {_fmt(r['prompt_tokens'], '.0f')} | {_fmt(r['prefill_ms'], '.0f')} | {_fmt(r['ttft_ms'], '.0f')} "
+                     f"| {_fmt(r['prompt_tokens'], '.0f')} | {_fmt(r['prefill_ms'], '.0f')} "
+                     f"| {_fmt(r['ttft_ms'], '.0f')} "
                      f"| {_fmt(r['route_ms'], '.1f')} | {_fmt(peak / 2**20 if peak else None, '.0f')} |")
     full = {r["length"]: r for r in rows if r["method"] == "full" and "error" not in r}
     notes = []

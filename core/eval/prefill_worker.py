@@ -1,4 +1,5 @@
-"""One prefill measurement in its own process: ``python -m h2mt.eval.prefill_worker RUN.json ROW.json``.
+"""One prefill measurement in its own process: ``python -m h2mt.eval.prefill_worker RUN.json ROW.json``
+(launched through :func:`h2mt.subprocess_run.run_module`).
 
 A run is one (source, method, length, budget[, quantization]) of :mod:`.prefill_bench`; a fresh
 process per run keeps each peak memory its own. Both methods go through the question steps of
@@ -14,7 +15,6 @@ process per run keeps each peak memory its own. Both methods go through the ques
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from ..config import BackendConfig, ChunkConfig, H2MTConfig, PrefillConfig
 from ..resources import peak_memory_bytes
+from ..subprocess_run import worker_main
 from .datasets.hotpot import haystack_document, load_hotpot
 from .metrics import answer_contained
 from .prefill_models import SHAPES, ensure_model, prefill_flops, synthetic_document
@@ -206,13 +207,7 @@ def measure(run: PrefillRun) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the worker process: read the run, write its row."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        sys.stderr.write("usage: python -m h2mt.eval.prefill_worker RUN.json ROW.json\n")
-        return 2
-    run = PrefillRun.from_json(json.loads(Path(args[0]).read_text(encoding="utf-8")))
-    Path(args[1]).write_text(json.dumps(measure(run)), encoding="utf-8")
-    return 0
+    return worker_main(lambda spec: measure(PrefillRun.from_json(spec)), argv)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from .report import Notes, markdown, method_order, summarize, tables
+from .report import Notes, decoding_line, markdown, method_order, summarize, tables
 
 __all__ = ["write_report", "plot", "publish", "update_doc_block", "DOC_INTRO"]
 
@@ -116,9 +116,11 @@ each table (results go to `--results`, default `bench-results/`; built indexes a
   same breadcrumb headings and put into the same LongBench prompt.
 - **Metrics.** Evidence recall (HotpotQA: all / any supporting paragraph kept; manuals and niah:
   the normalised evidence sentence is in the kept text), answer containment, and with
-  `--generate`: LongBench `qa_f1_score` of greedy answers, route / prefill / TTFT ms (TTFT runs
-  from the request, selection included) and peak memory of a fresh process per method (CPU: peak
-  RSS; CUDA: `max_memory_allocated`). Means carry 95% bootstrap intervals (1,000 resamples, seed 0).
+  `--generate`: LongBench `qa_f1_score` of answers decoded the same way for every method (greedy,
+  repetition penalty 1.0, the task's answer length; each report states it), route / prefill /
+  TTFT ms (TTFT runs from the request, selection included) and peak memory of a fresh process per
+  method (CPU: peak RSS; CUDA: `max_memory_allocated`). Means carry 95% bootstrap intervals
+  (1,000 resamples, seed 0).
 - **Resumable.** Rows are appended to JSONL files per (dataset, method, budget, question) and
   done keys are skipped; `--limit`, `--methods`, `--budgets` restrict a run; `--report-only`
   rewrites the tables; `--docs docs/benchmarks.md` refreshes this section.
@@ -141,9 +143,11 @@ def _machine_line(run: dict[str, Any]) -> str:
     m = {**run.get("machine", {}), **{k: end[k] for k in ("torch", "torch_threads", "cuda") if k in end}}
     la = m.get("loadavg") or []
     la_end = end.get("loadavg") or []
-    return (f"{m.get('platform')}, {m.get('processor')}, {m.get('cpu_count')} CPUs, torch {m.get('torch', '?')} "
+    return (f"{m.get('platform')}, {m.get('processor')}, {m.get('cpu_count')} CPUs, "
+            f"torch {m.get('torch', '?')} "
             f"({m.get('torch_threads', '?')} threads), CUDA: {m.get('cuda') or 'none'}; load average "
-            f"{', '.join(f'{x:.1f}' for x in la)} at start, {', '.join(f'{x:.1f}' for x in la_end)} at end; {m.get('time')}")
+            f"{', '.join(f'{x:.1f}' for x in la)} at start, {', '.join(f'{x:.1f}' for x in la_end)} at end; "
+            f"{m.get('time')}")
 
 
 def publish(folder: str | Path, doc: str | Path) -> Path:
@@ -160,7 +164,8 @@ def publish(folder: str | Path, doc: str | Path) -> Path:
                   f"(index builds {r.get('index_build_s', 0):.0f} s)"
                   + (f", generation {sum(walls.values()):.0f} s" if walls else "")
                   + f" on {_machine_line(r)}"]
-    lines += ["", "Means with 95% bootstrap intervals (1,000 resamples, seed 0); budget `all` = no pruning."]
+    lines += ["", decoding_line(s),
+              "", "Means with 95% bootstrap intervals (1,000 resamples, seed 0); budget `all` = no pruning."]
     lines += tables(s, notes, "####")
     if notes.items:
         lines += ["", "Notes:", ""] + [f"- {x}" for x in notes.render().splitlines()]

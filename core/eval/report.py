@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .decoding import bench_decoding, describe_decoding
 from .metrics import bootstrap_ci
 from .results import GENERATION, MEMORY, RUNS, SELECTION, read_rows
 
-__all__ = ["summarize", "markdown", "tables", "selection_table", "generation_table", "method_order", "Notes", "QUALITY"]
+__all__ = ["summarize", "markdown", "tables", "selection_table", "generation_table", "decoding_line",
+           "method_order", "Notes", "QUALITY"]
 
 QUALITY = ("evidence_all", "evidence_any", "answer_contained")
 _ORDER = ("full", "truncation", "bm25", "dense", "llmlingua", "h2mt")
@@ -64,7 +66,7 @@ def _generation_cell(rows: list[dict[str, Any]], peak: int | None) -> dict[str, 
     cell: dict[str, Any] = {"n": len(ok), "errors": _errors(rows), "n_errors": len(rows) - len(ok),
                             "f1": _ci(ok, "f1"), "rouge_l": _ci(ok, "rouge_l"), "correct": _ci(ok, "correct"),
                             "ttft_ms": _ci(ok, "ttft_ms"),
-                            "peak_mem_bytes": peak if ok else None}  # a process that answered nothing: no figure
+                            "peak_mem_bytes": peak if ok else None}  # a process answering nothing: no figure
     for k in ("prefill_ms", "route_ms", "prompt_tokens", "tokens_kept", "total_ms"):
         cell[k] = _mean([float(r[k]) for r in ok if r.get(k) is not None])
     return cell
@@ -92,6 +94,24 @@ def _cells(rows: Sequence[dict[str, Any]], parts: Sequence[str], make: Any) -> l
     return out
 
 
+def _decoding(gen_rows: Sequence[dict[str, Any]], max_new_tokens: int | None) -> dict[str, Any]:
+    """The decoding settings the answers were made with: each distinct recorded setting with its
+    methods; with no answers yet, the benchmark's setting for the task (``planned``)."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in gen_rows:
+        if r.get("error"):
+            continue
+        setting = r.get("decoding")
+        key = json.dumps(setting, sort_keys=True)
+        group = groups.setdefault(key, {"setting": setting, "methods": []})
+        if r["method"] not in group["methods"]:
+            group["methods"].append(r["method"])
+    if groups:
+        return {"planned": False, "settings": list(groups.values())}
+    planned = bench_decoding(max_new_tokens).as_dict() if max_new_tokens else None
+    return {"planned": True, "settings": [{"setting": planned, "methods": []}]}
+
+
 def summarize(folder: str | Path) -> dict[str, Any]:
     """Aggregate every row of a dataset's results folder: cells keyed by (part, method, budget),
     where part ``all`` covers every question and each sub-dataset (``part``) also gets its own."""
@@ -104,7 +124,20 @@ def summarize(folder: str | Path) -> dict[str, Any]:
     runs = read_rows(f / RUNS)
     ds = json.loads((f / "dataset.json").read_text(encoding="utf-8")) if (f / "dataset.json").exists() else {}
     return {"dataset": f.name, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": ds.get("notes", []),
-            "task": ds.get("task"), "parts": parts, "selection": sel, "generation": gen, "runs": runs[-5:]}
+            "task": ds.get("task"), "parts": parts, "decoding": _decoding(gen_rows, ds.get("max_new_tokens")),
+            "selection": sel, "generation": gen, "runs": runs[-5:]}
+
+
+def decoding_line(summary: dict[str, Any]) -> str:
+    """The report's sentence on how the answers were decoded (every report states it)."""
+    d = summary.get("decoding") or {"planned": True, "settings": [{"setting": None, "methods": []}]}
+    settings = d["settings"]
+    if d["planned"]:
+        return f"Decoding (with `--generate`), every method: {describe_decoding(settings[0]['setting'])}."
+    if len(settings) == 1:
+        return f"Decoding, every method: {describe_decoding(settings[0]['setting'])}."
+    return "Decoding differs between methods: " + "; ".join(
+        f"{', '.join(g['methods'])}: {describe_decoding(g['setting'])}" for g in settings) + "."
 
 
 def _fmt_ci(v: list[float] | None) -> str:
@@ -143,28 +176,31 @@ class Notes:
 
 def selection_table(summary: dict[str, Any], notes: Notes, part: str = "all") -> str:
     """Markdown: methods x budgets with evidence recall, answer containment and costs."""
-    head = ("| method | budget | n | evidence (all) | evidence (any) | answer in context | tokens kept / total "
-            "| nodes scored / total | route ms |\n|---|---|---|---|---|---|---|---|---|")
+    head = ("| method | budget | n | evidence (all) | evidence (any) | answer in context "
+            "| tokens kept / total | nodes scored / total | route ms |\n|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for c in (c for c in summary["selection"] if c["part"] == part):
         lines.append(
-            f"| {c['method']}{notes.mark(c['errors'])} | {_budget(c['budget'])} | {c['n']} | {_fmt_ci(c['evidence_all'])} "
+            f"| {c['method']}{notes.mark(c['errors'])} | {_budget(c['budget'])} | {c['n']} "
+            f"| {_fmt_ci(c['evidence_all'])} "
             f"| {_fmt_ci(c['evidence_any'])} | {_fmt_ci(c['answer_contained'])} "
             f"| {_fmt_num(c['tokens_kept'])} / {_fmt_num(c['tokens_total'])} "
-            f"| {_fmt_num(c['nodes_scored'])} / {_fmt_num(c['nodes_total'])} | {_fmt_num(c['route_ms'], 1)} |")
+            f"| {_fmt_num(c['nodes_scored'])} / {_fmt_num(c['nodes_total'])} "
+            f"| {_fmt_num(c['route_ms'], 1)} |")
     return "\n".join(lines)
 
 
 def generation_table(summary: dict[str, Any], notes: Notes, part: str = "all") -> str:
     """Markdown: methods x budgets with F1, ROUGE-L, correct answers, prefill, TTFT and peak memory."""
-    head = ("| method | budget | n | F1 | ROUGE-L | correct | prompt tokens | route ms | prefill ms | TTFT ms "
-            "| peak memory MiB |\n|---|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| method | budget | n | F1 | ROUGE-L | correct | prompt tokens | route ms | prefill ms "
+            "| TTFT ms | peak memory MiB |\n|---|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for c in (c for c in summary["generation"] if c["part"] == part):
         peak = c["peak_mem_bytes"]
         lines.append(
-            f"| {c['method']}{notes.mark(c['errors'])} | {_budget(c['budget'])} | {c['n']} | {_fmt_ci(c['f1'])} "
-            f"| {_fmt_ci(c.get('rouge_l'))} | {_fmt_ci(c.get('correct'))} | {_fmt_num(c['prompt_tokens'])} | {_fmt_num(c['route_ms'], 1)} | {_fmt_num(c['prefill_ms'])} "
+            f"| {c['method']}{notes.mark(c['errors'])} | {_budget(c['budget'])} | {c['n']} "
+            f"| {_fmt_ci(c['f1'])} | {_fmt_ci(c.get('rouge_l'))} | {_fmt_ci(c.get('correct'))} "
+            f"| {_fmt_num(c['prompt_tokens'])} | {_fmt_num(c['route_ms'], 1)} | {_fmt_num(c['prefill_ms'])} "
             f"| {_fmt_ci_ms(c['ttft_ms'])} | {_fmt_num(peak / 2**20 if peak else None)} |")
     return "\n".join(lines)
 
@@ -178,7 +214,8 @@ def markdown(summary: dict[str, Any]) -> str:
     notes = Notes()
     parts = [f"# h2mt bench: {summary['dataset']}", ""]
     parts += [f"- {n}" for n in summary["notes"]]
-    parts += ["", "Means with 95% bootstrap intervals (1,000 resamples, seed 0). Budget `all` = no pruning."]
+    parts += ["", decoding_line(summary),
+              "", "Means with 95% bootstrap intervals (1,000 resamples, seed 0). Budget `all` = no pruning."]
     parts += tables(summary, notes, "##")
     if notes.items:
         parts += ["", "Notes:", "", notes.render()]
@@ -186,7 +223,8 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def tables(summary: dict[str, Any], notes: Notes, level: str) -> list[str]:
-    """Selection (and generation) tables with ``level`` headings, one per part when the dataset has several."""
+    """Selection (and generation) tables with ``level`` headings, one per part when the dataset has
+    several."""
     out: list[str] = []
     for part in [*summary["parts"], "all"]:
         suffix = "" if not summary["parts"] else f": {part}"
@@ -194,6 +232,7 @@ def tables(summary: dict[str, Any], notes: Notes, level: str) -> list[str]:
     if summary["generation"]:
         for part in [*summary["parts"], "all"]:
             suffix = "" if not summary["parts"] else f": {part}"
-            out += ["", f"{level} Generation (greedy, LongBench prompt and F1; TTFT includes selection){suffix}", "",
+            title = f"{level} Generation (greedy, LongBench prompt and F1; TTFT includes selection){suffix}"
+            out += ["", title, "",
                     generation_table(summary, notes, part)]
     return out

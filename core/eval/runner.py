@@ -7,10 +7,8 @@ already present are skipped, so an interrupted or limited run continues where it
 
 from __future__ import annotations
 
-import json
 import logging
-import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..config import BackendConfig, H2MTConfig
 from ..errors import H2MTError, InputError
+from ..subprocess_run import RunFailed, run_module
 from .datasets.registry import load_dataset
 from .datasets.types import BenchDataset, BenchQuestion
 from .methods.base import GroupView, Method, MethodUnavailable, Selection
@@ -35,6 +34,9 @@ __all__ = ["BenchOptions", "run_bench", "prepare", "run_selection", "run_generat
 
 log = logging.getLogger(__name__)
 
+WORKER = f"{__package__}.worker"
+"""The generation worker's module (``python -m h2mt.eval.worker SPEC.json OUT.json``)."""
+
 
 @dataclass
 class BenchOptions:
@@ -42,7 +44,7 @@ class BenchOptions:
 
     dataset: str = "hotpotqa-long"  # one of h2mt.eval.datasets.registry.DATASETS
     length: str = "8k"  # haystack size (hotpotqa-long, niah): the model window it must fit
-    data: str | None = None  # data folder holding hotpotqa/ and manuals/ (None: $H2MT_DATA), or one input file
+    data: str | None = None  # folder holding hotpotqa/ and manuals/ (None: $H2MT_DATA), or one input file
     subset: str | None = None  # manuals: bash | postgres
     task: str | None = None  # longbench task when the file name does not say it
     budgets: tuple[int, ...] = (512, 1024, 2048, 4096)  # context token budgets
@@ -55,7 +57,7 @@ class BenchOptions:
     encoder: Literal["sentence-transformers", "hashing"] = "sentence-transformers"  # leaf/query encoder
     results: str = "bench-results"  # results folder (one subfolder per dataset, cache/ for indexes)
     seed: int = 0  # dataset construction seed
-    llmlingua_limit: int | None = 3  # llmlingua runs on the first N questions (of each part) only (None = all)
+    llmlingua_limit: int | None = 3  # llmlingua runs on the first N questions of each part only (None = all)
     llmlingua_max_tokens: int = 16384  # llmlingua skips larger documents (cost), recording why
     threads: int | None = None  # torch CPU threads (None = torch default)
     progress: bool = True  # progress bars on stderr
@@ -98,8 +100,8 @@ def prepare(opts: BenchOptions, count: Callable[[Sequence[str]], list[int]]) -> 
     if saved.exists():
         old = BenchDataset.load(saved)
         if [g.fingerprint for g in old.groups.values()] != [g.fingerprint for g in ds.groups.values()]:
-            raise InputError(f"{folder} holds results of a different {ds.name} dataset (other data or tokenizer); "
-                             "use another --results folder or delete that one")
+            raise InputError(f"{folder} holds results of a different {ds.name} dataset (other data or "
+                             "tokenizer); use another --results folder or delete that one")
     ds.save(saved)
     return ds, folder
 
@@ -171,10 +173,13 @@ def _pending(
     return {g: sorted(work[g], key=lambda w: ds.questions.index(w[0])) for g in order if g in work}
 
 
-def selection_row(ds: BenchDataset, q: BenchQuestion, m: Method, b: int, key: str, view: GroupView) -> dict[str, Any]:
+def selection_row(
+    ds: BenchDataset, q: BenchQuestion, m: Method, b: int, key: str, view: GroupView
+) -> dict[str, Any]:
     """Run one selection and measure it."""
     row: dict[str, Any] = {"key": key, "dataset": ds.name, "part": q.meta.get("part", ""), "method": m.name,
-                           "budget": b, "qid": q.id, "tokens_total": view.tokens_total, "nodes_total": len(view.index.nodes)}
+                           "budget": b, "qid": q.id, "tokens_total": view.tokens_total,
+                           "nodes_total": len(view.index.nodes)}
     try:
         sel = m.select(view, q.question, b)
     except (MethodUnavailable, H2MTError) as e:
@@ -183,7 +188,9 @@ def selection_row(ds: BenchDataset, q: BenchQuestion, m: Method, b: int, key: st
             "route_ms": sel.select_ms}
 
 
-def run_selection(opts: BenchOptions, ds: BenchDataset, folder: Path, methods: Sequence[Method]) -> dict[str, float]:
+def run_selection(
+    opts: BenchOptions, ds: BenchDataset, folder: Path, methods: Sequence[Method]
+) -> dict[str, float]:
     """The selection pass (no generator): quality and cost of every method at every budget."""
     from tqdm.auto import tqdm
 
@@ -195,7 +202,8 @@ def run_selection(opts: BenchOptions, ds: BenchDataset, folder: Path, methods: S
     encoder = _once(lambda: make_encoder(opts.encoder))
     counter = load_counter(opts.backend_config())
     t0, build_s = time.perf_counter(), 0.0
-    bar = tqdm(total=sum(map(len, work.values())), desc=f"{ds.name} selection", unit="row", disable=not opts.progress)
+    bar = tqdm(total=sum(map(len, work.values())), desc=f"{ds.name} selection", unit="row",
+               disable=not opts.progress)
     for key, eng, took in open_engines(ds, opts, list(work), encoder, counter):
         build_s += took or 0.0
         view = GroupView(eng)
@@ -220,16 +228,18 @@ def _once(fn: Callable[[], Any]) -> Callable[[], Any]:
 
 
 def run_generation(opts: BenchOptions, folder: Path, methods: Sequence[Method]) -> dict[str, float]:
-    """One fresh worker process per method (``python -m h2mt.eval.worker``); returns wall seconds."""
-    spec = folder / "spec.json"
-    spec.write_text(json.dumps(asdict(opts)), encoding="utf-8")
+    """One fresh worker process per method (:data:`WORKER`, its stderr passed on); returns wall
+    seconds per method. A failed worker is logged and the next method runs."""
     walls: dict[str, float] = {}
-    for m in methods:
-        t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "h2mt.eval.worker", str(spec), m.name], check=False)
-        walls[m.name] = time.perf_counter() - t0
-        if proc.returncode:
-            log.warning("generation worker for %s exited with %d", m.name, proc.returncode)
+    with tempfile.TemporaryDirectory(prefix="h2mt-bench-") as tmp:
+        for m in methods:
+            t0 = time.perf_counter()
+            spec = {"options": asdict(opts), "folder": str(folder), "method": m.name}
+            try:
+                run_module(WORKER, spec, tmp, name=m.name, stream_stderr=True)
+            except RunFailed as e:
+                log.warning("generation worker for %s failed: %s", m.name, e)
+            walls[m.name] = time.perf_counter() - t0
     return walls
 
 
@@ -245,7 +255,8 @@ def run_bench(opts: BenchOptions) -> Path:
                           str(Path(opts.results) / "cache"))
     timings = run_selection(opts, ds, folder, methods)
     walls = run_generation(opts, folder, methods) if opts.generate else {}
-    run = {"options": asdict(opts), "machine": started, "machine_end": machine_info(), "questions": len(ds.questions),
+    run = {"options": asdict(opts), "machine": started, "machine_end": machine_info(),
+           "questions": len(ds.questions),
            **timings, "generation_s": walls}
     RowLog(folder / RUNS).append(run)
     write_report(folder)

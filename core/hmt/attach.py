@@ -1,5 +1,5 @@
-"""Glue between the facade and HMT node memories: which weights, loading them onto the
-generator, and filling an index's memory arrays (build, add, remove).
+"""An HMT onto the loaded generator: which weights, and loading them onto the backend (once per
+backend). Filling an index's memory arrays is the offline side's (:mod:`h2mt.index.memories`).
 
 The HMT is loaded onto the generator the engine already holds (one copy of the weights); its
 LoRA adapters, if any, are then active only for memory-prefill runs (the backend's text
@@ -13,16 +13,12 @@ import os
 import weakref
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import MemoryConfig
 from ..errors import ConfigError
-from ..index.memories import compute_memories, memory_meta, reaggregate_root
 
-if TYPE_CHECKING:
-    from ..index.index import Index
-
-__all__ = ["weights_path", "load_for_backend", "fill_memories", "refresh_root"]
+__all__ = ["weights_path", "load_for_backend"]
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +62,3 @@ def load_for_backend(backend: Any, path: str | os.PathLike[str]) -> Any:
     _ATTACHED[backend] = (key, hmt)
     log.info("loaded HMT memory %s onto %s", path, getattr(backend, "name", "the generator"))
     return hmt
-
-
-def fill_memories(index: Index, hmt: Any, tokenizer: Any, cfg: MemoryConfig, weights: str | os.PathLike[str],
-                  progress: bool = False) -> None:
-    """Compute every node's HMT memory and key into ``index`` (stored as ``cfg.dtype``)."""
-    import time
-
-    t0 = time.perf_counter()
-    memory, summary = compute_memories(index, hmt, tokenizer, cfg.aggregate, progress=progress, dtype=cfg.dtype)
-    index.hmt_memory, index.hmt_summary = memory.astype(cfg.dtype), summary.astype(cfg.dtype)
-    index.meta["hmt"] = {**memory_meta(hmt, cfg.aggregate, str(weights), cfg.dtype),
-                         "build_s": time.perf_counter() - t0}
-
-
-def refresh_root(index: Index, hmt: Any, tokenizer: Any) -> None:
-    """After add/remove: re-aggregate the root from its documents with the index's own rule."""
-    if index.has_memories:
-        reaggregate_root(index, hmt, tokenizer, str(index.meta.get("hmt", {}).get("aggregate", "recall")))

@@ -141,7 +141,8 @@ def index_leaves(
     )
     t_end = time.perf_counter()
     timings = {"parse_s": 0.0, "chunk_s": 0.0, "encode_s": t_enc - t0, "tree_s": t_end - t_enc, "total_s": t_end - t0}
-    log.info("built index: %d docs, %d nodes, %d leaves in %.1fs", len(docs), len(nodes), len(leaves), timings["total_s"])
+    log.info("built index: %d docs, %d nodes, %d leaves in %.1fs",
+             len(docs), len(nodes), len(leaves), timings["total_s"])
     return Index(nodes, emb, lex, _doc_records(docs), _meta(cfg, encoder, tokenizer_name, timings))
 
 

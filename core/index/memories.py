@@ -21,17 +21,21 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..config import MemoryConfig
 from ..errors import ConfigError, ModelError
 from ..types import Node, NodeKind
 
 if TYPE_CHECKING:
+    import os
+
     import numpy as np
     from torch import Tensor
 
     from .index import Index
 
-__all__ = ["AGGREGATES", "leaf_input", "weights_hash", "memory_meta", "leaf_memory", "aggregate_node",
-           "compute_memories", "reaggregate_root", "check_memories", "require_memories"]
+__all__ = ["fill_memories", "refresh_root", "AGGREGATES", "leaf_input", "weights_hash", "memory_meta",
+           "leaf_memory", "aggregate_node", "compute_memories", "reaggregate_root", "check_memories",
+           "require_memories"]
 
 log = logging.getLogger(__name__)
 
@@ -199,3 +203,21 @@ def check_memories(index: Index, hmt: Any, what: str = "memory prefill") -> None
             f"the index's HMT memories were made with other HMT weights ({made.get('weights')!r}); "
             "load those weights (--hmt-weights), or rebuild the index with these."
         )
+
+
+def fill_memories(index: Index, hmt: Any, tokenizer: Any, cfg: MemoryConfig, weights: str | os.PathLike[str],
+                  progress: bool = False) -> None:
+    """Compute every node's HMT memory and key into ``index`` (stored as ``cfg.dtype``)."""
+    import time
+
+    t0 = time.perf_counter()
+    memory, summary = compute_memories(index, hmt, tokenizer, cfg.aggregate, progress=progress, dtype=cfg.dtype)
+    index.hmt_memory, index.hmt_summary = memory.astype(cfg.dtype), summary.astype(cfg.dtype)
+    index.meta["hmt"] = {**memory_meta(hmt, cfg.aggregate, str(weights), cfg.dtype),
+                         "build_s": time.perf_counter() - t0}
+
+
+def refresh_root(index: Index, hmt: Any, tokenizer: Any) -> None:
+    """After add/remove: re-aggregate the root from its documents with the index's own rule."""
+    if index.has_memories:
+        reaggregate_root(index, hmt, tokenizer, str(index.meta.get("hmt", {}).get("aggregate", "recall")))

@@ -9,8 +9,9 @@ bonus, and sections named by the best candidates (cross-references, bridge entit
 join with a share of the naming leaf's score.
 
 Titles are normalised to lowercase alphanumeric words; section numbers (``"19.4."``,
-``"Chapter 20."``, ``"F.3."``; see :func:`split_number`), a trailing parenthetical (``"work_mem (integer)"``, ``"Big Stone Gap (film)"``) and,
-as an extra alias, a comma qualifier (``"Boston, Lincolnshire"``) are dropped; an API signature
+``"Chapter 20."``, ``"F.3."``; see :func:`split_number`), a trailing parenthetical
+(``"work_mem (integer)"``, ``"Big Stone Gap (film)"``) and, as an extra alias, a comma qualifier
+(``"Boston, Lincolnshire"``) are dropped; an API signature
 (``"socket.setKeepAlive([enable][, initialDelay])"``) is also named by its identifier and the
 identifier's last dotted part (``setKeepAlive``). Titles
 that are too short, only stopwords, shared by many sections (``"Examples"``) or made of
@@ -26,7 +27,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 from ..types import Node, NodeKind
 
-__all__ = ["TitleIndex", "title_keys", "signature_names", "words", "strip_title", "split_number", "unnumbered", "DIVISIONS"]
+__all__ = [
+    "TitleIndex", "title_keys", "signature_names", "words", "strip_title", "split_number", "unnumbered", "DIVISIONS"
+]
 
 #: Words that introduce a numbered top-level division: ``"Chapter 20."``, ``"Appendix F."``, ``"Part II."``.
 DIVISIONS = ("chapter", "appendix", "part")

@@ -208,6 +208,31 @@ def _memory_terms(cfg: RouteConfig, memory: MemorySearch | None, question: str) 
     return {"memory_keys": memory.keys, "memory_query": memory.query(question)}
 
 
+def _dropped(index: Index, kept: list[ScoredNode], score: dict[int, float]) -> list[ScoredNode]:
+    """Every branch routing dropped, best first: the topmost internal nodes with no kept leaf below
+    (pruned by the beam, or descended and then outscored). A branch never scored (it lay inside a
+    pruned branch that a title lift opened) carries the score of its nearest scored ancestor."""
+    nodes = index.nodes
+    live: set[int] = set()  # nodes with a kept leaf below (or kept themselves)
+    for k in kept:
+        n = k.node.id
+        while n >= 0 and n not in live:
+            live.add(n)
+            n = nodes[n].parent
+    out: list[ScoredNode] = []
+    stack = [index.root.id]
+    while stack:
+        for c in nodes[stack.pop()].children:
+            if c in live:
+                stack.append(c)
+            elif nodes[c].kind != NodeKind.LEAF:
+                a = c
+                while a not in score and nodes[a].parent >= 0:
+                    a = nodes[a].parent
+                out.append(ScoredNode(nodes[c], score.get(a, 0.0)))
+    return sorted(out, key=lambda x: x.score, reverse=True)
+
+
 def route(
     index: Index, question: str, cfg: RouteConfig, encoder: Encoder, memory: MemorySearch | None = None
 ) -> RouteResult:
@@ -232,13 +257,10 @@ def route(
             f"The token budget ({cfg.budget}) is smaller than the smallest candidate leaf "
             f"({smallest} tokens); raise the budget to at least {smallest}"
         )
-    pruned = sorted(
-        (ScoredNode(index.nodes[c], -s) for s, c in search.pruned), key=lambda x: x.score, reverse=True
-    )
     return RouteResult(
         question=question,
         kept=kept,
-        pruned=pruned,
+        pruned=_dropped(index, kept, search.score),
         budget=cfg.budget,
         tokens_total=index.tokens_total,
         tokens_kept=sum(k.node.tokens for k in kept),

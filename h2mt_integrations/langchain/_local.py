@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any, Literal, Protocol, TypeVar
 
 from h2mt import BackendConfig, PrefillConfig
+from h2mt.aio import aiter_blocking
 from h2mt.backends import Backend, GenerationStats
 from h2mt.backends.resolve import DEFAULT_MODEL_NAME
 from h2mt.backends.tokens import chat_template_ids, count_tokens
@@ -17,16 +18,40 @@ from h2mt.query.prompt import Prompt
 from langchain_core.messages.ai import UsageMetadata
 from pydantic import BaseModel, Field, PrivateAttr
 
-__all__ = ["LocalModelSettings", "DEFAULT_MODEL_NAME"]
+__all__ = ["LocalModelSettings", "DEFAULT_MODEL_NAME", "SHARE_MODEL_HELP", "astream_blocking"]
 
 _LOAD_LOCK = threading.Lock()
+SHARE_MODEL_HELP = (
+    "Share the loaded model with every h2mt component of this process that names the same "
+    "configuration (one copy in memory, h2mt.backends.shared); False = load a private copy"
+)
+
+
+class _Chunk(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+C = TypeVar("C", bound=_Chunk)
+
+
+async def astream_blocking(make: Callable[[], Iterator[C]], run_manager: Any) -> AsyncIterator[C]:
+    """The async ``_astream`` of :class:`ChatH2MT` and :class:`H2MTLLM`: their sync ``_stream``
+    (``make()``, built without a run manager) runs in a worker thread; each chunk with text is
+    reported to the async ``run_manager`` (``on_llm_new_token``) before it is yielded."""
+    async for chunk in aiter_blocking(make):
+        if run_manager and chunk.text:
+            await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        yield chunk
 
 
 class LocalModelSettings(BaseModel):
     """The local causal LM (loaded on first use) and its generation parameters."""
 
     model: str | None = Field(
-        default=None, description="Preset (qwen2.5-coder-0.5b, smollm2-135m), HF causal-LM folder or GGUF file; None = the default preset"
+        default=None,
+        description="Preset (qwen2.5-coder-0.5b, smollm2-135m), HF causal-LM folder or GGUF file; "
+        "None = the default preset",
     )
     gguf_file: str | None = Field(default=None, description="GGUF file name inside `model` when it is a folder")
     device: str = Field(default="auto", description='Torch device: "auto", "cpu", "cuda", "cuda:1", ...')
@@ -42,6 +67,7 @@ class LocalModelSettings(BaseModel):
         default=None, gt=0, description="Wall-clock limit of one call in seconds (checked between tokens)"
     )
     seed: int | None = Field(default=None, description="Sampling seed (reproducible sampling)")
+    share_model: bool = Field(default=True, description=SHARE_MODEL_HELP)
 
     _backend: Backend | None = PrivateAttr(default=None)
     _tokenizer: Any = PrivateAttr(default=None)
@@ -51,16 +77,24 @@ class LocalModelSettings(BaseModel):
         super().__init__(**kwargs)
         self._backend = backend
 
+    def _backend_config(self) -> BackendConfig:
+        return BackendConfig(model=self.model, gguf_file=self.gguf_file, device=self.device, dtype=self.dtype,
+                             quantization=self.quantization)
+
     @property
     def backend(self) -> Backend:
-        """The h2mt backend, loaded on first use (GGUF converted once and cached)."""
+        """The h2mt backend, loaded on first use (GGUF converted once and cached); with
+        ``share_model`` the process's one copy for this configuration."""
         with _LOAD_LOCK:
             if self._backend is None:
                 from h2mt.backends import load_backend
+                from h2mt.backends.shared import quiet_loading, shared_backend
 
-                cfg = BackendConfig(model=self.model, gguf_file=self.gguf_file, device=self.device,
-                                    dtype=self.dtype, quantization=self.quantization)
-                self._backend = load_backend(cfg)
+                if self.share_model:
+                    self._backend = shared_backend(self._backend_config())
+                else:
+                    with quiet_loading():
+                        self._backend = load_backend(self._backend_config())
             return self._backend
 
     @property
@@ -71,8 +105,10 @@ class LocalModelSettings(BaseModel):
         with _LOAD_LOCK:
             if self._tokenizer is None:
                 from h2mt.backends import load_tokenizer
+                from h2mt.backends.shared import shared_tokenizer
 
-                self._tokenizer = load_tokenizer(BackendConfig(model=self.model, gguf_file=self.gguf_file))
+                load = shared_tokenizer if self.share_model else load_tokenizer
+                self._tokenizer = load(BackendConfig(model=self.model, gguf_file=self.gguf_file))
             return self._tokenizer
 
     # Token counting with the generator's tokenizer (LangChain's default downloads GPT-2's).

@@ -13,10 +13,24 @@ from langchain_core.documents import Document
 from pydantic import BaseModel, Field, PrivateAttr
 
 from ._convert import to_leaves
+from ._local import SHARE_MODEL_HELP
 
-__all__ = ["RoutingSettings", "route_documents", "route_documents_engine"]
+__all__ = ["RoutingSettings", "load_shared_encoder", "route_documents", "route_documents_engine"]
 
 _LOAD_LOCK = threading.Lock()
+
+
+def load_shared_encoder(cfg: EncoderConfig, share: bool) -> Encoder:
+    """The encoder of ``cfg``: the process's shared one, or (``share`` False) a private copy
+    (quietly either way)."""
+    from h2mt.backends.shared import quiet_loading
+    from h2mt.index.encoders.base import load_encoder
+    from h2mt.index.encoders.shared import shared_encoder
+
+    if share:
+        return shared_encoder(cfg)
+    with quiet_loading():
+        return load_encoder(cfg)
 
 
 def route_documents(
@@ -60,6 +74,7 @@ class RoutingSettings(BaseModel):
 
     budget: int = Field(default=1024, ge=1, description="Token budget of the kept documents (generator tokens)")
     beam_width: int = Field(default=4, ge=1, description="Internal nodes kept per level while routing")
+    share_model: bool = Field(default=True, description=SHARE_MODEL_HELP)
 
     _encoder: Encoder | None = PrivateAttr(default=None)
     _token_counter: CountFn | None = PrivateAttr(default=None)
@@ -77,9 +92,7 @@ class RoutingSettings(BaseModel):
         """The leaf encoder (default: the embedded all-MiniLM-L6-v2)."""
         with _LOAD_LOCK:
             if self._encoder is None:
-                from h2mt.index.encoders.base import load_encoder
-
-                self._encoder = load_encoder(EncoderConfig())
+                self._encoder = load_shared_encoder(EncoderConfig(), self.share_model)
             return self._encoder
 
     @property
@@ -92,8 +105,9 @@ class RoutingSettings(BaseModel):
 
     def _default_counter(self) -> CountFn:
         from h2mt.backends import load_counter
+        from h2mt.backends.shared import shared_counter
 
-        return load_counter(BackendConfig())
+        return shared_counter(BackendConfig()) if self.share_model else load_counter(BackendConfig())
 
     def _route(self, docs: Sequence[Document], question: str) -> tuple[list[Document], RouteResult | None]:
         return route_documents(

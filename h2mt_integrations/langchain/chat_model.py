@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
-from h2mt.aio import aiter_blocking
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, LangSmithParams
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from pydantic import Field
 
 from ._convert import to_chat_messages
-from ._local import LocalModelSettings
+from ._local import LocalModelSettings, astream_blocking
+from ._structured import structured_output
 
 __all__ = ["ChatH2MT"]
 
@@ -32,7 +33,8 @@ class ChatH2MT(LocalModelSettings, BaseChatModel):
     Every message carries ``usage_metadata`` and ``response_metadata`` (``model_name``,
     ``finish_reason``, ``accounting``: prompt/completion tokens, prefill/TTFT/total ms, peak memory).
     Standard parameters ``temperature``, ``max_tokens``, ``stop`` and ``timeout`` are honoured,
-    per instance or per call. Text only: no tool calling, structured output or multimodal input.
+    per instance or per call. Structured output (:meth:`with_structured_output`) by a JSON prompt and
+    validation. Text only: no tool calling or multimodal input.
 
     Example:
         .. code-block:: python
@@ -60,6 +62,26 @@ class ChatH2MT(LocalModelSettings, BaseChatModel):
     def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> NoReturn:
         """Not supported; raises :class:`NotImplementedError` saying what to use instead."""
         raise NotImplementedError(_NO_TOOLS)
+
+    def with_structured_output(
+        self,
+        schema: dict[str, Any] | type | None = None,
+        *,
+        include_raw: bool = False,
+        method: Literal["json_schema", "json_mode", "function_calling"] = "json_schema",
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """Replies as JSON following ``schema`` (a pydantic class: validated into an instance; a JSON
+        schema, TypedDict or function: a dict). The schema goes into the system message and the reply
+        is parsed and validated: no constrained decoding and no tool calling, so every ``method``
+        (``"function_calling"`` included) is this JSON prompt; ``"json_mode"`` needs no schema. A
+        reply that does not parse or validate raises ``OutputParserException``, or with
+        ``include_raw`` comes back as ``parsing_error`` beside ``raw``. ``strict`` is accepted for
+        compatibility: pydantic validation is always strict about the schema."""
+        if kwargs:
+            raise ValueError(f"ChatH2MT.with_structured_output got unsupported arguments {sorted(kwargs)}")
+        return structured_output(self, schema, method=method, include_raw=include_raw)
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
@@ -98,9 +120,8 @@ class ChatH2MT(LocalModelSettings, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in aiter_blocking(lambda: self._stream(messages, stop, None, **kwargs)):
-            if run_manager and chunk.text:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        chunks = astream_blocking(lambda: self._stream(messages, stop, None, **kwargs), run_manager)
+        async for chunk in chunks:
             yield chunk
 
     def _generate(

@@ -11,6 +11,9 @@ from h2mt.index.encoders.base import DEFAULT_ENCODER_NAME, Encoder
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, Field, PrivateAttr
 
+from ._local import SHARE_MODEL_HELP
+from ._routing import load_shared_encoder
+
 __all__ = ["H2MTEmbeddings"]
 
 
@@ -34,9 +37,11 @@ class H2MTEmbeddings(BaseModel, Embeddings):
     )
     device: str = Field(default="cpu", description="Torch device of the encoder")
     batch_size: int = Field(default=16, ge=1, description="Texts per encoder batch")
-    runtime: Literal["torch", "onnx", "onnx-int8"] = Field(
-        default="torch", description="sentence-transformers runtime: torch, ONNX Runtime fp32 or int8"
+    runtime: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        default="auto", description="sentence-transformers runtime: torch, ONNX Runtime fp32 or int8; auto = "
+        "int8 ONNX for the embedded MiniLM on the CPU, else torch (h2mt's EncoderConfig default)"
     )
+    share_model: bool = Field(default=True, description=SHARE_MODEL_HELP)
 
     _encoder: Encoder | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -59,12 +64,10 @@ class H2MTEmbeddings(BaseModel, Embeddings):
 
     @property
     def model(self) -> Encoder:
-        """The h2mt encoder (loaded on first use)."""
+        """The h2mt encoder (loaded on first use, quietly; with ``share_model`` the process's one copy)."""
         with self._lock:
             if self._encoder is None:
-                from h2mt.index.encoders.base import load_encoder
-
-                self._encoder = load_encoder(self._config())
+                self._encoder = load_shared_encoder(self._config(), self.share_model)
             return self._encoder
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

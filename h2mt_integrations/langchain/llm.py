@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from h2mt.aio import aiter_blocking
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LLM, LangSmithParams, LanguageModelInput
 from langchain_core.outputs import GenerationChunk
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import Field
 
-from ._local import LocalModelSettings
+from ._local import LocalModelSettings, astream_blocking
 
 __all__ = ["H2MTLLM"]
 
@@ -89,9 +88,7 @@ class H2MTLLM(LocalModelSettings, LLM):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[GenerationChunk]:
-        async for chunk in aiter_blocking(lambda: self._stream(prompt, stop, None, **kwargs)):
-            if run_manager and chunk.text:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+        async for chunk in astream_blocking(lambda: self._stream(prompt, stop, None, **kwargs), run_manager):
             yield chunk
 
     def _call(

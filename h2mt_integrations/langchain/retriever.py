@@ -14,6 +14,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import Field, PrivateAttr
 
 from ._convert import node_document, top_k
+from ._local import SHARE_MODEL_HELP
 
 __all__ = ["H2MTRetriever"]
 
@@ -44,6 +45,7 @@ class H2MTRetriever(BaseRetriever):
     breadcrumbs: bool = Field(
         default=True, description="Start each page_content with its heading path line ('## Doc > Section > Entry')"
     )
+    share_model: bool = Field(default=True, description=SHARE_MODEL_HELP)
 
     _engine: H2MT | None = PrivateAttr(default=None)
     _encoder: Encoder | None = PrivateAttr(default=None)
@@ -58,11 +60,19 @@ class H2MTRetriever(BaseRetriever):
 
     @property
     def engine(self) -> H2MT:
-        """The h2mt engine over the index (loaded on first use; no re-encoding)."""
+        """The h2mt engine over the index (loaded on first use; no re-encoding). Its encoder is the
+        one the index was built with: with ``share_model`` the process's shared copy."""
         with _LOAD_LOCK:
             if self._engine is None:
+                from h2mt.index.encoders.shared import shared_encoder
+                from h2mt.index.store import load_index
+
                 assert self.index_path is not None
-                self._engine = H2MT.load(self.index_path, encoder=self._encoder)
+                index = load_index(self.index_path)
+                enc, meta = self._encoder, index.meta.get("encoder", {})
+                if enc is None and self.share_model and meta.get("kind") in ("sentence-transformers", "hashing"):
+                    enc = shared_encoder(meta)
+                self._engine = H2MT(index, encoder=enc)
             return self._engine
 
     def _get_relevant_documents(

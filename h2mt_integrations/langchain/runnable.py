@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
-from h2mt import PrefillConfig
+from h2mt import ConfigError, H2MTConfig, MemoryConfig, PrefillConfig
 from h2mt.aio import aiter_blocking, run_blocking
+from h2mt.config import AnswerTask, PrefillMode
 from h2mt.counting import CountFn
-from h2mt.query.prompt import build_messages
+from h2mt.query.prompt import Prompt, build_prompt
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessageChunk, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, BaseMessageChunk, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig, RunnableSerializable, patch_config
 from langchain_core.runnables.utils import AddableDict
 from pydantic import BaseModel, Field
 
-from ._convert import format_documents
-from ._memory import memory_generation, memory_message, memory_prompt
-from ._routing import RoutingSettings
+from ._memory import memory_generation, memory_message
+from ._routing import RoutingSettings, route_documents_engine
 from ._schema import H2MTInput, H2MTOutput, Turn, merge_chunks, parse_input
 from .chat_model import ChatH2MT
 
@@ -44,11 +45,15 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     """
 
     llm: BaseChatModel = Field(default_factory=ChatH2MT, description="Chat model that answers (nested run)")
-    system_prompt: str = Field(default=PrefillConfig().system_prompt, description="System message of the prompt")
+    task: AnswerTask = Field(
+        default=AnswerTask.SHORT, description="Answer task (h2mt.config.AnswerTask): short = the exact name, "
+        "value or phrase; explain = a few grounded sentences; chat = a plain chat turn over the context")
+    system_prompt: str = Field(default="", description="System message of the prompt; '' = the task's")
     breadcrumbs: bool = Field(default=True, description="Put kept documents under their heading paths")
-    prefill: Literal["text", "memory", "hybrid"] = Field(
-        default="text", description="text: kept documents as text; memory/hybrid: as HMT memory embeddings "
-        "(needs ChatH2MT; prefilled on its generator directly, not through its message path)")
+    prefill: PrefillMode = Field(
+        default=PrefillMode.TEXT, description="How kept documents enter the prompt "
+        "(h2mt.config.PrefillMode): text; memory/hybrid: as HMT memory embeddings (needs ChatH2MT; "
+        "prefilled on its generator directly, not through its message path)")
     text_leaves: int = Field(default=1, ge=0, description="hybrid: this many top documents stay text")
     hmt_weights: str | None = Field(default=None, description="HMT memory folder (None: the shipped one)")
 
@@ -66,21 +71,41 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
         return H2MTOutput
 
     def _prefill_config(self) -> PrefillConfig:
-        return PrefillConfig(system_prompt=self.system_prompt, breadcrumbs=self.breadcrumbs, mode=self.prefill,  # type: ignore[arg-type]
-                             text_leaves=self.text_leaves, max_new_tokens=int(getattr(self.llm, "max_tokens", 0) or 0))
+        return PrefillConfig(task=self.task, system_prompt=self.system_prompt, breadcrumbs=self.breadcrumbs,
+                             mode=self.prefill, text_leaves=self.text_leaves,
+                             max_new_tokens=int(getattr(self.llm, "max_tokens", 0) or 0))
 
     def _prepare(self, inp: Mapping[str, Any]) -> Turn:
+        """Route the documents and make the prompt with h2mt's prompt step (:meth:`h2mt.H2MT.prompt`).
+
+        Memory/hybrid prefill (no chat history) returns the h2mt prompt itself, to be prefilled on
+        the ChatH2MT's generator; otherwise the prompt's messages, with ``chat_history`` placed
+        before the question, go to ``llm``."""
         t0 = time.perf_counter()
         question, docs, history = parse_input(inp)
-        if self.prefill != "text" and not history:
-            sources, r, prompt = memory_prompt(self, self.llm, docs, question, self._prefill_config(), self.hmt_weights)
-            if prompt is not None:
-                return Turn(sources, r, [], t0, time.perf_counter(), prompt)
-        sources, r = self._route(docs, question)
-        context = format_documents(sources, self.breadcrumbs)
-        system, user = build_messages(question, context, PrefillConfig(system_prompt=self.system_prompt))
-        messages = [SystemMessage(system["content"]), *history, HumanMessage(user["content"])]
-        return Turn(sources, r, messages, t0, time.perf_counter())
+        cfg = self._prefill_config()
+        if cfg.mode != PrefillMode.TEXT and history:  # memory embeddings are not a chat history
+            cfg = replace(cfg, mode=PrefillMode.TEXT)
+        memory = cfg.mode != PrefillMode.TEXT
+        if memory and not isinstance(self.llm, ChatH2MT):
+            raise ConfigError(
+                f"prefill={cfg.mode.value!r} needs h2mt's own chat model (ChatH2MT) to prefill memory "
+                f"embeddings; {type(self.llm).__name__} reads text only: use prefill='text' with it."
+            )
+        own = isinstance(self.llm, ChatH2MT)
+        config = H2MTConfig(prefill=cfg, memory=MemoryConfig(kind="hmt", weights=self.hmt_weights) if memory
+                            else MemoryConfig())
+        sources, r, eng = route_documents_engine(
+            docs, question, encoder=self.encoder, token_counter=self.token_counter, budget=self.budget,
+            beam_width=self.beam_width, config=config, backend=self.llm.backend if own else _OwnTemplate())
+        if eng is not None and r is not None:
+            prompt = eng.prompt(question, r.kept, cfg)
+        else:  # no documents: the engine's text prompt step over nothing
+            prompt = build_prompt(question, [], replace(cfg, mode=PrefillMode.TEXT))
+            memory = False
+        if memory:
+            return Turn(sources, r, [], t0, time.perf_counter(), prompt)
+        return Turn(sources, r, _with_history(prompt, history), t0, time.perf_counter())
 
     # ---- invoke ----------------------------------------------------------------------------
     def invoke(self, input: dict[str, Any], config: RunnableConfig | None = None, **kwargs: Any) -> dict[str, Any]:
@@ -184,3 +209,27 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
                 first = first or time.perf_counter()
                 yield AddableDict(answer=chunk.text)
         yield AddableDict(stats=turn.stats(full, first))
+
+
+class _OwnTemplate:
+    """The generator side of :meth:`h2mt.H2MT.prompt` for a chat model that applies its own chat
+    template (any LangChain chat model but :class:`ChatH2MT`): the prompt step gets no token ids
+    from it (the model is sent the prompt's messages) and no h2mt generator is loaded for it."""
+
+    name = "external chat model"
+    context_window = 0  # unknown: the chat model checks its own window
+    tokenizer = None
+
+    def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        """No ids: the external model templates the messages itself."""
+        return []
+
+
+_MESSAGE_TYPES: dict[str, type[BaseMessage]] = {"system": SystemMessage, "user": HumanMessage,
+                                                "assistant": AIMessage}
+
+
+def _with_history(prompt: Prompt, history: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """The prompt's chat messages as LangChain messages, ``history`` placed before the last (the question)."""
+    msgs = [_MESSAGE_TYPES[m["role"]](m["content"]) for m in prompt.messages]
+    return [*msgs[:-1], *history, *msgs[-1:]]

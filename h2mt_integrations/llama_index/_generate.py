@@ -1,6 +1,6 @@
 """Answer generation over routed leaves, with accounting filled in as the token stream ends.
 
-The prompt is h2mt's own (:func:`h2mt.query.prompt.build_prompt`). With no LLM (or an
+The prompt is h2mt's own: the engine's prompt step (:meth:`h2mt.H2MT.prompt`). With no LLM (or an
 :class:`H2MTLLM`) it is prefilled once on the h2mt backend (:func:`h2mt.query.generate.generate`),
 which reports prefill and first-token times; any other LlamaIndex LLM gets the same chat
 messages, its time to first token is measured here and what it does not report stays ``None``.
@@ -49,8 +49,11 @@ class AnswerRun:
                     "sharing its backend); other LLMs read text: use prefill='text'."
                 )
             self.prompt = engine.prompt(question, route.kept, prefill)
-        else:
-            self.prompt = build_prompt(question, route.kept, prefill, self.backend.chat_ids if self.backend else None)
+        elif self.native:  # the engine's prompt step, templated for the generator that answers
+            answering = engine if llm is None else H2MT(engine.index, engine.config, backend=self.backend)
+            self.prompt = answering.prompt(question, route.kept, prefill)
+        else:  # a foreign LLM applies its own chat template: the same messages, no h2mt token ids
+            self.prompt = build_prompt(question, route.kept, prefill)
         pending = GenerationStats(prompt_tokens=None, completion_tokens=None, prefill_ms=None)
         self.metadata: dict[str, Any] = {**self._accounting(pending, t0, t0).as_dict(), "ttft_ms": None,
                                          "total_ms": None, "budget": route.budget}

@@ -8,20 +8,26 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from h2mt.backends.shared import quiet_loading
 from h2mt.config import BackendConfig, EncoderConfig
 from h2mt.index.encoders.base import DEFAULT_ENCODER_NAME, Encoder, load_encoder
+from h2mt.index.encoders.shared import shared_encoder
 
 if TYPE_CHECKING:
     import numpy as np
     from h2mt.counting import CountFn
 
-__all__ = ["CachingEncoder", "install_tokenizer", "resolve_counter", "resolve_encoder"]
+__all__ = ["CachingEncoder", "SHARE_MODEL_HELP", "install_tokenizer", "resolve_counter", "resolve_encoder"]
 
 log = logging.getLogger(__name__)
 
 ENCODER_HELP = (
     "'default' = the embedded all-MiniLM-L6-v2, 'hashing' = deterministic model-free encoder, "
     "'lm-hidden' = the generator's hidden states, or a sentence-transformers model path"
+)
+SHARE_MODEL_HELP = (
+    "Share loaded models (generator, tokenizer, encoder) with every h2mt component of this process that "
+    "names the same configuration (one copy in memory, h2mt.backends.shared); False = private copies."
 )
 
 
@@ -42,8 +48,9 @@ def install_tokenizer(tokenizer: Any, *, override: bool = False) -> bool:
     return True
 
 
-def resolve_encoder(spec: str, backend: Any = None) -> Encoder:
-    """Load the encoder named by ``spec`` (see ``ENCODER_HELP``)."""
+def resolve_encoder(spec: str, backend: Any = None, share: bool = True) -> Encoder:
+    """Load the encoder named by ``spec`` (see ``ENCODER_HELP``): the process's shared one, or
+    (``share`` False) a private copy; quietly either way."""
     if spec in ("", "default"):
         cfg = EncoderConfig()
     elif spec == DEFAULT_ENCODER_NAME:  # that name is the torch runtime's
@@ -52,17 +59,27 @@ def resolve_encoder(spec: str, backend: Any = None) -> Encoder:
         cfg = EncoderConfig(kind=spec)  # type: ignore[arg-type]
     else:
         cfg = EncoderConfig(model=spec)
-    return load_encoder(cfg, backend)
+    if share:
+        return shared_encoder(cfg, backend)
+    with quiet_loading():
+        return load_encoder(cfg, backend)
 
 
-def resolve_counter(model: str | None, backend: Any, given: CountFn | None) -> tuple[CountFn, Any]:
-    """(token counter, the model tokenizer or None): the given counter, the backend's, or the model's."""
+def resolve_counter(
+    model: str | None, backend: Any, given: CountFn | None, share: bool = True
+) -> tuple[CountFn, Any]:
+    """(token counter, the model tokenizer or None): the given counter, the backend's, or the model's
+    (its tokenizer shared with the process's other components unless ``share`` is False)."""
     if given is not None:
         return given, None
     from h2mt.backends import load_counter
+    from h2mt.backends.shared import shared_counter
     from h2mt.counting import TokenCounter
 
-    counter = TokenCounter.for_backend(backend) if backend is not None else load_counter(BackendConfig(model=model))
+    if backend is not None:
+        counter = TokenCounter.for_backend(backend)
+    else:
+        counter = (shared_counter if share else load_counter)(BackendConfig(model=model))
     return counter, counter.tokenizer
 
 

@@ -10,7 +10,7 @@ from h2mt.index.encoders.base import Encoder
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from ._resources import ENCODER_HELP, resolve_encoder
+from ._resources import ENCODER_HELP, SHARE_MODEL_HELP, resolve_encoder
 
 __all__ = ["H2MTEmbedding"]
 
@@ -19,6 +19,7 @@ class H2MTEmbedding(BaseEmbedding):
     """Embeds with an h2mt encoder; ``encoder=`` takes a spec string or an Encoder object."""
 
     encoder: str = Field("default", description=f"Which encoder: {ENCODER_HELP}.")
+    share_model: bool = Field(True, description=SHARE_MODEL_HELP)
 
     _encoder: Any = PrivateAttr(None)
 
@@ -40,7 +41,7 @@ class H2MTEmbedding(BaseEmbedding):
     def h2mt_encoder(self) -> Encoder:
         """The underlying h2mt encoder (loaded on first use); pass it to the postprocessor to share it."""
         if self._encoder is None:
-            self._encoder = resolve_encoder(self.encoder)
+            self._encoder = resolve_encoder(self.encoder, share=self.share_model)
         return self._encoder
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from h2mt.aio import run_blocking
 from h2mt.backends import load_backend, load_tokenizer
+from h2mt.backends.shared import quiet_loading, shared_backend, shared_tokenizer
 from h2mt.config import AnswerTask, BackendConfig, PrefillConfig
 from llama_index.core.base.llms.types import (
     ChatMessage,
@@ -23,7 +24,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.custom import CustomLLM
 
-from ._resources import install_tokenizer
+from ._resources import SHARE_MODEL_HELP, install_tokenizer
 from ._stream import Step, as_async, steps, to_chat, to_completion
 
 __all__ = ["H2MTLLM"]
@@ -33,7 +34,10 @@ class H2MTLLM(CustomLLM):
     reports the model's real context window. ``backend=`` takes an already loaded h2mt backend.
     ``additional_kwargs`` of responses carry the generation stats (prefill and first-token ms)."""
 
-    model: str | None = Field(None, description="Preset (qwen2.5-coder-0.5b, smollm2-135m), HF folder or GGUF file; None = the default preset.")
+    model: str | None = Field(
+        None,
+        description="Preset (qwen2.5-coder-0.5b, smollm2-135m), HF folder or GGUF file; None = the default preset.",
+    )
     gguf_file: str | None = Field(None, description="GGUF file name inside `model` when it is a folder.")
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="Compute dtype.")
@@ -44,6 +48,7 @@ class H2MTLLM(CustomLLM):
     top_p: float = Field(1.0, gt=0, le=1, description="Nucleus sampling when temperature > 0.")
     chat_template: bool = Field(True, description="Wrap complete() prompts in the chat template as one "
                                 "user message (after the system prompt); False = raw text.")
+    share_model: bool = Field(True, description=SHARE_MODEL_HELP)
 
     _backend: Any = PrivateAttr(None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -53,7 +58,11 @@ class H2MTLLM(CustomLLM):
             data.setdefault("model", backend.name)
         super().__init__(**data)
         self._backend = backend
-        install_tokenizer(backend.tokenizer if backend is not None else load_tokenizer(self._config()))
+        if backend is not None:
+            tokenizer = backend.tokenizer
+        else:
+            tokenizer = (shared_tokenizer if self.share_model else load_tokenizer)(self._config())
+        install_tokenizer(tokenizer)
 
     @classmethod
     def class_name(cls) -> str:
@@ -66,10 +75,14 @@ class H2MTLLM(CustomLLM):
 
     @property
     def backend(self) -> Any:
-        """The loaded h2mt backend (loaded on first use)."""
+        """The loaded h2mt backend (loaded on first use; with ``share_model`` the process's one copy)."""
         with self._lock:
             if self._backend is None:
-                self._backend = load_backend(self._config())
+                if self.share_model:
+                    self._backend = shared_backend(self._config())
+                else:
+                    with quiet_loading():
+                        self._backend = load_backend(self._config())
             return self._backend
 
     @property

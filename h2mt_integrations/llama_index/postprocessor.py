@@ -21,7 +21,14 @@ from llama_index.core.schema import BaseNode, NodeWithScore, QueryBundle
 from llama_index.core.storage.docstore.types import BaseDocumentStore
 
 from ._convert import Leaves, to_leaves
-from ._resources import ENCODER_HELP, CachingEncoder, install_tokenizer, resolve_counter, resolve_encoder
+from ._resources import (
+    ENCODER_HELP,
+    SHARE_MODEL_HELP,
+    CachingEncoder,
+    install_tokenizer,
+    resolve_counter,
+    resolve_encoder,
+)
 from .events import HierarchyBuildEvent, RoutingStartEvent, dispatcher, emit_routing_end
 
 __all__ = ["H2MTNodePostprocessor"]
@@ -48,6 +55,7 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
     model: str | None = Field(None, description="Generator (HF folder or GGUF) whose tokenizer counts "
                               "tokens; None = the default generator preset.")
     cache_size: int = Field(4, ge=0, description="Hierarchies kept in the LRU cache (by candidate set).")
+    share_model: bool = Field(True, description=SHARE_MODEL_HELP)
     docstore: Annotated[BaseDocumentStore | None, WithJsonSchema({"type": "object"})] = Field(
         None, exclude=True, description="Where PARENT nodes not among the candidates are looked up; "
         "its insertion order is the document order when node offsets are ambiguous (index.docstore).")
@@ -68,7 +76,7 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
         super().__init__(**data)
         self._backend = backend
         self._encoder = None if enc is None or isinstance(enc, str) else CachingEncoder(enc)
-        self._counter, tokenizer = resolve_counter(self.model, backend, token_counter)
+        self._counter, tokenizer = resolve_counter(self.model, backend, token_counter, self.share_model)
         install_tokenizer(tokenizer)
 
     @classmethod
@@ -103,7 +111,7 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
         t0 = time.perf_counter()
         with self._lock:  # the encoder loads once
             if self._encoder is None:
-                self._encoder = CachingEncoder(resolve_encoder(self.encoder, self._backend))
+                self._encoder = CachingEncoder(resolve_encoder(self.encoder, self._backend, self.share_model))
         eng = H2MT.from_leaves(leaves.inputs, H2MTConfig(), encoder=self._encoder, backend=self._backend,
                                token_counter=self._counter)
         with self._lock:

@@ -521,3 +521,120 @@ def test_batch_runs_inputs_concurrently(kind: str, backend: Any, docs: list[Docu
     assert len(out) == 3 and _overlapping(spans, 3), spans
     spans.clear()
     assert len(asyncio.run(model.abatch(inputs))) == 3 and _overlapping(spans, 3), spans
+
+
+# ---- one prompt step, one async stream, structured output ------------------------------------------
+def test_runnable_builds_its_prompt_with_the_engines_prompt_step(runnable: H2MTRunnable, docs: list[Document],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from h2mt import H2MT
+
+    calls: list[Any] = []
+    real = H2MT.prompt
+
+    def spy(self: H2MT, question: str, kept: Any, config: Any = None) -> Any:
+        p = real(self, question, kept, config)
+        calls.append((question, [k.node.ref for k in kept], p))
+        return p
+
+    monkeypatch.setattr(H2MT, "prompt", spy)
+    rec = Recorder()
+    history = [HumanMessage("What is max_connections?"), AIMessage("The connection limit.")]
+    out = runnable.invoke({"question": Q, "documents": docs, "chat_history": history}, {"callbacks": [rec]})
+    assert len(calls) == 1
+    question, refs, prompt = calls[0]
+    assert question == Q and [docs[int(r)].id for r in refs] == [d.id for d in out["sources"]]
+    sent = rec.chat_runs[0]["messages"]  # the engine's messages, the history before the question
+    assert [m.content for m in sent] == [prompt.messages[0]["content"], *[m.content for m in history],
+                                         prompt.messages[1]["content"]]
+    # a foreign chat model: the same prompt step, and no h2mt generator is loaded for it
+    import h2mt.backends as hb
+
+    monkeypatch.setattr(hb, "load_backend", lambda *a, **k: pytest.fail("no generator may load"))
+    fake = FakeListChatModel(responses=["four megabytes"])
+    frec = Recorder()
+    other = H2MTRunnable(llm=fake, budget=20, encoder=HashingEncoder(256), token_counter=SimpleTokenCounter())
+    assert other.invoke({"question": Q, "documents": docs}, {"callbacks": [frec]})["answer"] == "four megabytes"
+    assert len(calls) == 2 and calls[1][2].ids == []
+    assert [m.content for m in frec.chat_runs[0]["messages"]] == [m["content"] for m in calls[1][2].messages]
+
+
+def test_runnable_modes_and_tasks_come_from_h2mt(backend: Any, docs: list[Document]) -> None:
+    from h2mt.config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillMode
+
+    fields = H2MTRunnable.model_fields
+    assert fields["prefill"].annotation is PrefillMode and fields["task"].annotation is AnswerTask
+    for mode in PrefillMode:  # every mode h2mt has is a valid setting, by its value
+        assert H2MTRunnable(llm=FakeListChatModel(responses=["x"]), prefill=mode.value).prefill is mode
+    for task in AnswerTask:
+        rec = Recorder()
+        r = H2MTRunnable(llm=ChatH2MT(backend=backend, max_tokens=2), task=task.value, budget=48,
+                         encoder=HashingEncoder(256))
+        r.invoke({"question": Q, "documents": docs}, {"callbacks": [rec]})
+        assert rec.chat_runs[0]["messages"][0].content == TASK_SYSTEM_PROMPTS[task]
+    with pytest.raises(ValueError):
+        H2MTRunnable(prefill="bogus")
+
+
+def test_chat_model_and_llm_share_one_async_stream() -> None:
+    from h2mt_integrations.langchain import _local
+
+    for cls in (ChatH2MT, H2MTLLM):
+        names = cls._astream.__code__.co_names
+        assert "astream_blocking" in names and "aiter_blocking" not in names, cls
+        module = sys.modules[cls.__module__]
+        assert module.astream_blocking is _local.astream_blocking
+
+
+def test_async_stream_reports_each_token_to_async_callbacks(backend: Any) -> None:
+    for model in (ChatH2MT(backend=backend, max_tokens=5), H2MTLLM(backend=backend, max_tokens=5)):
+        rec = AsyncRecorder()
+
+        async def run(m: Any = model, r: AsyncRecorder = rec) -> list[str]:
+            return [c if isinstance(c, str) else c.text async for c in m.astream("hello there", {"callbacks": [r]})]
+
+        pieces = [p for p in asyncio.run(run()) if p]
+        assert pieces and [t for t in rec.tokens if t] == pieces
+
+
+def _json_backend(backend: Any, monkeypatch: pytest.MonkeyPatch, reply: str) -> list[Any]:
+    """The backend streams ``reply``; returns the list of prompt ids it was given."""
+    seen: list[Any] = []
+
+    def stream(ids: Any, cfg: Any, stats: Any) -> Any:
+        seen.append(list(ids))
+        stats.prompt_tokens, stats.completion_tokens = len(ids), 3
+        yield from (reply[:5], reply[5:])
+
+    monkeypatch.setattr(backend, "stream", stream)
+    return seen
+
+
+def test_with_structured_output_json_schema(backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from langchain_core.exceptions import OutputParserException
+    from pydantic import BaseModel
+
+    class Setting(BaseModel):
+        name: str
+        default: str
+
+    chat = ChatH2MT(backend=backend, max_tokens=32)
+    _json_backend(backend, monkeypatch, '```json\n{"name": "work_mem", "default": "4MB"}\n```')
+    rec = Recorder()
+    out = chat.with_structured_output(Setting).invoke("What is work_mem's default?", {"callbacks": [rec]})
+    assert out == Setting(name="work_mem", default="4MB")
+    system = rec.chat_runs[0]["messages"][0]
+    assert system.type == "system" and '"default"' in system.content and "JSON" in system.content
+    raw = chat.with_structured_output(Setting, include_raw=True).invoke([SystemMessage("Be brief."), HumanMessage("q")])
+    assert raw["parsed"] == out and raw["parsing_error"] is None and isinstance(raw["raw"], AIMessage)
+    as_dict = chat.with_structured_output(Setting.model_json_schema()).invoke("q")
+    assert as_dict == {"name": "work_mem", "default": "4MB"}
+    assert chat.with_structured_output(method="json_mode").invoke("q") == as_dict
+    _json_backend(backend, monkeypatch, '{"name": "work_mem"}')  # "default" missing: does not validate
+    with pytest.raises(OutputParserException):
+        chat.with_structured_output(Setting).invoke("q")
+    bad = chat.with_structured_output(Setting, include_raw=True).invoke("q")
+    assert bad["parsed"] is None and isinstance(bad["parsing_error"], OutputParserException)
+    _json_backend(backend, monkeypatch, '{"name": "work_mem", "default": "4MB"}')
+    assert chat.with_structured_output(Setting, method="function_calling").invoke("q") == out  # no tools: JSON
+    with pytest.raises(ValueError, match="needs a schema"):
+        chat.with_structured_output()

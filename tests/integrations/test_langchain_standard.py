@@ -80,11 +80,11 @@ class TestChatH2MTUnit(ChatModelUnitTests):
 
     @property
     def has_structured_output(self) -> bool:
-        return False  # no tool calling or JSON-schema constrained decoding in the h2mt backend
+        return True  # a JSON-schema prompt plus validation (h2mt_integrations.langchain._structured)
 
     @property
     def supports_json_mode(self) -> bool:
-        return False  # no constrained decoding
+        return True  # method="json_mode": a JSON-object prompt plus parsing (no constrained decoding)
 
     @property
     def supports_image_inputs(self) -> bool:

@@ -205,7 +205,8 @@ def test_markdown_split_chunks_share_their_section_and_docstore_order(backend):
 def _hier_nodes(backend):
     install_tokenizer(backend.tokenizer)
     doc = Document(text=PROSE + " The FUNCNEST variable limits function nesting.", id_="prose")
-    return HierarchicalNodeParser.from_defaults(chunk_sizes=[384, 96, 48], chunk_overlap=0).get_nodes_from_documents([doc])
+    parser = HierarchicalNodeParser.from_defaults(chunk_sizes=[384, 96, 48], chunk_overlap=0)
+    return parser.get_nodes_from_documents([doc])
 
 
 def _parent(n):
@@ -420,7 +421,31 @@ def test_candidates_larger_than_the_budget_degrade_to_the_best_one_truncated(cap
     assert best.node.node_id == original.node_id and best.node.metadata == original.metadata
     assert "PIPESTATUS" in best.node.get_content()
     assert 0 < counter([best.node.get_content()])[0] <= budget
-    assert original.get_content().startswith(best.node.get_content())  # a prefix of the node; the node itself is untouched
+    # a prefix of the node; the node itself is untouched
+    assert original.get_content().startswith(best.node.get_content())
     assert len(original.get_content()) > len(best.node.get_content())
     asy = asyncio.run(post.apostprocess_nodes(nws, query_str=q))
     assert [(o.node.node_id, o.node.get_content()) for o in asy] == [(best.node.node_id, best.node.get_content())]
+
+
+def test_query_engine_prompt_is_the_engines_prompt_step(engine_kw, backend, monkeypatch):
+    from h2mt import H2MT
+
+    calls = []
+    real = H2MT.prompt
+
+    def spy(self, question, kept, config=None):
+        p = real(self, question, kept, config)
+        calls.append((self.backend, p))
+        return p
+
+    monkeypatch.setattr(H2MT, "prompt", spy)
+    doc = Document(text=MD, id_="guide", metadata={"file_name": "guide.md"})
+    for llm in (None, H2MTLLM(backend=backend, max_new_tokens=2)):
+        calls.clear()
+        qe = H2MTQueryEngine.from_documents([doc], budget=60, llm=llm, **engine_kw)
+        resp = qe.query("Which exit status does a fatal signal give?")
+        assert len(calls) == 1
+        used, prompt = calls[0]
+        assert used is backend and prompt.ids == backend.chat_ids(prompt.messages)
+        assert resp.metadata["prompt_tokens"] == len(prompt.ids)

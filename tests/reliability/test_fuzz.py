@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from h2mt import H2MT, ChunkConfig, H2MTConfig, H2MTError, HierarchyConfig
+from h2mt import H2MT, BudgetError, ChunkConfig, H2MTConfig, HierarchyConfig, InputError, ParseError
 from h2mt.index.chunking import SimpleTokenCounter
 from h2mt.index.encoders.base import HashingEncoder
 from h2mt.index.parse import parse_text
@@ -17,7 +17,9 @@ from hypothesis import strategies as st
 from tests.test_tree import check_tree_invariants
 
 EXAMPLES = int(os.environ.get("H2MT_FUZZ_EXAMPLES", "60"))
-CFG = H2MTConfig(chunk=ChunkConfig(max_tokens=24, min_tokens=2), hierarchy=HierarchyConfig(branching=3, semantic_min_leaves=4))
+CFG = H2MTConfig(
+    chunk=ChunkConfig(max_tokens=24, min_tokens=2), hierarchy=HierarchyConfig(branching=3, semantic_min_leaves=4)
+)
 ENC, COUNT = HashingEncoder(32), SimpleTokenCounter()
 
 words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=0, max_size=30)
@@ -38,16 +40,25 @@ html_piece = st.one_of(
 
 
 def run(text: str, fmt: str) -> None:
+    """Parsing may refuse only a text with nothing to index; whatever parses must build; routing
+    may refuse only a budget smaller than every leaf."""
     try:
         doc = parse_text(text, "fuzz", format=fmt)  # type: ignore[arg-type]
+    except ParseError:
+        assert not any(c.isalnum() for c in text) or fmt == "html", f"refused a text with words: {text!r}"
+        return
+    assert doc.text.strip(), "a parsed document has text"
+    try:
         eng = H2MT.build([doc], CFG, encoder=ENC, token_counter=COUNT)
-    except H2MTError:
+    except InputError:  # only a document that is all headings (no section body) has nothing to index
+        assert not any(doc.text[s.start:s.end].strip() for s in doc.sections), "refused a document with a body"
         return
     check_tree_invariants(eng, [doc], CFG)
     for q, budget in (("a", 24), (text[:40] or "x", 100), ("the", 10**6)):
         try:
             r = eng.route(q, budget=budget)
-        except H2MTError:
+        except BudgetError:
+            assert budget < max(n.tokens for n in eng.index.nodes if n.kind.value == "leaf")
             continue
         assert r.tokens_kept <= budget
         assert [k.node.id for k in r.kept] == sorted(k.node.id for k in r.kept)

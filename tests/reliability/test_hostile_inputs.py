@@ -67,7 +67,9 @@ def test_50mb_single_line_without_spaces(build, tmp_path):
 
 def test_extremely_deep_heading_nesting(build, tmp_path):
     f = tmp_path / "deep.md"
-    f.write_text("".join(f"{'#' * (1 + i % 6)} Level {i}\n\nText of level {i} about topic {i}.\n\n" for i in range(3000)))
+    f.write_text(
+        "".join(f"{'#' * (1 + i % 6)} Level {i}\n\nText of level {i} about topic {i}.\n\n" for i in range(3000))
+    )
     eng = build([f])
     assert len([n for n in eng.index.nodes if n.kind == NodeKind.SECTION]) >= 2999
     r = eng.route("topic 2999", budget=64)
@@ -91,7 +93,9 @@ def test_thousands_of_tiny_files_and_duplicates(build, tmp_path):
 
 def test_questions_and_budgets(build, tmp_path):
     f = tmp_path / "doc.md"
-    f.write_text("# Guide\n\n## Signals\n\nThe trap builtin handles signals.\n\n## Files\n\nRedirection writes files.\n")
+    f.write_text(
+        "# Guide\n\n## Signals\n\nThe trap builtin handles signals.\n\n## Files\n\nRedirection writes files.\n"
+    )
     eng = build([f])
     with pytest.raises(InputError):
         eng.route("")

@@ -18,7 +18,9 @@ def docs():
 
 
 def same(a: H2MT, b: H2MT) -> None:
-    key = lambda n: (n.id, n.kind, n.title, n.parent, n.children, n.doc, n.start, n.end, n.tokens, n.depth, n.path, n.text)  # noqa: E731
+    key = lambda n: (  # noqa: E731
+        n.id, n.kind, n.title, n.parent, n.children, n.doc, n.start, n.end, n.tokens, n.depth, n.path, n.text
+    )
     assert [key(n) for n in a.index.nodes] == [key(n) for n in b.index.nodes]
     np.testing.assert_allclose(a.index.embeddings, b.index.embeddings, atol=1e-6)
     assert a.index.lexical.vocab == b.index.lexical.vocab

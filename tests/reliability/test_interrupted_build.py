@@ -15,7 +15,10 @@ from tests._tiny import make_tiny_model_dir
 
 
 def _cmd(src, out, tiny):
-    return [sys.executable, "-m", "h2mt.cli.main", "build", str(src), "-o", str(out), "--encoder", "hashing", "--model", str(tiny)]
+    return [
+        sys.executable, "-m", "h2mt.cli.main", "build", str(src), "-o", str(out),
+        "--encoder", "hashing", "--model", str(tiny),
+    ]
 
 
 @pytest.mark.timeout(900)
@@ -23,7 +26,9 @@ def test_killed_builds_keep_the_previous_index(tmp_path):
     tiny = make_tiny_model_dir(tmp_path / "tiny")
     small, big, out = tmp_path / "small.md", tmp_path / "big.md", tmp_path / "idx.h2mt"
     small.write_text("# Old\n\nThe old index talks about signals and traps.\n")
-    big.write_text("".join(f"## Section {i}\n\n" + f"Paragraph {i} about redirections and variables. " * 40 + "\n\n" for i in range(400)))
+    big.write_text("".join(
+        f"## Section {i}\n\n" + f"Paragraph {i} about redirections and variables. " * 40 + "\n\n" for i in range(400)
+    ))
     subprocess.run(_cmd(small, out, tiny), check=True, capture_output=True, timeout=300)
     old = out.read_bytes()
     old_nodes = len(load_index(out).nodes)

@@ -35,7 +35,9 @@ def test_available_memory_is_read():
 
 
 def test_memory_stays_flat_over_500_queries(manual_engine):
-    qs = ["trap kill signal", "export environment variable", "history designator", "server memory buffer", "redirect file"]
+    qs = [
+        "trap kill signal", "export environment variable", "history designator", "server memory buffer", "redirect file"
+    ]
     for q in qs * 4:  # warm-up: caches, allocator pools
         manual_engine.route(q, budget=200)
     gc.collect()

@@ -113,7 +113,9 @@ def make_niah(docs: Sequence[ParsedDocument], count: CountFn, spec: NiahSpec) ->
                 parts = _haystack(pool, target, rng)
                 keys = rng.sample([f"{a}-{n}" for a in _ADJ for n in _NOUN], nkeys)
                 values = [str(rng.randint(1_000_000, 9_999_999)) for _ in keys]
-                needles = [f"One of the special magic numbers for {k} is: {v}." for k, v in zip(keys, values, strict=True)]
+                needles = [
+                    f"One of the special magic numbers for {k} is: {v}." for k, v in zip(keys, values, strict=True)
+                ]
                 for extra in needles[1:]:
                     insert_at_depth(parts, extra, rng.random())
                 insert_at_depth(parts, needles[0], depth)

@@ -1,17 +1,24 @@
-"""What every compared method shares: the :class:`Method` protocol, the :class:`Selection` it
-returns, the :class:`GroupView` of one built index it selects from, and :class:`MethodUnavailable`.
+"""What every compared method shares: the :class:`Method` protocol (every hook the runner and the
+generation worker call, optional ones included), :class:`MethodBase` (the optional hooks'
+defaults), the :class:`Selection` a method returns, the :class:`GroupView` of one built index it
+selects from, and :class:`MethodUnavailable`.
 
-The methods themselves are in :mod:`.methods` (and :mod:`.llmlingua`).
+The methods themselves are one module per family (:mod:`.flat`, :mod:`.h2mt`, :mod:`.llmlingua`,
+:mod:`.memory`, :mod:`.hmt`); :mod:`.registry` maps names to them. Adding a method: one
+:class:`MethodBase` subclass plus one entry in :data:`.registry.REGISTRY` (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ...query.prompt import format_context
 from ...query.select import select_leaves
 from ...types import Node, ScoredNode
 
@@ -19,8 +26,15 @@ if TYPE_CHECKING:
     import numpy as np
 
     from ...engine import H2MT
+    from ...query.prompt import Prompt
+    from ...types import GenerationStats
+    from ..decoding import Decoding
 
-__all__ = ["Selection", "GroupView", "Method", "MethodUnavailable"]
+__all__ = ["Selection", "GroupView", "Method", "MethodBase", "MethodUnavailable", "MakeMessages",
+           "nodes_selection"]
+
+MakeMessages = Callable[[str, str], list[dict[str, str]]]
+"""``(question, context) -> chat messages``: the benchmark task's prompt (LongBench's template)."""
 
 
 class MethodUnavailable(Exception):
@@ -36,7 +50,16 @@ class Selection:
     tokens_kept: int  # generator tokens of the kept leaves (text-level: of the compressed text)
     nodes_scored: int  # nodes the method scored
     select_ms: float  # wall time of the selection (query encoding included)
-    kept: list[ScoredNode] | None = None  # the kept leaves with their scores, when the method has them (memory prefill)
+    kept: list[ScoredNode] | None = None  # the kept leaves with their scores, if the method has them
+
+
+def nodes_selection(
+    nodes: list[Node], scored: int, started: float, kept: list[ScoredNode] | None = None
+) -> Selection:
+    """The selection of ``nodes`` (kept leaves in document order) as one formatted context, timed
+    from the ``perf_counter`` reading ``started``."""
+    return Selection(nodes, format_context(nodes), sum(n.tokens for n in nodes), scored,
+                     (time.perf_counter() - started) * 1000.0, kept=kept)
 
 
 class GroupView:
@@ -63,9 +86,10 @@ class GroupView:
         """A ``bm25s`` retriever over :attr:`chunk_texts` (English stopwords, no stemming)."""
         import bm25s
 
-        logging.getLogger("bm25s").setLevel(logging.NOTSET)  # bm25s forces DEBUG at import: defer to the app's config
+        logging.getLogger("bm25s").setLevel(logging.NOTSET)  # bm25s forces DEBUG at import: the app's config
         retriever = bm25s.BM25()
-        retriever.index(bm25s.tokenize(self.chunk_texts, stopwords="en", show_progress=False), show_progress=False)
+        tokens = bm25s.tokenize(self.chunk_texts, stopwords="en", show_progress=False)
+        retriever.index(tokens, show_progress=False)
         return retriever
 
     @cached_property
@@ -80,7 +104,12 @@ class GroupView:
 
 
 class Method(Protocol):
-    """A context-selection method."""
+    """A context-selection method: every hook the runner and the generation worker call.
+
+    ``prepare`` and ``select`` are each method's own; the generation hooks are optional in
+    substance (:class:`MethodBase` gives the defaults: no work, the task's prompt, the
+    generator's decoding) but always present, so callers never probe for them.
+    """
 
     name: str
     budgeted: bool  # False: the result does not depend on the budget (run once)
@@ -93,3 +122,47 @@ class Method(Protocol):
     def select(self, view: GroupView, question: str, budget: int) -> Selection:
         """Keep context for ``question`` within ``budget`` tokens."""
         ...
+
+    def prepare_generation(self, view: GroupView, backend: Any) -> None:
+        """Per-document work on the worker's generator, before any timing (e.g. HMT node memories)."""
+        ...
+
+    def make_prompt(self, view: GroupView, question: str, sel: Selection, make_messages: MakeMessages,
+                    backend: Any) -> Prompt | None:
+        """This method's own prompt for ``sel`` (built from ``make_messages``), or None for the
+        task's prompt over ``sel.text``."""
+        ...
+
+    def answer(self, sel: Selection, question: str, backend: Any,
+               decoding: Decoding) -> tuple[str, GenerationStats] | None:
+        """Answer by itself (read and decode with ``decoding``), or None to answer through the
+        generator with the prompt."""
+        ...
+
+
+class MethodBase(ABC):
+    """Base of every method: the optional hooks of :class:`Method` with their defaults."""
+
+    name: str
+    budgeted: bool = True
+    needs_encoder: bool = False
+
+    def prepare(self, view: GroupView) -> None:  # noqa: B027 - optional hook, no work by default
+        """Nothing to prepare (default)."""
+
+    @abstractmethod
+    def select(self, view: GroupView, question: str, budget: int) -> Selection:
+        """Keep context for ``question`` within ``budget`` tokens."""
+
+    def prepare_generation(self, view: GroupView, backend: Any) -> None:  # noqa: B027 - optional hook
+        """Nothing to prepare on the generator (default)."""
+
+    def make_prompt(self, view: GroupView, question: str, sel: Selection, make_messages: MakeMessages,
+                    backend: Any) -> Prompt | None:
+        """None: the task's prompt over ``sel.text`` (default)."""
+        return None
+
+    def answer(self, sel: Selection, question: str, backend: Any,
+               decoding: Decoding) -> tuple[str, GenerationStats] | None:
+        """None: the generator answers the prompt (default)."""
+        return None

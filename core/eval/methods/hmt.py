@@ -12,18 +12,21 @@ generator, or ``weights`` (a folder from ``h2mt hmt train``).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ...query.prompt import format_context
 from ...types import GenerationStats
-from .base import GroupView, MethodUnavailable, Selection
+from .base import GroupView, MethodBase, MethodUnavailable, Selection, nodes_selection
+
+if TYPE_CHECKING:
+    from ..decoding import Decoding
 
 __all__ = ["HMTMethod"]
 
-QUESTION_TEMPLATE = "Answer the question about the document you have just read. Only give the answer.\nQuestion: {question}"
+QUESTION_TEMPLATE = ("Answer the question about the document you have just read. Only give the answer.\n"
+                     "Question: {question}")
 
 
-class HMTMethod:
+class HMTMethod(MethodBase):
     """Whole document through HMT, then the answer (generation only; its selection keeps everything)."""
 
     name = "hmt"
@@ -33,15 +36,10 @@ class HMTMethod:
         self.weights = weights
         self._hmt: Any = None
 
-    def prepare(self, view: GroupView) -> None:
-        """Nothing to prepare per group."""
-
     def select(self, view: GroupView, question: str, budget: int) -> Selection:
         """Every leaf, in document order: HMT reads them all."""
         t0 = time.perf_counter()
-        leaves = view.index.leaves()
-        text = format_context(leaves)
-        return Selection(leaves, text, view.tokens_total, 0, (time.perf_counter() - t0) * 1000.0)
+        return nodes_selection(view.index.leaves(), 0, t0)
 
     def _model(self, backend: Any) -> Any:
         if self._hmt is None:
@@ -49,18 +47,22 @@ class HMTMethod:
 
             model = getattr(backend, "model", None)
             if model is None:
-                raise MethodUnavailable("hmt needs an in-process transformers generator (not a server backend)")
+                raise MethodUnavailable("hmt needs an in-process transformers generator (not a server)")
             try:
                 self._hmt = load_hmt(model, self.weights or shipped_weights_path(model))
             except Exception as e:  # a mismatched backbone is reported, the benchmark goes on
                 raise MethodUnavailable(f"no HMT memory for {backend.name}: {e}") from e
         return self._hmt
 
-    def answer(self, sel: Selection, question: str, backend: Any, max_new_tokens: int) -> tuple[str, GenerationStats]:
-        """Read the selection's text into the memory, then answer greedily; stats as a backend's."""
+    def answer(self, sel: Selection, question: str, backend: Any,
+               decoding: Decoding) -> tuple[str, GenerationStats]:
+        """Read the selection's text into the memory, then answer with ``decoding`` (HMT decodes
+        greedily, without a repetition penalty: any other setting is refused); stats as a backend's."""
         from ...hmt.qa import answer_with_memory
 
+        if not decoding.greedy or decoding.repetition_penalty != 1.0:
+            raise MethodUnavailable(f"hmt decodes greedily without a repetition penalty only, not {decoding}")
         hmt = self._model(backend)
-        out = answer_with_memory(hmt, backend.tokenizer, sel.text, question, max_new_tokens=max_new_tokens,
-                                 template=QUESTION_TEMPLATE)
+        out = answer_with_memory(hmt, backend.tokenizer, sel.text, question,
+                                 max_new_tokens=decoding.max_new_tokens, template=QUESTION_TEMPLATE)
         return out.text, out.stats

@@ -23,7 +23,7 @@ from typing import Any
 
 from ...backends.kv import cache_keyword
 from ...config import BackendConfig
-from .base import GroupView, MethodUnavailable, Selection
+from .base import GroupView, MethodBase, MethodUnavailable, Selection
 
 __all__ = ["LongLLMLinguaMethod", "COMPRESS_KWARGS"]
 
@@ -63,8 +63,10 @@ class _LegacyCacheLM:
                  use_cache: bool = True, **kw: Any) -> Any:
         from transformers import DynamicCache
 
-        cache = None if past_key_values is None else DynamicCache(ddp_cache_data=[(k, v) for k, v in past_key_values])
-        out = self._model(input_ids, attention_mask=attention_mask, use_cache=use_cache, **{self._cache_kw: cache}, **kw)
+        cache = None if past_key_values is None else DynamicCache(
+            ddp_cache_data=[(k, v) for k, v in past_key_values])
+        out = self._model(input_ids, attention_mask=attention_mask, use_cache=use_cache,
+                          **{self._cache_kw: cache}, **kw)
         returned = out.get(self._cache_kw)
         if returned is not None:
             out["past_key_values"] = [[layer.keys, layer.values] for layer in returned.layers]
@@ -109,12 +111,13 @@ def load_compressor(cfg: BackendConfig, device: str = "cpu") -> Any:
     return c
 
 
-class LongLLMLinguaMethod:
+class LongLLMLinguaMethod(MethodBase):
     """LongLLMLingua over the index leaves, compressed to the token budget."""
 
     name, budgeted, needs_encoder = "llmlingua", True, False
 
-    def __init__(self, backend: BackendConfig | None = None, max_doc_tokens: int = 16384, device: str = "cpu") -> None:
+    def __init__(self, backend: BackendConfig | None = None, max_doc_tokens: int = 16384,
+                 device: str = "cpu") -> None:
         self.backend = backend or BackendConfig()
         self.max_doc_tokens = max_doc_tokens  # larger documents are skipped (cost), with the reason
         self.device = device
@@ -146,8 +149,9 @@ class LongLLMLinguaMethod:
 
         if view.tokens_total > self.max_doc_tokens:
             raise MethodUnavailable(
-                f"document has {view.tokens_total} tokens > llmlingua limit {self.max_doc_tokens}: LongLLMLingua runs "
-                f"the LM over every chunk for every question (hours on CPU); raise --llmlingua-max-tokens to run it")
+                f"document has {view.tokens_total} tokens > llmlingua limit {self.max_doc_tokens}: "
+                "LongLLMLingua runs the LM over every chunk for every question (hours on CPU); "
+                "raise --llmlingua-max-tokens to run it")
         comp = self._get()
         contexts = [format_context([n]) for n in view.leaves]
         t0 = time.perf_counter()

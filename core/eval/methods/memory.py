@@ -22,28 +22,26 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import AnswerTask, MemoryConfig, PrefillConfig, RouteConfig
-from ...query.prompt import Prompt, format_context
-from .base import GroupView, Selection
+from ...query.prompt import Prompt
+from .base import GroupView, MakeMessages, MethodBase, Selection, nodes_selection
 
 if TYPE_CHECKING:
     from ...engine import H2MT
 
-__all__ = ["MemoryPrefillMethod", "MemoryRouteMethod", "memory_method"]
-
-MakeMessages = Callable[[str, str], list[dict[str, str]]]
+__all__ = ["MemoryPrefillMethod", "MemoryRouteMethod"]
 
 
 def _index_digest(view: GroupView) -> str:
     """Identity of a built index's tree and texts (the memories depend on nothing else)."""
     h = hashlib.sha256()
     for n in view.index.nodes:
-        h.update(f"{n.parent}\x00{n.kind.value}\x00{n.title}\x00{n.path[-1] if n.path else ''}\x00{n.text}\x01".encode())
+        heading = n.path[-1] if n.path else ""
+        h.update(f"{n.parent}\x00{n.kind.value}\x00{n.title}\x00{heading}\x00{n.text}\x01".encode())
     return h.hexdigest()[:20]
 
 
@@ -65,7 +63,8 @@ class _MemoryEngines:
         from ...index.memories import weights_hash
 
         m = eng.config.memory
-        return Path(self.cache) / f"hmt-{_index_digest(view)}-{weights_hash(eng.hmt)}-{m.aggregate}-{m.dtype}.npz"
+        name = f"hmt-{_index_digest(view)}-{weights_hash(eng.hmt)}-{m.aggregate}-{m.dtype}.npz"
+        return Path(self.cache) / name
 
     def _fill(self, view: GroupView, eng: H2MT) -> None:
         import numpy as np
@@ -82,7 +81,8 @@ class _MemoryEngines:
             tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
             assert eng.index.hmt_memory is not None and eng.index.hmt_summary is not None
             np.savez(tmp, memory=eng.index.hmt_memory, summary=eng.index.hmt_summary)
-            path.with_suffix(".json").write_text(json.dumps(eng.index.meta["hmt"], default=str), encoding="utf-8")
+            meta = json.dumps(eng.index.meta["hmt"], default=str)
+            path.with_suffix(".json").write_text(meta, encoding="utf-8")
             os.replace(tmp, path)
 
     def get(self, view: GroupView, backend: Any | None = None) -> H2MT:
@@ -101,7 +101,7 @@ class _MemoryEngines:
         return eng
 
 
-class MemoryPrefillMethod:
+class MemoryPrefillMethod(MethodBase):
     """h2mt routing, then the kept leaves as memory embeddings (``memory``) or mostly so (``hybrid``)."""
 
     budgeted, needs_encoder = True, True
@@ -125,16 +125,15 @@ class MemoryPrefillMethod:
         """h2mt's coarse-to-fine route at the default beam; kept leaves in document order."""
         t0 = time.perf_counter()
         r = view.eng.route(question, budget=budget)
-        nodes = [k.node for k in r.kept]
-        return Selection(nodes, format_context(nodes), sum(n.tokens for n in nodes), r.nodes_scored,
-                         (time.perf_counter() - t0) * 1000.0, kept=r.kept)
+        return nodes_selection([k.node for k in r.kept], r.nodes_scored, t0, kept=r.kept)
 
     def make_prompt(self, view: GroupView, question: str, sel: Selection, make_messages: MakeMessages,
                     backend: Any) -> Prompt:
         """The benchmark's prompt (``make_messages``) with the kept leaves as soft tokens."""
         from ...query.prefill.memory import build_memory_prompt, build_titles_prompt
 
-        cfg = PrefillConfig(task=AnswerTask.CHAT, mode=self.mode, text_leaves=self.text_leaves)  # type: ignore[arg-type]
+        cfg = PrefillConfig(task=AnswerTask.CHAT, mode=self.mode,  # type: ignore[arg-type]
+                            text_leaves=self.text_leaves)
         if self.titles_only:
             return build_titles_prompt(question, sel.kept or [], cfg, backend.chat_ids, make_messages)
         eng = self._engines.get(view, backend)
@@ -142,7 +141,7 @@ class MemoryPrefillMethod:
                                    make_messages)
 
 
-class MemoryRouteMethod:
+class MemoryRouteMethod(MethodBase):
     """h2mt routing with HMT memory search at ``weight`` (text prefill)."""
 
     budgeted, needs_encoder = True, True
@@ -161,22 +160,4 @@ class MemoryRouteMethod:
         eng = self._engines.get(view)
         t0 = time.perf_counter()
         r = eng.route(question, RouteConfig(budget=budget, memory_weight=self.weight))
-        nodes = [k.node for k in r.kept]
-        return Selection(nodes, format_context(nodes), sum(n.tokens for n in nodes), r.nodes_scored,
-                         (time.perf_counter() - t0) * 1000.0, kept=r.kept)
-
-
-def memory_method(name: str, weights: str | None = None, cache: str | None = None
-                  ) -> MemoryPrefillMethod | MemoryRouteMethod | None:
-    """The memory method called ``name`` (h2mt-memory, h2mt-hybrid, h2mt-hybridN with N text
-    leaves, their ``-titles`` ablations, h2mt-mwXX), or None; ``cache`` is a folder where made
-    node memories are kept."""
-    base, titles = name.removesuffix("-titles"), name.endswith("-titles")
-    if base == "h2mt-memory":
-        return MemoryPrefillMethod("memory", weights, cache=cache, titles_only=titles)
-    count = base.removeprefix("h2mt-hybrid") if base.startswith("h2mt-hybrid") else None
-    if count is not None and (count == "" or (count.isdigit() and 0 < int(count) <= 32)):
-        return MemoryPrefillMethod("hybrid", weights, text_leaves=int(count or 1), cache=cache, titles_only=titles)
-    if name.startswith("h2mt-mw") and name[7:].isdigit() and 0 < int(name[7:]) <= 100:
-        return MemoryRouteMethod(int(name[7:]) / 100, weights, cache)
-    return None
+        return nodes_selection([k.node for k in r.kept], r.nodes_scored, t0, kept=r.kept)

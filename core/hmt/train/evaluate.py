@@ -9,8 +9,8 @@ predicted from what the method lets it see before it):
 - ``hmt``: the HMT memory (``window`` = its segment length L) reads segment by segment;
 - ``full``: the bare backbone over the whole prefix (only up to its context window).
 
-Each (length, method) runs in a fresh subprocess by default, so the reported peak RSS is that
-method's own. Results are JSON plus a Markdown table.
+Each (length, method) runs in a fresh subprocess by default (:func:`h2mt.subprocess_run.run_module`
+running this module), so the reported peak RSS is that method's own. Results are JSON plus a Markdown table.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError, InputError
+from ...subprocess_run import RunFailed, run_module, worker_main
 
 __all__ = ["METHODS", "evaluate_perplexity", "markdown_table", "prepare_eval_docs", "score_method"]
 
@@ -80,7 +80,9 @@ def _nll_of_chunk(backbone: Any, ids: Any, targets: Any, score_from: int) -> tup
     return total, count
 
 
-def score_method(method: str, ids: Any, window: int, backbone: Any | None = None, hmt: Any | None = None) -> tuple[float, int]:
+def score_method(
+    method: str, ids: Any, window: int, backbone: Any | None = None, hmt: Any | None = None
+) -> tuple[float, int]:
     """``(nll_sum, n_targets)`` of ``method`` on one document ``ids`` (1, T); targets are ids[1:]."""
     import torch
 
@@ -241,7 +243,9 @@ def evaluate_perplexity(
     wanted = {str(n): k for n, k in zip(lengths, n_docs, strict=True)}
     ctx = _context_window(model)
     results_file = out / "results.json"
-    done = {(r["length"], r["method"]): r for r in json.loads(results_file.read_text())} if results_file.is_file() else {}
+    done = (
+        {(r["length"], r["method"]): r for r in json.loads(results_file.read_text())} if results_file.is_file() else {}
+    )
     jobs = [(n, m) for n in lengths for m in methods]
     results: list[dict[str, Any]] = [r for key, r in done.items() if key not in jobs and "ppl" in r]
     for length, method in tqdm(jobs, desc="HMT eval", unit="run", disable=not progress):
@@ -253,7 +257,8 @@ def evaluate_perplexity(
             continue
         spec = {
             "method": method, "length": length, "model": model, "memory": mem_path, "device": device,
-            "dtype": dtype, "window": window, "threads": threads, "docs": docs["lengths"][str(length)][: wanted[str(length)]],
+            "dtype": dtype, "window": window, "threads": threads,
+            "docs": docs["lengths"][str(length)][: wanted[str(length)]],
         }
         if fresh_process:
             res = _run_subprocess(spec, out / f"run-{length}-{method}")
@@ -277,23 +282,13 @@ def _tokenizer(model: str | None) -> Any:
 
 
 def _run_subprocess(spec: dict[str, Any], stem: Path) -> dict[str, Any]:
-    spec_file, res_file = stem.with_suffix(".spec.json"), stem.with_suffix(".result.json")
-    spec_file.write_text(json.dumps(spec), encoding="utf-8")
-    cmd = [sys.executable, "-m", "h2mt.hmt.train.evaluate", str(spec_file), str(res_file)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0 or not res_file.is_file():
-        log.error("evaluation worker failed (%s): %s", " ".join(cmd), proc.stderr[-2000:])
+    """:func:`run_worker` of ``spec`` in a fresh process (files ``STEM.spec.json``, ``STEM.result.json``)."""
+    try:
+        return run_module(f"{__package__}.evaluate", spec, stem.parent, name=stem.name)
+    except RunFailed as e:
+        log.error("evaluation worker failed: %s\n%s", e, e.stderr_tail[-2000:])
         return {"length": spec["length"], "method": spec["method"], "skipped": "worker failed"}
-    result: dict[str, Any] = json.loads(res_file.read_text(encoding="utf-8"))
-    return result
-
-
-def _worker_main(argv: Sequence[str]) -> int:
-    logging.basicConfig(level=logging.WARNING)
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    Path(argv[1]).write_text(json.dumps(run_worker(spec), indent=2), encoding="utf-8")
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_worker_main(sys.argv[1:]))
+    sys.exit(worker_main(run_worker))

@@ -93,7 +93,8 @@ class HMTTrainer:
         self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, cfg.lr_step_size, cfg.lr_gamma)
         self._stage = stage
-        log.info("HMT stage %d: %d unrolled segments of %d tokens, %d tensors", stage, n_seg, cfg.new_tokens, len(params))
+        log.info("HMT stage %d: %d unrolled segments of %d tokens, %d tensors",
+                 stage, n_seg, cfg.new_tokens, len(params))
 
     # ------------------------------------------------------------ one step
     def train_step(self) -> float:
@@ -200,7 +201,9 @@ class HMTTrainer:
             self.step = 0
             log_file.unlink(missing_ok=True)
         elif log_file.is_file():  # drop steps logged after the checkpoint (they are redone)
-            keep = [ln for ln in log_file.read_text(encoding="utf-8").splitlines() if json.loads(ln)["step"] <= self.step]
+            keep = [
+                ln for ln in log_file.read_text(encoding="utf-8").splitlines() if json.loads(ln)["step"] <= self.step
+            ]
             log_file.write_text("".join(ln + "\n" for ln in keep), encoding="utf-8")
         total = self.cfg.stage1_steps + self.cfg.stage2_steps
         t0 = time.monotonic()

@@ -163,7 +163,9 @@ def export_onnx(model_dir: str | os.PathLike[str], variant: OnnxVariant = "onnx"
             os.replace(tmp, final)
         except OSError as exc:
             if not (final / _MARKER).is_file():  # a concurrent export that won is kept
-                raise ModelError(f"Could not write the ONNX encoder to {final}; check permissions and disk space.") from exc
+                raise ModelError(
+                    f"Could not write the ONNX encoder to {final}; check permissions and disk space."
+                ) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -207,7 +209,9 @@ class OnnxEncoder:
         ort = require("onnxruntime", "The ONNX encoder")
         src = Path(model or default_encoder_path())
         if not (src / "config.json").is_file():
-            raise ModelNotFoundError(f"The encoder folder {src} has no config.json; give a sentence-transformers folder")
+            raise ModelNotFoundError(
+                f"The encoder folder {src} has no config.json; give a sentence-transformers folder"
+            )
         self.folder = export_onnx(src, variant, cache_dir)
         self.max_length = _max_length(self.folder)
         self._tokenizer = _load_tokenizer(self.folder, self.max_length)

@@ -15,45 +15,72 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any
 
 from ...errors import InputError, ParseError
 from ...types import ParsedDocument
 
-__all__ = ["parse_path", "parse_text", "parse_file", "TextFormat", "SUPPORTED_SUFFIXES"]
+__all__ = ["parse_path", "parse_text", "parse_file", "Format", "FORMATS", "TextFormat", "SUPPORTED_SUFFIXES"]
 
 logger = logging.getLogger(__name__)
 
-TextFormat = Literal["text", "markdown", "html"]
-_TEXT_SUFFIXES = frozenset([".txt", ".text", ".rst", ""])
-_MARKDOWN_SUFFIXES = frozenset([".md", ".markdown"])
-_HTML_SUFFIXES = frozenset([".html", ".htm", ".xhtml"])
-_PDF_SUFFIXES = frozenset([".pdf"])
-SUPPORTED_SUFFIXES = _TEXT_SUFFIXES | _MARKDOWN_SUFFIXES | _HTML_SUFFIXES | _PDF_SUFFIXES
+TextFormat = str  # a name in FORMATS whose format has a ``text_parser`` (text, markdown, html)
+
+
+@dataclass(frozen=True)
+class Format:
+    """One input format: the file suffixes it claims and its parsers, named ``module:function``
+    inside this package and imported on first use (so ``import h2mt`` loads no parser library).
+
+    ``file_parser(path) -> ParsedDocument``; ``text_parser(text, source) -> ParsedDocument`` when
+    the format can also be given as an in-memory string (:func:`parse_text`).
+    """
+
+    suffixes: frozenset[str]
+    file_parser: str
+    text_parser: str | None = None
+
+    def load(self, which: str) -> Callable[..., ParsedDocument]:
+        """The parser function named by ``file_parser`` or ``text_parser``."""
+        spec = getattr(self, which)
+        module, name = spec.split(":")
+        fn: Callable[..., ParsedDocument] = getattr(import_module(f"{__name__}.{module}"), name)
+        return fn
+
+
+# The registry of formats (docs/architecture.md section 5, "How to add a format"): one entry per
+# format, one parser module per entry. Suffixes not claimed here are read as text by parse_file.
+FORMATS: dict[str, Format] = {
+    "text": Format(frozenset([".txt", ".text", ".rst", ""]), "text:parse_text_file", "text:parse_plain_text"),
+    "markdown": Format(frozenset([".md", ".markdown"]), "markdown:parse_markdown_file", "markdown:parse_markdown"),
+    "html": Format(frozenset([".html", ".htm", ".xhtml"]), "html:parse_html_file", "html:parse_html"),
+    "pdf": Format(frozenset([".pdf"]), "pdf:parse_pdf_file"),
+}
+SUPPORTED_SUFFIXES = frozenset().union(*(f.suffixes for f in FORMATS.values()))
 
 
 def parse_text(text: str, source: str = "<text>", format: TextFormat = "text") -> ParsedDocument:
-    """Parse an in-memory string as plain text, Markdown or HTML.
+    """Parse an in-memory string in a format that has a text parser (plain text, Markdown, HTML).
 
     Raises :class:`ParseError` for empty/whitespace-only text and :class:`InputError`
     for an unknown ``format``.
     """
-    if format not in get_args(TextFormat):
-        raise InputError(f"unknown format {format!r}; use one of {', '.join(get_args(TextFormat))}")
+    known = [name for name, f in FORMATS.items() if f.text_parser]
+    if format not in known:
+        raise InputError(f"unknown format {format!r}; use one of {', '.join(known)}")
     if not isinstance(text, str):
         raise InputError(f"parse_text expects str, got {type(text).__name__}; decode bytes first")
-    if format == "markdown":
-        from .markdown import parse_markdown
+    return FORMATS[format].load("text_parser")(text, source)
 
-        return parse_markdown(text, source)
-    if format == "html":
-        from .html import parse_html
 
-        return parse_html(text, source)
-    from .text import parse_plain_text
-
-    return parse_plain_text(text, source)
+def format_of(path: Path) -> Format:
+    """The format claiming ``path``'s suffix (case-insensitive); plain text when none does."""
+    suffix = path.suffix.lower()
+    return next((f for f in FORMATS.values() if suffix in f.suffixes), FORMATS["text"])
 
 
 def parse_file(path: str | os.PathLike[str]) -> ParsedDocument:
@@ -61,22 +88,8 @@ def parse_file(path: str | os.PathLike[str]) -> ParsedDocument:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p} does not exist or is not a regular file; check the path")
-    suffix = p.suffix.lower()
-    if suffix in _MARKDOWN_SUFFIXES:
-        from .markdown import parse_markdown_file
-
-        return parse_markdown_file(p)
-    if suffix in _HTML_SUFFIXES:
-        from .html import parse_html_file
-
-        return parse_html_file(p)
-    if suffix in _PDF_SUFFIXES:
-        from .pdf import parse_pdf_file
-
-        return parse_pdf_file(p)
-    from .text import parse_text_file
-
-    return parse_text_file(p)
+    parser: Any = format_of(p).load("file_parser")
+    return parser(p)
 
 
 def _folder_items(folder: Path, recursive: bool) -> list[Path]:

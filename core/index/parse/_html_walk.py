@@ -42,7 +42,8 @@ class WalkResult:
 
 
 _CLOSES_HEADING = frozenset(
-    ["h1", "h2", "h3", "h4", "h5", "h6", "p", "div", "table", "ul", "ol", "dl", "pre", "section", "article", "blockquote"]
+    ["h1", "h2", "h3", "h4", "h5", "h6", "p", "div", "table", "ul", "ol", "dl", "pre", "section", "article",
+     "blockquote"]
 )
 
 

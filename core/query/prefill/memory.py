@@ -155,7 +155,8 @@ class MemoryReader:
 
 
 def build_memory_prompt(
-    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, template: Callable[[Sequence[dict[str, str]]], list[int]], reader: MemoryReader,
+    question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig,
+    template: Callable[[Sequence[dict[str, str]]], list[int]], reader: MemoryReader,
     make_messages: MakeMessages | None = None,
 ) -> Prompt:
     """The memory/hybrid prompt for ``question`` over ``kept`` (document order); ``make_messages``
