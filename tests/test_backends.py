@@ -242,7 +242,7 @@ def test_missing_bitsandbytes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # -- resolution and the GGUF cache -------------------------------------------------------------
 def test_missing_model_path(tmp_path: Path) -> None:
-    with pytest.raises(ModelNotFoundError, match="does not exist"):
+    with pytest.raises(ModelNotFoundError, match="nor an existing path"):
         load_backend(BackendConfig(model=str(tmp_path / "nope")))
     with pytest.raises(ModelNotFoundError, match="no config.json"):
         load_tokenizer(BackendConfig(model=str(tmp_path)))

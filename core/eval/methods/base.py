@@ -79,7 +79,7 @@ class GroupView:
     def chunk_texts(self) -> list[str]:
         """Section title + text of each leaf: exactly what the encoder embedded for the leaf,
         so the lexical and the dense flat retrievers index the same text."""
-        return [f"{n.path[-1]}\n{n.text}" if n.path and n.path[-1] else n.text for n in self.leaves]
+        return [n.titled_text for n in self.leaves]
 
     @cached_property
     def bm25(self) -> Any:
