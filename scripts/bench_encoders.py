@@ -69,10 +69,10 @@ def _build(args: argparse.Namespace) -> None:
 def _recall(args: argparse.Namespace) -> None:
     from h2mt import BackendConfig, EncoderConfig, H2MTConfig
     from h2mt.backends import load_counter
-    from h2mt.index.encoders.base import load_encoder
+    from h2mt.engine import H2MT
     from h2mt.eval.datasets.registry import load_dataset
     from h2mt.eval.metrics import evidence_kept, titles_kept
-    from h2mt.engine import H2MT
+    from h2mt.index.encoders.base import load_encoder
     from h2mt.query.prompt import format_context
 
     counter = load_counter(BackendConfig())

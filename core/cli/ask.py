@@ -1,0 +1,217 @@
+"""``h2mt ask`` and ``h2mt route``: one question through an index, printed (dispatch and printing only)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..config import AnswerTask, BackendConfig, H2MTConfig, MemoryConfig, PrefillConfig, PrefillMode, RouteConfig
+from .common import check_device, check_model, choice, default, literal_values, option_names
+from .options import (
+    BEAM,
+    BUDGET,
+    INDEX,
+    MEMORY_WEIGHT,
+    OPTION_NAMES,
+    QUESTION,
+    crumb,
+    index_file,
+    question_text,
+)
+
+__all__ = ["register", "ask", "route"]
+
+
+def ask(
+    index: Path = INDEX,
+    question: str = QUESTION,
+    budget: int = BUDGET,
+    beam: int = BEAM,
+    model: str | None = typer.Option(
+        None, callback=check_model, help="Preset (qwen2.5-coder-0.5b, smollm2-135m), HF folder or GGUF file."
+    ),
+    quantization: str = choice(
+        literal_values(BackendConfig, "quantization"),
+        default(BackendConfig, "quantization"),
+        help="Weights format (auto = nf4 on CUDA, none on the CPU).",
+    ),
+    device: str = typer.Option(
+        default(BackendConfig, "device"), callback=check_device, help="auto, cpu, cuda, cuda:N or mps."
+    ),
+    max_new_tokens: int = typer.Option(
+        default(PrefillConfig, "max_new_tokens"),
+        help="Generation limit (0 = the task's: short 48, explain 256).",
+    ),
+    task: str = choice(
+        AnswerTask,
+        default(PrefillConfig, "task"),
+        help="short: the exact answer; explain: a few sentences; chat: the question as a plain chat turn.",
+    ),
+    full: bool = typer.Option(False, "--full", help="Skip routing: prefill the whole document (baseline)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
+    server: str | None = typer.Option(
+        None,
+        help="Generate on an OpenAI-compatible server (http://host:8000/v1); "
+        "--model then names the local tokenizer that counts its tokens.",
+    ),
+    server_model: str | None = typer.Option(
+        None, help="Model name on --server (default: the first it lists)."
+    ),
+    prefill: str = choice(
+        PrefillMode,
+        default(PrefillConfig, "mode"),
+        help="What kept leaves become: text, or HMT memory embeddings (memory, "
+        "hybrid; needs an index built with --memories hmt).",
+    ),
+    text_leaves: int = typer.Option(
+        default(PrefillConfig, "text_leaves"), help="With --prefill hybrid: top leaves kept as text."
+    ),
+    memory_weight: float = MEMORY_WEIGHT,
+    hmt_weights: str | None = typer.Option(
+        None, help="HMT memory folder (default: the index's, else the shipped one)."
+    ),
+) -> None:
+    """Answer QUESTION from the routed part of INDEX, streaming the answer."""
+    from ..engine import H2MT
+
+    with option_names(OPTION_NAMES):
+        if server is not None:  # the key comes from $OPENAI_API_KEY (BackendConfig.api_key_env), not argv
+            backend = BackendConfig(kind="openai", base_url=server, model=server_model, tokenizer=model)
+        else:
+            backend = BackendConfig(model=model, quantization=quantization, device=device)  # type: ignore[arg-type]
+        cfg = H2MTConfig(
+            route=RouteConfig(budget=budget, beam_width=beam, memory_weight=memory_weight),
+            prefill=PrefillConfig(
+                task=AnswerTask(task),
+                max_new_tokens=max_new_tokens,
+                mode=PrefillMode(prefill),
+                text_leaves=text_leaves,
+            ),
+            backend=backend,
+            memory=MemoryConfig(weights=hmt_weights),
+        )
+    question_text(question)
+    eng = H2MT.load(index_file(index), cfg)
+    _require_memories(eng, cfg)
+    stream = eng.stream(question, full=full)
+    if not as_json:
+        typer.echo("Answer: ", nl=False)
+    for piece in stream:
+        if not as_json:
+            typer.echo(piece, nl=False)
+            sys.stdout.flush()
+    ans = stream.answer
+    assert ans is not None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "question": ans.question,
+                    "answer": ans.text,
+                    "accounting": ans.accounting.as_dict(),
+                    "sources": [
+                        {
+                            "id": s.node.id,
+                            "path": list(s.node.path),
+                            "start": s.node.start,
+                            "end": s.node.end,
+                            "score": s.score,
+                            "source": eng.index.documents[s.node.doc]["source"],
+                            "text": s.node.text,
+                        }
+                        for s in ans.sources
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return
+    typer.echo("\n\nSources:")
+    for s in ans.sources:
+        typer.echo(
+            f"  [{s.score:.3f}] {crumb(s.node)}  (chars {s.node.start}-{s.node.end}, {s.node.tokens} tok)"
+        )
+    _print_accounting(ans.accounting.as_dict())
+
+
+def _require_memories(eng: Any, cfg: H2MTConfig) -> None:
+    """A memory prefill or memory routing over an index without memories fails before the model loads."""
+    from ..index.memories import require_memories
+
+    if cfg.prefill.mode != PrefillMode.TEXT:
+        require_memories(eng.index, f"--prefill {cfg.prefill.mode.value}")
+    if cfg.route.memory_weight > 0:
+        require_memories(eng.index, "--memory-weight > 0")
+
+
+def _ms(value: float | None) -> str:
+    """A time in ms, or ``n/a`` when the model did not report it (a server's prefill)."""
+    return "n/a" if value is None else f"{value:.1f} ms"
+
+
+def _print_accounting(acc: dict[str, Any]) -> None:
+    typer.echo("Accounting:")
+    typer.echo(
+        f"  tokens kept {acc['tokens_kept']} / {acc['tokens_total']} ({100 * acc['kept_ratio']:.2f}%), "
+        + (f"prompt {acc['prompt_tokens']} tok, " if acc.get("prompt_tokens") is not None else "")
+        + f"nodes scored {acc['nodes_scored']} / {acc['nodes_total']}"
+    )
+    if "prefill_ms" in acc:
+        typer.echo(
+            f"  route {acc['route_ms']:.1f} ms, prefill {_ms(acc['prefill_ms'])}, "
+            f"TTFT {acc['ttft_ms']:.1f} ms, "
+            f"total {acc['total_ms']:.1f} ms"
+            + (f", peak memory {acc['peak_mem_bytes'] / 2**20:.0f} MiB" if acc.get("peak_mem_bytes") else "")
+        )
+    else:
+        typer.echo(f"  route {acc['route_ms']:.1f} ms")
+
+
+def route(
+    index: Path = INDEX,
+    question: str = QUESTION,
+    budget: int = BUDGET,
+    beam: int = BEAM,
+    show_text: bool = typer.Option(False, "--text", help="Print the kept text too."),
+    pruned: int = typer.Option(10, help="How many pruned branches to list (best first; 0 = all)."),
+    memory_weight: float = MEMORY_WEIGHT,
+) -> None:
+    """Show which leaves routing keeps and which branches it prunes (no generation)."""
+    from ..engine import H2MT
+
+    with option_names(OPTION_NAMES):
+        cfg = H2MTConfig(route=RouteConfig(budget=budget, beam_width=beam, memory_weight=memory_weight))
+    question_text(question)
+    eng = H2MT.load(index_file(index), cfg)
+    _require_memories(eng, cfg)
+    r = eng.route(question)
+    typer.echo(f"Kept {len(r.kept)} leaves:")
+    for k in r.kept:
+        typer.echo(f"  [{k.score:.3f}] #{k.node.id} {crumb(k.node)} ({k.node.tokens} tok)")
+        if show_text:
+            typer.echo("      " + k.node.text.replace("\n", "\n      "))
+    shown = r.pruned if pruned <= 0 else r.pruned[:pruned]
+    more = f", best {len(shown)} shown (--pruned 0 lists all)" if len(shown) < len(r.pruned) else ""
+    typer.echo(f"Pruned branches ({len(r.pruned)}{more}):")
+    for p in shown:
+        typer.echo(f"  [{p.score:.3f}] #{p.node.id} {crumb(p.node)} ({p.node.tokens} tok)")
+    _print_accounting(
+        {
+            "tokens_kept": r.tokens_kept,
+            "tokens_total": r.tokens_total,
+            "kept_ratio": r.kept_ratio,
+            "nodes_scored": r.nodes_scored,
+            "nodes_total": r.nodes_total,
+            "route_ms": r.route_ms,
+        }
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ask`` and ``route`` to the ``h2mt`` app."""
+    app.command()(ask)
+    app.command()(route)
