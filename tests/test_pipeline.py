@@ -121,3 +121,46 @@ def test_a_question_too_long_for_the_model_says_to_shorten_it(engine):
     with pytest.raises(BudgetError, match="shorten the question") as err:
         engine.answer("signals " * 600, budget=60)
     assert "lower the context budget" not in str(err.value)  # a smaller budget cannot make it fit
+
+
+def test_aiter_blocking_hands_over_errors_deadlines_and_closes_the_producer():
+    import asyncio
+
+    from h2mt.aio import aiter_blocking
+
+    closed: list[bool] = []
+
+    def gen():
+        try:
+            yield 1
+            yield 2
+        finally:
+            closed.append(True)
+
+    def broken():
+        raise ValueError("cannot start")
+
+    def slow():
+        import time
+
+        yield 1
+        time.sleep(0.5)
+        yield 2
+
+    async def main():
+        got = []
+        async for x in aiter_blocking(gen):
+            got.append(x)
+            break  # the consumer stops early: the producer's generator is closed in its thread
+        with pytest.raises(ValueError, match="cannot start"):  # an error making the iterable reaches the consumer
+            async for _ in aiter_blocking(broken):
+                pass
+        loop = asyncio.get_running_loop()
+        seen = []
+        with pytest.raises(TimeoutError):
+            async for x in aiter_blocking(slow, loop.time() + 0.2):
+                seen.append(x)
+        return got, seen
+
+    got, seen = asyncio.run(main())
+    assert got == [1] and closed == [True] and seen == [1]

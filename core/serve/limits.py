@@ -11,15 +11,15 @@ really stopped, so two generations never share the model.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from ..aio import aiter_blocking
+
 __all__ = ["GenerationGate", "QueueFull", "RequestTimeout", "iterate_in_thread"]
 
 T = TypeVar("T")
-_DONE = object()
 
 
 class QueueFull(Exception):
@@ -73,41 +73,11 @@ class GenerationGate:
 async def iterate_in_thread(make: Callable[[], Iterator[T]], deadline: float) -> AsyncGenerator[T, None]:
     """Items of the blocking iterator ``make()``, produced in a worker thread, until ``deadline``.
 
-    Raises :class:`RequestTimeout` past ``deadline`` (``loop.time()``); the producer's exceptions
-    are raised here. However the consumer stops, the worker is told to stop at its next item and
-    this generator returns only after the worker has finished (the model is free again)."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    stop = threading.Event()
-
-    def produce() -> None:
-        items = make()
-        try:
-            for item in items:
-                if stop.is_set():
-                    break
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            loop.call_soon_threadsafe(queue.put_nowait, _DONE)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer
-            loop.call_soon_threadsafe(queue.put_nowait, e)
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()  # a generator's own cleanup (the decoding loop) runs in this thread
-
-    worker = loop.run_in_executor(None, produce)
+    :func:`h2mt.aio.aiter_blocking` with :class:`RequestTimeout` past ``deadline`` (``loop.time()``):
+    however the consumer stops, the worker stops at its next item and this generator returns only
+    after the worker has finished (the model is free again)."""
     try:
-        while True:
-            try:
-                async with asyncio.timeout_at(deadline):
-                    item = await queue.get()
-            except TimeoutError as e:
-                raise RequestTimeout("the request ran past its timeout") from e
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
-        await asyncio.shield(worker)
+        async for item in aiter_blocking(make, deadline):
+            yield item
+    except TimeoutError as e:
+        raise RequestTimeout("the request ran past its timeout") from e
