@@ -110,11 +110,15 @@ class SharedCache:
             if found is not None:
                 return found  # type: ignore[no-any-return]
             obj = load()
-            try:
-                self._items[key] = obj
-            except TypeError:  # not weakly referenceable: shared by nobody, still returned
-                log.debug("%s %r cannot be shared (no weak references)", self.what, key)
+            self.put(key, obj)
             return obj
+
+    def put(self, key: Hashable, obj: Any) -> None:
+        """Remember ``obj`` weakly under ``key`` (an object without weak references is shared by nobody)."""
+        try:
+            self._items[key] = obj
+        except TypeError:
+            log.debug("%s %r cannot be shared (no weak references)", self.what, key)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -164,7 +168,10 @@ def shared_backend(cfg: BackendConfig | None = None) -> Backend:
 
     def load() -> Backend:
         with quiet_loading():
-            return load_backend(c)
+            loaded = load_backend(c)
+        if c.kind == "local":  # its tokenizer serves shared_tokenizer while the backend lives
+            _TOKENIZERS.put(_tokenizer_key(c), loaded.tokenizer)
+        return loaded
 
     backend: Backend = _BACKENDS.get_or_load(backend_key(c), load)
     return backend
@@ -176,21 +183,12 @@ def shared_tokenizer(cfg: BackendConfig | None = None) -> Any:
     from . import load_tokenizer
 
     c = cfg if cfg is not None else BackendConfig()
-    key = _tokenizer_key(c)
-    for k, b in list(_BACKENDS._items.items()):
-        if isinstance(k, tuple) and c.kind == "local" and _tokenizer_key(_config_of(k)) == key:
-            return b.tokenizer
 
     def load() -> Any:
         with quiet_loading():
             return load_tokenizer(c)
 
-    return _TOKENIZERS.get_or_load(key, load)
-
-
-def _config_of(key: tuple[Any, ...]) -> BackendConfig:
-    """The (model-resolved) config a backend key was made from."""
-    return BackendConfig(*key)
+    return _TOKENIZERS.get_or_load(_tokenizer_key(c), load)
 
 
 def shared_counter(cfg: BackendConfig | None = None) -> TokenCounter:
