@@ -20,6 +20,8 @@ __all__ = [
     "RouteConfig",
     "PrefillConfig",
     "PrefillMode",
+    "PromptLayout",
+    "KVConfig",
     "MemoryConfig",
     "BackendConfig",
     "H2MTConfig",
@@ -155,6 +157,9 @@ class RouteConfig:
     link_sources: int = 2  # how many of the best leaves are followed for named sections
     link_fanout: int = 3  # a leaf naming more sections than this (a list, an index page) is not followed
     title_leaves: int = 8  # named sections with more leaves than this are not lifted (left to the descent)
+    # weigh every title match by how well the section's own text supports its title (h2mt.index.agreement)
+    title_agreement: bool = True
+    lexical_leaves: int = 8  # best leaves by leaf-level BM25 that join the candidates whatever their branch (0 = off)
     bm25_k1: float = 1.2  # BM25 term-frequency saturation
     bm25_b: float = 0.75  # BM25 length normalisation
     # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
@@ -174,12 +179,15 @@ class RouteConfig:
         _check(0 <= self.link_weight < 1, "RouteConfig.link_weight must be in [0, 1)")
         _check(self.link_sources >= 0 and self.link_fanout >= 1 and self.title_leaves >= 1,
                "RouteConfig.link_sources must be >= 0, link_fanout and title_leaves >= 1")
+        _check(self.lexical_leaves >= 0, f"RouteConfig.lexical_leaves must be >= 0, got {self.lexical_leaves}")
 
 
 class AnswerTask(str, enum.Enum):
     """The layout of the prompt and the shape of the answer."""
 
+    AUTO = "auto"  # chosen per question (h2mt.query.task): a name or value -> short, what/how/why -> brief
     SHORT = "short"  # short-answer QA: the exact name, value or phrase from the context
+    BRIEF = "brief"  # a brief explanation: one or two sentences grounded in the context
     EXPLAIN = "explain"  # an explanation in a few sentences, grounded in the context
     CHAT = "chat"  # a chat model's turn: the caller's messages, no task instruction or stops
 
@@ -190,15 +198,24 @@ TASK_SYSTEM_PROMPTS: dict[AnswerTask, str] = {
         "phrase from the context, without explanation. If the context does not contain the answer, reply: "
         "The context does not say."
     ),
+    AnswerTask.BRIEF: (
+        "You answer questions about documents. Answer in one or two sentences using only the context, with its "
+        "exact names and values; answer a yes/no question with yes or no and the reason. If the context does not "
+        "contain the answer, reply: The context does not say."
+    ),
     AnswerTask.EXPLAIN: (
         "Answer the question using only the context, in a few sentences, and name the exact identifiers or "
         "values the context gives. If the context does not contain the answer, say so."
     ),
     AnswerTask.CHAT: "You are a helpful assistant.",
 }
-TASK_MAX_NEW_TOKENS: dict[AnswerTask, int] = {AnswerTask.SHORT: 48, AnswerTask.EXPLAIN: 256, AnswerTask.CHAT: 256}
+TASK_SYSTEM_PROMPTS[AnswerTask.AUTO] = TASK_SYSTEM_PROMPTS[AnswerTask.SHORT]  # auto before it is resolved
+TASK_MAX_NEW_TOKENS: dict[AnswerTask, int] = {AnswerTask.AUTO: 48, AnswerTask.SHORT: 48, AnswerTask.BRIEF: 96,
+                                             AnswerTask.EXPLAIN: 256, AnswerTask.CHAT: 256}
 TASK_STOPS: dict[AnswerTask, tuple[str, ...]] = {
+    AnswerTask.AUTO: ("\n\n", "\n## "),  # auto before it is resolved: short's
     AnswerTask.SHORT: ("\n\n", "\n## "),  # one short answer; never an invented breadcrumb heading
+    AnswerTask.BRIEF: ("\n\n", "\n## "),  # one paragraph
     AnswerTask.EXPLAIN: ("\n## ",),
     AnswerTask.CHAT: (),
 }
@@ -214,6 +231,46 @@ class PrefillMode(str, enum.Enum):
     TEXT = "text"  # raw text under breadcrumb headings (the default)
     MEMORY = "memory"  # one HMT memory embedding (soft token) per kept leaf, introduced by its title
     HYBRID = "hybrid"  # the best ``text_leaves`` leaves as text, the others as memory embeddings
+    KV = "kv"  # each kept leaf's precomputed KV cache (the leaf KV store), re-rotated and joined; question prefilled
+
+
+class PromptLayout(str, enum.Enum):
+    """Where the question goes and how the kept leaves are cut into blocks."""
+
+    DEFAULT = "default"  # the task's layout (short answers: the question before and after the context)
+    # every kept leaf one self-contained block (its own breadcrumb line), the question only after the
+    # context; the same token ids as kv prefill, so text and kv compare like for like
+    BLOCKS = "blocks"
+
+
+@dataclass(frozen=True)
+class KVConfig:
+    """KV prefill (:mod:`h2mt.query.prefill.kv`): the leaf KV store and how joined blocks are repaired.
+
+    Blocks are computed once after a shared prefix and joined at query time; attention across
+    blocks is then missing. ``recompute_first`` (EPIC) recomputes the first k tokens of every block
+    after the first; ``recompute_ratio`` (CacheBlend) recomputes that share of the context tokens
+    whose K/V deviate most from a fresh forward through the first ``blend_layer + 1`` layers.
+    Recompute everything (``recompute_ratio=1``) and the result is text prefill's.
+    """
+
+    recompute_first: int = 0  # EPIC: first k tokens of each block after the first are recomputed
+    recompute_ratio: float = 0.0  # CacheBlend: share of context tokens recomputed, chosen by K/V deviation
+    blend_layer: int = 1  # CacheBlend: the layer whose K/V deviation picks the tokens
+    dtype: Literal["float16", "float32", "int8"] = "float16"  # storage dtype of cached K/V
+    path: str | None = None  # store folder; None = ``<index>.kv`` beside a loaded index, else in memory
+    max_bytes: int | None = None  # size cap of the store on disk; least recently used entries go first
+    fill: Literal["lazy", "never"] = "lazy"  # lazy: a missing leaf cache is computed and stored on first use
+
+    def __post_init__(self) -> None:
+        _check(self.recompute_first >= 0, f"KVConfig.recompute_first must be >= 0, got {self.recompute_first}")
+        _check(0.0 <= self.recompute_ratio <= 1.0,
+               f"KVConfig.recompute_ratio must be in [0, 1], got {self.recompute_ratio}")
+        _check(self.blend_layer >= 0, f"KVConfig.blend_layer must be >= 0, got {self.blend_layer}")
+        _check(self.dtype in ("float16", "float32", "int8"),
+               f"KVConfig.dtype must be float16, float32 or int8, got {self.dtype!r}")
+        _check(self.max_bytes is None or self.max_bytes > 0, "KVConfig.max_bytes must be > 0 (None = no cap)")
+        _check(self.fill in ("lazy", "never"), f"KVConfig.fill must be lazy or never, got {self.fill!r}")
 
 
 @dataclass(frozen=True)
@@ -222,10 +279,13 @@ class PrefillConfig:
 
     ``system_prompt`` and ``max_new_tokens`` left at ``""`` / ``0`` mean the task's, resolved on
     read (:attr:`system_message`, :attr:`answer_tokens`), so ``replace(cfg, task=...)`` gets the
-    new task's defaults. The config never changes its own fields.
+    new task's defaults. The config never changes its own fields. ``task="auto"`` is resolved per
+    question by :func:`h2mt.query.task.resolve_task` (the prompt, generation and answer steps all
+    do); read before that it stands for ``short``.
     """
 
-    task: AnswerTask = AnswerTask.SHORT  # short answer | explanation | plain chat turn
+    # auto (per question: h2mt.query.task.choose_task) | short answer | brief | explanation | plain chat turn
+    task: AnswerTask = AnswerTask.AUTO
     system_prompt: str = ""  # system message; "" = the task's (TASK_SYSTEM_PROMPTS)
     max_new_tokens: int = 0  # generation limit; 0 = the task's (TASK_MAX_NEW_TOKENS)
     temperature: float = 0.0  # 0 = greedy decoding
@@ -236,16 +296,30 @@ class PrefillConfig:
     seed: int | None = None  # sampling seed
     mode: PrefillMode = PrefillMode.TEXT  # text | memory | hybrid (memory modes need an index with HMT memories)
     text_leaves: int = 1  # hybrid: this many top-scoring kept leaves stay raw text
+    layout: PromptLayout | None = None  # None = blocks for kv prefill, else the task's default layout
+    kv: KVConfig = field(default_factory=KVConfig)  # kv prefill: store and recompute
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))
         object.__setattr__(self, "mode", _enum(PrefillMode, self.mode, "PrefillConfig.mode"))
+        if self.layout is not None:
+            object.__setattr__(self, "layout", _enum(PromptLayout, self.layout, "PrefillConfig.layout"))
+        _check(not (self.mode == PrefillMode.KV and self.layout == PromptLayout.DEFAULT),
+               "PrefillConfig: kv prefill needs layout='blocks' (each leaf a cached block, the question after them)")
+        _check(isinstance(self.kv, KVConfig), "PrefillConfig.kv must be a KVConfig")
         object.__setattr__(self, "stop", tuple(self.stop))
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
         _check(self.max_new_tokens >= 0, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")
         _check(0 < self.top_p <= 1, "PrefillConfig.top_p must be in (0, 1]")
         _check(self.repetition_penalty >= 1.0, "PrefillConfig.repetition_penalty must be >= 1")
+
+    @property
+    def prompt_layout(self) -> PromptLayout:
+        """The layout in effect: ``layout``, else blocks for kv prefill and the default otherwise."""
+        if self.layout is not None:
+            return self.layout
+        return PromptLayout.BLOCKS if self.mode == PrefillMode.KV else PromptLayout.DEFAULT
 
     @property
     def system_message(self) -> str:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .aio import aiter_blocking, run_blocking
 from .backends.base import Backend
-from .config import H2MTConfig, PrefillConfig, RouteConfig
+from .config import AnswerTask, H2MTConfig, KVConfig, PrefillConfig, PrefillMode, RouteConfig
 from .counting import CountFn, TokenCounter, counter_name
 from .errors import ConfigError, InputError
 from .index.build import build_index, index_leaves
@@ -21,17 +21,19 @@ from .index.external import LeafInput, documents_from_leaves
 from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
-from .query.answer import clean_answer
+from .query.answer import clean_answer, retry_reason
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
 from .query.prompt import Prompt
 from .query.routing import route
-from .types import Accounting, Answer, NodeKind, ParsedDocument, RouteResult, ScoredNode
+from .query.task import choose_task
+from .types import Accounting, Answer, Node, NodeKind, ParsedDocument, RouteResult, ScoredNode
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from .index.distributed import RayExecutor
+    from .query.prefill.kv_store import KVStore
     from .query.prefill.memory import MemoryReader
 
 __all__ = ["H2MT", "AnswerStream"]
@@ -40,16 +42,33 @@ log = logging.getLogger(__name__)
 
 
 class AnswerStream:
-    """Iterate to receive answer text pieces; :attr:`answer` is complete once iteration ends."""
+    """Iterate to receive answer text pieces; :attr:`answer` is complete once iteration ends.
 
-    def __init__(self, generation: Generation, finish: Callable[[Generation], Answer]) -> None:
+    With ``retry`` (a short answer under ``task="auto"``) the first generation is checked before
+    anything is shown: ``retry(generation)`` returns a second generation to stream instead, or
+    ``None``, and then the checked answer's text is the one piece."""
+
+    def __init__(self, generation: Generation, finish: Callable[[list[Generation]], Answer],
+                 retry: Callable[[Generation], Generation | None] | None = None) -> None:
         self._generation = generation
         self._finish = finish
+        self._retry = retry
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._generation
-        self.answer = self._finish(self._generation)
+        if self._retry is None:
+            yield from self._generation
+            self.answer = self._finish([self._generation])
+            return
+        self._generation.run()
+        again = self._retry(self._generation)
+        if again is None:
+            self.answer = self._finish([self._generation])
+            if self.answer.text:
+                yield self.answer.text
+            return
+        yield from again
+        self.answer = self._finish([self._generation, again])
 
 
 class H2MT:
@@ -70,6 +89,9 @@ class H2MT:
         self._hmt: Any = None  # HMT on the generator, loaded on first memory use
         self._reader: MemoryReader | None = None
         self._lock = threading.RLock()
+        self.path: str | None = None  # the index file loaded or last saved (its leaf KV store sits beside it)
+        self._kv_stores: dict[tuple[Any, ...], Any] = {}  # (root, prefix, dtype, cap) -> kv_store.KVStore
+        self._generator_fp: str | None = None
         if encoder is not None:
             self._check_encoder(encoder)
 
@@ -151,11 +173,14 @@ class H2MT:
         backend: Backend | None = None,
     ) -> H2MT:
         """Load a saved index (no re-encoding); the encoder it was built with is reused."""
-        return cls(load_index(path), config, encoder=encoder, backend=backend)
+        eng = cls(load_index(path), config, encoder=encoder, backend=backend)
+        eng.path = os.fspath(path)
+        return eng
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the index atomically to ``path``."""
+        """Write the index atomically to ``path`` (its leaf KV store, if any, is ``<path>.kv``)."""
         save_index(self.index, path)
+        self.path = os.fspath(path)
 
     # ---- incremental updates -----------------------------------------
     def add(
@@ -179,6 +204,7 @@ class H2MT:
                                   [d["sha256"] for d in new.documents])  # same file, any spelling, or same text
         keep = [i for i in range(len(self.index.documents)) if i not in same]
         parts = [(self.index, keep), (new, range(len(new.documents)))]
+        self._forget_kv([self.index.documents[i]["key"] for i in same])
         self._set_index(combine(parts, self.encoder, self.config.hierarchy))
         return len(new.documents)
 
@@ -193,6 +219,7 @@ class H2MT:
         if removed == 0:
             known = ", ".join(d["source"] for d in self.index.documents[:5])
             raise InputError(f"None of {sorted(gone)} is in the index (documents: {known}...)")
+        self._forget_kv([self.index.documents[i]["key"] for i in hit])
         self._set_index(combine([(self.index, keep)], self.encoder, self.config.hierarchy))
         return removed
 
@@ -203,6 +230,101 @@ class H2MT:
 
             refresh_root(index, self.hmt, self.backend.tokenizer)
         self.index, self._reader = index, None
+
+    # ---- the leaf KV store (kv prefill) -----------------------------------
+    def kv_root(self, config: PrefillConfig | None = None) -> str | None:
+        """The leaf KV store's folder: ``config.kv.path``, else ``<index>.kv`` beside the loaded or
+        saved index, else ``None`` (kept in memory for this engine's life)."""
+        from .query.prefill.kv_store import store_path
+
+        cfg = (config or self.config.prefill).kv
+        if cfg.path is not None:
+            return cfg.path
+        return os.fspath(store_path(self.path)) if self.path is not None else None
+
+    def kv_store(self, prefix_ids: Sequence[int], kv: KVConfig | None = None) -> KVStore:
+        """The leaf KV store of this index, the loaded generator and the prefix ``prefix_ids``."""
+        from .query.prefill.kv_store import KVShape, KVStore, prefix_key
+
+        cfg = kv or self.config.prefill.kv
+        model = getattr(self.backend, "model", None)
+        if model is None:
+            raise ConfigError(f"kv prefill needs the local generator; {self.backend.name} exposes no model")
+        root = self.kv_root(replace(self.config.prefill, kv=cfg))
+        key = (root, prefix_key(prefix_ids), cfg.dtype, cfg.max_bytes)
+        with self._lock:
+            if key not in self._kv_stores:
+                if self._generator_fp is None:
+                    from .query.prefill.kv_store import generator_fingerprint
+
+                    self._generator_fp = generator_fingerprint(model)
+                self._kv_stores[key] = KVStore(root, generator=self._generator_fp, prefix_ids=prefix_ids,
+                                               shape=KVShape.of(model), dtype=cfg.dtype, max_bytes=cfg.max_bytes)
+            return self._kv_stores[key]  # type: ignore[no-any-return]
+
+    def _kv_prompts(self, config: PrefillConfig | None) -> list[Prompt]:
+        """Every leaf of the index as a kv prompt (blocks, prefix and store; no question), one per task
+        the shared prefix can open with (``auto`` answers in the short or the brief layout)."""
+        cfg = replace(config or self.config.prefill, mode=PrefillMode.KV, layout=None)
+        tasks = (AnswerTask.SHORT, AnswerTask.BRIEF) if cfg.task == AnswerTask.AUTO else (cfg.task,)
+        return [self.prompt("", self.full_context(), replace(cfg, task=t)) for t in tasks]
+
+    def kv_build(self, config: PrefillConfig | None = None, *, progress: bool = False,
+                 rebuild: bool = False) -> dict[str, Any]:
+        """Fill the leaf KV store with every leaf's block (those already stored are kept: resumable);
+        ``rebuild`` clears this generator's and prefix's entries first. Returns the store's
+        :meth:`~h2mt.query.prefill.kv_store.KVStore.info` (the last prefix's, with ``folders``: every
+        prefix's) plus ``computed`` and ``present`` over all of them."""
+        from .query.prefill.kv import KVPlan, fill_store
+
+        exclusive = getattr(self.backend, "exclusive", None)
+        if exclusive is None:
+            raise ConfigError(f"kv build needs the local generator; {self.backend.name} cannot run one")
+        computed = present = 0
+        infos: list[dict[str, Any]] = []
+        for prompt in self._kv_prompts(config):
+            plan, blocks = prompt.kv, prompt.blocks
+            assert isinstance(plan, KVPlan) and blocks is not None
+            if rebuild:
+                plan.store.clear()
+            with exclusive() as model:
+                c, p = fill_store(model, plan.store, blocks.prefix, blocks.blocks, plan.docs, progress=progress)
+            computed, present = computed + c, present + p
+            infos.append(plan.store.info())
+        return {**infos[-1], "folders": infos, "computed": computed, "present": present}
+
+    def kv_prune(self, config: PrefillConfig | None = None, max_bytes: int | None = None) -> dict[str, Any]:
+        """Delete the store's entries of leaves no longer in the index (this generator, every prefix
+        :meth:`kv_build` fills), then least recently used ones down to ``max_bytes`` per prefix;
+        returns the deleted counts and the store's info (``folders``: every prefix's)."""
+        from .query.prefill.kv import KVPlan
+        from .query.prefill.kv_store import block_key
+
+        stale = evicted = 0
+        infos: list[dict[str, Any]] = []
+        for prompt in self._kv_prompts(config):
+            plan, blocks = prompt.kv, prompt.blocks
+            assert isinstance(plan, KVPlan) and blocks is not None
+            stale += plan.store.prune({block_key(b) for b in blocks.blocks})
+            evicted += plan.store.evict(max_bytes) if max_bytes is not None else 0
+            infos.append(plan.store.info())
+        return {**infos[-1], "folders": infos, "stale": stale, "evicted": evicted}
+
+    def _forget_kv(self, doc_keys: Sequence[str]) -> int:
+        """Delete the leaf KV store's entries of these documents (replaced or removed); returns how many."""
+        if not doc_keys:
+            return 0
+        from .query.prefill.kv_store import remove_docs_under
+
+        deleted = 0
+        with self._lock:
+            roots = {self.kv_root()} | {k[0] for k in self._kv_stores}
+            for store in self._kv_stores.values():
+                if store.folder is None:
+                    deleted += store.remove_docs(doc_keys)
+        for root in roots - {None}:
+            deleted += remove_docs_under(root, doc_keys)
+        return deleted
 
     # ---- HMT node memories ---------------------------------------------
     @property
@@ -312,8 +434,16 @@ class H2MT:
         """Step 2: the prompt for ``question`` over ``kept`` leaves, templated for the generator,
         made by the prefill strategy of ``config.mode`` (:mod:`h2mt.query.prefill`)."""
         cfg = config or self.config.prefill
-        tools = PromptTools(self.backend.chat_ids, self.memory_reader)
+        backend = self.backend
+        tools = PromptTools(
+            backend.chat_ids, self.memory_reader,
+            split=getattr(backend, "chat_split_ids", None), encode=getattr(backend, "encode", None),
+            kv_store=self.kv_store if cfg.mode == PrefillMode.KV else None, doc_key=self._doc_key,
+        )
         return prefill_strategy(cfg.mode).prompt(question, kept, cfg, tools)
+
+    def _doc_key(self, node: Node) -> str:
+        return str(self.index.documents[node.doc].get("key", "")) if node.doc < len(self.index.documents) else ""
 
     def generate(self, prompt: Prompt, config: PrefillConfig | None = None) -> Generation:
         """Step 3: prefill ``prompt`` once and stream the reply (iterate the result)."""
@@ -337,18 +467,42 @@ class H2MT:
         loads them; that one-off cost is not part of a request's latency). The pieces are the
         generator's; the final :attr:`AnswerStream.answer` text is cleaned by
         :func:`h2mt.query.answer.clean_answer` (no leaked instruction; an echo of the question
-        or an empty short answer becomes "The context does not say.")."""
+        or an empty short answer becomes "Not found in the indexed documents.").
+
+        ``task="auto"`` (the default) picks the task per question (:func:`h2mt.query.task.choose_task`);
+        a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
+        and, when it is no answer or not in the kept text, asked once more as a brief explanation.
+        The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
+        prefill time of both generations; TTFT is then the second one's first token."""
         _ = self.backend if full else (self.encoder, self.backend)
         started = time.perf_counter()
         r = None if full else self.route(question, budget=budget, beam_width=beam_width)
-        p = self.prompt(question, self.full_context() if r is None else r.kept)
-        gen = self.generate(p)
+        base = self.config.prefill
+        choice = choose_task(question, base.task)
+        cfgs = [replace(base, task=choice.task)]
+        p = self.prompt(question, self.full_context() if r is None else r.kept, cfgs[0])
+        prompts = [p]
+        why: list[str] = []
 
-        def finish(g: Generation) -> Answer:
-            text = clean_answer(g.text, question, self.config.prefill)  # no leaked instruction, no echo
-            return Answer(question, text, p.sources, self.accounting(p, r, g, started), p.context)
+        def retry(g: Generation) -> Generation | None:
+            reason = retry_reason(g.text, question, p.context, cfgs[0])
+            if reason is None:
+                return None
+            why.append(f"short answer retried as brief: {reason}")
+            cfgs.append(replace(base, task=AnswerTask.BRIEF))
+            prompts.append(self.prompt(question, p.sources, cfgs[-1]))
+            return self.generate(prompts[-1], cfgs[-1])
 
-        return AnswerStream(gen, finish)
+        def finish(gens: list[Generation]) -> Answer:
+            text = clean_answer(gens[-1].text, question, cfgs[-1])  # no leaked instruction, no echo
+            acc = self.accounting(prompts[-1], r, gens[-1], started)
+            if len(gens) > 1:
+                acc.add_generation(gens[0].stats)
+            acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
+            return Answer(question, text, p.sources, acc, p.context)
+
+        checked = base.task == AnswerTask.AUTO and choice.task == AnswerTask.SHORT
+        return AnswerStream(self.generate(p, cfgs[0]), finish, retry if checked else None)
 
     async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
         """:meth:`route` without blocking the event loop."""

@@ -147,6 +147,12 @@ class GenerationStats:
     total_ms: float = 0.0  # call start -> generation finished
     peak_mem_bytes: int = 0  # CUDA: max_memory_allocated; CPU: process peak RSS
     finish_reason: str = ""  # "stop" (EOS or stop string) or "length"
+    # kv prefill (h2mt.query.prefill.kv): positions read from the leaf KV store instead of prefilled,
+    # of which recomputed; the store's bytes read; kept leaves whose cache was missing and computed now
+    positions_reused: int = 0
+    positions_recomputed: int = 0
+    kv_bytes_read: int = 0
+    kv_misses: int = 0
 
     def as_dict(self) -> dict[str, float | int | str]:
         """A flat dict of the fields (for framework metadata)."""
@@ -172,15 +178,30 @@ class Accounting:
     ttft_ms: float
     total_ms: float
     peak_mem_bytes: int
+    positions_reused: int = 0  # kv prefill: context positions read from the leaf KV store, not prefilled
+    positions_recomputed: int = 0  # kv prefill: of those, recomputed to repair cross-block attention
+    kv_bytes_read: int = 0  # kv prefill: bytes of cached K/V read
+    kv_misses: int = 0  # kv prefill: kept leaves whose cache was missing and computed for this question
+    task: str | None = None  # the answer task that answered (short, brief, ...; PrefillConfig.task="auto" resolved)
+    task_reason: str | None = None  # why: the rule that chose it ("which", "what-does", "forced"), and any retry
 
     @property
     def kept_ratio(self) -> float:
         """Share of the index's tokens that went into the prompt."""
         return self.tokens_kept / self.tokens_total if self.tokens_total else 0.0
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def add_generation(self, stats: GenerationStats) -> None:
+        """Add an earlier generation's tokens and prefill time (a retried answer: both count)."""
+        if self.prompt_tokens is not None and stats.prompt_tokens is not None:
+            self.prompt_tokens += stats.prompt_tokens
+        if self.completion_tokens is not None and stats.completion_tokens is not None:
+            self.completion_tokens += stats.completion_tokens
+        if self.prefill_ms is not None and stats.prefill_ms is not None:
+            self.prefill_ms += stats.prefill_ms
+
+    def as_dict(self) -> dict[str, float | int | str | None]:
         """A flat dict including ``kept_ratio`` (for JSON and framework metadata)."""
-        d: dict[str, float | int | None] = dict(self.__dict__)
+        d: dict[str, float | int | str | None] = dict(self.__dict__)
         d["kept_ratio"] = self.kept_ratio
         return d
 
@@ -216,6 +237,10 @@ class Accounting:
             ttft_ms=(generation_started - started) * 1000.0 + stats.first_token_ms,
             total_ms=(ended - started) * 1000.0,
             peak_mem_bytes=stats.peak_mem_bytes,
+            positions_reused=stats.positions_reused,
+            positions_recomputed=stats.positions_recomputed,
+            kv_bytes_read=stats.kv_bytes_read,
+            kv_misses=stats.kv_misses,
         )
 
 

@@ -1,5 +1,5 @@
 """The answer says what the kept text supports: a leaked instruction is cut, an echo of the question
-(or nothing) becomes "The context does not say.", and a real answer passes through untouched."""
+(or nothing) becomes "Not found in the indexed documents.", and a real answer passes through untouched."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from h2mt.types import GenerationStats
 
 from tests._docs import manual
 
-SHORT = PrefillConfig()
+SHORT = PrefillConfig(task="short")
 LEAK = "The exact name, value or phrase from the context is $? expand to."
 
 

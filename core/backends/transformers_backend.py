@@ -16,7 +16,7 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -75,6 +75,14 @@ class TransformersBackend(LocalTokenizer):
     def model_lock(self) -> threading.Lock:
         """The lock every forward on the shared model holds (HMT passes on it take it too)."""
         return self._lock
+
+    @contextmanager
+    def exclusive(self) -> Iterator[Any]:
+        """Run forwards on the model directly (kv prefill): holds the model lock, inference mode,
+        the OOM guard and, with an HMT attached, its adapters off (the bare generator text forwards
+        see); yields the model."""
+        with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode(), self._text_context():
+            yield self.model
 
     def attach_memory(self, text_context: Callable[[], AbstractContextManager[Any]]) -> None:
         """An HMT now wraps this model: text forwards run inside ``text_context()`` (the HMT's
@@ -178,6 +186,19 @@ class TransformersBackend(LocalTokenizer):
             raise InputError(f"soft-token positions {soft.positions[:5]}... fall outside the {len(ids)} prompt ids")
         return self._generate(ids, cfg, stats, time.perf_counter(), soft)
 
+    def stream_prefilled(
+        self, start: Callable[[], tuple[torch.Tensor, Any]], positions: int, cfg: PrefillConfig, stats: GenerationStats
+    ) -> Iterator[str]:
+        """Decode after a prefill the caller runs: ``start()`` returns ((V,) last logits, the KV cache of
+        ``positions`` positions) — kv prefill joins stored blocks instead of prefilling them. It runs on
+        the first ``next`` and is timed as the prefill (its own forwards take :meth:`exclusive`)."""
+        if positions + cfg.answer_tokens > self.context_window:
+            raise BudgetError(
+                f"The prompt is {positions} tokens plus {cfg.answer_tokens} new tokens, but {self.name} "
+                f"accepts {self.context_window}; lower the context budget or max_new_tokens."
+            )
+        return self._generate([], cfg, stats, time.perf_counter(), start=(start, positions))
+
     def _sampler(self, cfg: PrefillConfig) -> torch.Generator | None:
         if cfg.temperature <= 0:
             return None
@@ -194,10 +215,26 @@ class TransformersBackend(LocalTokenizer):
     def _peak_memory(self) -> int:
         return peak_memory_bytes(self._input_device if self.device.startswith("cuda") else "cpu")
 
+    def _run_start(self, start: Callable[[], tuple[torch.Tensor, Any]]) -> tuple[torch.Tensor, Any, float]:
+        self._sync()
+        began = time.perf_counter()
+        logits, past = start()
+        self._sync()
+        return logits, past, (time.perf_counter() - began) * 1000.0
+
     def _generate(
-        self, ids: list[int], cfg: PrefillConfig, stats: GenerationStats, t0: float, soft: SoftTokens | None = None
+        self,
+        ids: list[int],
+        cfg: PrefillConfig,
+        stats: GenerationStats,
+        t0: float,
+        soft: SoftTokens | None = None,
+        start: tuple[Callable[[], tuple[torch.Tensor, Any]], int] | None = None,
     ) -> Iterator[str]:
-        stats.prompt_tokens = len(ids) + (soft.extra_positions if soft is not None else 0)  # positions prefilled
+        if start is not None:
+            stats.prompt_tokens = start[1]  # positions of the prompt (kv prefill reports how many it reused)
+        else:
+            stats.prompt_tokens = len(ids) + (soft.extra_positions if soft is not None else 0)  # positions prefilled
         stats.completion_tokens = 0
         stats.finish_reason = ""
         self._reset_memory()
@@ -205,7 +242,10 @@ class TransformersBackend(LocalTokenizer):
         sampler = self._sampler(cfg)
         past: Any = None
         try:
-            logits, past, stats.prefill_ms = self._prefill(ids, soft)
+            if start is not None:
+                logits, past, stats.prefill_ms = self._run_start(start[0])
+            else:
+                logits, past, stats.prefill_ms = self._prefill(ids, soft)
             position = stats.prompt_tokens
             finish = "length"
             generated: list[int] = []

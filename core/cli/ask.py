@@ -9,7 +9,18 @@ from typing import Any
 
 import typer
 
-from ..config import AnswerTask, BackendConfig, H2MTConfig, MemoryConfig, PrefillConfig, PrefillMode, RouteConfig
+from ..config import (
+    AnswerTask,
+    BackendConfig,
+    H2MTConfig,
+    KVConfig,
+    MemoryConfig,
+    PrefillConfig,
+    PrefillMode,
+    PromptLayout,
+    RouteConfig,
+)
+from ..errors import ConfigError
 from .common import check_device, check_model, choice, default, literal_values, option_names
 from .options import (
     BEAM,
@@ -44,12 +55,14 @@ def ask(
     ),
     max_new_tokens: int = typer.Option(
         default(PrefillConfig, "max_new_tokens"),
-        help="Generation limit (0 = the task's: short 48, explain 256).",
+        help="Generation limit (0 = the task's: short 48, brief 96, explain 256).",
     ),
     task: str = choice(
         AnswerTask,
         default(PrefillConfig, "task"),
-        help="short: the exact answer; explain: a few sentences; chat: the question as a plain chat turn.",
+        help="auto: short for a name or value, brief for what/how/why (a short answer not in the kept text "
+        "is retried as brief); short: the exact answer; brief: one or two sentences; explain: a few sentences; "
+        "chat: the question as a plain chat turn.",
     ),
     full: bool = typer.Option(False, "--full", help="Skip routing: prefill the whole document (baseline)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
@@ -64,8 +77,23 @@ def ask(
     prefill: str = choice(
         PrefillMode,
         default(PrefillConfig, "mode"),
-        help="What kept leaves become: text, or HMT memory embeddings (memory, "
-        "hybrid; needs an index built with --memories hmt).",
+        help="What kept leaves become: text, HMT memory embeddings (memory, "
+        "hybrid; needs an index built with --memories hmt), or their cached KV (kv: the leaf KV store "
+        "beside the index, filled on first use or by h2mt kv build).",
+    ),
+    recompute_first: int = typer.Option(
+        default(KVConfig, "recompute_first"),
+        help="With --prefill kv: recompute the first K tokens of every block after the first (EPIC).",
+    ),
+    recompute_ratio: float = typer.Option(
+        default(KVConfig, "recompute_ratio"),
+        help="With --prefill kv: recompute this share of the context tokens, chosen by KV deviation "
+        "(CacheBlend); 1 = text prefill's result.",
+    ),
+    layout: str = choice(
+        ("auto", *PromptLayout), "auto",
+        help="Prompt layout: auto (blocks for --prefill kv, else default), default (the task's), or blocks "
+        "(every leaf its own block, the question after the context; kv prefill's layout).",
     ),
     text_leaves: int = typer.Option(
         default(PrefillConfig, "text_leaves"), help="With --prefill hybrid: top leaves kept as text."
@@ -90,6 +118,8 @@ def ask(
                 max_new_tokens=max_new_tokens,
                 mode=PrefillMode(prefill),
                 text_leaves=text_leaves,
+                layout=None if layout == "auto" else PromptLayout(layout),
+                kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio),
             ),
             backend=backend,
             memory=MemoryConfig(weights=hmt_weights),
@@ -142,8 +172,10 @@ def _require_memories(eng: Any, cfg: H2MTConfig) -> None:
     """A memory prefill or memory routing over an index without memories fails before the model loads."""
     from ..index.memories import require_memories
 
-    if cfg.prefill.mode != PrefillMode.TEXT:
+    if cfg.prefill.mode in (PrefillMode.MEMORY, PrefillMode.HYBRID):
         require_memories(eng.index, f"--prefill {cfg.prefill.mode.value}")
+    if cfg.prefill.mode == PrefillMode.KV and cfg.backend.kind != "local":
+        raise ConfigError("--prefill kv needs the local generator (its KV cache); drop --server or use --prefill text")
     if cfg.route.memory_weight > 0:
         require_memories(eng.index, "--memory-weight > 0")
 

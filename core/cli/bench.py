@@ -82,6 +82,10 @@ def bench(
     ),
     results: Path = typer.Option(_RESULTS, help="Results folder (resumable; cache/ holds indexes)."),
     seed: int = typer.Option(default(BenchOptions, "seed"), help="Dataset construction seed."),
+    misleading_titles: bool = typer.Option(
+        default(BenchOptions, "misleading_titles"), "--misleading-titles",
+        help="hotpotqa-long: every paragraph carries another paragraph's title (adversarial headings).",
+    ),
     llmlingua_limit: int = typer.Option(
         default(BenchOptions, "llmlingua_limit") or 0,
         help="llmlingua runs on the first N questions only (0 = all; it is slow).",
@@ -134,6 +138,7 @@ def bench(
         encoder=encoder,  # type: ignore[arg-type]  # checked by its option
         results=str(results),
         seed=seed,
+        misleading_titles=misleading_titles,
         llmlingua_limit=llmlingua_limit or None,
         llmlingua_max_tokens=llmlingua_max_tokens,
         threads=threads,

@@ -246,11 +246,13 @@ def _register_subcommands() -> None:
     from .ask import register as register_ask
     from .bench import register
     from .hmt import app as hmt_app
+    from .kv import app as kv_app
     from .serve import register as register_serve
 
     register_ask(app)
     register(app)
     register_serve(app)
+    app.add_typer(kv_app, name="kv", help="The leaf KV store beside an index (--prefill kv): build, info, prune.")
     app.add_typer(
         hmt_app, name="hmt", help="HMT memory: train it for a local LM, evaluate long-input perplexity."
     )

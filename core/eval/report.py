@@ -19,7 +19,7 @@ from .metrics import bootstrap_ci
 from .results import GENERATION, MEMORY, RUNS, SELECTION, read_rows
 
 __all__ = ["summarize", "markdown", "tables", "selection_table", "generation_table", "decoding_line",
-           "method_order", "Notes", "QUALITY"]
+           "method_order", "Notes", "QUALITY", "paired_reference", "paired_cells", "paired_table"]
 
 QUALITY = ("evidence_all", "evidence_any", "answer_contained")
 _ORDER = ("full", "truncation", "bm25", "dense", "llmlingua", "h2mt")
@@ -112,6 +112,68 @@ def _decoding(gen_rows: Sequence[dict[str, Any]], max_new_tokens: int | None) ->
     return {"planned": True, "settings": [{"setting": planned, "methods": []}]}
 
 
+def paired_reference(method: str) -> str | None:
+    """The row a method is compared with, question by question: kv prefill rows with ``h2mt-blocks``
+    (text prefill of the same ids); ``None`` for the others."""
+    return "h2mt-blocks" if method.startswith("h2mt-kv") else None
+
+
+def _median(xs: Sequence[float]) -> float | None:
+    ys = sorted(xs)
+    if not ys:
+        return None
+    mid = len(ys) // 2
+    return ys[mid] if len(ys) % 2 else (ys[mid - 1] + ys[mid]) / 2
+
+
+def paired_cells(gen_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (method, budget) with a :func:`paired_reference`: over the questions both answered, the
+    mean difference method − reference of F1 and of correct answers with 95% bootstrap intervals,
+    and the reference's median TTFT over the method's (the speed-up)."""
+    ok = {(r["method"], int(r["budget"]), r["qid"]): r for r in gen_rows if not r.get("error")}
+    out: list[dict[str, Any]] = []
+    for (method, budget) in sorted({(m, b) for m, b, _ in ok}, key=lambda mb: (method_order(mb[0]), mb[1])):
+        ref = paired_reference(method)
+        if ref is None:
+            continue
+        pairs = [(r, ok[(ref, budget, q)]) for (m, b, q), r in ok.items()
+                 if m == method and b == budget and (ref, budget, q) in ok]
+        if not pairs:
+            continue
+        ttft_m = _median([float(a["ttft_ms"]) for a, _ in pairs if a.get("ttft_ms")])
+        ttft_r = _median([float(b["ttft_ms"]) for _, b in pairs if b.get("ttft_ms")])
+        out.append({"method": method, "reference": ref, "budget": budget, "n": len(pairs),
+                    "f1_diff": list(bootstrap_ci([float(a["f1"]) - float(b["f1"]) for a, b in pairs])),
+                    "correct_diff": list(bootstrap_ci([float(a.get("correct", 0)) - float(b.get("correct", 0))
+                                                       for a, b in pairs])),
+                    "ttft_ms": ttft_m, "reference_ttft_ms": ttft_r,
+                    "speedup": ttft_r / ttft_m if ttft_m and ttft_r else None})
+    return out
+
+
+def paired_table(summary: dict[str, Any]) -> str:
+    """Markdown: each paired comparison (same questions, same routes) with its intervals."""
+    head = ("| method | vs | budget | n | ΔF1 [95% CI] | Δcorrect [95% CI] | median TTFT ms | vs ms | speed-up |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for c in summary.get("paired", []):
+        lines.append(
+            f"| {c['method']} | {c['reference']} | {_budget(c['budget'])} | {c['n']} | {_fmt_signed(c['f1_diff'])} "
+            f"| {_fmt_signed(c['correct_diff'])} | {_fmt_num(c['ttft_ms'])} | {_fmt_num(c['reference_ttft_ms'])} "
+            f"| {_fmt_speedup(c['speedup'])} |")
+    return "\n".join(lines)
+
+
+def _fmt_speedup(v: float | None) -> str:
+    return "–" if v is None else f"{v:.1f}×"
+
+
+def _fmt_signed(v: list[float] | None) -> str:
+    if not v or any(math.isnan(x) for x in v):
+        return "–"
+    return f"{v[0]:+.3f} [{v[1]:+.3f}, {v[2]:+.3f}]"
+
+
 def summarize(folder: str | Path) -> dict[str, Any]:
     """Aggregate every row of a dataset's results folder: cells keyed by (part, method, budget),
     where part ``all`` covers every question and each sub-dataset (``part``) also gets its own."""
@@ -125,7 +187,7 @@ def summarize(folder: str | Path) -> dict[str, Any]:
     ds = json.loads((f / "dataset.json").read_text(encoding="utf-8")) if (f / "dataset.json").exists() else {}
     return {"dataset": f.name, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": ds.get("notes", []),
             "task": ds.get("task"), "parts": parts, "decoding": _decoding(gen_rows, ds.get("max_new_tokens")),
-            "selection": sel, "generation": gen, "runs": runs[-5:]}
+            "selection": sel, "generation": gen, "paired": paired_cells(gen_rows), "runs": runs[-5:]}
 
 
 def decoding_line(summary: dict[str, Any]) -> str:
@@ -235,4 +297,7 @@ def tables(summary: dict[str, Any], notes: Notes, level: str) -> list[str]:
             title = f"{level} Generation (greedy, LongBench prompt and F1; TTFT includes selection){suffix}"
             out += ["", title, "",
                     generation_table(summary, notes, part)]
+    if summary.get("paired"):
+        out += ["", f"{level} Paired differences (same questions and routes; bootstrap of the per-question "
+                "differences)", "", paired_table(summary)]
     return out

@@ -57,6 +57,7 @@ class BenchOptions:
     encoder: Literal["sentence-transformers", "hashing"] = "sentence-transformers"  # leaf/query encoder
     results: str = "bench-results"  # results folder (one subfolder per dataset, cache/ for indexes)
     seed: int = 0  # dataset construction seed
+    misleading_titles: bool = False  # hotpotqa-long: every paragraph carries another paragraph's title
     llmlingua_limit: int | None = 3  # llmlingua runs on the first N questions of each part only (None = all)
     llmlingua_max_tokens: int = 16384  # llmlingua skips larger documents (cost), recording why
     threads: int | None = None  # torch CPU threads (None = torch default)
@@ -92,7 +93,7 @@ def set_threads(n: int | None) -> None:
 def prepare(opts: BenchOptions, count: Callable[[Sequence[str]], list[int]]) -> tuple[BenchDataset, Path]:
     """Build the dataset and its results folder; refuse a folder that holds another dataset."""
     ds = load_dataset(opts.dataset, count, data=opts.data, length=opts.length, seed=opts.seed,
-                      subset=opts.subset, task=opts.task)
+                      subset=opts.subset, task=opts.task, misleading_titles=opts.misleading_titles)
     name = ds.name if opts.seed == 0 else f"{ds.name}-s{opts.seed}"
     folder = Path(opts.results) / name
     folder.mkdir(parents=True, exist_ok=True)

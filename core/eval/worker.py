@@ -25,7 +25,7 @@ from ..types import Accounting, GenerationStats
 from .datasets.longbench import build_prompt
 from .datasets.types import BenchDataset, BenchQuestion
 from .decoding import Decoding, bench_decoding
-from .methods.base import GroupView, Method, MethodUnavailable, Selection
+from .methods.base import GroupView, MakeMessages, Method, MethodUnavailable, Selection
 from .methods.registry import make_methods
 from .metrics import answer_correct, best_f1, best_rouge_l
 from .results import GENERATION, MEMORY, RowLog, machine_info, row_key
@@ -44,6 +44,10 @@ def answer_row(
     row: dict[str, Any] = {"key": row_key(ds.name, m.name, budget, q.id), "dataset": ds.name,
                            "part": q.meta.get("part", ""), "method": m.name, "budget": budget, "qid": q.id,
                            "model": backend.name}
+    try:
+        m.warm(view, q.question, budget, _messages(ds), backend)  # untimed: before the request
+    except (MethodUnavailable, H2MTError) as e:
+        return {**row, "error": str(e)}
     t0 = time.perf_counter()
     try:
         sel = m.select(view, q.question, budget)
@@ -88,15 +92,22 @@ def _scored(row: dict[str, Any], text: str, q: BenchQuestion, sel: Selection, de
             "decoding": decoding.as_dict()}
 
 
+def _messages(ds: BenchDataset) -> MakeMessages:
+    """The task's LongBench prompt as one user message: (question, context) -> messages."""
+
+    def messages(question: str, context: str) -> list[dict[str, str]]:
+        return [{"role": "user", "content": build_prompt(ds.task, context, question)}]
+
+    return messages
+
+
 def _prompt(
     ds: BenchDataset, q: BenchQuestion, m: Method, sel: Selection, view: GroupView, backend: Any
 ) -> Prompt:
     """The task's LongBench prompt over the selection, unless the method builds its own from the
     same messages (memory prefill: :meth:`~h2mt.eval.methods.base.Method.make_prompt`)."""
 
-    def messages(question: str, context: str) -> list[dict[str, str]]:
-        return [{"role": "user", "content": build_prompt(ds.task, context, question)}]
-
+    messages = _messages(ds)
     made = m.make_prompt(view, q.question, sel, messages, backend)
     if made is not None:
         return made

@@ -18,7 +18,7 @@ from .chunking import Leaf, chunk_document
 from .encoders.base import Encoder, encoder_meta
 from .hierarchy import build_tree
 from .index import FORMAT_VERSION, Index
-from .lexical import build_lexical
+from .lexical import LEXICAL_VERSION, node_lexical
 from .update import content_hash, document_key
 
 __all__ = ["parse_sources", "build_index", "index_leaves"]
@@ -133,12 +133,7 @@ def index_leaves(
         {n.id: t_emb[i] for i, n in enumerate(titled)},
         cfg.hierarchy,
     )
-    lex = build_lexical(
-        [n.text if n.kind == NodeKind.LEAF else n.title for n in nodes],
-        [n.parent for n in nodes],
-        [n.depth for n in nodes],
-        [n.kind == NodeKind.LEAF for n in nodes],
-    )
+    lex = node_lexical(nodes)
     t_end = time.perf_counter()
     timings = {"parse_s": 0.0, "chunk_s": 0.0, "encode_s": t_enc - t0, "tree_s": t_end - t_enc, "total_s": t_end - t0}
     log.info("built index: %d docs, %d nodes, %d leaves in %.1fs",
@@ -159,6 +154,7 @@ def _doc_records(docs: Sequence[ParsedDocument]) -> list[dict[str, Any]]:
 def _meta(cfg: H2MTConfig, encoder: Encoder, tokenizer_name: str, timings: dict[str, float]) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
+        "lexical_version": LEXICAL_VERSION,
         "encoder": encoder_meta(encoder),
         "tokenizer": tokenizer_name,
         "chunk": asdict(cfg.chunk),

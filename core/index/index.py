@@ -12,6 +12,7 @@ from .lexical import LexicalIndex
 if TYPE_CHECKING:
     import numpy as np
 
+    from .agreement import TitleAgreement
     from .titles import TitleIndex
 
 __all__ = ["Index", "FORMAT_VERSION", "MEMORY_FORMAT_VERSION", "READABLE_VERSIONS"]
@@ -72,6 +73,20 @@ class Index:
             return 1.0 if not ids or top <= 0 else float(lex.idf[ids].max()) / top
 
         return TitleIndex(self.nodes, _stopwords(), specificity)
+
+    @cached_property
+    def agreement(self) -> TitleAgreement:
+        """How well each section's text supports its title (computed on demand, cached with the index)."""
+        from .agreement import TitleAgreement
+
+        return TitleAgreement(self)
+
+    @cached_property
+    def leaf_mask(self) -> np.ndarray:
+        """(N,) bool: which nodes are leaves."""
+        import numpy as np
+
+        return np.array([n.kind == NodeKind.LEAF for n in self.nodes], dtype=bool)
 
     def leaves(self) -> list[Node]:
         """All leaves in document order."""

@@ -3,6 +3,11 @@
 Exact identifiers such as ``max_connections`` or ``PIPESTATUS`` defeat small dense
 encoders; every node therefore also keeps the term counts of its subtree, so routing
 can fuse dense and lexical evidence at every level.
+
+:func:`analyze` and :func:`query_terms` are h2mt's one lexical tokenizer: the per-node BM25 here
+and the flat ``bm25`` baseline of the benchmark both use them, so the two channels see the same
+terms. Identifiers are terms: ``max_wal_size`` (and its parts), dotted names, command-line
+flags (``-o``, ``--posix``), shell parameters (``$?``, ``$#``) and operator runs (``**``, ``&&``).
 """
 
 from __future__ import annotations
@@ -13,12 +18,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from ..types import Node, NodeKind
+
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["analyze", "LexicalIndex", "build_lexical"]
+__all__ = ["analyze", "query_terms", "LexicalIndex", "build_lexical", "node_lexical", "LEXICAL_VERSION"]
 
-_TOKEN = re.compile(r"[a-z0-9][a-z0-9_]*")
+LEXICAL_VERSION = 2
+"""Version of the tokenizer (:func:`analyze`); an index whose lexical statistics were built by another
+version has them rebuilt from its node texts on load (:func:`h2mt.index.store.load_index`)."""
+
+_TOKEN = re.compile(
+    r"[a-z0-9][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*"  # words, identifiers (max_wal_size), dotted names (os.path)
+    r"|(?<![\w-])--?[a-z][a-z0-9]*(?:-[a-z0-9]+)*"  # command-line flags: -o, --posix, --no-edit
+    r"|\$[?#@*!$0-9-]"  # shell special parameters: $? $# $@ $1
+    r"|[*&|<>=!~^%+]{2,}"  # operator runs: ** && || >> !=
+)
+_PARTS = re.compile(r"[._-]+")
 _QUESTION_WORDS = frozenset(
     "what which who whom whose when where why how does do did is are was were can could "
     "should would will shall may might must there their them they this that these those "
@@ -34,18 +51,24 @@ def _stopwords() -> frozenset[str]:
 
 
 def analyze(text: str) -> list[str]:
-    """Lowercase terms; identifiers are kept whole *and* split on underscores.
+    """Lowercase terms; identifiers are kept whole *and* split into their parts.
 
-    ``"max_connections"`` -> ``["max_connections", "max", "connections"]``.
+    ``"max_connections"`` -> ``["max_connections", "max", "connections"]``; ``"set -o pipefail"``
+    -> ``["set", "-o", "pipefail"]``; ``"$?"`` and ``"**"`` are terms of their own.
     """
     stop = _stopwords()
     out: list[str] = []
     for tok in _TOKEN.findall(text.lower()):
         if tok not in stop:
             out.append(tok)
-        if "_" in tok:
-            out.extend(p for p in tok.split("_") if p and p not in stop)
+        if tok[0].isalnum() and ("_" in tok or "." in tok) or tok.startswith("-") and len(tok) > 2:
+            out.extend(p for p in _PARTS.split(tok) if p and p not in stop)
     return out
+
+
+def query_terms(question: str) -> list[str]:
+    """The distinct content terms of a question (:func:`analyze` without question words), in order."""
+    return [t for t in dict.fromkeys(analyze(question)) if t not in _QUESTION_WORDS]
 
 
 @dataclass
@@ -61,7 +84,7 @@ class LexicalIndex:
         """Vocabulary ids of the question's distinct content terms, and their idf weights."""
         import numpy as np
 
-        terms = [t for t in dict.fromkeys(analyze(question)) if t not in _QUESTION_WORDS]
+        terms = query_terms(question)
         ids = np.array([self.vocab[t] for t in terms if t in self.vocab], dtype=np.int64)
         return ids, self.idf[ids]
 
@@ -83,6 +106,23 @@ class LexicalIndex:
         denom = tf + k1 * (1.0 - b + b * lengths / np.maximum(self.avg_len[r][:, None], 1e-6))
         s = (weights[None, :] * tf * (k1 + 1.0) / np.maximum(denom, 1e-9)).sum(1)
         return (s / (weights.sum() * (k1 + 1.0))).astype(np.float32)
+
+    def top_rows(
+        self, cols: Any, weights: np.ndarray, mask: np.ndarray, k: int, k1: float, b: float
+    ) -> list[int]:
+        """The ``k`` rows with the best BM25 (> 0) among the rows ``mask`` selects, best first. Reads the
+        query terms' postings only: rows without any query term are never touched."""
+        import numpy as np
+
+        if weights.size == 0 or k <= 0:
+            return []
+        rows = np.flatnonzero(np.diff(cols.indptr))  # rows holding at least one query term
+        rows = rows[mask[rows]]
+        if rows.size == 0:
+            return []
+        s = self.scores(cols, weights, rows.tolist(), k1, b)
+        top = np.argsort(-s, kind="stable")[:k]
+        return [int(rows[i]) for i in top if s[i] > 0]
 
     @property
     def lengths(self) -> np.ndarray:
@@ -136,6 +176,17 @@ def build_lexical(
         m = d == depth
         avg[m] = lengths[m].mean()
     return LexicalIndex(vocab, matrix, idf, avg)
+
+
+def node_lexical(nodes: Sequence[Node]) -> LexicalIndex:
+    """:func:`build_lexical` over a tree's nodes (pre-order): leaves count their text, internal nodes
+    their title."""
+    return build_lexical(
+        [n.text if n.kind == NodeKind.LEAF else n.title for n in nodes],
+        [n.parent for n in nodes],
+        [n.depth for n in nodes],
+        [n.kind == NodeKind.LEAF for n in nodes],
+    )
 
 
 def _aggregate_up(base: Any, parents: Sequence[int]) -> Any:

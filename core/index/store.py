@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import IndexCorruptError, IndexFileError, IndexVersionError
 from ..types import Node, NodeKind
 from .index import FORMAT_VERSION, MEMORY_FORMAT_VERSION, READABLE_VERSIONS, Index
-from .lexical import LexicalIndex
+from .lexical import LEXICAL_VERSION, LexicalIndex, node_lexical
 
 __all__ = ["save_index", "load_index", "MAGIC"]
 
@@ -169,7 +169,11 @@ def load_index(path: str | os.PathLike[str]) -> Index:
         nodes = _nodes(t, titles, texts, refs)
         matrix = sp.csr_matrix((t["lex_data"], t["lex_indices"], t["lex_indptr"]), shape=(n_nodes, n_vocab))
         lex = LexicalIndex(vocab, matrix, t["lex_idf"], t["lex_avg_len"])
-        return Index(nodes, t["embeddings"], lex, json.loads(meta["documents"]), json.loads(meta["meta"]),
+        info = json.loads(meta["meta"])
+        if info.get("lexical_version", 1) != LEXICAL_VERSION:  # another tokenizer: recount from the texts
+            lex = node_lexical(nodes)
+            info["lexical_version"] = LEXICAL_VERSION
+        return Index(nodes, t["embeddings"], lex, json.loads(meta["documents"]), info,
                      t.get("hmt_memory"), t.get("hmt_summary"))
     except (KeyError, ValueError, IndexError) as e:
         raise IndexCorruptError(f"{path} is inconsistent ({e}); rebuild it with `h2mt build`") from e

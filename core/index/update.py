@@ -25,11 +25,11 @@ from typing import Any
 
 from ..config import HierarchyConfig
 from ..errors import InputError
-from ..types import Node, NodeKind
+from ..types import Node
 from .aggregate import aggregate_children
 from .encoders.base import Encoder
 from .index import Index
-from .lexical import build_lexical
+from .lexical import LEXICAL_VERSION, node_lexical
 
 __all__ = ["combine", "document_range", "document_key", "content_hash", "matching_documents"]
 
@@ -107,13 +107,9 @@ def combine(
     title = encoder.encode([root.title])[0] if root.title else None
     emb[0] = aggregate_children(emb[root.children], np.array([k.tokens for k in kids]), title,
                                 cfg.aggregate, cfg.title_weight)
-    lex = build_lexical(
-        [n.text if n.kind == NodeKind.LEAF else n.title for n in nodes],
-        [n.parent for n in nodes],
-        [n.depth for n in nodes],
-        [n.kind == NodeKind.LEAF for n in nodes],
-    )
+    lex = node_lexical(nodes)
     meta = dict(base.meta)
+    meta["lexical_version"] = LEXICAL_VERSION
     meta["update_s"] = time.perf_counter() - t0
     if not with_memory:
         meta.pop("hmt", None)

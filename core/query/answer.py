@@ -6,26 +6,42 @@ is $? expand to.") or only repeats the question's own words ("What does PROMPT_C
 context does not support says so: :func:`clean_answer` returns :data:`NOT_FOUND` then.
 
 1. **Cut a leaked instruction**: every run of :data:`LEAK_RUN` or more consecutive words of the
-   system message (or a prompt label such as ``Short answer:``) is removed, with the glue words
+   system message or of any task's instruction (or a prompt label such as ``Short answer:``) is removed, with the glue words
    right after it ("is", "the").
 2. **A short answer must say something the question does not**: when every content word left is
    one of the question's (and the question offers no choice such as "A or B", whose answer is
    one of its own words), or nothing is left, the answer is :data:`NOT_FOUND`.
 
-Explanations and chat turns only get step 1 (an explanation may well repeat the question's names).
+3. **The model's own "not found"** ("The context does not say.", "...is not mentioned in the
+   context") becomes :data:`NOT_FOUND`.
+
+A brief answer (``task="brief"``) gets all three steps; explanations and chat turns only steps 1
+and 3 (an explanation may well repeat the question's names).
+
+Under ``task="auto"`` a short answer is checked before it is shown (:func:`retry_reason`): one
+that is no answer by the rules above, or whose words are not in the kept text
+(:func:`supported_by`), is asked again once in the brief layout; if that is no answer either, the
+answer is :data:`NOT_FOUND` (the engine does this, :meth:`h2mt.engine.H2MT.stream`).
 """
 
 from __future__ import annotations
 
 import re
 
-from ..config import AnswerTask, PrefillConfig
+from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
+from .task import resolve_task
 
-__all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut"]
+__all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason"]
 
-NOT_FOUND = "The context does not say."  # the reply the short task's instruction asks for
+NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
-_LABELS = ("Short answer:", "Question:", "Context:", "Answer:")
+SUPPORT_SHARE = 2 / 3  # a short answer is supported when this share of its content words is in the kept text
+_LABELS = ("Short answer:", "Brief answer:", "Question:", "Context:", "Answer:")
+_SAYS_NOT_FOUND = re.compile(
+    r"^(?:the )?context (?:does not|doesn't|did not) (?:say|contain|mention|provide|specify|state)|"
+    r"\bnot (?:mentioned|found|given|provided|specified|stated) in the (?:context|documents?|text)\b|"
+    r"^(?:i (?:do not|don't) know|no information|unknown)\b", re.IGNORECASE)
+_QUOTES = "`'\"\u2018\u2019\u201c\u201d"
 _WORD = re.compile(r"[A-Za-z0-9_$?@#*.-]+")
 _GLUE = {"is", "are", "was", "the", "a", "an", "of", "to", "and", "or", "that", "this", "it", "as", ":", "-"}
 _STOP = _GLUE | {"what", "which", "who", "how", "does", "do", "did", "in", "on", "for", "by", "with", "be", "if",
@@ -70,19 +86,70 @@ def leaked_instruction_cut(text: str, instruction: str, run: int = LEAK_RUN) -> 
     return " ".join(" ".join(kept).split()).strip(" ,;:-")
 
 
+def _cut_instructions(text: str, cfg: PrefillConfig) -> str:
+    """``text`` without a leaked run of the system message or of any task's instruction."""
+    out = text.strip()
+    for inst in dict.fromkeys((cfg.system_message, *TASK_SYSTEM_PROMPTS.values())):
+        out = leaked_instruction_cut(out, inst)
+    return out
+
+
+def _says_not_found(text: str) -> bool:
+    return _SAYS_NOT_FOUND.search(text.strip().strip(_QUOTES + " ")) is not None
+
+
 def _offers_a_choice(question: str) -> bool:
     return re.search(r"\bor\b|\bwhether\b", question, flags=re.IGNORECASE) is not None
 
 
 def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
-    """The answer's text from the generated ``text`` for ``question`` under ``cfg`` (module docstring)."""
-    out = leaked_instruction_cut(text.strip(), cfg.system_message)
-    if cfg.task != AnswerTask.SHORT:
+    """The answer's text from the generated ``text`` for ``question`` under ``cfg`` (module docstring;
+    ``task="auto"`` is resolved for ``question`` first)."""
+    cfg = resolve_task(question, cfg)
+    out = _cut_instructions(text, cfg)
+    if _says_not_found(text) or _says_not_found(out):
+        return NOT_FOUND
+    if cfg.task not in (AnswerTask.SHORT, AnswerTask.BRIEF):
         return out if out or not text.strip() else NOT_FOUND
     content = {w for _, _, w in _spans(out)} - _STOP
     asked = {w for _, _, w in _spans(question)}
     if not content:
+        if out.strip(_QUOTES + " .,;:!"):  # a symbol is an answer: ‘> ’, ||, ~
+            return out
         return NOT_FOUND if text.strip() else ""
     if content <= asked and not _offers_a_choice(question):
         return NOT_FOUND
     return out
+
+
+def supported_by(answer: str, context: str) -> bool:
+    """Whether a short ``answer`` is in the kept ``context``: verbatim (quotes and a final period
+    dropped, case ignored; a symbol such as ``> `` or ``$?`` too), or by at least
+    :data:`SUPPORT_SHARE` of its content words."""
+    a = answer.strip().rstrip(".").strip(_QUOTES + " ")
+    if not a:
+        return False
+    if a.lower() in context.lower():
+        return True
+    words = [w for _, _, w in _spans(a) if w not in _STOP]
+    if not words:
+        return False
+    have = {w for _, _, w in _spans(context)}
+    return sum(w in have for w in words) >= SUPPORT_SHARE * len(words)
+
+
+def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig) -> str | None:
+    """Why the short answer generated as ``text`` is not to be shown (``None``: it may be): it is
+    empty, the model's "not found", an echo of the question or a leaked instruction, or it is not
+    in the kept ``context`` (:func:`supported_by`). ``cfg`` is the short task's configuration."""
+    if not text.strip():
+        return "empty"
+    if _says_not_found(text):
+        return "said not found"
+    out = clean_answer(text, question, cfg)
+    if out == NOT_FOUND:
+        cut = _cut_instructions(text, cfg)
+        return "said not found" if _says_not_found(cut) else "echo of the question" if cut else "leaked instruction"
+    if not supported_by(out, context):
+        return "not in the kept text"
+    return None

@@ -17,6 +17,7 @@ from ..errors import BudgetError
 from ..types import GenerationStats
 from .prefill.base import prefill_strategy
 from .prompt import Prompt, build_messages
+from .task import resolve_task
 
 __all__ = ["Generation", "generate"]
 
@@ -91,7 +92,9 @@ def generate(backend: Backend, prompt: Prompt, cfg: PrefillConfig) -> Generation
     :mod:`h2mt.query.prefill`), templating its messages first if it has no ids yet, and stream
     the reply per ``cfg``. Raises :class:`~h2mt.errors.BudgetError` at once when the prompt does
     not fit the model's window (saying to shorten the question when even the prompt without its
-    context does not fit)."""
+    context does not fit). ``cfg.task="auto"`` is resolved for the prompt's question (answer
+    length and stop strings of the task the prompt was made for)."""
+    cfg = resolve_task(prompt.question, cfg)
     if not prompt.ids:
         prompt.ids = backend.chat_ids(prompt.messages)
     _check_fixed_part(backend, prompt, cfg)

@@ -5,12 +5,17 @@ lexical BM25, plus a share of the parent's score); the best ``beam_width``
 internal branches are descended into and the rest are pruned unscored below.
 Scored leaves go to a candidate pool. If the pool holds less than
 ``overfetch * budget`` tokens, the best pruned branches are reopened
-(best-first) until it does. Then titles are followed (:mod:`h2mt.index.titles`): the
-leaves of sections the question names by title join the pool with
-``title_bonus``, and the leaves of sections named in the text of the best
+(best-first) until it does. The ``lexical_leaves`` best leaves by leaf-level BM25 (postings of
+the question's terms only) join the pool, scored like any leaf (their parent's own score scored
+when the beam never reached it), so a leaf whose words match competes even when the beam pruned
+its branch for a weak aggregate. Then titles are
+followed (:mod:`h2mt.index.titles`): the leaves of sections the question names by title join the
+pool with ``title_bonus``, and the leaves of sections named in the text of the best
 ``link_sources`` candidates join with ``link_weight`` of the naming leaf's score
-(cross-references, bridge entities of multi-hop questions), wherever the beam
-went. Scores are higher-is-better.
+(cross-references, bridge entities of multi-hop questions), wherever the beam went. Each title
+match counts in proportion to the section's agreement a in [0, 1] with its title
+(:mod:`h2mt.index.agreement`, ``title_agreement``): a leaf joins at ``own + a * (lifted - own)``,
+so a heading its own text contradicts (a = 0) lifts nothing. Scores are higher-is-better.
 
 With ``RouteConfig.memory_weight`` w > 0 every node score becomes ``(1 - w) * fused + w * mem``,
 where ``mem`` is HMT's memory-search similarity cos(S_q W_q, M W_k) between the question's
@@ -101,10 +106,11 @@ def _inherit(weight: float, source: float) -> Callable[[float], float]:
 class _Search:
     """State of one routing run."""
 
-    def __init__(self, index: Index, scorer: Scorer, cfg: RouteConfig) -> None:
+    def __init__(self, index: Index, scorer: Scorer, cfg: RouteConfig, encoder: Encoder) -> None:
         self.index = index
         self.scorer = scorer
         self.cfg = cfg
+        self.encoder = encoder
         self.score: dict[int, float] = {}
         self.pool: dict[int, float] = {}
         self.pool_tokens = 0
@@ -169,14 +175,49 @@ class _Search:
             if old is None or s > old:
                 self.pool[c] = s
 
+    def pull_up(self) -> None:
+        """The best leaves by leaf-level BM25 join the pool, scored like any leaf: their fused score with
+        ``parent_weight`` of their parent's own score (scored now when the beam never reached it)."""
+        sc, cfg, nodes = self.scorer, self.cfg, self.index.nodes
+        top = self.index.lexical.top_rows(sc.lex_cols, sc.lex_weights, self.index.leaf_mask, cfg.lexical_leaves,
+                                          cfg.bm25_k1, cfg.bm25_b)
+        fresh = [c for c in top if c not in self.score]
+        if not fresh:
+            return
+        parents = list(dict.fromkeys(p for c in fresh if (p := nodes[c].parent) not in self.score))
+        raw = sc(fresh + parents).tolist()
+        self.scored += len(fresh) + len(parents)
+        own_parent = dict(zip(parents, raw[len(fresh):], strict=True))
+        pw = cfg.parent_weight
+        for c, s in zip(fresh, raw[: len(fresh)], strict=True):
+            p = nodes[c].parent
+            ps = self.score.get(p, own_parent.get(p))
+            s = s if ps is None else (1 - pw) * s + pw * ps
+            self.score[c] = s
+            self.pool[c] = s
+            self.pool_tokens += nodes[c].tokens
+
+    def agreement(self, sections: list[int]) -> dict[int, float]:
+        """Each section's agreement with its title (all 1 when ``title_agreement`` is off)."""
+        if not self.cfg.title_agreement or not sections:
+            return dict.fromkeys(sections, 1.0)
+        return self.index.agreement.of(sections, self.encoder)
+
+    def lift_agreed(self, sections: list[int], lifted: Callable[[float], float]) -> None:
+        """Lift ``sections`` at ``own + a * (lifted(own) - own)``, a = the section's agreement (a = 0: not lifted)."""
+        agree = self.agreement(sections)
+        for sec in sections:
+            a = agree[sec]
+            if a > 0:
+                self.lift(sec, lambda own, a=a: own + a * (lifted(own) - own))
+
     def follow_titles(self, question: str) -> None:
         """Sections named by the question, then sections named by the best candidates."""
         cfg, titles = self.cfg, self.index.titles
         if not len(titles):
             return
         if cfg.title_bonus > 0:
-            for sec in titles.named_in(question):
-                self.lift(sec, lambda own: own + cfg.title_bonus)
+            self.lift_agreed(titles.named_in(question), lambda own: own + cfg.title_bonus)
         if cfg.link_weight > 0 and cfg.link_sources > 0:
             w = cfg.link_weight
             best = heapq.nlargest(cfg.link_sources, self.pool.items(), key=lambda kv: (kv[1], -kv[0]))
@@ -185,9 +226,7 @@ class _Search:
                 named = [s for s in titles.named_in(self.index.nodes[leaf].text) if s not in own_path]
                 if len(named) > cfg.link_fanout:
                     continue  # a list or an index page names everything: it points nowhere in particular
-                inherit = _inherit(w, src)
-                for sec in named:
-                    self.lift(sec, inherit)
+                self.lift_agreed(named, _inherit(w, src))
 
     def backfill(self, need: float) -> None:
         """Reopen the best pruned branches until the pool holds ``need`` tokens."""
@@ -246,9 +285,10 @@ def route(
     qemb = encoder.encode([question])[0]
     qids, qw = index.lexical.query(question)
     scorer = Scorer(index, qemb, index.lexical.columns(qids), qw, cfg, **_memory_terms(cfg, memory, question))
-    search = _Search(index, scorer, cfg)
+    search = _Search(index, scorer, cfg, encoder)
     search.descend([index.root.id])
     search.backfill(cfg.overfetch * cfg.budget)
+    search.pull_up()
     search.follow_titles(question)
     kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score)
     if not kept:

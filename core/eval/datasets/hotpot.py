@@ -25,7 +25,7 @@ from .types import (
 
 __all__ = [
     "HotpotQuestion", "load_hotpot", "haystack_document", "gold_depths", "spread_haystack",
-    "hotpot_long_dataset", "hotpot_corpus_dataset",
+    "hotpot_long_dataset", "hotpot_corpus_dataset", "derange_titles",
 ]
 
 
@@ -136,21 +136,53 @@ def spread_haystack(
     return doc, [starts[t] / max(1, len(doc.text)) for t, _ in gold]
 
 
-def hotpot_long_dataset(data: str | None, length: int, count: CountFn, seed: int = 0) -> BenchDataset:
-    """``hotpotqa-long``: one haystack of ``length`` tokens (window size) per question."""
+def derange_titles(doc: ParsedDocument, seed: str) -> tuple[ParsedDocument, dict[str, str]]:
+    """``doc`` with every section carrying another section's title (a derangement drawn with
+    ``seed``; bodies stay in place), and the map old title -> the title its body now carries."""
+    titles = [s.title for s in doc.sections]
+    n = len(titles)
+    rng = random.Random(f"derange:{seed}")
+    order = list(range(n))
+    if n > 1:
+        while True:  # rejection sampling: about e tries for any n
+            rng.shuffle(order)
+            if all(order[i] != i for i in range(n)):
+                break
+    moved = [titles[order[i]] for i in range(n)]
+    bodies = [doc.text[s.start:s.end] for s in doc.sections]
+    new = sections_document(doc.source, doc.title, list(zip(moved, bodies, strict=True)))
+    return new, dict(zip(titles, moved, strict=True))
+
+
+def hotpot_long_dataset(
+    data: str | None, length: int, count: CountFn, seed: int = 0, misleading_titles: bool = False
+) -> BenchDataset:
+    """``hotpotqa-long``: one haystack of ``length`` tokens (window size) per question.
+
+    ``misleading_titles``: every paragraph carries another paragraph's title (deranged with the
+    seed, :func:`derange_titles`); the gold evidence follows the gold paragraphs' bodies, so a
+    question is judged by the titles those bodies now carry.
+    """
     qs = load_hotpot(data)
     reserve = prompt_reserve(length)
     target = length - reserve
     questions, groups = [], {}
     for i, q in enumerate(qs):
         doc, depth = spread_haystack(q, qs, target, count, gold_depths(i, len(q.supporting_titles), seed), seed)
+        gold = list(q.supporting_titles)
+        if misleading_titles:
+            doc, moved = derange_titles(doc, f"{seed}:{q.id}")
+            gold = [moved[t] for t in gold]
         key = f"hotpot:{q.id}"
         groups[key] = DocGroup(key, [doc], doc_fingerprint([doc]), q.id)
-        questions.append(BenchQuestion(q.id, q.question, [q.answer], key, list(q.supporting_titles),
-                                       meta={"gold_depths": depth}))
+        questions.append(BenchQuestion(q.id, q.question, [q.answer], key, gold, meta={"gold_depths": depth}))
     note = (f"{len(qs)} haystacks of <= {target} context tokens ({length_label(length)} window minus "
             f"{reserve} for prompt and answer), seed {seed}")
-    return BenchDataset(f"hotpotqa-long-{length_label(length)}", questions, groups, "hotpotqa", 32, [note])
+    name = f"hotpotqa-long-{length_label(length)}"
+    if misleading_titles:
+        note += "; misleading titles: every paragraph carries another paragraph's title, evidence follows the bodies"
+        name += "-misleading"
+    return BenchDataset(name, questions, groups, "hotpotqa", 32, [note])
 
 
 def hotpot_corpus_dataset(data: str | None, seed: int = 0) -> BenchDataset:

@@ -58,6 +58,7 @@ def load_dataset(
     seed: int = 0,
     subset: str | None = None,
     task: str | None = None,
+    misleading_titles: bool = False,
 ) -> BenchDataset:
     """Build the dataset ``name`` (one of :data:`DATASETS`) deterministically.
 
@@ -65,10 +66,11 @@ def load_dataset(
     data folder holding ``hotpotqa/`` and ``manuals/`` (default: ``$H2MT_DATA``), or one
     dataset's input file (HotpotQA JSONL, manual QA JSONL, LongBench JSONL, or the niah
     haystack source); ``subset`` picks one manual (``bash``/``postgres``); ``task`` names the
-    LongBench task when the file name does not.
+    LongBench task when the file name does not; ``misleading_titles`` (hotpotqa-long) gives every
+    paragraph another paragraph's title.
     """
     loaders: dict[str, Callable[[], BenchDataset]] = {
-        "hotpotqa-long": lambda: hotpot_long_dataset(data, parse_length(length), count, seed),
+        "hotpotqa-long": lambda: hotpot_long_dataset(data, parse_length(length), count, seed, misleading_titles),
         "hotpotqa-corpus": lambda: hotpot_corpus_dataset(data, seed),
         "manuals": lambda: manuals_dataset(data, subset),
         "longbench": lambda: _longbench(data, task),

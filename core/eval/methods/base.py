@@ -83,13 +83,15 @@ class GroupView:
 
     @cached_property
     def bm25(self) -> Any:
-        """A ``bm25s`` retriever over :attr:`chunk_texts` (English stopwords, no stemming)."""
+        """A ``bm25s`` retriever over :attr:`chunk_texts`, tokenized by h2mt's one lexical tokenizer
+        (:func:`h2mt.index.lexical.analyze`: the terms of h2mt's own per-node BM25)."""
         import bm25s
+
+        from ...index.lexical import analyze
 
         logging.getLogger("bm25s").setLevel(logging.NOTSET)  # bm25s forces DEBUG at import: the app's config
         retriever = bm25s.BM25()
-        tokens = bm25s.tokenize(self.chunk_texts, stopwords="en", show_progress=False)
-        retriever.index(tokens, show_progress=False)
+        retriever.index([analyze(t) for t in self.chunk_texts], show_progress=False)
         return retriever
 
     @cached_property
@@ -127,6 +129,10 @@ class Method(Protocol):
         """Per-document work on the worker's generator, before any timing (e.g. HMT node memories)."""
         ...
 
+    def warm(self, view: GroupView, question: str, budget: int, make_messages: MakeMessages, backend: Any) -> None:
+        """Per-question work before the request, untimed (kv prefill: the store holds the kept leaves)."""
+        ...
+
     def make_prompt(self, view: GroupView, question: str, sel: Selection, make_messages: MakeMessages,
                     backend: Any) -> Prompt | None:
         """This method's own prompt for ``sel`` (built from ``make_messages``), or None for the
@@ -156,6 +162,11 @@ class MethodBase(ABC):
 
     def prepare_generation(self, view: GroupView, backend: Any) -> None:  # noqa: B027 - optional hook
         """Nothing to prepare on the generator (default)."""
+
+    def warm(  # noqa: B027 - optional hook, no work by default
+        self, view: GroupView, question: str, budget: int, make_messages: MakeMessages, backend: Any
+    ) -> None:
+        """Nothing to do before a question (default)."""
 
     def make_prompt(self, view: GroupView, question: str, sel: Selection, make_messages: MakeMessages,
                     backend: Any) -> Prompt | None:

@@ -3,8 +3,9 @@
 - ``full``: every leaf (no pruning; budget-independent);
 - ``truncation``: LongBench's rule at leaf granularity: leading leaves up to half the budget,
   then trailing leaves with the rest;
-- ``bm25``: ``bm25s`` over the leaves (section title + text, as embedded), top-scored leaves until
-  the budget is full, put back in document order;
+- ``bm25``: ``bm25s`` over the leaves (section title + text, as embedded), tokenized by h2mt's own
+  lexical tokenizer (:mod:`h2mt.index.lexical`), top-scored leaves until the budget is full, put
+  back in document order;
 - ``dense``: cosine of the index's own leaf embeddings (same encoder as h2mt) with the query.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from ...index.lexical import query_terms
 from ...types import Node
 from .base import GroupView, MethodBase, Selection, nodes_selection
 
@@ -64,11 +66,9 @@ class BM25TopK(MethodBase):
 
     def select(self, view: GroupView, question: str, budget: int) -> Selection:
         """Top BM25 leaves in document order."""
-        import bm25s
-
         retriever = view.bm25  # built once per group (offline, like the h2mt index)
         t0 = time.perf_counter()
-        q = bm25s.tokenize([question], stopwords="en", return_ids=False, show_progress=False)[0]
+        q = query_terms(question)  # the question terms of h2mt's own BM25 (one tokenizer)
         scores = retriever.get_scores(q) if q else [0.0] * len(view.leaves)
         return nodes_selection(view.fill(scores, budget), len(view.leaves), t0)
 

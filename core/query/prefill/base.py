@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ...config import PrefillConfig, PrefillMode
 from ...errors import ConfigError
 from ...types import GenerationStats, ScoredNode
-from ..prompt import ChatTemplate, Prompt
+from ..prompt import ChatTemplate, Encode, Prompt, SplitTemplate
 
 if TYPE_CHECKING:
     from ...backends.base import Backend
@@ -34,11 +34,18 @@ class PromptTools:
 
     ``template`` is the generator's chat template (``Backend.chat_ids``); ``memory(what)``
     returns the index's HMT node memories on the loaded HMT (``what`` names the caller in the
-    error raised when the index has none); ``None`` where no memories can be had.
+    error raised when the index has none); ``None`` where no memories can be had. The blocks
+    layout needs ``split`` (the template's ids around a marker) and ``encode`` (a text's ids);
+    kv prefill also ``kv_store(prefix_ids, kv_config)``, the leaf KV store of this index and
+    generator, and ``doc_key(node)``, the key of a leaf's document in the index.
     """
 
     template: ChatTemplate
     memory: Callable[[str], Any] | None = None  # -> memory.MemoryReader (not named: no import cycle)
+    split: SplitTemplate | None = None
+    encode: Encode | None = None
+    kv_store: Callable[[Sequence[int], Any], Any] | None = None  # -> kv_store.KVStore
+    doc_key: Callable[[Any], str] | None = None
 
 
 class PrefillStrategy(Protocol):

@@ -10,9 +10,10 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ...backends.base import MessageBackend
-from ...config import PrefillConfig, PrefillMode
+from ...config import PrefillConfig, PrefillMode, PromptLayout
+from ...errors import ConfigError
 from ...types import GenerationStats, ScoredNode
-from ..prompt import Prompt, build_prompt
+from ..prompt import Prompt, build_block_prompt, build_prompt
 from .base import PromptTools
 
 if TYPE_CHECKING:
@@ -27,7 +28,12 @@ class TextPrefill:
     mode = PrefillMode.TEXT
 
     def prompt(self, question: str, kept: Sequence[ScoredNode], cfg: PrefillConfig, tools: PromptTools) -> Prompt:
-        """:func:`~h2mt.query.prompt.build_prompt` in the generator's chat template."""
+        """:func:`~h2mt.query.prompt.build_prompt` in the generator's chat template; in the blocks layout
+        :func:`~h2mt.query.prompt.build_block_prompt` (kv prefill's ids, every token prefilled)."""
+        if cfg.prompt_layout == PromptLayout.BLOCKS:
+            if tools.split is None or tools.encode is None:
+                raise ConfigError("The blocks layout needs the generator's tokenizer (split and encode)")
+            return build_block_prompt(question, kept, cfg, tools.split, tools.encode)
         return build_prompt(question, kept, cfg, tools.template)
 
     def stream(self, backend: Backend, prompt: Prompt, cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:

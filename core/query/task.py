@@ -1,0 +1,103 @@
+"""Which answer task a question asks for: a name or value (short) or what something does (brief).
+
+``PrefillConfig.task="auto"`` (the default) is resolved here, per question, by rules that cost
+nothing and are tested on a table of questions (``tests/test_answer_task.py``):
+
+* **brief** (one or two sentences) when the question asks what something does or means, how or
+  why: "what does X do / mean / expand to / control", "how does...", "why...", "what happens...",
+  "explain...", "describe...", "what is a/an X", "what is X used for", and yes/no questions
+  ("Does TRUNCATE scan the tables?"), whose bare "yes" or "no" a small model gets wrong far more
+  often than the sentence that says why;
+* **short** otherwise: "which variable...", "what is the default...", "who / when / where / how
+  many / how long...", "what is the name / value / port...".
+
+The choice is a pure function of the question, so every step of the question path (prompt,
+generation limits and stops, answer cleaning) resolves it the same way on its own.
+:func:`choose_task` also says which rule decided; the engine records it in the answer's
+accounting (``Accounting.task``, ``Accounting.task_reason``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from ..config import AnswerTask, PrefillConfig
+
+__all__ = ["TaskChoice", "choose_task", "resolve_task"]
+
+# The values a "what is the <noun>" question asks for: answered by a name or a value.
+_VALUE_NOUNS = (
+    "default", "value", "name", "number", "size", "limit", "maximum", "minimum", "max", "min", "port", "path",
+    "file", "filename", "directory", "extension", "unit", "units", "type", "format", "syntax", "operator", "symbol",
+    "character", "keyword", "command", "option", "flag", "variable", "parameter", "setting", "function", "method",
+    "class", "module", "exception", "error", "code", "status", "version", "protocol", "year", "date", "time",
+    "timeout", "length", "count", "range", "prefix", "suffix", "separator", "delimiter", "encoding", "address",
+    "url", "key", "id", "title", "author", "capital", "population",
+)
+_BRIEF_RULES: tuple[tuple[str, str], ...] = (
+    ("what-does", r"^what (?:does|do|did)\b.*\b(?:do|does|mean|means|expand|expands|control|controls|specify|"
+                  r"specifies|determine|determines|return|returns|cause|causes|affect|affects|mean|stand for|"
+                  r"represent|represents|allow|allows|enable|enables|prevent|prevents|change|changes)\b"),
+    ("how", r"^how (?:does|do|did|is|are|can|should|would|to)\b"),
+    ("why", r"^why\b"),
+    ("what-happens", r"^what happens\b"),
+    ("explain", r"^(?:explain|describe|summari[sz]e)\b"),
+    ("purpose", r"^what (?:is|are) (?:the )?(?:purpose|meaning|difference|role|effect|use)\b"),
+    ("used-for", r"^what (?:is|are)\b.*\bused for\b"),
+    ("definition", r"^what (?:is|are) (?:an?\s)"),
+    ("yes-no", r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b"),
+)
+_SHORT_RULES: tuple[tuple[str, str], ...] = (
+    ("which", r"^(?:which|who|whom|whose|when|where)\b"),
+    ("how-much", r"^how (?:many|much|long|often|big|large|old|far)\b"),
+    ("value", r"^what(?:'s| is| are| was)? (?:the |a |an )?(?:\w+ ){0,2}(?:" + "|".join(_VALUE_NOUNS) + r")s?\b"),
+    ("what-noun", r"^what (?:" + "|".join(_VALUE_NOUNS) + r")s?\b"),
+    ("name-it", r"^(?:name|list|give|tell me)\b"),
+)
+_LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
+_CONDITION = re.compile(r"^(?:if|when|with|without|in|for|after|before|once|unless|given|by default)\b[^,?]*,\s*(?=\w)")
+
+
+@dataclass(frozen=True)
+class TaskChoice:
+    """The task chosen for a question and the rule that chose it (``forced`` when not ``auto``)."""
+
+    task: AnswerTask
+    reason: str
+
+
+def _plain(question: str) -> str:
+    """The question lower-cased, code quotes dropped, a greeting or "so," at its start removed."""
+    q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", question.strip().lower())
+    q = _LEAD.sub("", " ".join(q.split()))
+    return _CONDITION.sub("", q)  # "if nullglob is set, what happens...": the question is the main clause
+
+
+def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> TaskChoice:
+    """The answer task for ``question``: ``task`` itself unless it is ``auto``, else the first
+    matching rule of the module docstring (short when none matches)."""
+    task = AnswerTask(task)
+    if task != AnswerTask.AUTO:
+        return TaskChoice(task, "forced")
+    q = _plain(question)
+    for name, pattern in _SHORT_RULES[:2]:  # which / who / how many: a name or an amount, whatever follows
+        if re.search(pattern, q):
+            return TaskChoice(AnswerTask.SHORT, name)
+    for name, pattern in _BRIEF_RULES:
+        if re.search(pattern, q):
+            return TaskChoice(AnswerTask.BRIEF, name)
+    for name, pattern in _SHORT_RULES[2:]:
+        if re.search(pattern, q):
+            return TaskChoice(AnswerTask.SHORT, name)
+    if re.match(r"^what (?:is|are)\b", q):  # "what is PROMPT_COMMAND?": a definition
+        return TaskChoice(AnswerTask.BRIEF, "definition")
+    return TaskChoice(AnswerTask.SHORT, "default")
+
+
+def resolve_task(question: str, cfg: PrefillConfig) -> PrefillConfig:
+    """``cfg`` with ``task="auto"`` replaced by the task :func:`choose_task` picks for ``question``
+    (``cfg`` itself when its task is already concrete)."""
+    if cfg.task != AnswerTask.AUTO:
+        return cfg
+    return replace(cfg, task=choose_task(question).task)

@@ -1,0 +1,219 @@
+"""task="auto" (issue 25): the task chooser on a table of questions, the retry of a short answer
+that echoes the question or is not in the kept text, "not found" when the evidence is not kept,
+and no answer ever carrying the instruction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from h2mt import H2MT, H2MTConfig, PrefillConfig
+from h2mt.config import TASK_SYSTEM_PROMPTS, AnswerTask
+from h2mt.query.answer import LEAK_RUN, NOT_FOUND, clean_answer, retry_reason, supported_by
+from h2mt.query.prompt import build_messages
+from h2mt.query.task import choose_task, resolve_task
+from h2mt.types import GenerationStats
+
+S, B = AnswerTask.SHORT, AnswerTask.BRIEF
+
+
+@pytest.mark.parametrize("question, task", [
+    # a name or a value: short
+    ("Which variable limits function nesting?", S),
+    ("Which shopt option makes empty globs expand to nothing?", S),
+    ("What is the default value of PS2?", S),
+    ("What default value does the shell give HISTSIZE?", S),
+    ("what's the default port?", S),
+    ("What is the maximum size of a WAL segment?", S),
+    ("How long are database snapshots kept?", S),
+    ("How many connections are allowed by default?", S),
+    ("Who is older, Arthur or Bob?", S),
+    ("When was the Eiffel Tower built?", S),
+    ("Which operator concatenates two strings?", S),
+    ("What is the historical PostgreSQL syntax for a type cast?", S),
+    ("Name the variable that holds the prompt.", S),
+    ("Paris population", S),  # no rule: short
+    # what it does or means, how, why: brief
+    ("What does PROMPT_COMMAND do?", B),
+    ("What does `set -e` do?", B),
+    ("What does `$?` expand to?", B),
+    ("What does `shopt -s nullglob` do?", B),
+    ("What does deadlock_timeout control?", B),
+    ("How does Bash expand aliases?", B),
+    ("Why is fsync important?", B),
+    ("If nullglob is set and nothing matches, what happens to the word?", B),
+    ("Explain the difference between VACUUM and VACUUM FULL.", B),
+    ("What is the purpose of the pg_hba.conf file?", B),
+    ("What is a here string?", B),
+    ("What is PROMPT_COMMAND?", B),
+    ("What is autovacuum used for?", B),
+    ("Does TRUNCATE scan the tables?", B),
+    ("Is the sort stable?", B),
+    ("With `set -e`, does the shell exit when an if test fails?", B),
+])
+def test_the_chooser_on_a_table_of_questions(question, task):
+    assert choose_task(question).task == task
+
+
+def test_a_forced_task_is_kept():
+    assert choose_task("What does PROMPT_COMMAND do?", "short") == choose_task("x", S)
+    assert choose_task("Which variable?", "explain").reason == "forced"
+    cfg = PrefillConfig(task="chat")
+    assert resolve_task("What does X do?", cfg) is cfg
+
+
+def test_auto_is_the_default_and_resolves_everywhere():
+    cfg = PrefillConfig()
+    assert cfg.task == AnswerTask.AUTO
+    brief = resolve_task("What does PROMPT_COMMAND do?", cfg)
+    assert brief.task == B and brief.answer_tokens < resolve_task("x", PrefillConfig(task="explain")).answer_tokens
+    assert build_messages("What does PROMPT_COMMAND do?", "ctx", cfg)[1]["content"].endswith("Brief answer:")
+    assert build_messages("Which variable?", "ctx", cfg)[1]["content"].endswith("Short answer:")
+    assert build_messages("Which variable?", "ctx", cfg)[0]["content"] == TASK_SYSTEM_PROMPTS[S]
+
+
+@pytest.mark.parametrize("answer, context, supported", [
+    ("35 days", "Snapshots are kept for 35 days.", True),
+    ("4 minutes", "Snapshots are kept for 35 days.", False),
+    ("‘> ’", "The default value is ‘> ’.", True),
+    ("$?", "($?) Expands to the exit status.", True),
+    ("FUNCNEST.", "If set, FUNCNEST defines a maximum function nesting level.", True),
+    ("the maximum nesting level", "FUNCNEST defines a maximum function nesting level.", True),
+    ("", "anything", False),
+])
+def test_supported_by(answer, context, supported):
+    assert supported_by(answer, context) is supported
+
+
+@pytest.mark.parametrize("text, question, reason", [
+    ("PROMPT_COMMAND", "Which variable is PROMPT_COMMAND?", "echo of the question"),
+    ("The context does not say.", "Which variable?", "said not found"),
+    ("Reply with the short answer only: the exact name", "Which variable?", "leaked instruction"),
+    ("4 minutes", "How long are snapshots kept?", "not in the kept text"),
+    ("", "Which variable?", "empty"),
+    ("35 days", "How long are snapshots kept?", None),
+])
+def test_retry_reasons(text, question, reason):
+    cfg = PrefillConfig(task="short")
+    assert retry_reason(text, question, "Backups: snapshots are kept for 35 days.", cfg) == reason
+
+
+def _runs(text: str, instruction: str, n: int = LEAK_RUN) -> bool:
+    """Whether ``text`` holds ``n`` consecutive words of ``instruction`` (case and punctuation ignored)."""
+    norm = [w.strip(".,:;").lower() for w in instruction.split()]
+    grams = {" ".join(norm[i:i + n]) for i in range(len(norm) - n + 1)}
+    words = [w.strip(".,:;").lower() for w in text.split()]
+    return any(" ".join(words[i:i + n]) in grams for i in range(len(words) - n + 1))
+
+
+@pytest.mark.parametrize("task", ["auto", "short", "brief", "explain"])
+@pytest.mark.parametrize("question", ["What does `$?` expand to?", "Which variable limits nesting?",
+                                      "Does TRUNCATE scan the tables?"])
+def test_the_instruction_never_appears_in_an_answer(task, question):
+    cfg = PrefillConfig(task=task)
+    for inst in TASK_SYSTEM_PROMPTS.values():
+        for reply in (inst, f"{inst} $?", f"The answer: {inst}", f"Short answer: {inst[:80]} FUNCNEST",
+                      f"Brief answer: {inst}", inst.upper()):
+            out = clean_answer(reply, question, cfg)
+            for other in TASK_SYSTEM_PROMPTS.values():
+                assert not _runs(out, other), (reply, out)
+            assert "Short answer:" not in out and "Brief answer:" not in out
+
+
+class ScriptedBackend:
+    """'Generates' its replies in turn (the last one again when they run out); records each prompt."""
+
+    name = "scripted"
+    context_window = 100_000
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.prompts: list[str] = []
+        self.calls = 0
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        self.prompts.append(messages[-1]["content"])
+        return list(range(sum(len(m["content"].split()) for m in messages)))
+
+    def prefill_logits(self, input_ids: Sequence[int]) -> tuple[Any, float]:
+        raise NotImplementedError
+
+    def stream(self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
+        reply = self.replies[min(self.calls, len(self.replies) - 1)]
+        self.calls += 1
+        stats.prompt_tokens, stats.completion_tokens = len(input_ids), len(reply.split())
+        words = reply.split(" ")
+        yield words[0]
+        for w in words[1:]:
+            yield " " + w
+
+
+NOTES = {
+    "backup.md": "# Backup Policy\n\n## Schedule\n\nDatabase snapshots are taken nightly and kept for 35 days.\n",
+    "cache.md": "# Cache\n\n## Expiry\n\nSession entries expire after 4 minutes of inactivity.\n",
+}
+
+
+def _engine(tmp_path, encoder, counter, backend: ScriptedBackend, task: str = "auto") -> H2MT:
+    for name, text in NOTES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    cfg = H2MTConfig(prefill=PrefillConfig(task=task))
+    return H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=backend)
+
+
+def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter):
+    be = ScriptedBackend("snapshots", "Database snapshots are kept for 35 days.")
+    eng = _engine(tmp_path, encoder, counter, be)
+    s = eng.stream("How long are database snapshots kept?")
+    pieces = list(s)
+    ans = s.answer
+    assert ans is not None and be.calls == 2
+    assert ans.text == "Database snapshots are kept for 35 days." == "".join(pieces)
+    assert be.prompts[0].endswith("Short answer:") and be.prompts[1].endswith("Brief answer:")
+    assert ans.accounting.task == "brief"
+    assert ans.accounting.task_reason == "how-much; short answer retried as brief: echo of the question"
+    assert ans.accounting.completion_tokens == 1 + 7  # both generations count
+
+
+def test_an_answer_not_in_the_kept_text_is_retried(tmp_path, encoder, counter):
+    be = ScriptedBackend("4 weeks", "35 days.")
+    ans = _engine(tmp_path, encoder, counter, be).answer("How long are database snapshots kept?")
+    assert be.calls == 2 and ans.text == "35 days."
+    assert "not in the kept text" in str(ans.accounting.task_reason)
+
+
+def test_a_supported_short_answer_is_shown_once_without_retry(tmp_path, encoder, counter):
+    be = ScriptedBackend("35 days")
+    s = _engine(tmp_path, encoder, counter, be).stream("How long are database snapshots kept?")
+    assert list(s) == ["35 days"] and be.calls == 1
+    assert s.answer is not None and s.answer.accounting.task == "short"
+    assert s.answer.accounting.task_reason == "how-much"
+
+
+def test_not_found_when_the_evidence_is_not_kept(tmp_path, encoder, counter):
+    be = ScriptedBackend("12 hours", "The context does not say.")
+    ans = _engine(tmp_path, encoder, counter, be).answer("How long are audit logs retained?")
+    assert all("audit" not in s.node.text.lower() for s in ans.sources)  # the evidence is nowhere
+    assert be.calls == 2 and ans.text == NOT_FOUND
+
+
+def test_a_forced_short_task_is_not_retried(tmp_path, encoder, counter):
+    be = ScriptedBackend("snapshots", "never asked")
+    ans = _engine(tmp_path, encoder, counter, be, task="short").answer("How long are database snapshots kept?")
+    assert be.calls == 1 and ans.text == NOT_FOUND
+    assert ans.accounting.task == "short" and ans.accounting.task_reason == "forced"
+
+
+def test_a_brief_question_streams_its_pieces(tmp_path, encoder, counter):
+    be = ScriptedBackend("Snapshots are taken nightly and kept for 35 days.")
+    eng = _engine(tmp_path, encoder, counter, be)
+    s = eng.stream("What does the backup schedule do?")
+    assert len(list(s)) > 1 and be.calls == 1
+    assert s.answer is not None and s.answer.accounting.task == "brief"
+    assert s.answer.accounting.as_dict()["task_reason"] == "what-does"
+    assert replace(eng.config.prefill).task == AnswerTask.AUTO  # the engine's config is never changed
