@@ -318,11 +318,11 @@ class H2MT:
 
         deleted = 0
         with self._lock:
-            roots = {self.kv_root()} | {k[0] for k in self._kv_stores}
+            roots: set[str] = {str(r) for r in (self.kv_root(), *(k[0] for k in self._kv_stores)) if r is not None}
             for store in self._kv_stores.values():
                 if store.folder is None:
                     deleted += store.remove_docs(doc_keys)
-        for root in roots - {None}:
+        for root in roots:
             deleted += remove_docs_under(root, doc_keys)
         return deleted
 

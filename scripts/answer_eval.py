@@ -196,7 +196,7 @@ def score(paths: list[str], data: str) -> None:
             kept = sum(bool(r["evidence_kept"]) for r in sel) / len(sel)
             print(f"| {t} | {len(sel)} | " + " | ".join(cells) + f" | {kept:.0%} |")
         ttft = [r["accounting"]["ttft_ms"] for r in rows]
-        total = [r["accounting"]["total_ms"] for r in rows if not r.get("reused")]
+        total = [r["accounting"]["total_ms"] for r in rows if not r.get("reused")] or [0.0]
         print(f"TTFT median {statistics.median(ttft) / 1000:.2f}s mean {statistics.mean(ttft) / 1000:.2f}s; "
               f"total median {statistics.median(total) / 1000:.2f}s mean {statistics.mean(total) / 1000:.2f}s "
               f"({len(total)} answers generated in this run)")

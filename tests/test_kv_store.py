@@ -262,3 +262,31 @@ def test_bench_rows_blocks_and_kv(setup, tmp_path: Path) -> None:
     pairs = paired_cells(rows)
     assert {p["method"] for p in pairs} == {"h2mt-kv-f4-r15", "h2mt-kv-r100", "h2mt-kv-cold"}
     assert next(p for p in pairs if p["method"] == "h2mt-kv-r100")["f1_diff"][0] == 0.0
+
+
+def test_llama_index_query_engine_kv(setup) -> None:
+    pytest.importorskip("llama_index.core")
+    from h2mt_integrations.llama_index import H2MTQueryEngine
+
+    eng = setup["eng"]
+    text = H2MTQueryEngine(eng, budget=120).query("What does the signal trap do?")
+    kv = H2MTQueryEngine(eng, budget=120, prefill="kv").query("What does the signal trap do?")
+    assert kv.source_nodes and kv.metadata["positions_reused"] > 0
+    assert text.metadata["positions_reused"] == 0
+
+
+def test_langchain_runnable_kv(setup) -> None:
+    pytest.importorskip("langchain_core")
+    from langchain_core.documents import Document
+
+    from h2mt_integrations.langchain import ChatH2MT, H2MTRunnable
+
+    docs = [Document(page_content=f"Section {i}: the trap builtin runs a command on signal {i}.") for i in range(6)]
+    chat = ChatH2MT(backend=setup["backend"], max_tokens=3)
+    common = {"encoder": HashingEncoder(64), "budget": 60, "task": "short"}
+    full = H2MTRunnable(llm=chat, prefill="kv", recompute_ratio=1.0, **common)
+    out = full.invoke({"question": "What does trap do?", "documents": docs})
+    assert out["sources"] and out["stats"]["positions_recomputed"] > 0 and out["stats"]["kv_misses"] > 0
+    streamed = list(H2MTRunnable(llm=chat, prefill="kv", **common).stream(
+        {"question": "What does trap do?", "documents": docs}))
+    assert "stats" in streamed[-1]

@@ -201,6 +201,11 @@ def _print_accounting(acc: dict[str, Any]) -> None:
         )
     else:
         typer.echo(f"  route {acc['route_ms']:.1f} ms")
+    if acc.get("positions_reused") or acc.get("positions_recomputed") or acc.get("kv_misses"):
+        typer.echo(
+            f"  kv: {acc['positions_reused']} positions reused, {acc['positions_recomputed']} recomputed, "
+            f"{acc['kv_bytes_read'] / 2**20:.1f} MiB read, {acc['kv_misses']} kept leaves computed now"
+        )
 
 
 def route(

@@ -228,6 +228,36 @@ class _Search:
                     continue  # a list or an index page names everything: it points nowhere in particular
                 self.lift_agreed(named, _inherit(w, src))
 
+    def diversify(self) -> None:
+        """Novelty re-ranking of the pool (``novelty`` > 0): greedily, each next leaf's score is
+        ``s * (1 - novelty * r)``, r = the idf share of its question terms that the leaves ranked
+        before it already hold (1 for a leaf without any); leaves adding no new question term sink
+        below those that do."""
+        import numpy as np
+
+        lam = self.cfg.novelty
+        w = self.scorer.lex_weights
+        if lam <= 0 or w.size == 0 or len(self.pool) < 2:
+            return
+        ids = sorted(self.pool, key=lambda c: (-self.pool[c], c))
+        base = np.array([self.pool[c] for c in ids], dtype=np.float64)
+        has = (self.scorer.lex_cols[ids].toarray() > 0).astype(np.float64) * w[None, :]  # (P, Q)
+        mass = has.sum(1)
+        covered = np.zeros(w.size, dtype=bool)
+        left = np.ones(len(ids), dtype=bool)
+        out: dict[int, float] = {}
+        prev = np.inf
+        for _ in range(len(ids)):
+            new = (has * ~covered[None, :]).sum(1)
+            red = np.where(mass > 0, 1.0 - new / np.maximum(mass, 1e-12), 1.0)  # no question term: nothing new
+            adj = np.where(left, base * (1.0 - lam * red), -np.inf)
+            i = int(np.argmax(adj))
+            prev = min(prev, float(adj[i]))
+            out[ids[i]] = prev
+            left[i] = False
+            covered |= has[i] > 0
+        self.pool = out
+
     def backfill(self, need: float) -> None:
         """Reopen the best pruned branches until the pool holds ``need`` tokens."""
         while self.pool_tokens < need and self.pruned:
@@ -290,6 +320,7 @@ def route(
     search.backfill(cfg.overfetch * cfg.budget)
     search.pull_up()
     search.follow_titles(question)
+    search.diversify()
     kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score)
     if not kept:
         smallest = min(index.nodes[i].tokens for i in search.pool)

@@ -66,6 +66,7 @@ def run_stats(
     stats = GenerationStats(
         prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
         prefill_ms=acc.get("prefill_ms"), first_token_ms=first_ms, peak_mem_bytes=int(acc.get("peak_mem_bytes", 0)),
+        **{k: int(acc.get(k, 0)) for k in ("positions_reused", "positions_recomputed", "kv_bytes_read", "kv_misses")},
     )
     return Accounting.from_run(
         tokens_total=r.tokens_total if r else 0, nodes_total=r.nodes_total if r else 0,

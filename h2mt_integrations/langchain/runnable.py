@@ -9,7 +9,7 @@ from typing import Any
 
 from h2mt import ConfigError, H2MTConfig, MemoryConfig, PrefillConfig
 from h2mt.aio import aiter_blocking, run_blocking
-from h2mt.config import AnswerTask, PrefillMode
+from h2mt.config import AnswerTask, KVConfig, PrefillMode
 from h2mt.counting import CountFn
 from h2mt.query.prompt import Prompt, build_prompt
 from langchain_core.callbacks import AsyncCallbackManagerForChainRun, CallbackManagerForChainRun
@@ -52,8 +52,12 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     breadcrumbs: bool = Field(default=True, description="Put kept documents under their heading paths")
     prefill: PrefillMode = Field(
         default=PrefillMode.TEXT, description="How kept documents enter the prompt "
-        "(h2mt.config.PrefillMode): text; memory/hybrid: as HMT memory embeddings (needs ChatH2MT; "
-        "prefilled on its generator directly, not through its message path)")
+        "(h2mt.config.PrefillMode): text; memory/hybrid: as HMT memory embeddings; kv: as their cached "
+        "KV, re-rotated and joined (these need ChatH2MT; prefilled on its generator directly, not through its "
+        "message path; kv keeps the caches of one call's documents in memory)")
+    recompute_first: int = Field(default=0, ge=0, description="kv: recompute the first K tokens of each block")
+    recompute_ratio: float = Field(default=0.0, ge=0.0, le=1.0,
+                                   description="kv: recompute this share of context tokens (by KV deviation)")
     text_leaves: int = Field(default=1, ge=0, description="hybrid: this many top documents stay text")
     hmt_weights: str | None = Field(default=None, description="HMT memory folder (None: the shipped one)")
 
@@ -73,6 +77,7 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     def _prefill_config(self) -> PrefillConfig:
         return PrefillConfig(task=self.task, system_prompt=self.system_prompt, breadcrumbs=self.breadcrumbs,
                              mode=self.prefill, text_leaves=self.text_leaves,
+                             kv=KVConfig(recompute_first=self.recompute_first, recompute_ratio=self.recompute_ratio),
                              max_new_tokens=int(getattr(self.llm, "max_tokens", 0) or 0))
 
     def _prepare(self, inp: Mapping[str, Any]) -> Turn:
@@ -86,14 +91,16 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
         cfg = self._prefill_config()
         if cfg.mode != PrefillMode.TEXT and history:  # memory embeddings are not a chat history
             cfg = replace(cfg, mode=PrefillMode.TEXT)
-        memory = cfg.mode != PrefillMode.TEXT
+        memory = cfg.mode != PrefillMode.TEXT  # memory embeddings or cached KV: prefilled on the generator itself
         if memory and not isinstance(self.llm, ChatH2MT):
+            what = "KV caches" if cfg.mode == PrefillMode.KV else "memory embeddings"
             raise ConfigError(
-                f"prefill={cfg.mode.value!r} needs h2mt's own chat model (ChatH2MT) to prefill memory "
-                f"embeddings; {type(self.llm).__name__} reads text only: use prefill='text' with it."
+                f"prefill={cfg.mode.value!r} needs h2mt's own chat model (ChatH2MT) to prefill {what}; "
+                f"{type(self.llm).__name__} reads text only: use prefill='text' with it."
             )
         own = isinstance(self.llm, ChatH2MT)
-        config = H2MTConfig(prefill=cfg, memory=MemoryConfig(kind="hmt", weights=self.hmt_weights) if memory
+        hmt = cfg.mode in (PrefillMode.MEMORY, PrefillMode.HYBRID)
+        config = H2MTConfig(prefill=cfg, memory=MemoryConfig(kind="hmt", weights=self.hmt_weights) if hmt
                             else MemoryConfig())
         sources, r, eng = route_documents_engine(
             docs, question, encoder=self.encoder, token_counter=self.token_counter, budget=self.budget,

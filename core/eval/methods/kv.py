@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +79,7 @@ class KVPrefillMethod(_Routed):
         self._stores: dict[tuple[str, str], KVStore] = {}
         self._fingerprint: str | None = None
 
-    def _store(self, view: GroupView, backend: Any, prefix: list[int]) -> KVStore:
+    def _store(self, view: GroupView, backend: Any, prefix: Sequence[int]) -> KVStore:
         from ...query.prefill.kv_store import KVShape, KVStore, generator_fingerprint, prefix_key
 
         key = (_group_digest(view), prefix_key(prefix))

@@ -9,9 +9,9 @@ named steps:
 2. ``load_blocks`` — each kept leaf's K/V from the leaf KV store (:mod:`.kv_store`), computed after
    the prefix and stored on a miss (``KVConfig.fill="lazy"``); every block was computed at the
    position right after the prefix.
-3. ``join`` (:mod:`.kv_blocks`) — keys re-rotated from that position to the block's final offset, the
-   blocks concatenated after the prefix in document order. Each block has attended only to the
-   prefix and itself: attention across blocks is missing.
+3. ``rerotate`` and ``join`` (:mod:`.kv_blocks`) — keys re-rotated from that position to the block's
+   final offset (as they are loaded), the blocks concatenated after the prefix in document order.
+   Each block has attended only to the prefix and itself: attention across blocks is missing.
 4. ``recompute`` — the tokens chosen by ``select_recompute`` run again through the whole model on
    the joined cache, attending to every earlier position (the freshly recomputed tokens among them),
    and their K/V replace the stored ones in every layer. ``KVConfig.recompute_first`` (EPIC) takes
@@ -45,7 +45,7 @@ from ...errors import ConfigError
 from ...types import GenerationStats, ScoredNode
 from ..prompt import Encode, Prompt, PromptBlocks, SplitTemplate, build_block_prompt
 from .base import PromptTools
-from .kv_blocks import BlockKV, join, layer_kv, prefill_block
+from .kv_blocks import BlockKV, join, layer_kv, prefill_block, rerotate
 from .kv_store import KVStore, block_key
 
 if TYPE_CHECKING:
@@ -117,13 +117,14 @@ def prefix_cache(model: Any, prefix_ids: Sequence[int], store: KVStore) -> Dynam
 def load_blocks(
     model: Any, plan: KVPlan, blocks: PromptBlocks, prefix: DynamicCache, cfg: KVConfig, stats: GenerationStats
 ) -> list[BlockKV]:
-    """Each block's K/V from the store, as computed right after the prefix (position ``len(prefix)``);
-    a missing block is computed and stored (``fill="lazy"``) and then read back, so a cold and a warm
-    store give the same K/V. ``ConfigError`` on a miss with ``fill="never"``."""
+    """Each block's K/V from the store, as computed right after the prefix (position ``len(prefix)``),
+    keys re-rotated to the block's final offset (all layers in one rotation); a missing block is
+    computed and stored (``fill="lazy"``) and then read back, so a cold and a warm store give the
+    same K/V. ``ConfigError`` on a miss with ``fill="never"``."""
     device, dtype = _device(model), _dtype(model)
     start = len(blocks.prefix)
     out: list[BlockKV] = []
-    for ids, doc in zip(blocks.blocks, plan.docs, strict=True):
+    for ids, doc, offset in zip(blocks.blocks, plan.docs, blocks.offsets, strict=True):
         key = block_key(ids)
         entry = plan.store.get(key, dtype)
         if entry is None:
@@ -138,6 +139,8 @@ def load_blocks(
                 raise ConfigError(f"kv prefill: the leaf KV store could not read back entry {key[:12]}")
         stats.kv_bytes_read += entry.nbytes
         keys, values = entry.keys.to(device), entry.values.to(device)  # (L, H_kv, T, D)
+        if offset != start:
+            keys = rerotate(keys, offset - start, model)  # from the stored offset to the final one
         out.append([(keys[i : i + 1], values[i : i + 1]) for i in range(keys.shape[0])])  # per layer (1, H_kv, T, D)
     return out
 
@@ -271,9 +274,9 @@ def prefill_from_store(
     """Steps 1-5 (the caller holds the model, e.g. ``backend.exclusive()``): the last logits (V,) and
     the cache of every prompt position, ready to decode from."""
     prefix = prefix_cache(model, blocks.prefix, plan.store)
-    stored = load_blocks(model, plan, blocks, prefix, cfg, stats)
+    stored = load_blocks(model, plan, blocks, prefix, cfg, stats)  # keys already at their final offsets
     start = len(blocks.prefix)
-    cache = join(model, prefix, stored, [offset - start for offset in blocks.offsets])
+    cache = join(model, prefix, stored, [0] * len(stored))
     device = _device(model)
     context = torch.tensor([[i for b in blocks.blocks for i in b]], dtype=torch.long, device=device)  # (1, C)
     selected = select_recompute(model, cache, blocks, cfg)  # (S,)
