@@ -160,7 +160,9 @@ class RouteConfig:
     # weigh every title match by how well the section's own text supports its title (h2mt.index.agreement)
     title_agreement: bool = True
     lexical_leaves: int = 8  # best leaves by leaf-level BM25 that join the candidates whatever their branch (0 = off)
-    novelty: float = 0.0  # re-rank: a leaf's score shrinks by this times the share of its question terms already held
+    # re-ranking of the candidates before selection (query/routing.py, _Search.rerank):
+    novelty: float = 0.6  # a leaf's score shrinks by this times the share of its question terms already held
+    mmr: float = 0.2  # a leaf's score drops by this times its best cosine with the leaves ranked before it
     bm25_k1: float = 1.2  # BM25 term-frequency saturation
     bm25_b: float = 0.75  # BM25 length normalisation
     # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
@@ -181,7 +183,8 @@ class RouteConfig:
         _check(self.link_sources >= 0 and self.link_fanout >= 1 and self.title_leaves >= 1,
                "RouteConfig.link_sources must be >= 0, link_fanout and title_leaves >= 1")
         _check(self.lexical_leaves >= 0, f"RouteConfig.lexical_leaves must be >= 0, got {self.lexical_leaves}")
-        _check(0 <= self.novelty <= 1, f"RouteConfig.novelty must be in [0, 1], got {self.novelty}")
+        _check(0 <= self.novelty <= 1 and 0 <= self.mmr <= 1,
+               f"RouteConfig.novelty and mmr must be in [0, 1], got {self.novelty} and {self.mmr}")
 
 
 class AnswerTask(str, enum.Enum):

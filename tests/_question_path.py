@@ -33,7 +33,8 @@ def engine(model_dir: Path) -> Any:
 
     backend = load_backend(BackendConfig(model=str(model_dir), device="cpu"))
     cfg = H2MTConfig(
-        prefill=PrefillConfig(max_new_tokens=MAX_NEW, repetition_penalty=1.1, system_prompt="Answer briefly.")
+        prefill=PrefillConfig(task="short", max_new_tokens=MAX_NEW, repetition_penalty=1.1,
+                              system_prompt="Answer briefly.")  # the short task pinned (task="auto": test_answer_task)
     )
     return H2MT.build([str(BASH)], cfg, encoder=HashingEncoder(256), backend=backend)
 

@@ -34,6 +34,7 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("Which operator concatenates two strings?", S),
     ("What is the historical PostgreSQL syntax for a type cast?", S),
     ("Name the variable that holds the prompt.", S),
+    ("What is the county seat of the county where East Lempster is located?", S),  # not a definition
     ("Paris population", S),  # no rule: short
     # what it does or means, how, why: brief
     ("What does PROMPT_COMMAND do?", B),

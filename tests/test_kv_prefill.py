@@ -146,3 +146,18 @@ def test_fp16_store_is_close_and_int8_closer_than_naive(model: Any) -> None:
     half, _ = _kv_logits(model, blocks, KVConfig(), _store(model, blocks, "float16"))
     assert torch.allclose(half, ref, atol=5e-2)
     assert block_key(blocks.blocks[0]) != block_key(blocks.blocks[1])
+
+
+def test_blocks_prefilled_together_equal_one_by_one(model: Any) -> None:
+    from h2mt.query.prefill.kv_blocks import prefill_block, prefill_blocks
+
+    blocks = _blocks((7, 12, 5))
+    store = _store(model, blocks)
+    with torch.inference_mode():
+        prefix = prefix_cache(model, blocks.prefix, store)
+        together = prefill_blocks(model, prefix, blocks.blocks, len(blocks.prefix))
+        for ids, kv in zip(blocks.blocks, together, strict=True):
+            alone = prefill_block(model, prefix, ids, len(blocks.prefix))
+            for (k1, v1), (k2, v2) in zip(kv, alone, strict=True):
+                assert k1.shape == k2.shape and torch.allclose(k1, k2, atol=1e-5) and torch.allclose(v1, v2, atol=1e-5)
+        assert prefix.get_seq_length() == len(blocks.prefix)  # the prefix cache is untouched

@@ -290,3 +290,22 @@ def test_langchain_runnable_kv(setup) -> None:
     streamed = list(H2MTRunnable(llm=chat, prefill="kv", **common).stream(
         {"question": "What does trap do?", "documents": docs}))
     assert "stats" in streamed[-1]
+
+
+def test_a_changed_prefix_or_generator_never_reads_the_old_entries(setup, tmp_path: Path) -> None:
+    from h2mt.backends import load_backend
+    from h2mt.config import BackendConfig
+
+    eng = setup["eng"]
+    cfg = PrefillConfig(max_new_tokens=2, mode="kv", task="short", kv=KVConfig(path=str(tmp_path)))
+    _answer(eng, cfg)
+    _, again, p = _answer(eng, cfg)
+    assert again.kv_misses == 0
+    _, other_prefix, _ = _answer(eng, replace(cfg, system_prompt="Answer from the context."))
+    assert other_prefix.kv_misses == len(p.sources)  # another prefix: its own entries, computed now
+    other_dir = make_tiny_model_dir(tmp_path / "other", seed=5)  # same shapes, other weights
+    other = H2MT(eng.index, eng.config, encoder=eng.encoder,
+                 backend=load_backend(BackendConfig(model=str(other_dir), device="cpu")))
+    _, other_gen, _ = _answer(other, cfg)
+    assert other_gen.kv_misses == len(p.sources)
+    assert len(store_info(tmp_path)) == 3  # one folder per (generator, prefix)

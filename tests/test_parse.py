@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 BASH_HTML = Path("/usr/share/doc/bash-doc/bashref.html")
 BASH_PDF = Path("/usr/share/doc/bash-doc/bashref.pdf")
 PG_BOOK = Path("/usr/share/doc/postgresql-doc-15/html")
-HEADED = {"heading", "entry", "page"}
+HEADED = {"heading", "entry", "page", "table"}  # a table section's heading is its header row
 FIXTURES = Path(__file__).parent / "fixtures" / "parse"
 
 

@@ -48,7 +48,7 @@ def test_build_messages_layout():
 
 
 def test_short_answer_layout_asks_before_and_after_the_context():
-    msgs = build_messages("What does trap do?", "CTX", PrefillConfig())
+    msgs = build_messages("What does trap do?", "CTX", PrefillConfig(task="short"))
     assert msgs[0] == {"role": "system", "content": TASK_SYSTEM_PROMPTS[AnswerTask.SHORT]}
     assert msgs[1]["content"] == (
         "Question: What does trap do?\n\nContext:\nCTX\n\nQuestion: What does trap do?\nShort answer:"
@@ -56,7 +56,8 @@ def test_short_answer_layout_asks_before_and_after_the_context():
 
 
 def test_each_task_has_its_length_and_stops():
-    short, explain, chat = PrefillConfig(), PrefillConfig(task="explain"), PrefillConfig(task="chat", stop=("END",))
+    short, explain = PrefillConfig(task="short"), PrefillConfig(task="explain")
+    chat = PrefillConfig(task="chat", stop=("END",))
     assert short.answer_tokens == TASK_MAX_NEW_TOKENS[AnswerTask.SHORT] < explain.answer_tokens
     assert "\n## " in short.stops and "\n\n" in short.stops  # no invented breadcrumb, one short answer
     assert "\n## " in explain.stops and "\n\n" not in explain.stops

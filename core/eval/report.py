@@ -129,7 +129,8 @@ def _median(xs: Sequence[float]) -> float | None:
 def paired_cells(gen_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (method, budget) with a :func:`paired_reference`: over the questions both answered, the
     mean difference method − reference of F1 and of correct answers with 95% bootstrap intervals,
-    and the reference's median TTFT over the method's (the speed-up)."""
+    the method's median positions prefilled at question time (prompt positions not reused from a
+    KV store), and the reference's median TTFT over the method's (the speed-up)."""
     ok = {(r["method"], int(r["budget"]), r["qid"]): r for r in gen_rows if not r.get("error")}
     out: list[dict[str, Any]] = []
     for (method, budget) in sorted({(m, b) for m, b, _ in ok}, key=lambda mb: (method_order(mb[0]), mb[1])):
@@ -146,6 +147,8 @@ def paired_cells(gen_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     "f1_diff": list(bootstrap_ci([float(a["f1"]) - float(b["f1"]) for a, b in pairs])),
                     "correct_diff": list(bootstrap_ci([float(a.get("correct", 0)) - float(b.get("correct", 0))
                                                        for a, b in pairs])),
+                    "prefilled": _median([float(a["prompt_tokens"]) - float(a.get("positions_reused") or 0)
+                                          for a, _ in pairs if a.get("prompt_tokens") is not None]),
                     "ttft_ms": ttft_m, "reference_ttft_ms": ttft_r,
                     "speedup": ttft_r / ttft_m if ttft_m and ttft_r else None})
     return out
@@ -153,13 +156,14 @@ def paired_cells(gen_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def paired_table(summary: dict[str, Any]) -> str:
     """Markdown: each paired comparison (same questions, same routes) with its intervals."""
-    head = ("| method | vs | budget | n | ΔF1 [95% CI] | Δcorrect [95% CI] | median TTFT ms | vs ms | speed-up |\n"
-            "|---|---|---|---|---|---|---|---|---|")
+    head = ("| method | vs | budget | n | ΔF1 [95% CI] | Δcorrect [95% CI] | positions prefilled | median TTFT ms "
+            "| vs ms | speed-up |\n|---|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for c in summary.get("paired", []):
         lines.append(
             f"| {c['method']} | {c['reference']} | {_budget(c['budget'])} | {c['n']} | {_fmt_signed(c['f1_diff'])} "
-            f"| {_fmt_signed(c['correct_diff'])} | {_fmt_num(c['ttft_ms'])} | {_fmt_num(c['reference_ttft_ms'])} "
+            f"| {_fmt_signed(c['correct_diff'])} | {_fmt_num(c.get('prefilled'))} | {_fmt_num(c['ttft_ms'])} "
+            f"| {_fmt_num(c['reference_ttft_ms'])} "
             f"| {_fmt_speedup(c['speedup'])} |")
     return "\n".join(lines)
 

@@ -116,7 +116,7 @@ def _prompt(
 
 
 _ROW_COST = ("tokens_kept", "prompt_tokens", "completion_tokens", "route_ms", "prefill_ms", "ttft_ms",
-             "total_ms", "peak_mem_bytes")
+             "total_ms", "peak_mem_bytes", "positions_reused", "positions_recomputed", "kv_bytes_read", "kv_misses")
 
 
 def _warm_up(backend: Any) -> None:

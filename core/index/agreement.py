@@ -8,12 +8,12 @@ club titled "Scott Derrickson") must earn little, so every title match is weighe
 - lexical support: the share of the title's terms (:func:`h2mt.index.lexical.analyze`, section
   number and trailing parenthetical dropped) that occur in the section's own text (its first
   ``body_leaves`` leaves);
-- dense support, for titles of plain words only: the cosine of the title's embedding with the
+- dense support, for titles of two or more plain words only: the cosine of the title's embedding with the
   embedding of that text (title line excluded), mapped linearly from ``dense_low`` (0) to
   ``dense_high`` (1);
-- a = max(lexical, dense). A title that is an identifier, a flag, a number or code
-  (``work_mem``, ``REPLY``, ``-P --pwprompt``, ``compat31``) cannot be judged this way (text
-  rarely repeats such a name, and small encoders do not know it): it keeps a = 1.
+- a = max(lexical, dense). A title that is one word, an identifier, a flag, a number or code
+  (``Zorblax``, ``work_mem``, ``REPLY``, ``-P --pwprompt``, ``compat31``) cannot be judged this way
+  (text rarely repeats such a name, and small encoders do not know it): it keeps a = 1.
 
 On real HotpotQA paragraphs (MiniLM) the title-body cosine has a 5th percentile of 0.40 and
 lexical support is 1 for 90%; under deranged titles the cosine's 90th percentile is 0.17 and
@@ -31,8 +31,10 @@ from .lexical import analyze
 from .titles import strip_title
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..types import Node
     from .encoders.base import Encoder
-    from .index import Index
 
 __all__ = ["TitleAgreement", "lexical_support", "dense_support", "plain_title"]
 
@@ -40,10 +42,11 @@ _PLAIN = re.compile(r"[A-Za-z][a-z]*(?:[ '’-][A-Za-z][a-z]*)*(?:,? [A-Za-z][a-
 
 
 def plain_title(title: str) -> bool:
-    """Whether ``title`` (number and parenthetical stripped) is plain words an encoder can judge:
-    letters, spaces, apostrophes, hyphens and commas, no word in capitals beyond its first letter."""
+    """Whether ``title`` (number and parenthetical stripped) is plain words an encoder can judge: at least
+    two words of letters (apostrophes, hyphens and commas allowed), none in capitals beyond its first
+    letter. A one-word title is a bare name (``Zorblax``, ``Silene``) that text need not repeat."""
     t = strip_title(title)
-    return bool(t) and _PLAIN.fullmatch(t) is not None
+    return " " in t and _PLAIN.fullmatch(t) is not None
 
 
 def lexical_support(title: str, body: str) -> float:
@@ -60,17 +63,17 @@ def dense_support(cos: float, low: float = 0.15, high: float = 0.35) -> float:
 
 
 class TitleAgreement:
-    """Cached agreement of sections with their titles for one index (see the module docstring)."""
+    """Cached agreement of sections with their titles for one index's ``nodes`` (see the module docstring)."""
 
-    def __init__(self, index: Index, body_leaves: int = 2, body_chars: int = 1200) -> None:
-        self.index = index
+    def __init__(self, nodes: Sequence[Node], body_leaves: int = 2, body_chars: int = 1200) -> None:
+        self.nodes = nodes
         self.body_leaves = body_leaves  # leaves of the section read as its own text
         self.body_chars = body_chars  # at most this many characters of them
         self.cache: dict[int, float] = {}
 
     def body(self, section: int) -> str:
         """The first ``body_leaves`` leaves of ``section`` (document order), at most ``body_chars``."""
-        nodes = self.index.nodes
+        nodes = self.nodes
         out: list[str] = []
         stack = [section]
         while stack and len(out) < self.body_leaves:
@@ -86,7 +89,7 @@ class TitleAgreement:
         todo = [s for s in dict.fromkeys(sections) if s not in self.cache]
         dense: list[tuple[int, str, str]] = []
         for s in todo:
-            title, body = self.index.nodes[s].title, self.body(s)
+            title, body = self.nodes[s].title, self.body(s)
             lex = lexical_support(title, body)
             if lex >= 1.0 or not plain_title(title) or not body:
                 self.cache[s] = 1.0 if not plain_title(title) or not body else lex

@@ -79,7 +79,7 @@ class Index:
         """How well each section's text supports its title (computed on demand, cached with the index)."""
         from .agreement import TitleAgreement
 
-        return TitleAgreement(self)
+        return TitleAgreement(self.nodes)
 
     @cached_property
     def leaf_mask(self) -> np.ndarray:

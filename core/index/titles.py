@@ -11,7 +11,8 @@ join with a share of the naming leaf's score.
 Titles are normalised to lowercase alphanumeric words; section numbers (``"19.4."``,
 ``"Chapter 20."``, ``"F.3."``; see :func:`split_number`), a trailing parenthetical
 (``"work_mem (integer)"``, ``"Big Stone Gap (film)"``) and, as an extra alias, a comma qualifier
-(``"Boston, Lincolnshire"``) are dropped; an API signature
+(``"Boston, Lincolnshire"``) are dropped; a person's name (``"Richard Nixon"``) is also named by
+its surname (:func:`surname`); an API signature
 (``"socket.setKeepAlive([enable][, initialDelay])"``) is also named by its identifier and the
 identifier's last dotted part (``setKeepAlive``). Titles
 that are too short, only stopwords, shared by many sections (``"Examples"``) or made of
@@ -28,7 +29,8 @@ from collections.abc import Callable, Iterable, Sequence
 from ..types import Node, NodeKind
 
 __all__ = [
-    "TitleIndex", "title_keys", "signature_names", "words", "strip_title", "split_number", "unnumbered", "DIVISIONS"
+    "TitleIndex", "title_keys", "surname", "signature_names", "words", "strip_title", "split_number", "unnumbered",
+    "DIVISIONS",
 ]
 
 #: Words that introduce a numbered top-level division: ``"Chapter 20."``, ``"Appendix F."``, ``"Part II."``.
@@ -108,6 +110,18 @@ def signature_names(title: str) -> list[str]:
     return [ident] if last == ident else [ident, last]
 
 
+_PERSON = re.compile(r"[A-Z][a-z]+(?: [A-Z](?:[a-z]+|\.))?(?: [A-Z][a-z]+)")
+
+
+def surname(title: str) -> str:
+    """The last word of a title shaped like a person's name (two or three capitalised words, an initial
+    allowed in the middle: ``"Richard Nixon"``, ``"Roger O. Egeberg"``), else ``""``. Text often names a
+    person by surname alone ("the Nixon administration"), so the surname is a one-word alias of the
+    title, under the one-word rules of :class:`TitleIndex` (case-sensitive, specific)."""
+    t = strip_title(title)
+    return t.rsplit(" ", 1)[-1] if _PERSON.fullmatch(t) else ""
+
+
 def title_keys(title: str) -> list[tuple[str, ...]]:
     """The word sequences under which ``title`` is looked up (the full form, then aliases).
 
@@ -153,7 +167,9 @@ class TitleIndex:
         for n in nodes:
             if n.kind not in (NodeKind.SECTION, NodeKind.DOCUMENT) or not n.title:
                 continue
-            for key in title_keys(n.title):
+            alias = surname(n.title)
+            keys = title_keys(n.title) + ([(alias.lower(),)] if alias else [])
+            for key in keys:
                 if len(key) > max_words or len("".join(key)) < min_chars or all(w in stop for w in key):
                     continue
                 surface: str | None = None

@@ -15,7 +15,10 @@ pool with ``title_bonus``, and the leaves of sections named in the text of the b
 (cross-references, bridge entities of multi-hop questions), wherever the beam went. Each title
 match counts in proportion to the section's agreement a in [0, 1] with its title
 (:mod:`h2mt.index.agreement`, ``title_agreement``): a leaf joins at ``own + a * (lifted - own)``,
-so a heading its own text contradicts (a = 0) lifts nothing. Scores are higher-is-better.
+so a heading its own text contradicts (a = 0) lifts nothing. Last, the pool is re-ranked greedily
+so that the budget goes to leaves that add something (``novelty``: a leaf whose question terms the
+better leaves already hold sinks; ``mmr``: so does a near-duplicate of a better leaf), and the best
+leaves that fit the budget are kept. Scores are higher-is-better.
 
 With ``RouteConfig.memory_weight`` w > 0 every node score becomes ``(1 - w) * fused + w * mem``,
 where ``mem`` is HMT's memory-search similarity cos(S_q W_q, M W_k) between the question's
@@ -103,6 +106,11 @@ def _inherit(weight: float, source: float) -> Callable[[float], float]:
     return lambda own: weight * source + (1 - weight) * own
 
 
+def _weighed(lifted: Callable[[float], float], a: float) -> Callable[[float], float]:
+    """A title lift counted at agreement ``a``: ``own + a * (lifted(own) - own)``."""
+    return lambda own: own + a * (lifted(own) - own)
+
+
 class _Search:
     """State of one routing run."""
 
@@ -115,6 +123,7 @@ class _Search:
         self.pool: dict[int, float] = {}
         self.pool_tokens = 0
         self.pruned: list[tuple[float, int]] = []  # max-heap via negated scores
+        self.linked: set[int] = set()  # leaves whose pool score comes from a title lift
         self.scored = 0
 
     def descend(self, frontier: list[int]) -> None:
@@ -174,6 +183,7 @@ class _Search:
                 self.pool_tokens += self.index.nodes[c].tokens
             if old is None or s > old:
                 self.pool[c] = s
+                self.linked.add(c)
 
     def pull_up(self) -> None:
         """The best leaves by leaf-level BM25 join the pool, scored like any leaf: their fused score with
@@ -207,9 +217,8 @@ class _Search:
         """Lift ``sections`` at ``own + a * (lifted(own) - own)``, a = the section's agreement (a = 0: not lifted)."""
         agree = self.agreement(sections)
         for sec in sections:
-            a = agree[sec]
-            if a > 0:
-                self.lift(sec, lambda own, a=a: own + a * (lifted(own) - own))
+            if agree[sec] > 0:
+                self.lift(sec, _weighed(lifted, agree[sec]))
 
     def follow_titles(self, question: str) -> None:
         """Sections named by the question, then sections named by the best candidates."""
@@ -228,34 +237,63 @@ class _Search:
                     continue  # a list or an index page names everything: it points nowhere in particular
                 self.lift_agreed(named, _inherit(w, src))
 
-    def diversify(self) -> None:
-        """Novelty re-ranking of the pool (``novelty`` > 0): greedily, each next leaf's score is
-        ``s * (1 - novelty * r)``, r = the idf share of its question terms that the leaves ranked
-        before it already hold (1 for a leaf without any); leaves adding no new question term sink
-        below those that do."""
+    def rerank(self) -> None:
+        """Re-rank the pool before selection so that the budget goes to leaves that add something: first by
+        maximal marginal relevance (:meth:`_greedy` with ``s - mmr * c``, c = a leaf's best cosine with the
+        leaves ranked before it), then by novelty (``s * (1 - novelty * r)``, r = the idf share of its
+        question terms that the leaves ranked before it already hold, 1 for a leaf without any, 0 for a leaf
+        a title lift put in the pool: it is there for the name, not for the question's words)."""
         import numpy as np
 
-        lam = self.cfg.novelty
-        w = self.scorer.lex_weights
-        if lam <= 0 or w.size == 0 or len(self.pool) < 2:
-            return
-        ids = sorted(self.pool, key=lambda c: (-self.pool[c], c))
+        cfg, w = self.cfg, self.scorer.lex_weights
+        if cfg.mmr > 0 and len(self.pool) > 1:
+            ids = self._ranked()
+            emb = self.index.embeddings[ids]  # (P, D) unit rows
+            best = np.zeros(len(ids))
+
+            def marginal(base: np.ndarray) -> np.ndarray:
+                return base - cfg.mmr * best
+
+            def near(i: int) -> None:
+                best[:] = np.maximum(best, emb @ emb[i])
+
+            self._greedy(ids, marginal, near)
+        if cfg.novelty > 0 and w.size and len(self.pool) > 1:
+            ids = self._ranked()
+            has = (self.scorer.lex_cols[ids].toarray() > 0) * w[None, :]  # (P, Q) idf of the terms held
+            mass = has.sum(1)
+            linked = np.array([c in self.linked for c in ids])  # a lifted leaf earned its place by a name
+            covered = np.zeros(w.size, dtype=bool)
+
+            def novel(base: np.ndarray) -> np.ndarray:
+                fresh = (has * ~covered[None, :]).sum(1)
+                held = np.where(mass > 0, 1.0 - fresh / np.maximum(mass, 1e-12), 1.0)
+                return base * (1.0 - cfg.novelty * np.where(linked, 0.0, held))
+
+            def cover(i: int) -> None:
+                covered[:] |= has[i] > 0
+
+            self._greedy(ids, novel, cover)
+
+    def _ranked(self) -> list[int]:
+        return sorted(self.pool, key=lambda c: (-self.pool[c], c))
+
+    def _greedy(self, ids: list[int], adjust: Callable[[np.ndarray], np.ndarray], take: Callable[[int], None]) -> None:
+        """Pick the best ``adjust``-ed leaf of ``ids`` again and again (``take`` updates what ``adjust`` sees);
+        the pool's scores become the picked values, kept non-increasing."""
+        import numpy as np
+
         base = np.array([self.pool[c] for c in ids], dtype=np.float64)
-        has = (self.scorer.lex_cols[ids].toarray() > 0).astype(np.float64) * w[None, :]  # (P, Q)
-        mass = has.sum(1)
-        covered = np.zeros(w.size, dtype=bool)
         left = np.ones(len(ids), dtype=bool)
         out: dict[int, float] = {}
         prev = np.inf
         for _ in range(len(ids)):
-            new = (has * ~covered[None, :]).sum(1)
-            red = np.where(mass > 0, 1.0 - new / np.maximum(mass, 1e-12), 1.0)  # no question term: nothing new
-            adj = np.where(left, base * (1.0 - lam * red), -np.inf)
-            i = int(np.argmax(adj))
+            adj = adjust(base)
+            i = int(np.argmax(np.where(left, adj, -np.inf)))
             prev = min(prev, float(adj[i]))
             out[ids[i]] = prev
             left[i] = False
-            covered |= has[i] > 0
+            take(i)
         self.pool = out
 
     def backfill(self, need: float) -> None:
@@ -320,7 +358,7 @@ def route(
     search.backfill(cfg.overfetch * cfg.budget)
     search.pull_up()
     search.follow_titles(question)
-    search.diversify()
+    search.rerank()
     kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score)
     if not kept:
         smallest = min(index.nodes[i].tokens for i in search.pool)

@@ -45,7 +45,7 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("explain", r"^(?:explain|describe|summari[sz]e)\b"),
     ("purpose", r"^what (?:is|are) (?:the )?(?:purpose|meaning|difference|role|effect|use)\b"),
     ("used-for", r"^what (?:is|are)\b.*\bused for\b"),
-    ("definition", r"^what (?:is|are) (?:an?\s)"),
+    ("definition", r"^what (?:is|are) an? [^ ]+(?: [^ ]+){0,2}\??$"),
     ("yes-no", r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b"),
 )
 _SHORT_RULES: tuple[tuple[str, str], ...] = (
@@ -90,7 +90,7 @@ def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> Task
     for name, pattern in _SHORT_RULES[2:]:
         if re.search(pattern, q):
             return TaskChoice(AnswerTask.SHORT, name)
-    if re.match(r"^what (?:is|are)\b", q):  # "what is PROMPT_COMMAND?": a definition
+    if re.match(r"^what (?:is|are) [^ ]+(?: [^ ]+)?\??$", q):  # "what is PROMPT_COMMAND?": a definition
         return TaskChoice(AnswerTask.BRIEF, "definition")
     return TaskChoice(AnswerTask.SHORT, "default")
 

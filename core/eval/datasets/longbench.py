@@ -50,10 +50,13 @@ PROMPTS: dict[str, str] = {
         "quiz you about the numbers afterwards.\n{context}\n{input} The special magic number mentioned in the "
         "provided text is"
     ),
+    "ruler": (
+        "Read the following text and answer the question.\n\n{context}\n\nQuestion: {input}\nAnswer:"
+    ),
 }
 
 MAX_NEW_TOKENS: dict[str, int] = {
-    "narrativeqa": 128, "qasper": 128, "hotpotqa": 32, "multifieldqa_en": 64, "niah": 32,
+    "narrativeqa": 128, "qasper": 128, "hotpotqa": 32, "multifieldqa_en": 64, "niah": 32, "ruler": 64,
 }
 
 
@@ -85,7 +88,7 @@ def truncate_prompt(tokenizer: Any, prompt: str, max_length: int) -> str:
 
 def _task_of(path: Path, task: str | None) -> str:
     t = task or path.stem.removesuffix("_e")
-    if t not in PROMPTS or t == "niah":
+    if t not in PROMPTS or t in ("niah", "ruler"):
         raise InputError(
             f"Unknown LongBench task {t!r} for {path.name}; name the file after the task "
             f"(narrativeqa.jsonl, qasper.jsonl, hotpotqa.jsonl, multifieldqa_en.jsonl) or pass --task"

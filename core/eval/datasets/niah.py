@@ -28,7 +28,7 @@ from .types import (
     sections_document,
 )
 
-__all__ = ["NiahSpec", "make_niah", "niah_dataset", "insert_at_depth"]
+__all__ = ["NiahSpec", "make_niah", "niah_dataset", "insert_at_depth", "real_parts", "cut_haystack", "magic_keys"]
 
 _ADJ = ("quiet amber brisk clever dusty eager fancy gentle hollow icy jolly keen lively mellow noble "
         "odd plain rapid silent tidy").split()
@@ -69,7 +69,13 @@ def insert_at_depth(parts: list[tuple[str, str]], sentence: str, depth: float) -
     return title
 
 
-def _real_parts(docs: Sequence[ParsedDocument], count: CountFn, limit: int) -> list[tuple[str, str, int]]:
+def magic_keys(rng: random.Random, k: int) -> list[str]:
+    """``k`` distinct needle keys such as ``"quiet-river"``."""
+    return rng.sample([f"{a}-{n}" for a in _ADJ for n in _NOUN], k)
+
+
+def real_parts(docs: Sequence[ParsedDocument], count: CountFn, limit: int) -> list[tuple[str, str, int]]:
+    """Every non-empty section of ``docs`` as (title, body, tokens), those over ``limit`` tokens left out."""
     parts = []
     for d in docs:
         for s in d.sections:
@@ -86,7 +92,8 @@ def _real_parts(docs: Sequence[ParsedDocument], count: CountFn, limit: int) -> l
     return out
 
 
-def _haystack(parts: list[tuple[str, str, int]], target: int, rng: random.Random) -> list[tuple[str, str]]:
+def cut_haystack(parts: list[tuple[str, str, int]], target: int, rng: random.Random) -> list[tuple[str, str]]:
+    """A contiguous run of ``parts`` (wrapping around) from a random start, at most ``target`` tokens."""
     start = rng.randrange(len(parts))
     out, total = [], 0
     for k in range(len(parts)):
@@ -103,15 +110,15 @@ def _haystack(parts: list[tuple[str, str, int]], target: int, rng: random.Random
 def make_niah(docs: Sequence[ParsedDocument], count: CountFn, spec: NiahSpec) -> BenchDataset:
     """Needle questions over haystacks cut from ``docs`` (see :class:`NiahSpec`)."""
     target = max(64, spec.length - prompt_reserve(spec.length))
-    pool = _real_parts(docs, count, max(32, target // 4))
+    pool = real_parts(docs, count, max(32, target // 4))
     rng = random.Random(f"niah:{spec.seed}")
     questions, groups = [], {}
     for rep in range(spec.repeats):
         for nkeys in spec.keys:
             for depth in spec.depths:
                 qid = f"niah-k{nkeys}-d{round(depth * 100):03d}-r{rep}"
-                parts = _haystack(pool, target, rng)
-                keys = rng.sample([f"{a}-{n}" for a in _ADJ for n in _NOUN], nkeys)
+                parts = cut_haystack(pool, target, rng)
+                keys = magic_keys(rng, nkeys)
                 values = [str(rng.randint(1_000_000, 9_999_999)) for _ in keys]
                 needles = [
                     f"One of the special magic numbers for {k} is: {v}." for k, v in zip(keys, values, strict=True)

@@ -1,5 +1,5 @@
 """The registry of benchmark datasets: :data:`DATASETS` and :func:`load_dataset`, which dispatches
-to each dataset's loader (:mod:`.hotpot`, :mod:`.manuals`, :mod:`.longbench`, :mod:`.niah`).
+to each dataset's loader (:mod:`.hotpot`, :mod:`.manuals`, :mod:`.longbench`, :mod:`.niah`, :mod:`.ruler`).
 
 The types they build live in :mod:`.bench_types` (re-exported here); where the input data lives
 is :mod:`.data_paths`.
@@ -15,6 +15,7 @@ from .hotpot import hotpot_corpus_dataset, hotpot_long_dataset
 from .longbench import load_longbench
 from .manuals import manuals_dataset
 from .niah import niah_dataset
+from .ruler import ruler_dataset
 from .types import (
     BenchDataset,
     BenchQuestion,
@@ -40,7 +41,7 @@ __all__ = [
     "sections_document",
 ]
 
-DATASETS = ("hotpotqa-long", "hotpotqa-corpus", "manuals", "longbench", "niah")
+DATASETS = ("hotpotqa-long", "hotpotqa-corpus", "manuals", "longbench", "niah", "ruler")
 
 
 def _longbench(data: str | None, task: str | None) -> BenchDataset:
@@ -75,6 +76,7 @@ def load_dataset(
         "manuals": lambda: manuals_dataset(data, subset),
         "longbench": lambda: _longbench(data, task),
         "niah": lambda: niah_dataset(data, parse_length(length), count, seed),
+        "ruler": lambda: ruler_dataset(data, parse_length(length), count, seed, task),
     }
     if name not in loaders:
         raise InputError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")

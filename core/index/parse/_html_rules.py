@@ -8,7 +8,7 @@ from bs4 import Tag
 
 from ._structure import collapse_ws
 
-__all__ = ["tag_classes", "is_dropped", "is_admonition", "dl_items", "find_anchor"]
+__all__ = ["tag_classes", "is_dropped", "is_admonition", "dl_items", "find_anchor", "table_header"]
 
 _DROP_TAGS = frozenset(
     "script style head nav noscript template title svg button select iframe object embed canvas "
@@ -73,6 +73,44 @@ def dl_items(dl: Tag) -> list[Tag]:
             elif child.name == "div":
                 items.extend(c for c in child.children if isinstance(c, Tag) and c.name in ("dt", "dd"))
     return items
+
+
+def _caption(table: Tag) -> str:
+    """A table's caption: ``<caption>``, else a DocBook ``<p class="title">`` just above it, else ``summary``."""
+    cap = table.find("caption")
+    if isinstance(cap, Tag) and cap.find_parent("table") is table:
+        return collapse_ws(cap.get_text())
+    node = table.parent
+    for _ in range(2):
+        if not isinstance(node, Tag):
+            break
+        title = node.find("p", class_="title", recursive=False)
+        if isinstance(title, Tag):
+            return collapse_ws(title.get_text())
+        node = node.parent
+    return collapse_ws(str(table.attrs.get("summary", "")))
+
+
+def table_header(table: Tag) -> tuple[str, Tag | None]:
+    """``(title, header element)`` of a table: the title is its caption and column names
+    (``"Table 9.66. Session Information Functions: Function, Description"``); the header element is
+    its ``<thead>``, else its first row when that row is all ``<th>``; ``("", None)`` without a header."""
+    found = table.find("thead")
+    head = found if isinstance(found, Tag) and found.find_parent("table") is table else None
+    if head is None:
+        row = table.find("tr")
+        if not isinstance(row, Tag) or row.find_parent("table") is not table:
+            return "", None
+        cells = row.find_all(["td", "th"], recursive=False)
+        if not cells or any(c.name != "th" for c in cells):
+            return "", None
+        head = row
+    names = [collapse_ws(c.get_text()) for c in head.find_all("th")]
+    cols = ", ".join(n for n in names if n)
+    if not cols:
+        return "", None
+    cap = _caption(table)
+    return (f"{cap}: {cols}" if cap else cols), head
 
 
 def find_anchor(tag: Tag) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from bs4 import BeautifulSoup, Tag
 from bs4.element import NavigableString, PreformattedString
 
-from ._html_rules import dl_items, find_anchor, is_admonition, is_dropped
+from ._html_rules import dl_items, find_anchor, is_admonition, is_dropped, table_header
 from ._structure import Mark, collapse_ws, numbered_level
 
 __all__ = ["WalkResult", "walk_html", "parse_soup"]
@@ -28,6 +28,7 @@ _BLOCK1 = frozenset(
 _HEADINGS = {f"h{i}": i for i in range(1, 7)}
 _WS = re.compile(r"\s+")
 MIN_ENTRY_CHARS = 40  # a <dl> becomes entry sections when one of its <dd>s is this long
+MIN_TABLE_CHARS = 600  # a headed <table> this long becomes a section titled by its caption and column names
 
 
 @dataclass
@@ -71,6 +72,9 @@ class _Walker:
         self.dt_parts: list[int] = []  # len(parts) at the start of each dt of the open entry
         self.entry_dts: list[Tag] = []
         self.first_h1 = ""
+        self.table: Tag | None = None  # the outermost table whose rows are a section of their own
+        self.table_head: Tag | None = None  # its header row (or thead) while it is being written
+        self.table_title = ""
 
     # ---- text building -------------------------------------------------------------
     def _emit(self, s: str) -> None:
@@ -214,6 +218,29 @@ class _Walker:
         else:
             self.open_dd.add(id(dd))  # its end starts a pending continuation
 
+    def begin_table(self, table: Tag) -> None:
+        """A long ``<table>`` with a header row becomes an entry section whose title is its caption
+        and column names, so every leaf cut from its rows carries the header (its heading path);
+        the header row's text is the section's heading, the rows its body."""
+        title, head = table_header(table)
+        if head is None or len(collapse_ws(table.get_text())) < MIN_TABLE_CHARS:
+            return
+        self.table, self.table_head, self.table_title = table, head, title
+        self.begin_heading(head)
+
+    def end_table_head(self) -> None:
+        """The header row ended: record the table's entry mark; the rows are its body."""
+        table = self.table
+        assert table is not None
+        self.heading = None
+        self.table_head = None
+        meta: dict[str, Any] = {"kind": "table", **self.source_meta(table)}
+        anchor = table.attrs.get("id") or find_anchor(table)
+        if anchor:
+            meta["anchor"] = str(anchor)
+        self.marks.append(Mark("entry", self.table_title, self.head_start, self.length, 1, meta))
+        self.resume_at = None
+
     # ---- DOM events ---------------------------------------------------------------------
     def start(self, tag: Tag) -> None:
         """An element opens (it is not dropped)."""
@@ -234,9 +261,11 @@ class _Walker:
             if self.heading is None and not is_admonition(tag):
                 self.begin_heading(tag)
         elif name == "dl":
-            if self.dl_depth == 0 and self.heading is None:
+            if self.dl_depth == 0 and self.heading is None and self.table is None:
                 self.begin_entry_list(tag)
             self.dl_depth += 1
+        elif name == "table" and self.table is None and self.heading is None and self.dl_depth == 0:
+            self.begin_table(tag)
         elif name == "dt" and id(tag) in self.entry_first and self.heading is None:
             self.entry_dts = self.entry_first.pop(id(tag))
             self.begin_heading(tag)
@@ -257,6 +286,11 @@ class _Walker:
             self.pre -= 1
         elif name in _HEADINGS and self.heading is tag:
             self.end_heading(tag)
+        elif tag is self.table_head:
+            self.end_table_head()
+        elif tag is self.table:
+            self.table = None
+            self.resume_at = self.length  # text after the table continues the enclosing section
         elif name == "dl":
             self.dl_depth -= 1
             if self.dl_depth == 0 and self.dt_parts and self.heading is not None:

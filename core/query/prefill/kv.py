@@ -45,7 +45,7 @@ from ...errors import ConfigError
 from ...types import GenerationStats, ScoredNode
 from ..prompt import Encode, Prompt, PromptBlocks, SplitTemplate, build_block_prompt
 from .base import PromptTools
-from .kv_blocks import BlockKV, join, layer_kv, prefill_block, rerotate
+from .kv_blocks import BlockKV, join, layer_kv, prefill_block, prefill_blocks, rerotate
 from .kv_store import KVStore, block_key
 
 if TYPE_CHECKING:
@@ -123,20 +123,24 @@ def load_blocks(
     same K/V. ``ConfigError`` on a miss with ``fill="never"``."""
     device, dtype = _device(model), _dtype(model)
     start = len(blocks.prefix)
+    keys_of = [block_key(ids) for ids in blocks.blocks]
+    entries = {key: plan.store.get(key, dtype) for key in dict.fromkeys(keys_of)}
+    missing = [i for i, key in enumerate(keys_of) if entries[key] is None and keys_of.index(key) == i]
+    if missing and cfg.fill == "never":
+        raise ConfigError(f"kv prefill: the leaf KV store has no entry for {len(missing)} kept leaves and "
+                          "fill='never'; fill it with: h2mt kv build INDEX")
+    if missing:  # computed together (one forward, block-diagonal mask), stored, read back
+        computed = prefill_blocks(model, prefix, [blocks.blocks[i] for i in missing], start)
+        for i, kv in zip(missing, computed, strict=True):
+            plan.store.put(keys_of[i], torch.cat([k for k, _ in kv]), torch.cat([v for _, v in kv]),  # (L, H_kv, T, D)
+                           plan.docs[i])
+            entries[keys_of[i]] = plan.store.get(keys_of[i], dtype)
+        stats.kv_misses += len(missing)
     out: list[BlockKV] = []
-    for ids, doc, offset in zip(blocks.blocks, plan.docs, blocks.offsets, strict=True):
-        key = block_key(ids)
-        entry = plan.store.get(key, dtype)
+    for key, offset in zip(keys_of, blocks.offsets, strict=True):
+        entry = entries[key]
         if entry is None:
-            if cfg.fill == "never":
-                raise ConfigError(f"kv prefill: the leaf KV store has no entry for a kept leaf ({key[:12]}) and "
-                                  "fill='never'; fill it with: h2mt kv build INDEX")
-            kv = prefill_block(model, prefix, ids, start)  # per layer (1, H_kv, T, D)
-            plan.store.put(key, torch.cat([k for k, _ in kv]), torch.cat([v for _, v in kv]), doc)  # (L, H_kv, T, D)
-            stats.kv_misses += 1
-            entry = plan.store.get(key, dtype)
-            if entry is None:
-                raise ConfigError(f"kv prefill: the leaf KV store could not read back entry {key[:12]}")
+            raise ConfigError(f"kv prefill: the leaf KV store could not read back entry {key[:12]}")
         stats.kv_bytes_read += entry.nbytes
         keys, values = entry.keys.to(device), entry.values.to(device)  # (L, H_kv, T, D)
         if offset != start:
@@ -337,23 +341,37 @@ class KVPrefill:
 
 def fill_store(
     model: Any, store: KVStore, prefix_ids: Sequence[int], blocks: Sequence[Sequence[int]], docs: Sequence[str],
-    *, progress: bool = False,
+    *, progress: bool = False, batch_tokens: int = 1024,
 ) -> tuple[int, int]:
-    """Compute and store every block missing from ``store`` (the caller holds the model); returns
-    (computed, already there). Resumable: entries written so far stay."""
+    """Compute and store every block missing from ``store`` (the caller holds the model), up to
+    ``batch_tokens`` tokens of blocks per forward; returns (computed, already there). Resumable:
+    entries written so far stay."""
     from tqdm.auto import tqdm
 
     prefix = prefix_cache(model, prefix_ids, store) if prefix_ids else None
-    computed = present = 0
-    for ids, doc in tqdm(list(zip(blocks, docs, strict=True)), desc="kv build", unit="leaf", disable=not progress):
+    todo: dict[str, tuple[Sequence[int], str]] = {}
+    present = 0
+    for ids, doc in zip(blocks, docs, strict=True):
         key = block_key(ids)
         if key in store:
             present += 1
-            continue
-        kv = prefill_block(model, prefix, list(ids), len(prefix_ids))  # per layer (1, H_kv, T, D)
-        store.put(key, torch.cat([k for k, _ in kv]), torch.cat([v for _, v in kv]), doc)
-        computed += 1
-    return computed, present
+        else:
+            todo.setdefault(key, (ids, doc))
+    batches: list[list[str]] = [[]]
+    size = 0
+    for key, (ids, _) in todo.items():
+        if batches[-1] and size + len(ids) > batch_tokens:
+            batches.append([])
+            size = 0
+        batches[-1].append(key)
+        size += len(ids)
+    with tqdm(total=len(todo), desc="kv build", unit="leaf", disable=not progress) as bar:
+        for batch in (b for b in batches if b):
+            computed = prefill_blocks(model, prefix, [list(todo[k][0]) for k in batch], len(prefix_ids))
+            for key, kv in zip(batch, computed, strict=True):  # per layer (1, H_kv, T, D)
+                store.put(key, torch.cat([k for k, _ in kv]), torch.cat([v for _, v in kv]), todo[key][1])
+            bar.update(len(batch))
+    return len(todo), present
 
 
 STRATEGY = KVPrefill()

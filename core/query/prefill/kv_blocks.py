@@ -48,6 +48,7 @@ __all__ = [
     "layer_kv",
     "copy_cache",
     "prefill_block",
+    "prefill_blocks",
     "join",
 ]
 
@@ -160,6 +161,50 @@ def prefill_block(
         model(**kwargs)
     kv = [layer_kv(cache, i) for i in range(len(cache.layers))]
     return [(k[:, :, -length:].clone(), v[:, :, -length:].clone()) for k, v in kv]  # each (1, H_kv, T, D)
+
+
+def prefill_blocks(
+    model: Any, prefix_cache: DynamicCache | None, blocks: Sequence[Sequence[int]], start: int
+) -> list[BlockKV]:
+    """:func:`prefill_block` of several blocks in one forward: the blocks side by side after a copy of
+    ``prefix_cache``, each at positions start..start+T_i-1, under a block-diagonal causal mask (each
+    block sees the prefix and itself only), so each block's K/V are those of its own forward."""
+    if len(blocks) <= 1:
+        return [prefill_block(model, prefix_cache, b, start) for b in blocks]
+    rope_type(model)
+    device = model.get_input_embeddings().weight.device
+    lengths = [len(b) for b in blocks]
+    ids = torch.tensor([[i for b in blocks for i in b]], dtype=torch.long, device=device)  # (1, N)
+    total = ids.shape[1]
+    cache = copy_cache(prefix_cache, model)
+    cached = cache.get_seq_length()  # P
+    position_ids = torch.cat([torch.arange(start, start + n, device=device) for n in lengths]).unsqueeze(0)  # (1, N)
+    owner = torch.cat([torch.full((n,), i, device=device) for i, n in enumerate(lengths)])  # (N,) block of each token
+    local = position_ids[0]  # (N,): causal order inside a block
+    same = owner.unsqueeze(1) == owner.unsqueeze(0)  # (N, N)
+    causal = local.unsqueeze(0) <= local.unsqueeze(1)  # (N, N): key position <= query position
+    allowed = torch.cat([torch.ones(total, cached, dtype=torch.bool, device=device), same & causal], dim=1)
+    dtype = model.get_input_embeddings().weight.dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)  # (N, P + N)
+    kwargs: dict[str, Any] = {
+        "input_ids": ids,  # (1, N)
+        "position_ids": position_ids,  # (1, N)
+        "cache_position": torch.arange(cached, cached + total, device=device),  # (N,)
+        "attention_mask": mask[None, None],  # (1, 1, N, P + N): used as given
+        cache_keyword(model): cache,
+        "use_cache": True,
+        "logits_to_keep": 1,
+    }
+    with torch.inference_mode():
+        model(**kwargs)
+    kv = [layer_kv(cache, i) for i in range(len(cache.layers))]  # each (1, H_kv, P + N, D)
+    out: list[BlockKV] = []
+    at = cached
+    for n in lengths:
+        out.append([(k[:, :, at : at + n].clone(), v[:, :, at : at + n].clone()) for k, v in kv])
+        at += n
+    return out
 
 
 def join(

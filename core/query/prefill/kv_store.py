@@ -430,7 +430,7 @@ def store_info(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     base = Path(root)
     if not base.is_dir():
         return out
-    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in base.iterdir() if (p / "meta.json").is_file()):
         try:
             meta = json.loads((folder / "meta.json").read_text())
         except (OSError, ValueError):
