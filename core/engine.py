@@ -21,7 +21,7 @@ from .index.external import LeafInput, documents_from_leaves
 from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
-from .query.answer import clean_answer, retry_reason
+from .query.answer import clean_answer, retry_reason, retry_sources
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
 from .query.prompt import Prompt
@@ -471,7 +471,9 @@ class H2MT:
 
         ``task="auto"`` (the default) picks the task per question (:func:`h2mt.query.task.choose_task`);
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
-        and, when it is no answer or not in the kept text, asked once more as a brief explanation.
+        and, when it is no answer or not in the kept text (for a lookup: in the passage matching the
+        question best), asked once more as a brief explanation over
+        :func:`h2mt.query.answer.retry_sources`.
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
         prefill time of both generations; TTFT is then the second one's first token."""
         _ = self.backend if full else (self.encoder, self.backend)
@@ -485,12 +487,12 @@ class H2MT:
         why: list[str] = []
 
         def retry(g: Generation) -> Generation | None:
-            reason = retry_reason(g.text, question, p.context, cfgs[0])
+            reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources)
             if reason is None:
                 return None
-            why.append(f"short answer retried as brief: {reason}")
+            why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
-            prompts.append(self.prompt(question, p.sources, cfgs[-1]))
+            prompts.append(self.prompt(question, retry_sources(question, p.sources), cfgs[-1]))
             return self.generate(prompts[-1], cfgs[-1])
 
         def finish(gens: list[Generation]) -> Answer:

@@ -177,7 +177,7 @@ def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter
     assert ans.text == "Database snapshots are kept for 35 days." == "".join(pieces)
     assert be.prompts[0].endswith("Short answer:") and be.prompts[1].endswith("Brief answer:")
     assert ans.accounting.task == "brief"
-    assert ans.accounting.task_reason == "how-much; short answer retried as brief: echo of the question"
+    assert ans.accounting.task_reason == "how-much; short answer 'snapshots' retried as brief: echo of the question"
     assert ans.accounting.completion_tokens == 1 + 7  # both generations count
 
 
@@ -218,3 +218,32 @@ def test_a_brief_question_streams_its_pieces(tmp_path, encoder, counter):
     assert s.answer is not None and s.answer.accounting.task == "brief"
     assert s.answer.accounting.as_dict()["task_reason"] == "what-does"
     assert replace(eng.config.prefill).task == AnswerTask.AUTO  # the engine's config is never changed
+
+
+ENTRIES = {
+    "vars.md": "# Variables\n\n## CACHE_TTL\n\nMinutes before session entries expire.\n\n"
+               "## KEEP_DAYS\n\nThe number of days database snapshots are kept.\n\n"
+               "## LOG_DIR\n\nWhere the server writes its logs.\n",
+}
+
+
+def test_a_lookup_answer_from_a_neighbouring_entry_is_retried_over_the_best_passage(tmp_path, encoder, counter):
+    """A name that is in the kept text but not in the entry matching the question (a small model's
+    favourite mistake) is asked again, over the best-matching entries, the best one last."""
+    (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
+    be = ScriptedBackend("CACHE_TTL", "KEEP_DAYS sets how many days snapshots are kept.")
+    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    ans = eng.answer("Which variable sets how many days database snapshots are kept?", budget=400)
+    assert be.calls == 2 and ans.text.startswith("KEEP_DAYS")
+    assert "not in the passage matching the question best" in str(ans.accounting.task_reason)
+    retry_context = be.prompts[1].split("Context:")[1]
+    assert retry_context.rstrip().split("Question:")[0].rstrip().endswith("snapshots are kept.")  # best last
+    assert "LOG_DIR" not in retry_context  # a lookup reads the two best-matching entries only
+
+
+def test_a_lookup_answer_from_the_matching_entry_is_shown():
+    cfg = PrefillConfig(task="short")
+    q = "Which variable sets how many days database snapshots are kept?"
+    ctx = ENTRIES["vars.md"]
+    assert retry_reason("KEEP_DAYS", q, ctx, cfg) is None  # without sources: the kept text only
+    assert retry_reason("CACHE_TTL", q, ctx, cfg) is None

@@ -309,3 +309,13 @@ def test_a_changed_prefix_or_generator_never_reads_the_old_entries(setup, tmp_pa
     _, other_gen, _ = _answer(other, cfg)
     assert other_gen.kv_misses == len(p.sources)
     assert len(store_info(tmp_path)) == 3  # one folder per (generator, prefix)
+
+
+def test_the_prompts_recompute_setting_is_used_whatever_decodes_it(setup) -> None:
+    eng = setup["eng"]
+    made = PrefillConfig(max_new_tokens=3, mode="kv", kv=KVConfig(recompute_first=3))
+    kept = eng.route("What does the signal trap do?", budget=120).kept
+    p = eng.prompt("What does the signal trap do?", kept, made)
+    g = eng.generate(p, PrefillConfig(max_new_tokens=3))  # e.g. a benchmark's own decoding settings
+    g.run()
+    assert g.stats.positions_recomputed == 3 * (len(kept) - 1) > 0

@@ -48,7 +48,8 @@ def assert_section_invariants(doc: ParsedDocument) -> None:
         if gap.strip():
             assert s.meta.get("kind") in HEADED, f"non-heading text before {s.path}: {gap[:80]!r}"
             it = iter("".join(_words(gap)))  # the title's letters appear, in order, in the heading text
-            assert all(c in it for c in "".join(_words(s.title))), f"{s.title!r} is not in {gap[:120]!r}"
+            shown = s.title.split(": ", 1)[-1] if s.meta.get("kind") == "table" else s.title  # caption stays above
+            assert all(c in it for c in "".join(_words(shown))), f"{s.title!r} is not in {gap[:120]!r}"
         levels[s.path] = s.level
         prev_end = s.end
     assert doc.sections[-1].end == len(text)

@@ -118,7 +118,8 @@ def linked_engine(encoder, counter):
     """Sections on several topics; "Signal handling" names "Quuxify", whose text shares no
     word with a question about signals; "Zorblax" is a title no text mentions."""
     parts = [(f"{topic.capitalize()} {k}", _filler(topic, 3, k)) for k in range(4) for topic in TOPICS]
-    parts.insert(5, ("Signal handling", _filler("signals", 3, 99) + " The handler calls Quuxify on exit."))
+    # (its text says "signal handling": a heading its text supports keeps the full title bonus, h2mt.index.agreement)
+    parts.insert(5, ("Signal handling", _filler("signals", 3, 99) + " Signal handling calls Quuxify on exit."))
     parts.insert(11, ("Quuxify", _filler("config", 3, 7)))
     parts.insert(17, ("Zorblax", _filler("history", 3, 8)))
     return H2MT.build(

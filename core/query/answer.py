@@ -6,8 +6,8 @@ is $? expand to.") or only repeats the question's own words ("What does PROMPT_C
 context does not support says so: :func:`clean_answer` returns :data:`NOT_FOUND` then.
 
 1. **Cut a leaked instruction**: every run of :data:`LEAK_RUN` or more consecutive words of the
-   system message or of any task's instruction (or a prompt label such as ``Short answer:``) is removed, with the glue words
-   right after it ("is", "the").
+   system message or of any task's instruction (or a prompt label such as ``Short answer:``) is
+   removed, with the glue words right after it ("is", "the").
 2. **A short answer must say something the question does not**: when every content word left is
    one of the question's (and the question offers no choice such as "A or B", whose answer is
    one of its own words), or nothing is left, the answer is :data:`NOT_FOUND`.
@@ -19,19 +19,26 @@ A brief answer (``task="brief"``) gets all three steps; explanations and chat tu
 and 3 (an explanation may well repeat the question's names).
 
 Under ``task="auto"`` a short answer is checked before it is shown (:func:`retry_reason`): one
-that is no answer by the rules above, or whose words are not in the kept text
-(:func:`supported_by`), is asked again once in the brief layout; if that is no answer either, the
-answer is :data:`NOT_FOUND` (the engine does this, :meth:`h2mt.engine.H2MT.stream`).
+that is no answer by the rules above, whose words are not in the kept text (:func:`supported_by`),
+or, for a lookup in reference docs ("which variable...", "the default value of..."), that is not
+in the kept passage matching the question best (:func:`rank_passages`: a name or value is defined
+in one entry, and a small model otherwise picks a neighbouring entry's name), is asked again once
+in the brief layout over :func:`retry_sources` (for a lookup the two best-matching passages, else
+every kept leaf; the best-matching one last, nearest the question). If that is no answer either,
+the answer is :data:`NOT_FOUND` (the engine does this, :meth:`h2mt.engine.H2MT.stream`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
+from ..types import ScoredNode
 from .task import resolve_task
 
-__all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason"]
+__all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
+           "is_lookup", "rank_passages", "retry_sources"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
@@ -42,6 +49,9 @@ _SAYS_NOT_FOUND = re.compile(
     r"\bnot (?:mentioned|found|given|provided|specified|stated) in the (?:context|documents?|text)\b|"
     r"^(?:i (?:do not|don't) know|no information|unknown)\b", re.IGNORECASE)
 _QUOTES = "`'\"\u2018\u2019\u201c\u201d"
+_LOOKUP = re.compile(r"\b(?:default|variable|parameter|option|setting|operator|function|method|exception|command|"
+                     r"builtin|module|class|decorator|characters?|keyword|flag|syntax)s?\b", re.IGNORECASE)
+_STEM = 5  # words are compared by their first five characters (a stemmer for "concatenates" ~ "concatenation")
 _WORD = re.compile(r"[A-Za-z0-9_$?@#*.-]+")
 _GLUE = {"is", "are", "was", "the", "a", "an", "of", "to", "and", "or", "that", "this", "it", "as", ":", "-"}
 _STOP = _GLUE | {"what", "which", "who", "how", "does", "do", "did", "in", "on", "for", "by", "with", "be", "if",
@@ -123,13 +133,13 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
 
 
 def supported_by(answer: str, context: str) -> bool:
-    """Whether a short ``answer`` is in the kept ``context``: verbatim (quotes and a final period
-    dropped, case ignored; a symbol such as ``> `` or ``$?`` too), or by at least
+    """Whether a short ``answer`` is in the kept ``context``: verbatim as whole words (quotes and a
+    final period dropped, case ignored; a symbol such as ``> `` or ``$?`` too), or by at least
     :data:`SUPPORT_SHARE` of its content words."""
     a = answer.strip().rstrip(".").strip(_QUOTES + " ")
     if not a:
         return False
-    if a.lower() in context.lower():
+    if re.search(r"(?<![\w])" + re.escape(a.lower()) + r"(?![\w])", context.lower()):  # whole words
         return True
     words = [w for _, _, w in _spans(a) if w not in _STOP]
     if not words:
@@ -138,10 +148,45 @@ def supported_by(answer: str, context: str) -> bool:
     return sum(w in have for w in words) >= SUPPORT_SHARE * len(words)
 
 
-def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig) -> str | None:
+def is_lookup(question: str) -> bool:
+    """Whether ``question`` looks up a name or value defined in reference docs (a variable, a
+    parameter, an operator, a default value...): its answer sits in one entry."""
+    return _LOOKUP.search(question) is not None
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:_STEM] for w in re.findall(r"[a-z0-9_]+", text.lower()) if w not in _STOP and len(w) > 1}
+
+
+def rank_passages(question: str, passages: Sequence[str]) -> list[int]:
+    """Indices of ``passages`` (heading path + text of each kept leaf), best match to the question
+    first: most distinct question words (compared by :data:`_STEM`-character prefixes); ties keep
+    the given order."""
+    asked = _stems(question)
+    return sorted(range(len(passages)), key=lambda i: -len(asked & _stems(passages[i])))
+
+
+def _passage(s: ScoredNode) -> str:
+    return " ".join([*s.node.path, s.node.text])
+
+
+def retry_sources(question: str, sources: Sequence[ScoredNode]) -> list[ScoredNode]:
+    """The kept leaves a retried answer reads: for a lookup (:func:`is_lookup`) the two passages
+    matching the question best, else all of them; in document order except the best-matching one,
+    which goes last, nearest the question."""
+    order = rank_passages(question, [_passage(s) for s in sources])
+    if not order:
+        return list(sources)
+    keep = set(order[:2]) if is_lookup(question) else set(order)
+    return [s for i, s in enumerate(sources) if i in keep and i != order[0]] + [sources[order[0]]]
+
+
+def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
+                 sources: Sequence[ScoredNode] = ()) -> str | None:
     """Why the short answer generated as ``text`` is not to be shown (``None``: it may be): it is
-    empty, the model's "not found", an echo of the question or a leaked instruction, or it is not
-    in the kept ``context`` (:func:`supported_by`). ``cfg`` is the short task's configuration."""
+    empty, the model's "not found", an echo of the question or a leaked instruction, it is not
+    in the kept ``context`` (:func:`supported_by`), or, for a lookup, not in the kept leaf (of
+    ``sources``) matching the question best. ``cfg`` is the short task's configuration."""
     if not text.strip():
         return "empty"
     if _says_not_found(text):
@@ -152,4 +197,8 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig) -> 
         return "said not found" if _says_not_found(cut) else "echo of the question" if cut else "leaked instruction"
     if not supported_by(out, context):
         return "not in the kept text"
+    if sources and is_lookup(question):
+        best = sources[rank_passages(question, [_passage(s) for s in sources])[0]]
+        if not supported_by(out, _passage(best)):
+            return "not in the passage matching the question best"
     return None

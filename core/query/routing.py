@@ -123,7 +123,6 @@ class _Search:
         self.pool: dict[int, float] = {}
         self.pool_tokens = 0
         self.pruned: list[tuple[float, int]] = []  # max-heap via negated scores
-        self.linked: set[int] = set()  # leaves whose pool score comes from a title lift
         self.scored = 0
 
     def descend(self, frontier: list[int]) -> None:
@@ -183,7 +182,6 @@ class _Search:
                 self.pool_tokens += self.index.nodes[c].tokens
             if old is None or s > old:
                 self.pool[c] = s
-                self.linked.add(c)
 
     def pull_up(self) -> None:
         """The best leaves by leaf-level BM25 join the pool, scored like any leaf: their fused score with
@@ -241,8 +239,7 @@ class _Search:
         """Re-rank the pool before selection so that the budget goes to leaves that add something: first by
         maximal marginal relevance (:meth:`_greedy` with ``s - mmr * c``, c = a leaf's best cosine with the
         leaves ranked before it), then by novelty (``s * (1 - novelty * r)``, r = the idf share of its
-        question terms that the leaves ranked before it already hold, 1 for a leaf without any, 0 for a leaf
-        a title lift put in the pool: it is there for the name, not for the question's words)."""
+        question terms that the leaves ranked before it already hold, 1 for a leaf without any)."""
         import numpy as np
 
         cfg, w = self.cfg, self.scorer.lex_weights
@@ -262,13 +259,12 @@ class _Search:
             ids = self._ranked()
             has = (self.scorer.lex_cols[ids].toarray() > 0) * w[None, :]  # (P, Q) idf of the terms held
             mass = has.sum(1)
-            linked = np.array([c in self.linked for c in ids])  # a lifted leaf earned its place by a name
             covered = np.zeros(w.size, dtype=bool)
 
             def novel(base: np.ndarray) -> np.ndarray:
                 fresh = (has * ~covered[None, :]).sum(1)
                 held = np.where(mass > 0, 1.0 - fresh / np.maximum(mass, 1e-12), 1.0)
-                return base * (1.0 - cfg.novelty * np.where(linked, 0.0, held))
+                return base * (1.0 - cfg.novelty * held)
 
             def cover(i: int) -> None:
                 covered[:] |= has[i] > 0

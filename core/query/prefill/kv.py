@@ -57,10 +57,12 @@ __all__ = ["KVPlan", "KVPrefill", "STRATEGY", "prefix_cache", "load_blocks", "se
 
 @dataclass(frozen=True)
 class KVPlan:
-    """Where a kv prompt's blocks come from: the store, and each block's document key (for invalidation)."""
+    """Where a kv prompt's blocks come from and how they are repaired: the store, each block's document
+    key (for invalidation) and the :class:`KVConfig` the prompt was made with (its recompute settings)."""
 
     store: KVStore
     docs: list[str]
+    kv: KVConfig = KVConfig()
 
 
 def _device(model: Any) -> torch.device:
@@ -304,7 +306,7 @@ def kv_prompt(
     ids, cfg.kv)`` and each block's document key (``docs``, parallel to ``kept``)."""
     prompt = build_block_prompt(question, kept, cfg, split, encode, PrefillMode.KV, make_messages)
     assert prompt.blocks is not None
-    prompt.kv = KVPlan(open_store(prompt.blocks.prefix, cfg.kv), list(docs))
+    prompt.kv = KVPlan(open_store(prompt.blocks.prefix, cfg.kv), list(docs), cfg.kv)
     return prompt
 
 
@@ -322,7 +324,8 @@ class KVPrefill:
         return kv_prompt(question, kept, cfg, tools.split, tools.encode, tools.kv_store, docs)
 
     def stream(self, backend: Backend, prompt: Prompt, cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
-        """Steps 1-5 on the backend's model as its prefill, then its decode loop."""
+        """Steps 1-5 on the backend's model as its prefill (with the prompt's own :class:`KVConfig`), then
+        its decode loop (decoding per ``cfg``)."""
         exclusive = getattr(backend, "exclusive", None)
         stream_prefilled = getattr(backend, "stream_prefilled", None)
         if exclusive is None or stream_prefilled is None:
@@ -332,8 +335,8 @@ class KVPrefill:
             raise ConfigError("kv prefill: the prompt was not made by the kv strategy (no blocks or store)")
 
         def start() -> tuple[torch.Tensor, DynamicCache]:
-            with exclusive() as model:
-                return prefill_from_store(model, blocks, plan, cfg.kv, stats)
+            with exclusive() as model:  # recompute as the prompt was made for (plan.kv), decode per cfg
+                return prefill_from_store(model, blocks, plan, plan.kv, stats)
 
         pieces: Iterator[str] = stream_prefilled(start, len(blocks.ids), cfg, stats)
         return pieces
