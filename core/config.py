@@ -204,9 +204,8 @@ TASK_SYSTEM_PROMPTS: dict[AnswerTask, str] = {
         "The context does not say."
     ),
     AnswerTask.BRIEF: (
-        "You answer questions about documents. Answer in one or two sentences using only the context, with its "
-        "exact names and values; answer a yes/no question with yes or no and the reason. If the context does not "
-        "contain the answer, reply: The context does not say."
+        "Answer the question using only the context, in one or two sentences, and name the exact identifiers or "
+        "values the context gives. If the context does not contain the answer, say so."
     ),
     AnswerTask.EXPLAIN: (
         "Answer the question using only the context, in a few sentences, and name the exact identifiers or "

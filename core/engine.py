@@ -21,7 +21,7 @@ from .index.external import LeafInput, documents_from_leaves
 from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
-from .query.answer import clean_answer, retry_reason, retry_sources
+from .query.answer import clean_answer, focus_sources, retry_reason
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
 from .query.prompt import Prompt
@@ -472,8 +472,8 @@ class H2MT:
         ``task="auto"`` (the default) picks the task per question (:func:`h2mt.query.task.choose_task`);
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
         and, when it is no answer or not in the kept text (for a lookup: in the passage matching the
-        question best), asked once more as a brief explanation over
-        :func:`h2mt.query.answer.retry_sources`.
+        question best), asked once more as a brief explanation. A brief answer reads the kept leaves
+        matching the question best (:func:`h2mt.query.answer.focus_sources`).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
         prefill time of both generations; TTFT is then the second one's first token."""
         _ = self.backend if full else (self.encoder, self.backend)
@@ -482,7 +482,10 @@ class H2MT:
         base = self.config.prefill
         choice = choose_task(question, base.task)
         cfgs = [replace(base, task=choice.task)]
-        p = self.prompt(question, self.full_context() if r is None else r.kept, cfgs[0])
+        kept = self.full_context() if r is None else r.kept
+        auto = base.task == AnswerTask.AUTO
+        p = self.prompt(question, focus_sources(question, kept) if auto and choice.task == AnswerTask.BRIEF else kept,
+                        cfgs[0])
         prompts = [p]
         why: list[str] = []
 
@@ -492,7 +495,7 @@ class H2MT:
                 return None
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
-            prompts.append(self.prompt(question, retry_sources(question, p.sources), cfgs[-1]))
+            prompts.append(self.prompt(question, focus_sources(question, kept), cfgs[-1]))
             return self.generate(prompts[-1], cfgs[-1])
 
         def finish(gens: list[Generation]) -> Answer:
@@ -503,7 +506,7 @@ class H2MT:
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
             return Answer(question, text, p.sources, acc, p.context)
 
-        checked = base.task == AnswerTask.AUTO and choice.task == AnswerTask.SHORT
+        checked = auto and choice.task == AnswerTask.SHORT
         return AnswerStream(self.generate(p, cfgs[0]), finish, retry if checked else None)
 
     async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:

@@ -18,6 +18,17 @@ os.environ.setdefault("H2MT_DATA", str(Path(__file__).resolve().parents[1].paren
 os.environ.setdefault("H2MT_MODEL", "smollm2-135m")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a module's tests (tiny models gain nothing from threads)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def encoder() -> HashingEncoder:
     return HashingEncoder(256)

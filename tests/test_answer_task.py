@@ -70,7 +70,8 @@ def test_auto_is_the_default_and_resolves_everywhere():
     assert cfg.task == AnswerTask.AUTO
     brief = resolve_task("What does PROMPT_COMMAND do?", cfg)
     assert brief.task == B and brief.answer_tokens < resolve_task("x", PrefillConfig(task="explain")).answer_tokens
-    assert build_messages("What does PROMPT_COMMAND do?", "ctx", cfg)[1]["content"].endswith("Brief answer:")
+    assert build_messages("What does PROMPT_COMMAND do?", "ctx", cfg)[1]["content"] == (
+        "Context:\nctx\n\nQuestion: What does PROMPT_COMMAND do?")  # the question after the context only
     assert build_messages("Which variable?", "ctx", cfg)[1]["content"].endswith("Short answer:")
     assert build_messages("Which variable?", "ctx", cfg)[0]["content"] == TASK_SYSTEM_PROMPTS[S]
 
@@ -175,7 +176,7 @@ def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter
     ans = s.answer
     assert ans is not None and be.calls == 2
     assert ans.text == "Database snapshots are kept for 35 days." == "".join(pieces)
-    assert be.prompts[0].endswith("Short answer:") and be.prompts[1].endswith("Brief answer:")
+    assert be.prompts[0].endswith("Short answer:") and be.prompts[1].startswith("Context:")
     assert ans.accounting.task == "brief"
     assert ans.accounting.task_reason == "how-much; short answer 'snapshots' retried as brief: echo of the question"
     assert ans.accounting.completion_tokens == 1 + 7  # both generations count
@@ -236,9 +237,9 @@ def test_a_lookup_answer_from_a_neighbouring_entry_is_retried_over_the_best_pass
     ans = eng.answer("Which variable sets how many days database snapshots are kept?", budget=400)
     assert be.calls == 2 and ans.text.startswith("KEEP_DAYS")
     assert "not in the passage matching the question best" in str(ans.accounting.task_reason)
-    retry_context = be.prompts[1].split("Context:")[1]
-    assert retry_context.rstrip().split("Question:")[0].rstrip().endswith("snapshots are kept.")  # best last
-    assert "LOG_DIR" not in retry_context  # a lookup reads the two best-matching entries only
+    retry_context = be.prompts[1].split("Context:")[1].split("Question:")[0]
+    assert retry_context.rstrip().endswith("snapshots are kept.")  # the best-matching entry last
+    assert "LOG_DIR" not in retry_context  # the two best-matching entries only
 
 
 def test_a_lookup_answer_from_the_matching_entry_is_shown():
@@ -247,3 +248,13 @@ def test_a_lookup_answer_from_the_matching_entry_is_shown():
     ctx = ENTRIES["vars.md"]
     assert retry_reason("KEEP_DAYS", q, ctx, cfg) is None  # without sources: the kept text only
     assert retry_reason("CACHE_TTL", q, ctx, cfg) is None
+
+
+def test_a_brief_answer_reads_the_best_matching_leaves(tmp_path, encoder, counter):
+    (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
+    be = ScriptedBackend("It sets how many days database snapshots are kept.")
+    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    ans = eng.answer("What does KEEP_DAYS do for database snapshots?", budget=400)
+    assert be.calls == 1 and len(ans.sources) == 2 and ans.sources[-1].node.path[-1] == "KEEP_DAYS"
+    forced = H2MT(eng.index, H2MTConfig(prefill=PrefillConfig(task="brief")), encoder=encoder, backend=be)
+    assert len(forced.answer("What does KEEP_DAYS do for database snapshots?", budget=400).sources) == 3

@@ -25,12 +25,7 @@ def small_cfg(**kw: object) -> HMTConfig:
     return HMTConfig(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():  # tiny models gain nothing from threads; one thread avoids thrashing on a busy CPU
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models gain nothing from threads
 
 
 @pytest.fixture(scope="module")

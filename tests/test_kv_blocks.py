@@ -19,12 +19,7 @@ VOCAB = 96
 ARCHS = ["llama", "qwen2", "smollm2", "llama-yarn"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():  # tiny models gain nothing from threads
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models gain nothing from threads
 
 
 def _model(arch: str, rope: dict[str, Any] | None = None) -> Any:

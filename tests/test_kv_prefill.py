@@ -32,12 +32,7 @@ from .test_kv_blocks import VOCAB, _model
 ARCHS = ["llama", "qwen2", "smollm2"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models gain nothing from threads
 
 
 @pytest.fixture(scope="module", params=ARCHS)

@@ -31,12 +31,7 @@ from tests._tiny import make_tiny_model_dir
 SHAPE = KVShape(layers=2, kv_heads=2, head_dim=8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models gain nothing from threads
 
 
 def _kv(tokens: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,13 +23,7 @@ from h2mt.types import NodeKind
 from tests._docs import make_doc, manual
 from tests._tiny import make_tiny_model_dir
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():  # tiny models gain nothing from threads
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models gain nothing from threads
 
 
 def _doc(seed: int, source: str):

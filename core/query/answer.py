@@ -23,8 +23,8 @@ that is no answer by the rules above, whose words are not in the kept text (:fun
 or, for a lookup in reference docs ("which variable...", "the default value of..."), that is not
 in the kept passage matching the question best (:func:`rank_passages`: a name or value is defined
 in one entry, and a small model otherwise picks a neighbouring entry's name), is asked again once
-in the brief layout over :func:`retry_sources` (for a lookup the two best-matching passages, else
-every kept leaf; the best-matching one last, nearest the question). If that is no answer either,
+in the brief layout over :func:`focus_sources` (the two best-matching passages, the best one last,
+nearest the question; every brief answer under ``task="auto"`` reads these). If that is no answer either,
 the answer is :data:`NOT_FOUND` (the engine does this, :meth:`h2mt.engine.H2MT.stream`).
 """
 
@@ -38,7 +38,7 @@ from ..types import ScoredNode
 from .task import resolve_task
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "retry_sources"]
+           "is_lookup", "rank_passages", "focus_sources", "FOCUS"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
@@ -46,11 +46,13 @@ SUPPORT_SHARE = 2 / 3  # a short answer is supported when this share of its cont
 _LABELS = ("Short answer:", "Brief answer:", "Question:", "Context:", "Answer:")
 _SAYS_NOT_FOUND = re.compile(
     r"^(?:the )?context (?:does not|doesn't|did not) (?:say|contain|mention|provide|specify|state)|"
+    r"^(?:the )?context (?:does not|doesn't) (?:contain|provide|include) (?:the|an|any) (?:answer|information)|"
     r"\bnot (?:mentioned|found|given|provided|specified|stated) in the (?:context|documents?|text)\b|"
     r"^(?:i (?:do not|don't) know|no information|unknown)\b", re.IGNORECASE)
 _QUOTES = "`'\"\u2018\u2019\u201c\u201d"
 _LOOKUP = re.compile(r"\b(?:default|variable|parameter|option|setting|operator|function|method|exception|command|"
                      r"builtin|module|class|decorator|characters?|keyword|flag|syntax)s?\b", re.IGNORECASE)
+FOCUS = 2  # a brief answer (task="auto") reads this many best-matching kept leaves
 _STEM = 5  # words are compared by their first five characters (a stemmer for "concatenates" ~ "concatenation")
 _WORD = re.compile(r"[A-Za-z0-9_$?@#*.-]+")
 _GLUE = {"is", "are", "was", "the", "a", "an", "of", "to", "and", "or", "that", "this", "it", "as", ":", "-"}
@@ -139,7 +141,7 @@ def supported_by(answer: str, context: str) -> bool:
     a = answer.strip().rstrip(".").strip(_QUOTES + " ")
     if not a:
         return False
-    if re.search(r"(?<![\w])" + re.escape(a.lower()) + r"(?![\w])", context.lower()):  # whole words
+    if _verbatim(a, context):
         return True
     words = [w for _, _, w in _spans(a) if w not in _STOP]
     if not words:
@@ -170,15 +172,22 @@ def _passage(s: ScoredNode) -> str:
     return " ".join([*s.node.path, s.node.text])
 
 
-def retry_sources(question: str, sources: Sequence[ScoredNode]) -> list[ScoredNode]:
-    """The kept leaves a retried answer reads: for a lookup (:func:`is_lookup`) the two passages
-    matching the question best, else all of them; in document order except the best-matching one,
-    which goes last, nearest the question."""
+def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS) -> list[ScoredNode]:
+    """The kept leaves a brief answer reads: the ``k`` passages matching the question best
+    (:func:`rank_passages`), in document order except the best one, which goes last, nearest the
+    question. A small model explains from two passages far better than from a full budget of
+    neighbouring entries (docs/benchmarks.md)."""
     order = rank_passages(question, [_passage(s) for s in sources])
     if not order:
         return list(sources)
-    keep = set(order[:2]) if is_lookup(question) else set(order)
+    keep = set(order[:k])
     return [s for i, s in enumerate(sources) if i in keep and i != order[0]] + [sources[order[0]]]
+
+
+def _verbatim(answer: str, text: str) -> bool:
+    """``answer`` (quotes and a final period dropped) occurs in ``text`` as whole words, case ignored."""
+    a = answer.strip().rstrip(".").strip(_QUOTES + " ").lower()
+    return bool(a) and re.search(r"(?<![\w])" + re.escape(a) + r"(?![\w])", text.lower()) is not None
 
 
 def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
@@ -199,6 +208,6 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
         return "not in the kept text"
     if sources and is_lookup(question):
         best = sources[rank_passages(question, [_passage(s) for s in sources])[0]]
-        if not supported_by(out, _passage(best)):
+        if not _verbatim(out, _passage(best)):  # a name or value is quoted from its entry
             return "not in the passage matching the question best"
     return None

@@ -26,7 +26,7 @@ SplitTemplate = Callable[[Sequence[dict[str, str]], str], tuple[list[int], list[
 Encode = Callable[[str], list[int]]
 CONTEXT_MARK = "\u2063h2mt:context\u2063"  # stands for the context while the template is split
 LineFor = Callable[[Node], "str | None"]
-_CUES = {AnswerTask.SHORT: "Short answer:", AnswerTask.BRIEF: "Brief answer:"}  # the line that ends the user turn
+_CUES = {AnswerTask.SHORT: "Short answer:"}  # the line that ends the user turn
 
 
 def breadcrumb(path: Sequence[str]) -> str:
@@ -75,9 +75,10 @@ def build_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict
     prefix cache reuses it), then the context and the question.
 
     A short-answer task asks the question before and after the context and ends with
-    ``Short answer:``, which small models follow far better than a question at the end only; a
-    brief answer the same way, ending with ``Brief answer:``. ``task="auto"`` is resolved for the
-    question first (:func:`h2mt.query.task.resolve_task`).
+    ``Short answer:``, which small models follow far better than a question at the end only (for a
+    sentence, brief or explain, the question after the context works better: measured in
+    docs/benchmarks.md). ``task="auto"`` is resolved for the question first
+    (:func:`h2mt.query.task.resolve_task`).
     """
     q = question.strip()
     cfg = resolve_task(q, cfg)
