@@ -204,7 +204,7 @@ class H2MT:
                                   [d["sha256"] for d in new.documents])  # same file, any spelling, or same text
         keep = [i for i in range(len(self.index.documents)) if i not in same]
         parts = [(self.index, keep), (new, range(len(new.documents)))]
-        self._forget_kv([self.index.documents[i]["key"] for i in same])
+        self._forget_kv([str(self.index.documents[i].get("key") or "") for i in same])
         self._set_index(combine(parts, self.encoder, self.config.hierarchy))
         return len(new.documents)
 
@@ -219,7 +219,7 @@ class H2MT:
         if removed == 0:
             known = ", ".join(d["source"] for d in self.index.documents[:5])
             raise InputError(f"None of {sorted(gone)} is in the index (documents: {known}...)")
-        self._forget_kv([self.index.documents[i]["key"] for i in hit])
+        self._forget_kv([str(self.index.documents[i].get("key") or "") for i in hit])
         self._set_index(combine([(self.index, keep)], self.encoder, self.config.hierarchy))
         return removed
 
@@ -312,6 +312,7 @@ class H2MT:
 
     def _forget_kv(self, doc_keys: Sequence[str]) -> int:
         """Delete the leaf KV store's entries of these documents (replaced or removed); returns how many."""
+        doc_keys = [k for k in doc_keys if k]  # an old index record without a key has no entries to match
         if not doc_keys:
             return 0
         from .query.prefill.kv_store import remove_docs_under

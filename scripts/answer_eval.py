@@ -153,6 +153,10 @@ def generate(args: argparse.Namespace) -> None:
     todo = [q for q in _questions(args.data, args.docs, args.limit)
             if (args.types is None or q["type"] in args.types)
             and (q["id"] not in done or (paired is not None and q["id"] not in done_paired))]
+    if args.interleave:  # one question of each group in turn: a partial run covers every group
+        seen: dict[str, int] = {}
+        rank = [seen.__setitem__(q["doc"], seen.get(q["doc"], -1) + 1) or seen[q["doc"]] for q in todo]
+        todo = [q for _, q in sorted(zip(rank, todo, strict=True), key=lambda x: x[0])]
     engines: dict[str, Any] = {}
     with out.open("a", encoding="utf-8") as f, (paired or Path(os.devnull)).open("a", encoding="utf-8") as fp:
         for q in todo:
@@ -250,6 +254,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="answer rows (JSONL; appended, resumable)")
     ap.add_argument("--paired-out", default=None, help="also write the --paired-task answers here (see above)")
     ap.add_argument("--paired-task", default="short", help="the task of --paired-out")
+    ap.add_argument("--interleave", action="store_true", help="take the groups' questions in turn")
     ap.add_argument("--best-last", action="store_true", help="experiment: the best-scoring leaf last")
     ap.add_argument("--types", nargs="*", default=None, help="only these question types")
     ap.add_argument("--score", nargs="*", default=None, help="score these answer-row files instead")

@@ -186,3 +186,23 @@ def test_derange_titles_moves_every_title_and_keeps_bodies():
     assert all(moved[f"T{i}"] != f"T{i}" for i in range(7))
     assert sorted(moved.values()) == sorted(moved) and [s.title for s in new.sections] == list(moved.values())
     assert derange_titles(doc, "0")[1] == moved  # deterministic
+
+
+def test_ruler_tasks_are_deterministic_and_hold_their_needles():
+    from h2mt.eval.datasets.ruler import RULER_TASKS, RulerSpec, make_ruler
+    from h2mt.index.chunking import SimpleTokenCounter
+
+    from tests._docs import manual
+
+    spec = RulerSpec(length=2048, depths=(0.0, 0.5))
+    ds = make_ruler([manual()], SimpleTokenCounter(), spec)
+    again = make_ruler([manual()], SimpleTokenCounter(), spec)
+    assert [q.question for q in ds.questions] == [q.question for q in again.questions]
+    assert {q.meta["part"] for q in ds.questions} == set(RULER_TASKS) and len(ds.questions) == 2 * len(RULER_TASKS)
+    for q in ds.questions:
+        text = ds.groups[q.group].sources[0].text  # type: ignore[union-attr]
+        assert q.evidence and all(e in text for e in q.evidence)
+        need = {"niah-multivalue": 4, "niah-multiquery": 4, "vt": 4}.get(q.meta["part"], 1)
+        assert len(q.evidence) == need and len(q.answers) == need
+    vt = next(q for q in ds.questions if q.meta["part"] == "vt")
+    assert vt.evidence[0].startswith("VAR ") and vt.evidence[1] == f"VAR {vt.answers[1]} = VAR {vt.answers[0]}."

@@ -45,7 +45,7 @@ def bench(
     dataset: str = choice(DATASETS, default(BenchOptions, "dataset"), help="Benchmark dataset."),
     length: str = typer.Option(
         default(BenchOptions, "length"),
-        help="Haystack size for hotpotqa-long and niah: 8k, 32k, ... (window it must fit).",
+        help="Haystack size for hotpotqa-long, niah and ruler: 8k, 32k, ... (window it must fit).",
     ),
     data: str | None = typer.Option(
         None,
@@ -54,7 +54,8 @@ def bench(
     ),
     subset: str | None = typer.Option(None, help="manuals: only bash or postgres."),
     task: str | None = typer.Option(
-        None, help="longbench: narrativeqa | qasper | hotpotqa | multifieldqa_en."
+        None, help="longbench: narrativeqa | qasper | hotpotqa | multifieldqa_en; ruler: one task "
+        "(niah-single | niah-multikey | niah-multivalue | niah-multiquery | vt; default all)."
     ),
     budgets: str = typer.Option(_joined(BenchOptions, "budgets"), help="Token budgets, comma-separated."),
     methods: str = typer.Option(

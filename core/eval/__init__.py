@@ -44,6 +44,8 @@ _LAZY = {
     "run_reliability": "h2mt.eval.reliability",
     "make_niah": "h2mt.eval.datasets.niah",
     "NiahSpec": "h2mt.eval.datasets.niah",
+    "make_ruler": "h2mt.eval.datasets.ruler",
+    "RulerSpec": "h2mt.eval.datasets.ruler",
     "load_longbench": "h2mt.eval.datasets.longbench",
     "truncate_middle": "h2mt.eval.datasets.longbench",
     "build_prompt": "h2mt.eval.datasets.longbench",

@@ -133,7 +133,7 @@ def paired_cells(gen_rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     KV store), and the reference's median TTFT over the method's (the speed-up)."""
     ok = {(r["method"], int(r["budget"]), r["qid"]): r for r in gen_rows if not r.get("error")}
     out: list[dict[str, Any]] = []
-    for (method, budget) in sorted({(m, b) for m, b, _ in ok}, key=lambda mb: (method_order(mb[0]), mb[1])):
+    for (method, budget) in sorted({(m, b) for m, b, _ in ok}, key=lambda mb: (method_order(mb[0]), mb[0], mb[1])):
         ref = paired_reference(method)
         if ref is None:
             continue

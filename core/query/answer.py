@@ -123,7 +123,7 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
         return NOT_FOUND
     if cfg.task not in (AnswerTask.SHORT, AnswerTask.BRIEF):
         return out if out or not text.strip() else NOT_FOUND
-    content = {w for _, _, w in _spans(out)} - _STOP
+    content = ({w for _, _, w in _spans(out)} - _STOP) | (_symbols(out) - _symbols(question))
     asked = {w for _, _, w in _spans(question)}
     if not content:
         if out.strip(_QUOTES + " .,;:!"):  # a symbol is an answer: ‘> ’, ||, ~
@@ -184,6 +184,18 @@ def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS) 
     return [s for i, s in enumerate(sources) if i in keep and i != order[0]] + [sources[order[0]]]
 
 
+def _symbols(text: str) -> set[str]:
+    """Runs of symbol characters (``>``, ``||``, ``~~``): an answer may be one."""
+    return set(re.findall(r"[^\w\s.,;:!?'\"`\u2018\u2019\u201c\u201d()\[\]-]+", text))
+
+
+def _new_tokens(answer: str, question: str) -> list[str]:
+    """The words and symbols of ``answer`` that the question does not already say (glue words dropped)."""
+    asked = {w for _, _, w in _spans(question)} | _symbols(question)
+    words = [w for _, _, w in _spans(answer) if w not in _STOP]
+    return [t for t in [*words, *sorted(_symbols(answer))] if t not in asked]
+
+
 def _verbatim(answer: str, text: str) -> bool:
     """``answer`` (quotes and a final period dropped) occurs in ``text`` as whole words, case ignored."""
     a = answer.strip().rstrip(".").strip(_QUOTES + " ").lower()
@@ -207,7 +219,8 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
     if not supported_by(out, context):
         return "not in the kept text"
     if sources and is_lookup(question):
-        best = sources[rank_passages(question, [_passage(s) for s in sources])[0]]
-        if not _verbatim(out, _passage(best)):  # a name or value is quoted from its entry
+        best = sources[rank_passages(question, [_passage(s) for s in sources])[0]].node
+        entry = f"{best.path[-1] if best.path else ''} {best.text}".lower()  # the entry's name and text
+        if not all(t in entry for t in _new_tokens(out, question)):  # a name or value is quoted from its entry
             return "not in the passage matching the question best"
     return None
