@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from .index.distributed import RayExecutor
     from .query.prefill.kv_store import KVStore
+    from .query.prefill.kv_stores import KVStores
     from .query.prefill.memory import MemoryReader
 
 __all__ = ["H2MT", "AnswerStream"]
@@ -90,8 +91,7 @@ class H2MT:
         self._reader: MemoryReader | None = None
         self._lock = threading.RLock()
         self.path: str | None = None  # the index file loaded or last saved (its leaf KV store sits beside it)
-        self._kv_stores: dict[tuple[Any, ...], Any] = {}  # (root, prefix, dtype, cap) -> kv_store.KVStore
-        self._generator_fp: str | None = None
+        self._kv_stores: KVStores | None = None  # the leaf KV stores, opened on first kv use
         if encoder is not None:
             self._check_encoder(encoder)
 
@@ -242,25 +242,19 @@ class H2MT:
             return cfg.path
         return os.fspath(store_path(self.path)) if self.path is not None else None
 
+    @property
+    def _kv(self) -> KVStores:
+        with self._lock:
+            if self._kv_stores is None:
+                from .query.prefill.kv_stores import KVStores
+
+                root = lambda kv: self.kv_root(replace(self.config.prefill, kv=kv))  # noqa: E731
+                self._kv_stores = KVStores(lambda: self.backend, root)
+            return self._kv_stores
+
     def kv_store(self, prefix_ids: Sequence[int], kv: KVConfig | None = None) -> KVStore:
         """The leaf KV store of this index, the loaded generator and the prefix ``prefix_ids``."""
-        from .query.prefill.kv_store import KVShape, KVStore, prefix_key
-
-        cfg = kv or self.config.prefill.kv
-        model = getattr(self.backend, "model", None)
-        if model is None:
-            raise ConfigError(f"kv prefill needs the local generator; {self.backend.name} exposes no model")
-        root = self.kv_root(replace(self.config.prefill, kv=cfg))
-        key = (root, prefix_key(prefix_ids), cfg.dtype, cfg.max_bytes)
-        with self._lock:
-            if key not in self._kv_stores:
-                if self._generator_fp is None:
-                    from .query.prefill.kv_store import generator_fingerprint
-
-                    self._generator_fp = generator_fingerprint(model)
-                self._kv_stores[key] = KVStore(root, generator=self._generator_fp, prefix_ids=prefix_ids,
-                                               shape=KVShape.of(model), dtype=cfg.dtype, max_bytes=cfg.max_bytes)
-            return self._kv_stores[key]  # type: ignore[no-any-return]
+        return self._kv.store(prefix_ids, kv or self.config.prefill.kv)
 
     def _kv_prompts(self, config: PrefillConfig | None) -> list[Prompt]:
         """Every leaf of the index as a kv prompt (blocks, prefix and store; no question), one per task
@@ -271,61 +265,21 @@ class H2MT:
 
     def kv_build(self, config: PrefillConfig | None = None, *, progress: bool = False,
                  rebuild: bool = False) -> dict[str, Any]:
-        """Fill the leaf KV store with every leaf's block (those already stored are kept: resumable);
-        ``rebuild`` clears this generator's and prefix's entries first. Returns the store's
-        :meth:`~h2mt.query.prefill.kv_store.KVStore.info` (the last prefix's, with ``folders``: every
-        prefix's) plus ``computed`` and ``present`` over all of them."""
-        from .query.prefill.kv import KVPlan, fill_store
-
-        exclusive = getattr(self.backend, "exclusive", None)
-        if exclusive is None:
-            raise ConfigError(f"kv build needs the local generator; {self.backend.name} cannot run one")
-        computed = present = 0
-        infos: list[dict[str, Any]] = []
-        for prompt in self._kv_prompts(config):
-            plan, blocks = prompt.kv, prompt.blocks
-            assert isinstance(plan, KVPlan) and blocks is not None
-            if rebuild:
-                plan.store.clear()
-            with exclusive() as model:
-                c, p = fill_store(model, plan.store, blocks.prefix, blocks.blocks, plan.docs, progress=progress)
-            computed, present = computed + c, present + p
-            infos.append(plan.store.info())
-        return {**infos[-1], "folders": infos, "computed": computed, "present": present}
+        """Fill the leaf KV store with every leaf's block, for each prefix a question can open with
+        (stored leaves are kept: resumable; ``rebuild`` clears first); see
+        :meth:`h2mt.query.prefill.kv_stores.KVStores.build`."""
+        return self._kv.build(self._kv_prompts(config), progress=progress, rebuild=rebuild)
 
     def kv_prune(self, config: PrefillConfig | None = None, max_bytes: int | None = None) -> dict[str, Any]:
-        """Delete the store's entries of leaves no longer in the index (this generator, every prefix
-        :meth:`kv_build` fills), then least recently used ones down to ``max_bytes`` per prefix;
-        returns the deleted counts and the store's info (``folders``: every prefix's)."""
-        from .query.prefill.kv import KVPlan
-        from .query.prefill.kv_store import block_key
-
-        stale = evicted = 0
-        infos: list[dict[str, Any]] = []
-        for prompt in self._kv_prompts(config):
-            plan, blocks = prompt.kv, prompt.blocks
-            assert isinstance(plan, KVPlan) and blocks is not None
-            stale += plan.store.prune({block_key(b) for b in blocks.blocks})
-            evicted += plan.store.evict(max_bytes) if max_bytes is not None else 0
-            infos.append(plan.store.info())
-        return {**infos[-1], "folders": infos, "stale": stale, "evicted": evicted}
+        """Delete stored leaves no longer in the index, then least recently used ones down to
+        ``max_bytes``; see :meth:`h2mt.query.prefill.kv_stores.KVStores.prune`."""
+        return self._kv.prune(self._kv_prompts(config), max_bytes)
 
     def _forget_kv(self, doc_keys: Sequence[str]) -> int:
         """Delete the leaf KV store's entries of these documents (replaced or removed); returns how many."""
-        doc_keys = [k for k in doc_keys if k]  # an old index record without a key has no entries to match
-        if not doc_keys:
+        if self._kv_stores is None and self.kv_root() is None:
             return 0
-        from .query.prefill.kv_store import remove_docs_under
-
-        deleted = 0
-        with self._lock:
-            roots: set[str] = {str(r) for r in (self.kv_root(), *(k[0] for k in self._kv_stores)) if r is not None}
-            for store in self._kv_stores.values():
-                if store.folder is None:
-                    deleted += store.remove_docs(doc_keys)
-        for root in roots:
-            deleted += remove_docs_under(root, doc_keys)
-        return deleted
+        return self._kv.forget(doc_keys, self.kv_root())
 
     # ---- HMT node memories ---------------------------------------------
     @property

@@ -124,30 +124,8 @@ def _done(path: Path | None) -> set[str]:
     return {json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
 
 
-def _best_last() -> None:
-    """Experiment (--best-last): the best-scoring kept leaf moves to the end of the context, nearest the
-    question; the other leaves stay in document order."""
-    import h2mt.query.prompt as prompt
-
-    build = prompt.build_prompt
-
-    def reordered(question: str, kept: Any, cfg: Any, template: Any = None) -> Any:
-        kept = list(kept)
-        if len(kept) > 1:
-            best = max(range(len(kept)), key=lambda i: kept[i].score)
-            kept = kept[:best] + kept[best + 1:] + [kept[best]]
-        return build(question, kept, cfg, template)
-
-    prompt.build_prompt = reordered  # type: ignore[assignment]
-    import h2mt.query.prefill.text as text
-
-    text.build_prompt = reordered  # type: ignore[attr-defined]
-
-
 def generate(args: argparse.Namespace) -> None:
     """Answer every pending question; one JSON row per answer, flushed as it is written."""
-    if args.best_last:
-        _best_last()
     out, paired = Path(args.out), Path(args.paired_out) if args.paired_out else None
     done, done_paired = _done(out), _done(paired)
     todo = [q for q in _questions(args.data, args.docs, args.limit)
@@ -255,7 +233,6 @@ def main() -> None:
     ap.add_argument("--paired-out", default=None, help="also write the --paired-task answers here (see above)")
     ap.add_argument("--paired-task", default="short", help="the task of --paired-out")
     ap.add_argument("--interleave", action="store_true", help="take the groups' questions in turn")
-    ap.add_argument("--best-last", action="store_true", help="experiment: the best-scoring leaf last")
     ap.add_argument("--types", nargs="*", default=None, help="only these question types")
     ap.add_argument("--score", nargs="*", default=None, help="score these answer-row files instead")
     args = ap.parse_args()

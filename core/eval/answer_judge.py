@@ -17,8 +17,9 @@ docs) and, for behaviour questions, ``wrong`` phrases that state the opposite ("
    sentence (``rouge-score``, stemming on) at least :data:`ROUGE_L_MIN`.
 
 The two thresholds were calibrated by hand on 31 explanation answers of the default generator
-(``tests/data/judge_calibration.jsonl``: each answer with a human label; docs/benchmarks.md
-reports the agreement).
+(``tests/data/judge_calibration.jsonl``: each answer with a human label): agreement 31/31 at
+these thresholds (30/31 at the first guess, 0.5 / 0.25). Most of those verdicts are decided by
+the accepted answers (rule 3); docs/benchmarks.md reports the agreement.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .metrics import answer_correct, best_rouge_l, normalise
 __all__ = ["Verdict", "KEY_RECALL_MIN", "ROUGE_L_MIN", "EXPLANATION_TYPES", "key_terms", "key_recall",
            "contains_answer", "judge_row"]
 
-KEY_RECALL_MIN = 0.5  # share of the evidence's key terms an explanation must contain
+KEY_RECALL_MIN = 0.4  # share of the evidence's key terms an explanation must contain (hand-calibrated)
 ROUGE_L_MIN = 0.25  # ROUGE-L F of the explanation against the evidence sentence
 EXPLANATION_TYPES = ("what", "polarity")  # question types whose answers are explanations
 _NOT_FOUND = ("not found in the indexed documents", "the context does not say")
