@@ -208,12 +208,13 @@ def test_titles_ablation_is_the_memory_layout_without_memories(setup, eng, tmp_p
 def test_answer_through_the_facade_in_memory_mode(setup, eng) -> None:
     from dataclasses import replace
 
-    e = H2MT(eng.index, replace(eng.config, prefill=PrefillConfig(mode="hybrid", max_new_tokens=3)),
+    # task short: one prefill (auto may retry a short answer as brief, which prefills again)
+    e = H2MT(eng.index, replace(eng.config, prefill=PrefillConfig(mode="hybrid", max_new_tokens=3, task="short")),
              encoder=eng.encoder, backend=setup["backend"])
     q = "What does the signal trap do?"
     ans = e.answer(q, budget=120)
     kept = e.route(q, budget=120).kept
-    hybrid, text = e.prompt(q, kept), e.prompt(q, kept, PrefillConfig(max_new_tokens=3))
+    hybrid, text = e.prompt(q, kept), e.prompt(q, kept, PrefillConfig(max_new_tokens=3, task="short"))
     assert hybrid.mode == PrefillMode.HYBRID and hybrid.soft is not None and hybrid.soft.node_ids
     assert [s.node.id for s in ans.sources] == [k.node.id for k in kept]
     # the answer prefilled the hybrid prompt's positions (memories + lead), not the text prompt's

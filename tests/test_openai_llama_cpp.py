@@ -107,7 +107,8 @@ def test_answer_streams_with_sources_and_server_usage(engines: tuple[H2MT, H2MT]
 
 def test_usage_of_a_non_streamed_request_is_the_servers(engines: tuple[H2MT, H2MT]) -> None:
     server, _ = engines
-    cfg = replace(server.config, backend=replace(server.config.backend, streaming=False))
+    cfg = replace(server.config, backend=replace(server.config.backend, streaming=False),
+                  prefill=replace(server.config.prefill, task="short"))  # one request: a short answer is not retried
     eng = H2MT(server.index, cfg, encoder=server.encoder)
     ans = eng.answer(QUESTION, budget=256)
     acc = ans.accounting
