@@ -105,7 +105,7 @@ def test_selection_epic_and_ratio(model: Any) -> None:
     plan = KVPlan(store, ["d"] * 3)
     with torch.inference_mode():
         prefix = prefix_cache(model, blocks.prefix, store)
-        stored = load_blocks(model, plan, blocks, prefix, KVConfig(), GenerationStats())  # re-rotated
+        stored = load_blocks(model, plan, blocks, KVConfig(), GenerationStats())  # re-rotated
         cache = join(model, prefix, stored, [0] * len(stored))
         epic = select_recompute(model, cache, blocks, KVConfig(recompute_first=2)).tolist()
         assert epic == [5, 6, 12, 13]  # first two tokens of blocks 2 and 3 (block 1 is exact)

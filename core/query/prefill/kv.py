@@ -117,27 +117,25 @@ def prefix_cache(model: Any, prefix_ids: Sequence[int], store: KVStore) -> Dynam
 
 # -- 2. the kept leaves' blocks ---------------------------------------------------------------
 def load_blocks(
-    model: Any, plan: KVPlan, blocks: PromptBlocks, prefix: DynamicCache, cfg: KVConfig, stats: GenerationStats
+    model: Any, plan: KVPlan, blocks: PromptBlocks, cfg: KVConfig, stats: GenerationStats
 ) -> list[BlockKV]:
     """Each block's K/V from the store, as computed right after the prefix (position ``len(prefix)``),
-    keys re-rotated to the block's final offset (all layers in one rotation); a missing block is
-    computed and stored (``fill="lazy"``) and then read back, so a cold and a warm store give the
-    same K/V. ``ConfigError`` on a miss with ``fill="never"``."""
+    keys re-rotated to the block's final offset (all layers in one rotation); missing blocks are
+    computed and stored by :func:`fill_store` (``fill="lazy"``) and then read back, so a cold and a
+    warm store give the same K/V. ``ConfigError`` on a miss with ``fill="never"``."""
     device, dtype = _device(model), _dtype(model)
     start = len(blocks.prefix)
     keys_of = [block_key(ids) for ids in blocks.blocks]
     entries = {key: plan.store.get(key, dtype) for key in dict.fromkeys(keys_of)}
-    missing = [i for i, key in enumerate(keys_of) if entries[key] is None and keys_of.index(key) == i]
+    missing = [i for i, key in enumerate(keys_of) if entries[key] is None]
     if missing and cfg.fill == "never":
         raise ConfigError(f"kv prefill: the leaf KV store has no entry for {len(missing)} kept leaves and "
                           "fill='never'; fill it with: h2mt kv build INDEX")
-    if missing:  # computed together (one forward, block-diagonal mask), stored, read back
-        computed = prefill_blocks(model, prefix, [blocks.blocks[i] for i in missing], start)
-        for i, kv in zip(missing, computed, strict=True):
-            plan.store.put(keys_of[i], torch.cat([k for k, _ in kv]), torch.cat([v for _, v in kv]),  # (L, H_kv, T, D)
-                           plan.docs[i])
-            entries[keys_of[i]] = plan.store.get(keys_of[i], dtype)
-        stats.kv_misses += len(missing)
+    if missing:  # computed together (block-diagonal mask), stored, read back
+        computed, _ = fill_store(model, plan.store, blocks.prefix, [blocks.blocks[i] for i in missing],
+                                 [plan.docs[i] for i in missing])
+        stats.kv_misses += computed
+        entries.update({keys_of[i]: plan.store.get(keys_of[i], dtype) for i in missing})
     out: list[BlockKV] = []
     for key, offset in zip(keys_of, blocks.offsets, strict=True):
         entry = entries[key]
@@ -280,7 +278,7 @@ def prefill_from_store(
     """Steps 1-5 (the caller holds the model, e.g. ``backend.exclusive()``): the last logits (V,) and
     the cache of every prompt position, ready to decode from."""
     prefix = prefix_cache(model, blocks.prefix, plan.store)
-    stored = load_blocks(model, plan, blocks, prefix, cfg, stats)  # keys already at their final offsets
+    stored = load_blocks(model, plan, blocks, cfg, stats)  # keys already at their final offsets
     start = len(blocks.prefix)
     cache = join(model, prefix, stored, [0] * len(stored))
     device = _device(model)
