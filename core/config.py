@@ -163,6 +163,11 @@ class RouteConfig:
     # re-ranking of the candidates before selection (query/routing.py, _Search.rerank):
     novelty: float = 0.6  # a leaf's score shrinks by this times the share of its question terms already held
     mmr: float = 0.2  # a leaf's score drops by this times its best cosine with the leaves ranked before it
+    # a leaf too large for what is left of the budget is kept as an excerpt (query/excerpt.py): its sentences
+    # holding at least this idf share of the question's terms (0 = off: the leaf is skipped)
+    excerpt_share: float = 0.3
+    excerpt_strength: float = 0.5  # ... of leaves scoring (before re-ranking) at least this share of the best leaf
+    excerpt_top: int = 0  # ... and ranking (before re-ranking) among the best this many (0 = any rank)
     bm25_k1: float = 1.2  # BM25 term-frequency saturation
     bm25_b: float = 0.75  # BM25 length normalisation
     # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
@@ -183,6 +188,9 @@ class RouteConfig:
         _check(self.link_sources >= 0 and self.link_fanout >= 1 and self.title_leaves >= 1,
                "RouteConfig.link_sources must be >= 0, link_fanout and title_leaves >= 1")
         _check(self.lexical_leaves >= 0, f"RouteConfig.lexical_leaves must be >= 0, got {self.lexical_leaves}")
+        _check(0 <= self.excerpt_share <= 1 and 0 <= self.excerpt_strength <= 1,
+               f"RouteConfig.excerpt_share and excerpt_strength must be in [0, 1], got {self.excerpt_share} "
+               f"and {self.excerpt_strength}")
         _check(0 <= self.novelty <= 1 and 0 <= self.mmr <= 1,
                f"RouteConfig.novelty and mmr must be in [0, 1], got {self.novelty} and {self.mmr}")
 
@@ -255,7 +263,9 @@ class KVConfig:
     blocks is then missing. ``recompute_first`` (EPIC) recomputes the first k tokens of every block
     after the first; ``recompute_ratio`` (CacheBlend) recomputes that share of the context tokens
     whose K/V deviate most from a fresh forward through the first ``blend_layer + 1`` layers.
-    Recompute everything (``recompute_ratio=1``) and the result is text prefill's.
+    Recompute everything (``recompute_ratio=1``) and the result is text prefill's. ``adapter``
+    switches on a block-attention adapter (:mod:`h2mt.query.prefill.kv_adapter`) for the question
+    and the answer only: ``"auto"`` takes the one shipped for the generator (none: off).
     """
 
     recompute_first: int = 0  # EPIC: first k tokens of each block after the first are recomputed
@@ -265,6 +275,7 @@ class KVConfig:
     path: str | None = None  # store folder; None = ``<index>.kv`` beside a loaded index, else in memory
     max_bytes: int | None = None  # size cap of the store on disk; least recently used entries go first
     fill: Literal["lazy", "never"] = "lazy"  # lazy: a missing leaf cache is computed and stored on first use
+    adapter: str = "off"  # question-time block-attention adapter: off | auto (shipped for the generator) | a folder
 
     def __post_init__(self) -> None:
         _check(self.recompute_first >= 0, f"KVConfig.recompute_first must be >= 0, got {self.recompute_first}")
@@ -275,6 +286,7 @@ class KVConfig:
                f"KVConfig.dtype must be float16, float32 or int8, got {self.dtype!r}")
         _check(self.max_bytes is None or self.max_bytes > 0, "KVConfig.max_bytes must be > 0 (None = no cap)")
         _check(self.fill in ("lazy", "never"), f"KVConfig.fill must be lazy or never, got {self.fill!r}")
+        _check(bool(self.adapter), "KVConfig.adapter must be off, auto or an adapter folder")
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,7 @@ class Node:
     path: tuple[str, ...]
     text: str = ""
     ref: str = ""  # caller's id for leaves built from external nodes (LlamaIndex node_id, ...)
+    excerpt: bool = False  # routing kept only this leaf's sentences matching the question (h2mt.query.excerpt)
 
     @property
     def titled_text(self) -> str:
@@ -153,6 +154,7 @@ class GenerationStats:
     positions_recomputed: int = 0
     kv_bytes_read: int = 0
     kv_misses: int = 0
+    kv_adapter: str = ""  # the block-attention adapter on for the question and answer (its digest), "" if none
 
     def as_dict(self) -> dict[str, float | int | str]:
         """A flat dict of the fields (for framework metadata)."""
@@ -182,6 +184,7 @@ class Accounting:
     positions_recomputed: int = 0  # kv prefill: of those, recomputed to repair cross-block attention
     kv_bytes_read: int = 0  # kv prefill: bytes of cached K/V read
     kv_misses: int = 0  # kv prefill: kept leaves whose cache was missing and computed for this question
+    kv_adapter: str = ""  # kv prefill: the block-attention adapter's digest when it was on, else ""
     task: str | None = None  # the answer task that answered (short, brief, ...; PrefillConfig.task="auto" resolved)
     task_reason: str | None = None  # why: the rule that chose it ("which", "what-does", "forced"), and any retry
 
@@ -241,6 +244,7 @@ class Accounting:
             positions_recomputed=stats.positions_recomputed,
             kv_bytes_read=stats.kv_bytes_read,
             kv_misses=stats.kv_misses,
+            kv_adapter=stats.kv_adapter,
         )
 
 

@@ -14,7 +14,7 @@ for data in ("h2mt/licenses/NOTICE.md", "h2mt/licenses/Apache-2.0.txt",
     assert data in names, f"wheel lacks {data}"
 for pkg in ("h2mt", "h2mt/index", "h2mt/index/parse", "h2mt/index/encoders", "h2mt/query", "h2mt/query/prefill",
             "h2mt/backends", "h2mt/eval", "h2mt/eval/datasets", "h2mt/eval/methods", "h2mt/hmt", "h2mt/hmt/train",
-            "h2mt/cli", "h2mt/serve", "h2mt_integrations"):
+            "h2mt/cli", "h2mt/serve", "h2mt/train", "h2mt_integrations"):
     assert f"{pkg}/__init__.py" in names, f"wheel lacks {pkg}"
 print("wheel contains all packages")
 PY

@@ -110,11 +110,12 @@ def test_core_has_no_import_cycles(graph):
 
 # (importer package, packages it must never import)
 FORBIDDEN = [
-    ("h2mt.index", ("h2mt.query", "h2mt.eval", "h2mt.cli", "h2mt.serve", "h2mt.engine")),
-    ("h2mt.query", ("h2mt.eval", "h2mt.cli", "h2mt.serve", "h2mt.engine")),
+    ("h2mt.index", ("h2mt.query", "h2mt.eval", "h2mt.cli", "h2mt.serve", "h2mt.engine", "h2mt.train")),
+    ("h2mt.query", ("h2mt.eval", "h2mt.cli", "h2mt.serve", "h2mt.engine", "h2mt.train")),
     ("h2mt.backends", ("h2mt.query", "h2mt.index", "h2mt.eval", "h2mt.cli", "h2mt.serve", "h2mt.engine")),
     ("h2mt.hmt", ("h2mt.query", "h2mt.eval", "h2mt.cli", "h2mt.serve", "h2mt.engine")),
     ("h2mt.serve", ("h2mt.eval", "h2mt.cli")),
+    ("h2mt.train", ("h2mt.cli", "h2mt.serve", "h2mt.engine")),
 ]
 
 

@@ -107,10 +107,12 @@ class TransformersBackend(LocalTokenizer):
             torch.cuda.synchronize(self._input_device)
 
     def _forward(
-        self, ids: torch.Tensor | None, start: int, past: Any, embeds: torch.Tensor | None = None, soft: bool = False
+        self, ids: torch.Tensor | None, start: int, past: Any, embeds: torch.Tensor | None = None, soft: bool = False,
+        around: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> tuple[torch.Tensor, Any]:
         """Forward ``ids`` (1, T) — or ``embeds`` (1, T, D) — at positions start..start+T-1;
-        returns ((V,) last logits, cache). ``soft``: a memory-prefill run (adapters stay on)."""
+        returns ((V,) last logits, cache). ``soft``: a memory-prefill run (adapters stay on);
+        ``around``: the context the forward runs in instead (kv prefill's adapter)."""
         length = embeds.shape[1] if embeds is not None else ids.shape[1]  # type: ignore[union-attr]
         position_ids = torch.arange(start, start + length, device=self._input_device).unsqueeze(0)  # (1, T)
         kwargs: dict[str, Any] = {
@@ -123,7 +125,7 @@ class TransformersBackend(LocalTokenizer):
             kwargs["logits_to_keep"] = 1
         if self._cache_position:
             kwargs["cache_position"] = position_ids[0]  # (T,)
-        adapters = nullcontext() if soft else self._text_context()
+        adapters = around() if around is not None else nullcontext() if soft else self._text_context()
         with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode(), adapters:
             out = self.model(**kwargs)
         return out.logits[0, -1], out.get(self._cache_kw)  # (V,)
@@ -187,17 +189,19 @@ class TransformersBackend(LocalTokenizer):
         return self._generate(ids, cfg, stats, time.perf_counter(), soft)
 
     def stream_prefilled(
-        self, start: Callable[[], tuple[torch.Tensor, Any]], positions: int, cfg: PrefillConfig, stats: GenerationStats
+        self, start: Callable[[], tuple[torch.Tensor, Any]], positions: int, cfg: PrefillConfig, stats: GenerationStats,
+        around: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> Iterator[str]:
         """Decode after a prefill the caller runs: ``start()`` returns ((V,) last logits, the KV cache of
         ``positions`` positions) — kv prefill joins stored blocks instead of prefilling them. It runs on
-        the first ``next`` and is timed as the prefill (its own forwards take :meth:`exclusive`)."""
+        the first ``next`` and is timed as the prefill (its own forwards take :meth:`exclusive`).
+        ``around``: the context every decoding forward runs in (kv prefill's adapter switched on)."""
         if positions + cfg.answer_tokens > self.context_window:
             raise BudgetError(
                 f"The prompt is {positions} tokens plus {cfg.answer_tokens} new tokens, but {self.name} "
                 f"accepts {self.context_window}; lower the context budget or max_new_tokens."
             )
-        return self._generate([], cfg, stats, time.perf_counter(), start=(start, positions))
+        return self._generate([], cfg, stats, time.perf_counter(), start=(start, positions), around=around)
 
     def _sampler(self, cfg: PrefillConfig) -> torch.Generator | None:
         if cfg.temperature <= 0:
@@ -230,6 +234,7 @@ class TransformersBackend(LocalTokenizer):
         t0: float,
         soft: SoftTokens | None = None,
         start: tuple[Callable[[], tuple[torch.Tensor, Any]], int] | None = None,
+        around: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> Iterator[str]:
         if start is not None:
             stats.prompt_tokens = start[1]  # positions of the prompt (kv prefill reports how many it reused)
@@ -269,7 +274,7 @@ class TransformersBackend(LocalTokenizer):
                     break
                 if step + 1 < cfg.answer_tokens:
                     next_ids = torch.tensor([[token]], dtype=torch.long, device=self._input_device)  # (1, 1)
-                    logits, past = self._forward(next_ids, position, past, soft=soft is not None)
+                    logits, past = self._forward(next_ids, position, past, soft=soft is not None, around=around)
                     position += 1
             with self._tok_lock:
                 tail = text.finish()

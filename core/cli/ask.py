@@ -90,6 +90,11 @@ def ask(
         help="With --prefill kv: recompute this share of the context tokens, chosen by KV deviation "
         "(CacheBlend); 1 = text prefill's result.",
     ),
+    kv_adapter: str = typer.Option(
+        default(KVConfig, "adapter"),
+        help="With --prefill kv: the block-attention adapter on for the question and answer: off, auto (the one "
+        "shipped for the generator, if any) or an adapter folder.",
+    ),
     layout: str = choice(
         ("auto", *PromptLayout), "auto",
         help="Prompt layout: auto (blocks for --prefill kv, else default), default (the task's), or blocks "
@@ -119,7 +124,7 @@ def ask(
                 mode=PrefillMode(prefill),
                 text_leaves=text_leaves,
                 layout=None if layout == "auto" else PromptLayout(layout),
-                kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio),
+                kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),
             backend=backend,
             memory=MemoryConfig(weights=hmt_weights),
@@ -205,6 +210,7 @@ def _print_accounting(acc: dict[str, Any]) -> None:
         typer.echo(
             f"  kv: {acc['positions_reused']} positions reused, {acc['positions_recomputed']} recomputed, "
             f"{acc['kv_bytes_read'] / 2**20:.1f} MiB read, {acc['kv_misses']} kept leaves computed now"
+            + (f", adapter {acc['kv_adapter']}" if acc.get("kv_adapter") else "")
         )
 
 

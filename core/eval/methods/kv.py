@@ -4,9 +4,10 @@
   after the context — the very token ids kv prefill reads from the store: the like-for-like text row.
 - ``h2mt-kv``, ``h2mt-kv-fK``, ``h2mt-kv-rNN``, ``h2mt-kv-fK-rNN``: kv prefill (:mod:`h2mt.query.prefill.kv`)
   with EPIC recompute of the first K tokens of each block and/or CacheBlend recompute of NN% of the
-  context tokens; ``-cold`` appended: the kept leaves' caches are missing at question time and computed
-  then (a cold store), otherwise they are stored before the question, untimed (a warm store, as after
-  ``h2mt kv build``).
+  context tokens; ``-a``: with the block-attention adapter shipped for the generator
+  (:mod:`h2mt.query.prefill.kv_adapter`) on for the question and answer; ``-cold`` appended: the
+  kept leaves' caches are missing at question time and computed then (a cold store), otherwise they
+  are stored before the question, untimed (a warm store, as after ``h2mt kv build``).
 
 Every row routes with the default beam, so all of them keep the same leaves (``h2mt-b8``'s). The
 store is kept in the results' ``cache/kv/`` (float16), shared by the kv rows and reruns.
@@ -70,10 +71,12 @@ class BlocksTextMethod(_Routed):
 class KVPrefillMethod(_Routed):
     """``h2mt-kv[-fK][-rNN][-cold]``: kv prefill from the leaf KV store."""
 
-    def __init__(self, first: int = 0, ratio: float = 0.0, cold: bool = False, cache: str | None = None) -> None:
-        self.kv = KVConfig(recompute_first=first, recompute_ratio=ratio)
+    def __init__(self, first: int = 0, ratio: float = 0.0, cold: bool = False, cache: str | None = None,
+                 adapter: str = "off") -> None:
+        self.kv = KVConfig(recompute_first=first, recompute_ratio=ratio, adapter=adapter)
         self.cold = cold
         parts = ["h2mt-kv"] + ([f"f{first}"] if first else []) + ([f"r{round(ratio * 100)}"] if ratio else [])
+        parts += ["a"] if adapter != "off" else []
         self.name = "-".join(parts) + ("-cold" if cold else "")
         self.cache = cache
         self._stores: dict[tuple[str, str], KVStore] = {}
@@ -112,6 +115,13 @@ class KVPrefillMethod(_Routed):
         prompt = self.make_prompt(view, question, sel, make_messages, backend)
         blocks, plan = prompt.blocks, prompt.kv
         assert blocks is not None and plan is not None
+        if self.kv.adapter == "auto":
+            from ...errors import ConfigError
+            from ...query.prefill.kv_adapter import shipped_adapter
+
+            if shipped_adapter(backend.model) is None:
+                raise ConfigError(f"{self.name}: no kv adapter is shipped for this generator "
+                                  "(scripts/kv_adapter_train.py trains one)")
         if self.cold:
             for ids in blocks.blocks:
                 plan.store.drop(block_key(ids))

@@ -7,8 +7,8 @@ kept leaves are presented with :func:`h2mt.query.prompt.format_context`:
 - ``llmlingua``: LongLLMLingua compression of the leaves to the budget (:mod:`.llmlingua`);
 - ``hmt``: the whole document read through HMT (:mod:`.hmt`);
 - ``h2mt-bK``: h2mt routing with beam width K; ``h2mt`` expands to one per ``beams`` (:mod:`.h2mt`);
-- ``h2mt-blocks``, ``h2mt-kv[-fK][-rNN][-cold]``: the blocks layout as text, and kv prefill from the
-  leaf KV store with its recompute settings (:mod:`.kv`);
+- ``h2mt-blocks``, ``h2mt-kv[-fK][-rNN][-a][-cold]``: the blocks layout as text, and kv prefill from the
+  leaf KV store with its recompute settings and, with ``-a``, the shipped block-attention adapter (:mod:`.kv`);
 - ``h2mt-memory``, ``h2mt-hybrid``, ``h2mt-hybridN``, their ``-titles`` ablations and
   ``h2mt-mwXX``: HMT node memories (:mod:`.memory`), opt-in.
 
@@ -95,7 +95,8 @@ def _memory_route(m: re.Match[str], s: MethodSettings) -> list[Method]:
 def _kv(m: re.Match[str], s: MethodSettings) -> list[Method]:
     first = _number(m, "first", 1, 4096, "the recomputed first tokens") if m["first"] else 0
     ratio = _number(m, "ratio", 1, 100, "the recomputed share (percent)") / 100 if m["ratio"] else 0.0
-    return [KVPrefillMethod(first, ratio, cold=m["cold"] is not None, cache=s.memory_cache)]
+    return [KVPrefillMethod(first, ratio, cold=m["cold"] is not None, cache=s.memory_cache,
+                            adapter="auto" if m["adapter"] else "off")]
 
 
 REGISTRY: tuple[MethodEntry, ...] = (
@@ -111,8 +112,8 @@ REGISTRY: tuple[MethodEntry, ...] = (
                 _memory_prefill),
     MethodEntry(r"h2mt-mw(?P<weight>\d+)", "h2mt-mwXX", _memory_route),
     MethodEntry("h2mt-blocks", "h2mt-blocks", lambda m, s: [BlocksTextMethod()]),
-    MethodEntry(r"h2mt-kv(?:-f(?P<first>\d+))?(?:-r(?P<ratio>\d+))?(?P<cold>-cold)?",
-                "h2mt-kv, h2mt-kv-fK, h2mt-kv-rNN, h2mt-kv-fK-rNN, ...-cold", _kv),
+    MethodEntry(r"h2mt-kv(?:-f(?P<first>\d+))?(?:-r(?P<ratio>\d+))?(?P<adapter>-a)?(?P<cold>-cold)?",
+                "h2mt-kv, h2mt-kv-fK, h2mt-kv-rNN, h2mt-kv-fK-rNN, ...-a (shipped adapter), ...-cold", _kv),
 )
 """Every method family, in the order ``h2mt bench`` lists them."""
 

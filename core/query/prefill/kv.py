@@ -20,7 +20,9 @@ named steps:
    the first ``blend_layer + 1`` layers deviate most from the joined ones. Choosing every token is
    text prefill.
 5. ``prefill_suffix`` — the question on the repaired cache; decoding goes on from there
-   (:meth:`~h2mt.backends.transformers_backend.TransformersBackend.stream_prefilled`).
+   (:meth:`~h2mt.backends.transformers_backend.TransformersBackend.stream_prefilled`). With
+   ``KVConfig.adapter`` the block-attention adapter (:mod:`.kv_adapter`) is on for these
+   positions only — the question and the answer — never for the stored leaves.
 
 Accounting: ``positions_reused`` counts context positions read from the store and kept as stored,
 ``positions_recomputed`` those recomputed, ``kv_bytes_read`` the store's bytes read and ``kv_misses``
@@ -33,6 +35,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +48,7 @@ from ...errors import ConfigError
 from ...types import GenerationStats, ScoredNode
 from ..prompt import Encode, Prompt, PromptBlocks, SplitTemplate, build_block_prompt
 from .base import PromptTools
+from .kv_adapter import adapter_on, attached, resolve_adapter
 from .kv_blocks import BlockKV, join, layer_kv, prefill_block, prefill_blocks, rerotate
 from .kv_store import KVStore, block_key
 
@@ -261,22 +265,25 @@ def recompute(model: Any, cache: DynamicCache, context_ids: torch.Tensor, select
 
 
 # -- 5. the question --------------------------------------------------------------------------
-def prefill_suffix(model: Any, cache: DynamicCache, suffix_ids: Sequence[int]) -> torch.Tensor:
-    """The question suffix on the repaired cache, right after it; returns the last logits (V,)."""
+def prefill_suffix(model: Any, cache: DynamicCache, suffix_ids: Sequence[int], adapter: bool = False) -> torch.Tensor:
+    """The question suffix on the repaired cache, right after it (with the kv adapter on when
+    ``adapter``); returns the last logits (V,)."""
     if not suffix_ids:
         raise ConfigError("kv prefill: the prompt has no question suffix to prefill")
     device = _device(model)
     start = cache.get_seq_length()
     ids = torch.tensor([list(suffix_ids)], dtype=torch.long, device=device)  # (1, Q)
     positions = torch.arange(start, start + ids.shape[1], device=device).unsqueeze(0)  # (1, Q)
-    return _forward(model, cache, ids, positions)
+    with adapter_on(model) if adapter else nullcontext():
+        return _forward(model, cache, ids, positions)
 
 
 def prefill_from_store(
-    model: Any, blocks: PromptBlocks, plan: KVPlan, cfg: KVConfig, stats: GenerationStats
+    model: Any, blocks: PromptBlocks, plan: KVPlan, cfg: KVConfig, stats: GenerationStats, adapter: bool = False
 ) -> tuple[torch.Tensor, DynamicCache]:
     """Steps 1-5 (the caller holds the model, e.g. ``backend.exclusive()``): the last logits (V,) and
-    the cache of every prompt position, ready to decode from."""
+    the cache of every prompt position, ready to decode from; ``adapter``: the question suffix runs
+    with the kv adapter on (:func:`~.kv_adapter.resolve_adapter` loaded it)."""
     prefix = prefix_cache(model, blocks.prefix, plan.store)
     stored = load_blocks(model, plan, blocks, cfg, stats)  # keys already at their final offsets
     start = len(blocks.prefix)
@@ -287,7 +294,7 @@ def prefill_from_store(
     recompute(model, cache, context, selected, start)
     stats.positions_recomputed = int(selected.numel())
     stats.positions_reused = context.shape[1] - stats.positions_recomputed
-    return prefill_suffix(model, cache, blocks.suffix), cache
+    return prefill_suffix(model, cache, blocks.suffix, adapter), cache
 
 
 def kv_prompt(
@@ -332,11 +339,17 @@ class KVPrefill:
         if blocks is None or not isinstance(plan, KVPlan):
             raise ConfigError("kv prefill: the prompt was not made by the kv strategy (no blocks or store)")
 
+        model = getattr(backend, "model", None)
+        with exclusive():
+            adapter = resolve_adapter(model, plan.kv.adapter)
+        stats.kv_adapter = (attached(model) or "") if adapter else ""
+
         def start() -> tuple[torch.Tensor, DynamicCache]:
             with exclusive() as model:  # recompute as the prompt was made for (plan.kv), decode per cfg
-                return prefill_from_store(model, blocks, plan, plan.kv, stats)
+                return prefill_from_store(model, blocks, plan, plan.kv, stats, adapter)
 
-        pieces: Iterator[str] = stream_prefilled(start, len(blocks.ids), cfg, stats)
+        around = (lambda: adapter_on(model)) if adapter else None  # the answer is decoded with the adapter on
+        pieces: Iterator[str] = stream_prefilled(start, len(blocks.ids), cfg, stats, around=around)
         return pieces
 
 

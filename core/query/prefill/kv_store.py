@@ -97,10 +97,14 @@ def prefix_key(ids: Sequence[int]) -> str:
 
 def generator_fingerprint(model: Any) -> str:
     """Identity of a generator's weights (16 hex digits): model type, sizes, and every parameter's
-    name, shape and first 4,096 values in bfloat16 (float32 and bfloat16 loads of the same weights agree)."""
+    name, shape and first 4,096 values in bfloat16 (float32 and bfloat16 loads of the same weights agree).
+    Injected LoRA layers (:mod:`.kv_adapter`) are left out: the fingerprint is the bare generator's."""
     h = hashlib.sha256()
     h.update(str(getattr(model.config, "model_type", "")).encode())
     for name, p in model.named_parameters():
+        if "lora_" in name:  # a kv adapter's LoRA layers (off while leaves are computed) are not the generator
+            continue
+        name = name.replace(".base_layer", "")
         flat = p.detach().reshape(-1)[:4096].to(device="cpu", dtype=torch.bfloat16)
         h.update(f"{name}:{tuple(p.shape)}".encode())
         h.update(flat.contiguous().view(torch.int16).numpy().tobytes())

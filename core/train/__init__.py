@@ -1,0 +1,1 @@
+"""Offline training of generator adapters: the kv block-attention adapter (:mod:`.kv_adapter`)."""
