@@ -177,7 +177,8 @@ def test_engine_kv_with_adapter_text_unchanged_and_accounting(setup) -> None:
     text_after, _ = _answer(eng, text_cfg)
     assert text_after == text_before  # text prefill never sees the adapter
     with pytest.raises(Exception, match="not a folder"):
-        _answer(eng, PrefillConfig(max_new_tokens=6, mode="kv", kv=KVConfig(path=kv_path, dtype="float32", adapter=str(root / "no"))))
+        missing = KVConfig(path=kv_path, dtype="float32", adapter=str(root / "no"))
+        _answer(eng, PrefillConfig(max_new_tokens=6, mode="kv", kv=missing))
 
 
 # -- the trainer ---------------------------------------------------------------------------------------

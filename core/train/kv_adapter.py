@@ -10,7 +10,8 @@ Block-Attention / TurboRAG idea, here as distillation) teaches the generator to 
   decoded answer — so text prefill and every other mode stay the bare generator;
 - the loss is the KL divergence from text mode's next-token distribution (the teacher: its top-k
   tokens and one bucket for the rest, :mod:`.kv_examples`) to the adapted model's on the joined
-  cache, at every suffix and answer position. No gold answers are used: the target is the bare generator's own text-mode reading.
+  cache, at every suffix and answer position. No gold answers are used: the target is the bare
+  generator's own text-mode reading.
 
 Each step loads one example's joined cache (float16 on disk, float32 here), runs the suffix and
 answer tokens on it with the adapter on, and back-propagates through those positions only (the
