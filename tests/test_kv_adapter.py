@@ -220,3 +220,29 @@ def test_a_few_steps_lower_the_loss_on_their_examples(tmp_path: Path) -> None:
     with adapter_on(fresh):
         assert abs(float(distill_loss(student_logp(fresh, load_example(files[0])), load_example(files[0])))
                    - float(distill_loss(student_logp(model, load_example(files[0])), load_example(files[0])))) < 1e-4
+
+
+def test_langchain_runnable_and_llama_index_take_the_adapter(setup) -> None:
+    pytest.importorskip("langchain_core")
+    from dataclasses import replace
+
+    from langchain_core.documents import Document
+
+    from h2mt_integrations.langchain import ChatH2MT, H2MTRunnable
+
+    docs = [Document(page_content=f"Section {i}: the trap builtin runs a command on signal {i}.") for i in range(6)]
+    chat = ChatH2MT(backend=setup["backend"], max_tokens=3)
+    run = H2MTRunnable(llm=chat, prefill="kv", kv_adapter=str(setup["adapter"]), encoder=HashingEncoder(64),
+                       budget=60, task="short")
+    out = run.invoke({"question": "What does trap do?", "documents": docs})
+    assert out["stats"]["kv_adapter"] == attached(setup["backend"].model)
+
+    pytest.importorskip("llama_index.core")
+    from h2mt_integrations.llama_index import H2MTQueryEngine
+
+    eng = setup["eng"]
+    kv = replace(eng.config.prefill.kv, adapter=str(setup["adapter"]), path=str(setup["root"] / "li"))
+    eng2 = H2MT(eng.index, replace(eng.config, prefill=replace(eng.config.prefill, kv=kv)),
+                encoder=HashingEncoder(64), backend=setup["backend"])
+    res = H2MTQueryEngine(eng2, budget=120, prefill="kv").query("What does the signal trap do?")
+    assert res.metadata["kv_adapter"] == attached(setup["backend"].model)

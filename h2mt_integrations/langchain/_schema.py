@@ -54,7 +54,7 @@ def parse_input(inp: Mapping[str, Any]) -> tuple[str, list[Document], list[BaseM
 
 def run_stats(
     r: RouteResult | None, msg: BaseMessage | None, t0: float, t_llm: float, first: float | None
-) -> dict[str, float | int | None]:
+) -> dict[str, float | int | str | None]:
     """Accounting of one run: routing from ``r``, generation from the model message's metadata.
 
     TTFT is request -> first token: routing and prompt building, plus the model's own TTFT
@@ -67,6 +67,7 @@ def run_stats(
         prompt_tokens=usage.get("input_tokens"), completion_tokens=usage.get("output_tokens"),
         prefill_ms=acc.get("prefill_ms"), first_token_ms=first_ms, peak_mem_bytes=int(acc.get("peak_mem_bytes", 0)),
         **{k: int(acc.get(k, 0)) for k in ("positions_reused", "positions_recomputed", "kv_bytes_read", "kv_misses")},
+        kv_adapter=str(acc.get("kv_adapter", "")),
     )
     return Accounting.from_run(
         tokens_total=r.tokens_total if r else 0, nodes_total=r.nodes_total if r else 0,
@@ -86,7 +87,7 @@ class Turn:
     t_llm: float  # model call start
     prompt: Any = None  # memory/hybrid prefill: the h2mt Prompt with soft tokens (prefilled directly)
 
-    def stats(self, msg: BaseMessage | None, first: float | None = None) -> dict[str, float | int | None]:
+    def stats(self, msg: BaseMessage | None, first: float | None = None) -> dict[str, float | int | str | None]:
         """Accounting of this run, given the model's final message (and first-piece time when streamed)."""
         return run_stats(self.route, msg, self.t0, self.t_llm, first)
 

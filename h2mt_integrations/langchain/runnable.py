@@ -58,6 +58,8 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     recompute_first: int = Field(default=0, ge=0, description="kv: recompute the first K tokens of each block")
     recompute_ratio: float = Field(default=0.0, ge=0.0, le=1.0,
                                    description="kv: recompute this share of context tokens (by KV deviation)")
+    kv_adapter: str = Field(default="off", description="kv: the block-attention adapter on for the question and "
+                            "answer: off, auto (the one shipped for the generator) or an adapter folder")
     text_leaves: int = Field(default=1, ge=0, description="hybrid: this many top documents stay text")
     hmt_weights: str | None = Field(default=None, description="HMT memory folder (None: the shipped one)")
 
@@ -77,7 +79,8 @@ class H2MTRunnable(RoutingSettings, RunnableSerializable[dict[str, Any], dict[st
     def _prefill_config(self) -> PrefillConfig:
         return PrefillConfig(task=self.task, system_prompt=self.system_prompt, breadcrumbs=self.breadcrumbs,
                              mode=self.prefill, text_leaves=self.text_leaves,
-                             kv=KVConfig(recompute_first=self.recompute_first, recompute_ratio=self.recompute_ratio),
+                             kv=KVConfig(recompute_first=self.recompute_first, recompute_ratio=self.recompute_ratio,
+                                         adapter=self.kv_adapter),
                              max_new_tokens=int(getattr(self.llm, "max_tokens", 0) or 0))
 
     def _prepare(self, inp: Mapping[str, Any]) -> Turn:
