@@ -147,6 +147,9 @@ def _read_digest(folder: Path) -> str | None:
 def load_adapter(model: Any, folder: str | Path) -> str:
     """Inject the adapter in ``folder`` into ``model`` (once; left **off**) and return its digest.
     ModelError when its files are damaged or it was trained for another generator."""
+    from ...extras import require
+
+    require("peft", "the kv block-attention adapter")
     from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
     from safetensors import SafetensorError
     from safetensors.torch import load_file
