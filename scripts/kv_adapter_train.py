@@ -67,12 +67,18 @@ def train(args: argparse.Namespace) -> None:
 def export(args: argparse.Namespace) -> None:
     import shutil
 
-    from h2mt.query.prefill.kv_adapter import WEIGHTS
+    from safetensors.torch import load_file, save_file
+
+    from h2mt.query.prefill.kv_adapter import WEIGHTS, adapter_digest
 
     folder = {"qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b-instruct", "smollm2-135m": "smollm2-135m-instruct"}[args.model]
     dest = WEIGHTS / folder / "kv_adapter"
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(Path(args.out) / "run" / "final", dest)
+    state = {k: v.half() for k, v in load_file(str(dest / "adapter_model.safetensors")).items()}  # shipped in fp16
+    save_file(state, str(dest / "adapter_model.safetensors"))
+    info = json.loads((dest / "h2mt_adapter.json").read_text())
+    (dest / "h2mt_adapter.json").write_text(json.dumps({**info, "sha256": adapter_digest(state)}, indent=1))
     logging.info("exported to %s", dest)
 
 

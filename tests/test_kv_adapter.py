@@ -60,8 +60,8 @@ def _randomize_lora(model: Any, seed: int = 0) -> None:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "lora_" in name:
-                p.copy_(torch.randn(p.shape, generator=g) * 0.2)
+            if "lora_" in name:  # values float16 holds exactly (adapters are saved in float16)
+                p.copy_((torch.randn(p.shape, generator=g) * 0.2).half().float())
 
 
 def _adapted(arch: str = "qwen2") -> tuple[Any, Any]:

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ...errors import ConfigError, ModelError
 
 __all__ = ["ADAPTER_NAME", "WEIGHTS", "shipped_adapter", "resolve_adapter", "inject", "set_enabled", "adapter_on",
@@ -120,13 +122,14 @@ def adapter_digest(state: dict[str, Any]) -> str:
 
 
 def save_adapter(model: Any, folder: Path, info: dict[str, Any]) -> Path:
-    """Write the injected adapter in peft's format plus ``h2mt_adapter.json`` (``info`` and the digest)."""
+    """Write the injected adapter in peft's format (float16) plus ``h2mt_adapter.json`` (``info``, the
+    generator's fingerprint and the digest)."""
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
     state = get_peft_model_state_dict(model, adapter_name=ADAPTER_NAME)
-    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    state = {k: v.detach().to(device="cpu", dtype=torch.float16).contiguous() for k, v in state.items()}  # shipped
     cfg = model._h2mt_kv_lora_config
     save_file(state, str(folder / "adapter_model.safetensors"))
     cfg.save_pretrained(str(folder))
