@@ -67,9 +67,8 @@ def train(args: argparse.Namespace) -> None:
 def export(args: argparse.Namespace) -> None:
     import shutil
 
-    from safetensors.torch import load_file, save_file
-
     from h2mt.query.prefill.kv_adapter import WEIGHTS, adapter_digest
+    from safetensors.torch import load_file, save_file
 
     folder = {"qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b-instruct", "smollm2-135m": "smollm2-135m-instruct"}[args.model]
     dest = WEIGHTS / folder / "kv_adapter"
