@@ -246,3 +246,17 @@ def test_langchain_runnable_and_llama_index_take_the_adapter(setup) -> None:
                 encoder=HashingEncoder(64), backend=setup["backend"])
     res = H2MTQueryEngine(eng2, budget=120, prefill="kv").query("What does the signal trap do?")
     assert res.metadata["kv_adapter"] == attached(setup["backend"].model)
+
+
+def test_auto_finds_the_adapter_shipped_for_this_generator_only(tmp_path: Path, monkeypatch) -> None:
+    import h2mt.query.prefill.kv_adapter as kv_adapter
+
+    bare, model = _adapted()
+    monkeypatch.setattr(kv_adapter, "WEIGHTS", tmp_path)
+    assert kv_adapter.shipped_adapter(bare) is None and resolve_adapter(copy.deepcopy(bare), "auto") is False
+    folder = save_adapter(model, tmp_path / "tiny-qwen2" / "kv_adapter", {"generator": "tiny"})
+    assert kv_adapter.shipped_adapter(bare) == folder
+    other = _model("llama")
+    assert kv_adapter.shipped_adapter(other) is None and resolve_adapter(other, "auto") is False
+    fresh = copy.deepcopy(bare)
+    assert resolve_adapter(fresh, "auto") is True and attached(fresh) is not None
