@@ -57,10 +57,9 @@ def train(args: argparse.Namespace) -> None:
     out = Path(args.out)
     backend = _backend(args.model, args.threads, args.device)
     cfg = AdapterTrainConfig(steps=args.steps, lr=args.lr, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
-                             max_minutes=args.max_minutes)
-    train_files = sorted((out / "train").glob("*.safetensors"))
-    held = sorted((out / "held").glob("*.safetensors"))
-    summary = train_adapter(backend.model, train_files, held, out / "run", cfg, generator=backend.name)
+                             max_minutes=args.max_minutes, ce_weight=args.ce_weight)
+    held = sorted((out / "held").glob("*.safetensors"))  # the train folder is re-read: examples may still come
+    summary = train_adapter(backend.model, out / "train", held, out / args.run, cfg, generator=backend.name)
     json.dump(summary, sys.stdout, indent=1)
 
 
@@ -73,7 +72,7 @@ def export(args: argparse.Namespace) -> None:
     folder = {"qwen2.5-coder-0.5b": "qwen2.5-coder-0.5b-instruct", "smollm2-135m": "smollm2-135m-instruct"}[args.model]
     dest = WEIGHTS / folder / "kv_adapter"
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(Path(args.out) / "run" / "final", dest)
+    shutil.copytree(Path(args.out) / args.run / "final", dest)
     state = {k: v.half() for k, v in load_file(str(dest / "adapter_model.safetensors")).items()}  # shipped in fp16
     save_file(state, str(dest / "adapter_model.safetensors"))
     info = json.loads((dest / "h2mt_adapter.json").read_text())
@@ -103,6 +102,9 @@ def main() -> None:
             p.add_argument("--lr", type=float, default=3e-4)
             p.add_argument("--lora-r", type=int, default=16)
             p.add_argument("--max-minutes", type=float, default=60.0)
+            p.add_argument("--ce-weight", type=float, default=1.0)
+        if name in ("train", "export"):
+            p.add_argument("--run", default="run", help="run folder under --out")
     args = parser.parse_args()
     {"examples": examples, "train": train, "export": export}[args.cmd](args)
 

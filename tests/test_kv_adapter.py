@@ -210,10 +210,13 @@ def test_a_few_steps_lower_the_loss_on_their_examples(tmp_path: Path) -> None:
     model = _model("llama")
     files = [_example(model, tmp_path, s) for s in (3, 4)]
     out = tmp_path / "run"
-    cfg = AdapterTrainConfig(lora_r=4, lora_alpha=8, lr=3e-3, steps=30, warmup=1, save_every=10)
+    cfg = AdapterTrainConfig(lora_r=4, lora_alpha=8, lr=3e-3, steps=30, warmup=1, save_every=10, eval_every=10,
+                             ce_weight=0.0)
     summary = train_adapter(model, files, files, out, cfg, generator="tiny", progress=False)
     assert summary["steps"] == 30
     assert summary["after"]["kl"] < 0.5 * summary["before"]["kl"]
+    assert summary["best_step"] in (10, 20, 30)  # the written adapter is the best held-out one
+    assert summary["after"]["token_agreement"] >= summary["before"]["token_agreement"]
     assert (out / "final" / "adapter_model.safetensors").is_file() and (out / "ckpt.pt").is_file()
     fresh = _model("llama")  # the same seeded weights: the adapter fits it
     load_adapter(fresh, out / "final")

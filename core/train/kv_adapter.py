@@ -10,14 +10,17 @@ Block-Attention / TurboRAG idea, here as distillation) teaches the generator to 
   decoded answer — so text prefill and every other mode stay the bare generator;
 - the loss is the KL divergence from text mode's next-token distribution (the teacher: its top-k
   tokens and one bucket for the rest, :mod:`.kv_examples`) to the adapted model's on the joined
-  cache, at every suffix and answer position. No gold answers are used: the target is the bare
-  generator's own text-mode reading.
+  cache, at every suffix and answer position, plus the cross-entropy of the teacher's greedy token
+  at the answer positions (greedy decoding follows the top token). No gold answers are used: the
+  target is the bare generator's own text-mode reading.
 
 Each step loads one example's joined cache (float16 on disk, float32 here), runs the suffix and
 answer tokens on it with the adapter on, and back-propagates through those positions only (the
 cache is a constant), so a step costs a forward and backward of ~50-100 tokens.
 
-Training is resumable (``<out>/ckpt.pt`` every ``save_every`` steps) and stops at ``max_minutes``.
+Training is resumable (``<out>/ckpt.pt`` every ``save_every`` steps) and stops at ``max_minutes``;
+held-out examples are scored every ``eval_every`` steps (whole answers and tokens reproduced under
+teacher forcing, KL) and the best-scoring adapter is the one written.
 The adapter is written with peft's format (``adapter_config.json`` + ``adapter_model.safetensors``)
 to ``<out>/final`` and, with ``export``, to the preset's shipped folder.
 """
@@ -38,7 +41,7 @@ import torch
 
 from .kv_examples import Example, load_example
 
-__all__ = ["AdapterTrainConfig", "corpus_pages", "add_lora", "student_logp", "distill_loss",
+__all__ = ["AdapterTrainConfig", "greedy_loss", "corpus_pages", "add_lora", "student_logp", "distill_loss",
            "agreement", "train_adapter"]
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,8 @@ class AdapterTrainConfig:
     warmup: int = 20
     grad_clip: float = 1.0
     save_every: int = 25
+    eval_every: int = 50  # held-out agreement every this many steps; the best adapter is the one written
+    ce_weight: float = 1.0  # + cross-entropy of the teacher's greedy token at the answer positions
     max_minutes: float = 60.0
     seed: int = 0
 
@@ -117,6 +122,18 @@ def distill_loss(logp: torch.Tensor, ex: Example) -> torch.Tensor:
     return (top + rest).mean()
 
 
+def greedy_loss(logp: torch.Tensor, ex: Example) -> torch.Tensor:
+    """Cross-entropy of the teacher's greedy token at the rows that predict the answer (greedy decoding
+    follows the top token, which the KL alone can leave on the wrong side of a near tie)."""
+    first = max(int(ex.meta.get("suffix", 1)) - 1, 0)
+    target = ex.top_ids[first:, 0].to(logp.device)  # (A,)
+    return -logp[first:].gather(1, target.unsqueeze(1)).mean()
+
+
+def _score(result: dict[str, float]) -> tuple[float, float, float]:
+    return (result["answer_agreement"], result["token_agreement"], -result["kl"])
+
+
 @torch.no_grad()
 def agreement(model: Any, examples: Sequence[Path]) -> dict[str, float]:
     """On held-out examples: the share of answer positions where the model's top token is the teacher's,
@@ -146,10 +163,12 @@ def _lr(step: int, cfg: AdapterTrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train_adapter(model: Any, examples: Sequence[Path], held: Sequence[Path], out: Path,
+def train_adapter(model: Any, examples: Sequence[Path] | Path, held: Sequence[Path], out: Path,
                   cfg: AdapterTrainConfig, generator: str = "", progress: bool = True) -> dict[str, Any]:
-    """Train the adapter on ``examples`` (resumable from ``out/ckpt.pt``), evaluate on ``held`` before and
-    after, write ``out/final``; returns the summary (also ``out/summary.json``)."""
+    """Train the adapter on ``examples`` (files, or a folder re-read at every evaluation so examples made
+    meanwhile join), resumable from ``out/ckpt.pt``; evaluate on ``held`` before, every ``eval_every``
+    steps and at the end, and write the best evaluated adapter to ``out/final``; returns the summary
+    (also ``out/summary.json``)."""
     from tqdm.auto import tqdm
 
     from ..query.prefill.kv_adapter import save_adapter, set_enabled
@@ -175,15 +194,27 @@ def train_adapter(model: Any, examples: Sequence[Path], held: Sequence[Path], ou
         summary["before"] = agreement(model, held)
         set_enabled(model, True)
         summary_path.write_text(json.dumps(summary, indent=1))
+    def files() -> list[Path]:
+        return sorted(examples.glob("*.safetensors")) if isinstance(examples, Path) else list(examples)
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in zip(names, params, strict=True)}
+
+    best = (_score(summary["before"]), snapshot() if step == 0 else None, 0)
+    if (out / "best.pt").exists():
+        saved = torch.load(out / "best.pt", weights_only=False)
+        best = (tuple(saved["score"]), saved["lora"], saved["step"])
+    pool = files()
     rng = random.Random(cfg.seed + step)
     began = time.perf_counter()
     model.train()
     with tqdm(total=cfg.steps, initial=step, desc="kv adapter", disable=not progress) as bar:
         while step < cfg.steps and (time.perf_counter() - began) / 60 < cfg.max_minutes:
-            ex = load_example(rng.choice(list(examples)))
+            ex = load_example(rng.choice(pool))
             for group in opt.param_groups:
                 group["lr"] = _lr(step, cfg)
-            loss = distill_loss(student_logp(model, ex), ex)
+            logp = student_logp(model, ex)
+            loss = distill_loss(logp, ex) + cfg.ce_weight * greedy_loss(logp, ex)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
@@ -199,11 +230,27 @@ def train_adapter(model: Any, examples: Sequence[Path], held: Sequence[Path], ou
                 (out / "ckpt.tmp").replace(ckpt)
                 with (out / "log.jsonl").open("a") as f:
                     f.write(json.dumps({"step": step, "loss": sum(losses[-20:]) / len(losses[-20:])}) + "\n")
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                model.eval()
+                result = agreement(model, held)
+                model.train()
+                if _score(result) > best[0]:
+                    best = (_score(result), snapshot(), step)
+                    torch.save({"score": best[0], "lora": best[1], "step": step}, out / "best.pt")
+                pool = files()
+                with (out / "log.jsonl").open("a") as f:
+                    f.write(json.dumps({"step": step, "held": result, "train_examples": len(pool)}) + "\n")
     model.eval()
+    summary["last"] = agreement(model, held)
+    if best[1] is not None:  # the best evaluated adapter (possibly none better than the bare generator: step 0)
+        with torch.no_grad():
+            for n, p in zip(names, params, strict=True):
+                p.copy_(best[1][n])
+    summary["best_step"] = best[2]
     summary["after"] = agreement(model, held)
-    summary.update(steps=step, config=asdict(cfg), train_examples=len(examples), held_examples=len(held))
+    summary.update(steps=step, config=asdict(cfg), train_examples=len(files()), held_examples=len(held))
     summary_path.write_text(json.dumps(summary, indent=1))
     save_adapter(model, out / "final", {"generator": generator, "steps": step, "config": asdict(cfg),
-                                        "train_examples": len(examples), "held": summary["after"],
+                                        "train_examples": len(files()), "held": summary["after"],
                                         "held_before": summary["before"]})
     return summary
