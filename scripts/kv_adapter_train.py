@@ -57,7 +57,8 @@ def train(args: argparse.Namespace) -> None:
     out = Path(args.out)
     backend = _backend(args.model, args.threads, args.device)
     cfg = AdapterTrainConfig(steps=args.steps, lr=args.lr, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
-                             max_minutes=args.max_minutes, ce_weight=args.ce_weight)
+                             max_minutes=args.max_minutes, ce_weight=args.ce_weight, answer_only=args.answer_only,
+                             eval_every=args.eval_every)
     held = sorted((out / "held").glob("*.safetensors"))  # the train folder is re-read: examples may still come
     summary = train_adapter(backend.model, out / "train", held, out / args.run, cfg, generator=backend.name)
     json.dump(summary, sys.stdout, indent=1)
@@ -103,6 +104,8 @@ def main() -> None:
             p.add_argument("--lora-r", type=int, default=16)
             p.add_argument("--max-minutes", type=float, default=60.0)
             p.add_argument("--ce-weight", type=float, default=1.0)
+            p.add_argument("--answer-only", action="store_true", help="KL at the answer positions only")
+            p.add_argument("--eval-every", type=int, default=50)
         if name in ("train", "export"):
             p.add_argument("--run", default="run", help="run folder under --out")
     args = parser.parse_args()

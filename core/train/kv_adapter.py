@@ -65,6 +65,7 @@ class AdapterTrainConfig:
     save_every: int = 25
     eval_every: int = 50  # held-out agreement every this many steps; the best adapter is the one written
     ce_weight: float = 1.0  # + cross-entropy of the teacher's greedy token at the answer positions
+    answer_only: bool = False  # the KL at the answer positions only (not at the question's)
     max_minutes: float = 60.0
     seed: int = 0
 
@@ -108,9 +109,14 @@ def student_logp(model: Any, ex: Example) -> torch.Tensor:
     return torch.log_softmax(out.logits[0].float(), dim=-1)  # (R, V)
 
 
-def distill_loss(logp: torch.Tensor, ex: Example) -> torch.Tensor:
+def distill_loss(logp: torch.Tensor, ex: Example, answer_only: bool = False) -> torch.Tensor:
     """KL(teacher ‖ student) over the teacher's top-k tokens plus one bucket for the rest of the vocabulary
-    (exact for that partition: zero when the student's distribution is the teacher's), mean over positions."""
+    (exact for that partition: zero when the student's distribution is the teacher's), mean over positions
+    (``answer_only``: over the rows that predict the answer)."""
+    if answer_only:
+        first = max(int(ex.meta.get("suffix", 1)) - 1, 0)
+        logp = logp[first:]
+        ex = Example(ex.kv, ex.tokens, ex.top_ids[first:], ex.top_logp[first:], ex.meta)
     top_ids = ex.top_ids.to(logp.device)  # (R, k)
     t_logp = ex.top_logp.to(logp.device).float()  # (R, k)
     s_logp = logp.gather(1, top_ids)  # (R, k)
@@ -214,7 +220,7 @@ def train_adapter(model: Any, examples: Sequence[Path] | Path, held: Sequence[Pa
             for group in opt.param_groups:
                 group["lr"] = _lr(step, cfg)
             logp = student_logp(model, ex)
-            loss = distill_loss(logp, ex) + cfg.ce_weight * greedy_loss(logp, ex)
+            loss = distill_loss(logp, ex, cfg.answer_only) + cfg.ce_weight * greedy_loss(logp, ex)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
