@@ -22,11 +22,13 @@ from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
 from .query.answer import clean_answer, focus_sources, retry_reason
+from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
-from .query.prompt import Prompt
+from .query.prompt import Prompt, build_prompt
 from .query.routing import route
-from .query.task import choose_task
+from .query.symbols import asks_for_symbol, evidence_symbols, symbol_generation
+from .query.task import TaskChoice, choose_task
 from .types import Accounting, Answer, Node, NodeKind, ParsedDocument, RouteResult, ScoredNode
 
 if TYPE_CHECKING:
@@ -428,7 +430,10 @@ class H2MT:
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
         and, when it is no answer or not in the kept text (for a lookup: in the passage matching the
         question best), asked once more as a brief explanation. A brief answer reads the kept leaves
-        matching the question best (:func:`h2mt.query.answer.focus_sources`).
+        matching the question best (:func:`h2mt.query.answer.focus_sources`). A question asking for
+        an operator or symbol is answered by a symbol of the kept sentence matching it best
+        (constrained decoding, :mod:`h2mt.query.symbols`); a yes/no or "what happens" question, by
+        quoting the kept sentence that states it when one matches well (:mod:`h2mt.query.evidence`).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
         prefill time of both generations; TTFT is then the second one's first token."""
         _ = self.backend if full else (self.encoder, self.backend)
@@ -439,13 +444,13 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        p = self.prompt(question, focus_sources(question, kept) if auto and choice.task == AnswerTask.BRIEF else kept,
-                        cfgs[0])
+        p, first, note, constrained = self._first(question, choice, kept, cfgs[0], auto)
         prompts = [p]
-        why: list[str] = []
+        why: list[str] = [note] if note else []
+        quoted = note is not None and not constrained
 
         def retry(g: Generation) -> Generation | None:
-            reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources)
+            reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained)
             if reason is None:
                 return None
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
@@ -454,7 +459,7 @@ class H2MT:
             return self.generate(prompts[-1], cfgs[-1])
 
         def finish(gens: list[Generation]) -> Answer:
-            text = clean_answer(gens[-1].text, question, cfgs[-1])  # no leaked instruction, no echo
+            text = gens[-1].text if quoted else clean_answer(gens[-1].text, question, cfgs[-1])  # no leak, no echo
             acc = self.accounting(prompts[-1], r, gens[-1], started)
             if len(gens) > 1:
                 acc.add_generation(gens[0].stats)
@@ -462,7 +467,32 @@ class H2MT:
             return Answer(question, text, p.sources, acc, p.context)
 
         checked = auto and choice.task == AnswerTask.SHORT
-        return AnswerStream(self.generate(p, cfgs[0]), finish, retry if checked else None)
+        return AnswerStream(first, finish, retry if checked else None)
+
+    def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
+               auto: bool) -> tuple[Prompt, Generation, str | None, bool]:
+        """The first prompt and generation of :meth:`stream`, what was done differently (a note
+        for the accounting, or ``None``) and whether the answer is a constrained symbol. Under
+        ``task="auto"``: a yes/no or "what happens" question whose answer a kept sentence states
+        is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, nothing generated);
+        a question asking for an operator or symbol gets a symbol of the sentence matching it best,
+        chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
+        leaves (:func:`h2mt.query.answer.focus_sources`)."""
+        quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
+        if quote is not None:
+            p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
+            note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
+            return p, quote_generation(quote[0].text), note, False
+        brief = auto and choice.task == AnswerTask.BRIEF
+        p = self.prompt(question, focus_sources(question, kept) if brief else kept, cfg)
+        symbols = (evidence_symbols(question, [s.node.text for s in p.sources])
+                   if auto and choice.task == AnswerTask.SHORT and p.soft is None and asks_for_symbol(question) else [])
+        if len(symbols) > 1 and getattr(self.backend, "takes_messages", False):
+            symbols = []  # a server returns text, not the logits a choice between symbols needs
+        if symbols:
+            note = f"a symbol of the sentence matching best, constrained ({len(symbols)} candidates)"
+            return p, symbol_generation(self.backend, p, symbols), note, True
+        return p, self.generate(p, cfg), None, False
 
     async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
         """:meth:`route` without blocking the event loop."""

@@ -1,4 +1,5 @@
-"""The answer dev set (tests/data/answer_dev.jsonl) and its judge (h2mt.eval.answer_judge)."""
+"""The answer dev set (tests/data/answer_dev.jsonl), the held-out set (tests/data/answer_heldout.jsonl)
+and their judge (h2mt.eval.answer_judge)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from h2mt.query.answer import NOT_FOUND
 DATA = Path(__file__).parent / "data"
 DEV = [json.loads(line) for line in (DATA / "answer_dev.jsonl").read_text(encoding="utf-8").splitlines() if line]
 BY_ID = {r["id"]: r for r in DEV}
+HELDOUT = [json.loads(line) for line in (DATA / "answer_heldout.jsonl").read_text(encoding="utf-8").splitlines()
+           if line]
 TYPES = ("name", "default", "what", "polarity", "symbol")
 DOCS = {"bash": "/usr/share/doc/bash-doc/bashref.html", "postgres": "/usr/share/doc/postgresql-doc-15/html",
         "python": "/usr/share/doc/python3.11/html"}
@@ -26,6 +29,22 @@ def test_the_dev_set_is_large_and_spread_over_types_and_docs():
     assert set(Counter(r["doc"] for r in DEV)) == set(DOCS)
     for r in DEV:
         assert r["question"].endswith("?") and r["answers"] and r["evidence"], r["id"]
+
+
+def test_the_heldout_set_asks_about_what_the_dev_set_does_not():
+    """Written after task="auto"'s rules were fixed (docs/benchmarks.md): other entries, every type."""
+    assert len(HELDOUT) >= 36 and len({r["id"] for r in HELDOUT}) == len(HELDOUT)
+    assert not {r["id"] for r in HELDOUT} & BY_ID.keys()
+    assert Counter(r["type"] for r in HELDOUT).keys() == set(TYPES)
+    assert min(Counter(r["type"] for r in HELDOUT).values()) >= 6
+    assert set(Counter(r["doc"] for r in HELDOUT)) == set(DOCS)
+    dev_evidence = {normalise(r["evidence"]) for r in DEV}
+    dev_questions = {normalise(r["question"]) for r in DEV}
+    for r in HELDOUT:
+        assert r["question"].endswith("?") and r["answers"] and r["evidence"], r["id"]
+        assert normalise(r["evidence"]) not in dev_evidence and normalise(r["question"]) not in dev_questions, r["id"]
+        assert (r["type"] == "polarity") == bool(r.get("wrong")), r["id"]
+        assert judge_row(r, r["answers"][0]).correct and not judge_row(r, NOT_FOUND).correct, r["id"]
 
 
 def _page(r: dict) -> Path:
@@ -41,7 +60,7 @@ def test_every_evidence_sentence_is_in_its_page():
     if missing:
         pytest.skip(f"docs not installed: {missing} (apt-get install bash-doc postgresql-doc-15 python3.11-doc)")
     texts: dict[Path, str] = {}
-    for r in DEV:
+    for r in [*DEV, *HELDOUT]:
         page = _page(r)
         if page not in texts:
             texts[page] = normalise(parse_file(page).text)

@@ -26,6 +26,10 @@ in one entry, and a small model otherwise picks a neighbouring entry's name), is
 in the brief layout over :func:`focus_sources` (the two best-matching passages, the best one last,
 nearest the question; every brief answer under ``task="auto"`` reads these). If that is no answer either,
 the answer is :data:`NOT_FOUND` (the engine does this, :meth:`h2mt.engine.H2MT.stream`).
+Two kinds of question skip free generation under ``task="auto"``: a symbol question
+(:mod:`h2mt.query.symbols`: a symbol of the kept text, chosen by constrained decoding; checked
+here without the entry rule) and a yes/no or "what happens" question whose answer a kept sentence
+states (:mod:`h2mt.query.evidence`: that sentence, quoted).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from collections.abc import Sequence
 
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
-from .task import resolve_task
+from .task import asks_yes_no, resolve_task
+from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
            "is_lookup", "rank_passages", "focus_sources", "FOCUS"]
@@ -53,11 +58,7 @@ _QUOTES = "`'\"\u2018\u2019\u201c\u201d"
 _LOOKUP = re.compile(r"\b(?:default|variable|parameter|option|setting|operator|function|method|exception|command|"
                      r"builtin|module|class|decorator|characters?|keyword|flag|syntax)s?\b", re.IGNORECASE)
 FOCUS = 2  # a brief answer (task="auto") reads this many best-matching kept leaves
-_STEM = 5  # words are compared by their first five characters (a stemmer for "concatenates" ~ "concatenation")
 _WORD = re.compile(r"[A-Za-z0-9_$?@#*.-]+")
-_GLUE = {"is", "are", "was", "the", "a", "an", "of", "to", "and", "or", "that", "this", "it", "as", ":", "-"}
-_STOP = _GLUE | {"what", "which", "who", "how", "does", "do", "did", "in", "on", "for", "by", "with", "be", "if",
-                 "when", "where", "why", "its", "their", "from", "at"}
 
 
 def _norm(word: str) -> str:
@@ -86,7 +87,7 @@ def leaked_instruction_cut(text: str, instruction: str, run: int = LEAK_RUN) -> 
     for i, c in enumerate(list(cut)):  # the glue a cut leaves behind: "... context] is $?" -> "$?"
         if c:
             j = i + 1
-            while j < len(words) and not cut[j] and words[j][2] in _GLUE:
+            while j < len(words) and not cut[j] and words[j][2] in GLUE_WORDS:
                 cut[j] = True
                 j += 1
     kept, pos = [], 0
@@ -123,7 +124,7 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
         return NOT_FOUND
     if cfg.task not in (AnswerTask.SHORT, AnswerTask.BRIEF):
         return out if out or not text.strip() else NOT_FOUND
-    content = ({w for _, _, w in _spans(out)} - _STOP) | (_symbols(out) - _symbols(question))
+    content = ({w for _, _, w in _spans(out)} - STOP_WORDS) | (_symbols(out) - _symbols(question))
     asked = {w for _, _, w in _spans(question)}
     if not content:
         if out.strip(_QUOTES + " .,;:!"):  # a symbol is an answer: ‘> ’, ||, ~
@@ -143,7 +144,7 @@ def supported_by(answer: str, context: str) -> bool:
         return False
     if _verbatim(a, context):
         return True
-    words = [w for _, _, w in _spans(a) if w not in _STOP]
+    words = [w for _, _, w in _spans(a) if w not in STOP_WORDS]
     if not words:
         return False
     have = {w for _, _, w in _spans(context)}
@@ -156,16 +157,12 @@ def is_lookup(question: str) -> bool:
     return _LOOKUP.search(question) is not None
 
 
-def _stems(text: str) -> set[str]:
-    return {w[:_STEM] for w in re.findall(r"[a-z0-9_]+", text.lower()) if w not in _STOP and len(w) > 1}
-
-
 def rank_passages(question: str, passages: Sequence[str]) -> list[int]:
     """Indices of ``passages`` (heading path + text of each kept leaf), best match to the question
-    first: most distinct question words (compared by :data:`_STEM`-character prefixes); ties keep
-    the given order."""
-    asked = _stems(question)
-    return sorted(range(len(passages)), key=lambda i: -len(asked & _stems(passages[i])))
+    first: most distinct question words (:func:`h2mt.query.words.stems`: compared by their first
+    five characters); ties keep the given order."""
+    asked = stems(question)
+    return sorted(range(len(passages)), key=lambda i: -len(asked & stems(passages[i])))
 
 
 def _passage(s: ScoredNode) -> str:
@@ -192,7 +189,7 @@ def _symbols(text: str) -> set[str]:
 def _new_tokens(answer: str, question: str) -> list[str]:
     """The words and symbols of ``answer`` that the question does not already say (glue words dropped)."""
     asked = {w for _, _, w in _spans(question)} | _symbols(question)
-    words = [w for _, _, w in _spans(answer) if w not in _STOP]
+    words = [w for _, _, w in _spans(answer) if w not in STOP_WORDS]
     return [t for t in [*words, *sorted(_symbols(answer))] if t not in asked]
 
 
@@ -203,10 +200,12 @@ def _verbatim(answer: str, text: str) -> bool:
 
 
 def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
-                 sources: Sequence[ScoredNode] = ()) -> str | None:
+                 sources: Sequence[ScoredNode] = (), check_entry: bool = True) -> str | None:
     """Why the short answer generated as ``text`` is not to be shown (``None``: it may be): it is
     empty, the model's "not found", an echo of the question or a leaked instruction, it is not
-    in the kept ``context`` (:func:`supported_by`), or, for a lookup, not in the kept leaf (of
+    in the kept ``context`` (:func:`supported_by`; a "yes" or "no" to a yes/no question is a
+    verdict and need not be), or, for a lookup (unless ``check_entry`` is false: a symbol chosen
+    from the best-matching sentence, :mod:`h2mt.query.symbols`), not in the kept leaf (of
     ``sources``) matching the question best. ``cfg`` is the short task's configuration."""
     if not text.strip():
         return "empty"
@@ -216,9 +215,11 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
     if out == NOT_FOUND:
         cut = _cut_instructions(text, cfg)
         return "said not found" if _says_not_found(cut) else "echo of the question" if cut else "leaked instruction"
+    if asks_yes_no(question) and re.match(r"(?:yes|no)\b", out.strip(_QUOTES + " "), flags=re.IGNORECASE):
+        return None  # "Yes" to "Are both...?": a verdict, not a span of the kept text
     if not supported_by(out, context):
         return "not in the kept text"
-    if sources and is_lookup(question):
+    if check_entry and sources and is_lookup(question):
         best = sources[rank_passages(question, [_passage(s) for s in sources])[0]].node
         entry = f"{best.path[-1] if best.path else ''} {best.text}".lower()  # the entry's name and text
         if not all(t in entry for t in _new_tokens(out, question)):  # a name or value is quoted from its entry

@@ -7,9 +7,12 @@ nothing and are tested on a table of questions (``tests/test_answer_task.py``):
   why: "what does X do / mean / expand to / control", "how does...", "why...", "what happens...",
   "explain...", "describe...", "what is a/an X", "what is X used for", and yes/no questions
   ("Does TRUNCATE scan the tables?"), whose bare "yes" or "no" a small model gets wrong far more
-  often than the sentence that says why;
+  often than the sentence that says why (under ``auto`` the engine quotes that sentence when the
+  kept text has one that matches well: :mod:`h2mt.query.evidence`);
 * **short** otherwise: "which variable...", "what is the default...", "who / when / where / how
-  many / how long...", "what is the name / value / port...".
+  many / how long...", "what is the name / value / port...", and yes/no questions comparing two
+  things ("Are both X and Y in Michigan?", "...of the same nationality?", "...older than..."),
+  whose answer is a bare "yes" or "no" drawn from two facts rather than one sentence.
 
 The choice is a pure function of the question, so every step of the question path (prompt,
 generation limits and stops, answer cleaning) resolves it the same way on its own.
@@ -24,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from ..config import AnswerTask, PrefillConfig
 
-__all__ = ["TaskChoice", "choose_task", "resolve_task"]
+__all__ = ["TaskChoice", "choose_task", "resolve_task", "asks_yes_no", "plain_question"]
 
 # The values a "what is the <noun>" question asks for: answered by a name or a value.
 _VALUE_NOUNS = (
@@ -46,7 +49,7 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("purpose", r"^what (?:is|are) (?:the )?(?:purpose|meaning|difference|role|effect|use)\b"),
     ("used-for", r"^what (?:is|are)\b.*\bused for\b"),
     ("definition", r"^what (?:is|are) an? [^ ]+(?: [^ ]+){0,2}\??$"),
-    ("yes-no", r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b"),
+    ("yes-no", r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b"),  # see _YES_NO
 )
 _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("which", r"^(?:which|who|whom|whose|when|where)\b"),
@@ -55,6 +58,9 @@ _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("what-noun", r"^what (?:" + "|".join(_VALUE_NOUNS) + r")s?\b"),
     ("name-it", r"^(?:name|list|give|tell me)\b"),
 )
+_COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*"
+            r"\b(?:both|same|either|neither|each other|than|older|younger|larger|smaller|longer|shorter)\b")
+_YES_NO = re.compile(r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
 _CONDITION = re.compile(r"^(?:if|when|with|without|in|for|after|before|once|unless|given|by default)\b[^,?]*,\s*(?=\w)")
 
@@ -67,8 +73,9 @@ class TaskChoice:
     reason: str
 
 
-def _plain(question: str) -> str:
-    """The question lower-cased, code quotes dropped, a greeting or "so," at its start removed."""
+def plain_question(question: str) -> str:
+    """The question as the rules read it: lower-cased, code quotes dropped, a greeting or "so," at
+    its start removed, and a leading condition ("if nullglob is set, ...") dropped."""
     q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", question.strip().lower())
     q = _LEAD.sub("", " ".join(q.split()))
     return _CONDITION.sub("", q)  # "if nullglob is set, what happens...": the question is the main clause
@@ -80,10 +87,12 @@ def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> Task
     task = AnswerTask(task)
     if task != AnswerTask.AUTO:
         return TaskChoice(task, "forced")
-    q = _plain(question)
+    q = plain_question(question)
     for name, pattern in _SHORT_RULES[:2]:  # which / who / how many: a name or an amount, whatever follows
         if re.search(pattern, q):
             return TaskChoice(AnswerTask.SHORT, name)
+    if re.search(_COMPARE, q):  # "are both X and Y...?", "the same...?": a bare yes or no from two facts
+        return TaskChoice(AnswerTask.SHORT, "compare")
     for name, pattern in _BRIEF_RULES:
         if re.search(pattern, q):
             return TaskChoice(AnswerTask.BRIEF, name)
@@ -101,3 +110,8 @@ def resolve_task(question: str, cfg: PrefillConfig) -> PrefillConfig:
     if cfg.task != AnswerTask.AUTO:
         return cfg
     return replace(cfg, task=choose_task(question).task)
+
+
+def asks_yes_no(question: str) -> bool:
+    """Whether ``question`` is answered by "yes" or "no" ("Are both X and Y in Michigan?")."""
+    return _YES_NO.search(plain_question(question)) is not None

@@ -1,0 +1,140 @@
+"""The sentences of the kept text that match a question best: where its answer is stated.
+
+A kept leaf of reference docs holds several entries or a table of several rows; the answer to
+"which operator gives the floored quotient?" or "does list.sort() return the sorted sequence?" is
+one sentence (or table cell) of it. :func:`rank_sentences` scores every sentence of the kept
+leaves against the question with BM25 (``bm25s``, Lucene variant, ``k1=1.2, b=0.75``; question
+words compared by their first five characters, :func:`h2mt.query.words.stems`, as
+:func:`h2mt.query.answer.rank_passages` does), so that a short sentence naming the question's rare
+words beats a long one naming its common ones.
+:func:`evidence_sources` cuts the kept leaves down to their best sentences.
+
+**Quoted answers** (``task="auto"``): a small model inverts behaviour statements ("Does
+list.sort() return the sorted sequence?" -> "list.sort() returns the sorted sequence."; with the
+evidence sentence alone in its context it still answers "Yes"), so a yes/no question about one
+behaviour or a "what happens..." question (:data:`QUOTE_REASONS` of :func:`h2mt.query.task.choose_task`)
+is answered with the documents' own sentence: :func:`evidence_quote` returns the best-matching
+sentence when it holds at least :data:`QUOTE_MIN_COVERAGE` of the question words' weight, and the
+engine shows it as the answer (no generation); otherwise the question is answered in the brief
+layout as before. A comparison of two things ("are both...", "the same...") is a short question
+(:mod:`h2mt.query.task`), never quoted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from ..types import GenerationStats, ScoredNode
+from .generate import Generation
+from .words import stem_list, stems
+
+__all__ = ["Sentence", "split_sentences", "rank_sentences", "evidence_sources", "evidence_quote", "quote_generation",
+           "EVIDENCE_SENTENCES", "QUOTE_REASONS", "QUOTE_MIN_COVERAGE"]
+
+EVIDENCE_SENTENCES = 3  # evidence_sources keeps this many best-matching sentences
+QUOTE_REASONS = ("yes-no", "what-happens")  # choose_task rules whose questions are answered by a quote
+QUOTE_MIN_COVERAGE = 0.5  # a quoted sentence holds at least this share of the question words' weight
+_K1, _B = 1.2, 0.75  # BM25 (bm25s, Lucene variant) over the kept sentences
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\u2018'\"])")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence (or table cell, or line) of a kept leaf, with its BM25 score for a question."""
+
+    leaf: int  # index of the leaf in the texts ranked
+    index: int  # position of the sentence in the leaf's :func:`split_sentences`
+    text: str
+    score: float
+    coverage: float  # share of the question words' weight (BM25 idf) the sentence contains
+
+
+def split_sentences(text: str) -> list[str]:
+    """``text`` in lines (a table's cells are lines in the parsed docs) and the lines in sentences."""
+    return [u for line in text.splitlines() for u in _SENTENCE.split(line.strip()) if u.strip()]
+
+
+def _idf(df: int, n: int) -> float:
+    """BM25's (Lucene variant) idf of a word in ``df`` of ``n`` sentences: the weight ``bm25s`` gives it."""
+    return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def _bm25(asked: Sequence[str], docs: list[list[str]]) -> list[float]:
+    """BM25 of each of ``docs`` (stemmed sentences) for the question words ``asked``, by ``bm25s``
+    (Lucene variant, scaled by ``k1 + 1``: the textbook ``idf * tf * (k1 + 1) / (tf + norm)``)."""
+    if not any(docs):
+        return [0.0] * len(docs)
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)  # bm25s forces DEBUG at import: the app's config
+    retriever = bm25s.BM25(k1=_K1, b=_B, method="lucene", dtype="float64")
+    retriever.index(docs, show_progress=False)
+    return [float(x) * (_K1 + 1) for x in retriever.get_scores(list(asked))]
+
+
+def rank_sentences(question: str, texts: Sequence[str]) -> list[Sentence]:
+    """Every sentence of ``texts`` scored against ``question`` (BM25 over the sentences), best
+    first; ties keep document order. Empty when there are no sentences or no question words."""
+    asked = sorted(stems(question))
+    units = [(i, j, u, stem_list(u)) for i, t in enumerate(texts) for j, u in enumerate(split_sentences(t))]
+    if not units or not asked:
+        return []
+    n = len(units)
+    idf = {w: _idf(sum(w in s for *_, s in units), n) for w in asked}
+    total = sum(idf.values()) or 1.0
+    scores = _bm25(asked, [s for *_, s in units])
+    ranked = [Sentence(i, j, u, score, sum(idf[w] for w in asked if w in s) / total)
+              for (i, j, u, s), score in zip(units, scores, strict=True)]
+    return sorted(ranked, key=lambda s: -s.score)
+
+
+def evidence_sources(question: str, sources: Sequence[ScoredNode], k: int = EVIDENCE_SENTENCES) -> list[ScoredNode]:
+    """The kept leaves cut down to the ``k`` sentences matching ``question`` best (those with a
+    question word): each leaf keeps its heading path and only its chosen sentences, in their
+    order; leaves in document order except the one with the best sentence, which goes last,
+    nearest the question. ``sources`` itself when no sentence shares a word with the question."""
+    best = [s for s in rank_sentences(question, [x.node.text for x in sources])[:k] if s.score > 0]
+    if not best:
+        return list(sources)
+    out: list[ScoredNode] = []
+    for i, src in enumerate(sources):
+        mine = sorted(s.index for s in best if s.leaf == i)
+        if mine:
+            units = split_sentences(src.node.text)
+            text = " ".join(units[j] for j in mine)
+            tokens = max(1, round(src.node.tokens * len(text) / max(1, len(src.node.text))))
+            out.append(ScoredNode(replace(src.node, text=text, tokens=tokens), src.score))
+    top = next(i for i, x in enumerate(out) if x.node.id == sources[best[0].leaf].node.id)
+    return [x for i, x in enumerate(out) if i != top] + [out[top]]
+
+
+def evidence_quote(question: str, sources: Sequence[ScoredNode],
+                   min_coverage: float = QUOTE_MIN_COVERAGE) -> tuple[Sentence, ScoredNode] | None:
+    """The sentence of the kept ``sources`` that answers ``question`` in the documents' words
+    (:func:`rank_sentences`' best, when its ``coverage`` is at least ``min_coverage``) and its
+    leaf cut down to that sentence; ``None`` when no sentence matches that well."""
+    ranked = rank_sentences(question, [s.node.text for s in sources])
+    if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
+        return None
+    best = ranked[0]
+    src = sources[best.leaf]
+    tokens = max(1, round(src.node.tokens * len(best.text) / max(1, len(src.node.text))))
+    return best, ScoredNode(replace(src.node, text=best.text, tokens=tokens), src.score)
+
+
+def quote_generation(text: str) -> Generation:
+    """A :class:`~h2mt.query.generate.Generation` of ``text`` itself, in one piece: nothing is
+    prefilled or generated (its stats say so: zero tokens, zero prefill time)."""
+    stats = GenerationStats(prompt_tokens=0, completion_tokens=0, prefill_ms=0.0, finish_reason="stop")
+    started = time.perf_counter()
+
+    def pieces() -> Iterator[str]:
+        stats.first_token_ms = stats.total_ms = (time.perf_counter() - started) * 1000.0
+        yield text
+
+    return Generation(pieces(), stats, started)

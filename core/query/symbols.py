@@ -1,0 +1,159 @@
+"""Symbol answers: a question asking for an operator or a symbol is answered by a symbol of the kept text.
+
+Asked "Which operator gives the floored quotient of x and y?", a small model answers with the
+neighbouring name in the same table row (``divmod`` for ``//``, ``pow`` for ``**``, ``LIKE`` for
+``~``): names are what it has learnt to answer with. Under ``task="auto"`` such a question
+(:func:`asks_for_symbol`: "which operator / symbol / character / special parameter...") is
+answered by **constrained decoding**: the answer must be one of the symbols of the kept text
+(:func:`symbol_candidates`: runs of operator characters such as ``//``, ``$?``, ``~~``, ``<<<``),
+and the generator picks it, token by token, over the same short-answer prompt: at each step only
+the next tokens of the candidates still alive are allowed, and a complete candidate ends when the
+model's end-of-answer token scores above every continuation (:func:`choose_span`). This costs one
+forward pass over the prompt per token of the chosen symbol (usually one or two), none of which
+streams text, and it never invents a symbol the documents do not have.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ..types import GenerationStats
+from .evidence import rank_sentences, split_sentences
+from .generate import Generation
+from .prompt import Prompt
+from .task import plain_question
+
+__all__ = ["asks_for_symbol", "symbol_candidates", "evidence_symbols", "choose_span", "symbol_generation",
+           "MAX_CANDIDATES"]
+
+MAX_CANDIDATES = 64  # at most this many distinct symbols of the kept text compete (first occurrences first)
+_NOUNS = r"(?:operators?|symbols?|characters?|sigils?|punctuation|special parameters?)"
+_NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings|type|types|limit|length|count|"
+               r"did|does|do|was|were|played|plays|voiced|portrayed|in the|from the))")  # a character set; a role
+_ASKS = re.compile(
+    r"^(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ ){0,2}" + _NOUNS + r"\b" + _NOT_SYMBOL)
+_RUN = re.compile(r"[!#$%&*+\-/:;<=>?@\\^_|~]+")
+_CLOSE = ")]'\"\u2019"  # closing quotes and brackets
+_PROSE = set(".,;:?!")  # a run of these right after a word is the sentence's punctuation
+
+
+def asks_for_symbol(question: str) -> bool:
+    """Whether ``question`` asks for an operator, a symbol, a character or a special parameter
+    ("Which operator raises x to the power y?", "Which special parameter expands to...")."""
+    return _ASKS.search(plain_question(question)) is not None
+
+
+def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
+    """The distinct symbols of ``text`` in order of first occurrence (at most ``limit``): runs of
+    operator characters, except a run inside a word (``non-interactive``, ``snake_case``,
+    ``a/b``), underscores or hyphens alone, and a sentence's own punctuation (``word:``, ``word?``)."""
+    out: dict[str, None] = {}
+    for m in _RUN.finditer(text):
+        run, s, e = m.group(), m.start(), m.end()
+        before = text[s - 1] if s else " "
+        after = text[e] if e < len(text) else " "
+        if before.isalnum() and after.isalnum():
+            continue  # inside a word
+        if set(run) <= {"_", "-"} and (before.isalnum() or after.isalnum()):
+            continue  # an identifier's underscore, a hyphen, an option's dash
+        ends_clause = not after.strip().strip(_CLOSE)
+        if set(run) <= _PROSE and (before.isalnum() or before in _CLOSE) and ends_clause:
+            continue  # "word:" "pipeline?" "end;"
+        if len(run) > 1 and run[-1] in ",;" and run[-2] != run[-1] and ends_clause:
+            run = run[:-1]  # "--;" at a clause's end: the clause's punctuation is not the symbol's
+        if len(run) == 1 and run in ";:":
+            continue  # a lone ; or : is punctuation
+        out.setdefault(run, None)
+        if len(out) >= limit:
+            break
+    return list(out)
+
+
+def evidence_symbols(question: str, texts: Sequence[str]) -> list[str]:
+    """The symbols a symbol question's answer is chosen from, nearest the evidence first: those of
+    the sentence (or table cell) of ``texts`` (the kept leaves) matching the question best
+    (:func:`h2mt.query.evidence.rank_sentences`; the kind of answer asked for, "operator",
+    "special parameter", is not a word of the evidence); when it has none, those of the lines right
+    before and after it (a table row's operator cell sits beside its description); else those of
+    its whole leaf. Empty when no sentence shares a word with the question."""
+    ranked = rank_sentences(re.sub(_NOUNS, " ", question, flags=re.IGNORECASE), texts)  # "operator" names no evidence
+    if not ranked or ranked[0].score <= 0:
+        return []
+    best = ranked[0]
+    units = split_sentences(texts[best.leaf])
+    around = "\n".join(units[k] for k in (best.index - 1, best.index + 1) if 0 <= k < len(units))
+    return symbol_candidates(best.text) or symbol_candidates(around) or symbol_candidates(texts[best.leaf])
+
+
+def choose_span(
+    prompt_ids: Sequence[int],
+    candidates: Sequence[str],
+    encode: Callable[[str], list[int]],
+    logits: Callable[[list[int]], Any],
+    end_ids: Sequence[int],
+) -> tuple[str | None, int]:
+    """Greedy decoding constrained to ``candidates``: the candidate the model picks after
+    ``prompt_ids``, and how many forward passes it took (``None`` when no candidate encodes).
+
+    ``logits(ids)`` returns the next-token logits after ``ids`` (indexable by token id). At each
+    step the allowed tokens are the next tokens of the candidates whose ids start with the tokens
+    chosen so far; a candidate that is complete competes through ``end_ids`` (its best logit).
+    Once one candidate is left it is the answer without another pass."""
+    seqs = {c: encode(c) for c in candidates}
+    alive = [c for c in candidates if seqs[c]]
+    chosen: list[int] = []
+    passes = 0
+    while alive:
+        if len(alive) == 1:
+            return alive[0], passes
+        scores = logits([*prompt_ids, *chosen])
+        passes += 1
+        at = len(chosen)
+        complete = [c for c in alive if len(seqs[c]) == at]
+        nexts: dict[int, list[str]] = {}
+        for c in alive:
+            if len(seqs[c]) > at:
+                nexts.setdefault(seqs[c][at], []).append(c)
+        end = max((float(scores[i]) for i in end_ids), default=float("-inf")) if complete else float("-inf")
+        if not nexts:
+            return complete[0], passes
+        token = max(nexts, key=lambda t: float(scores[t]))
+        if complete and end >= float(scores[token]):
+            return complete[0], passes
+        chosen.append(token)
+        alive = nexts[token]
+    return None, passes
+
+
+def symbol_generation(backend: Any, prompt: Prompt, candidates: Sequence[str]) -> Generation:
+    """A :class:`~h2mt.query.generate.Generation` whose one piece is the candidate that
+    :func:`choose_span` picks over ``prompt`` (a text prompt) on ``backend`` (its ``encode``,
+    ``prefill_logits`` and end-of-reply ids); it runs when first iterated."""
+    stats = GenerationStats()
+    started = time.perf_counter()
+    if not prompt.ids:
+        prompt.ids = backend.chat_ids(prompt.messages)
+    encode = getattr(backend, "encode", None) or (lambda t: list(backend.tokenizer.encode(t, add_special_tokens=False)))
+    end_ids = sorted(getattr(backend, "eos_ids", ()) or {backend.tokenizer.eos_token_id})
+    spent: list[float] = []
+
+    def forward(ids: list[int]) -> Any:
+        out, ms = backend.prefill_logits(ids)
+        spent.append(ms)
+        return out
+
+    def pieces() -> Iterator[str]:
+        t0 = time.perf_counter()
+        answer, _ = choose_span(prompt.ids, candidates, encode, forward, end_ids)
+        stats.prompt_tokens = len(prompt.ids) * len(spent)  # positions prefilled, every pass
+        stats.prefill_ms = sum(spent)
+        stats.completion_tokens = len(encode(answer)) if answer else 0
+        stats.first_token_ms = stats.total_ms = (time.perf_counter() - t0) * 1000.0 + (t0 - started) * 1000.0
+        stats.finish_reason = "stop"
+        if answer:
+            yield answer
+
+    return Generation(pieces(), stats, started)

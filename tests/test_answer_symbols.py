@@ -1,0 +1,252 @@
+"""Answers issue 25 left weak: a symbol question answered by a symbol of the kept text (constrained
+decoding), a yes/no or "what happens" question answered by quoting the kept sentence that states
+it, and a comparison of two things asked for a bare yes or no."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import pytest
+from h2mt import H2MT, H2MTConfig, PrefillConfig
+from h2mt.config import AnswerTask
+from h2mt.query.evidence import evidence_quote, rank_sentences, split_sentences
+from h2mt.query.symbols import asks_for_symbol, choose_span, evidence_symbols, symbol_candidates
+from h2mt.query.task import choose_task
+from h2mt.query.words import stem_list, stems
+from h2mt.types import GenerationStats, Node, NodeKind, ScoredNode
+
+
+@pytest.mark.parametrize("question, asks", [
+    ("Which operator raises x to the power y?", True),
+    ("Which redirection operator allows a string to be used as the standard input?", True),
+    ("Which special parameter expands to the process ID of the shell?", True),
+    ("Which characters begin an SQL comment?", True),
+    ("What is the exponent operator in Python?", True),
+    ("which symbol marks a comment", True),
+    ("Which variable sets the history size?", False),
+    ("Which character set does the server use by default?", False),
+    ("Which character did Tom Hanks play in Big?", False),
+    ("What does `$?` expand to?", False),
+    ("What is the default value of PS2?", False),
+])
+def test_which_questions_ask_for_a_symbol(question, asks):
+    assert asks_for_symbol(question) is asks
+
+
+def test_symbol_candidates_are_operator_runs_not_words_or_punctuation():
+    text = ("($?) Expands to the status of the last pipeline: a non-interactive shell, snake_case names, "
+            "a/b paths. Use a || b, ‘<<<’ or --; x ~~ y. Really?")
+    assert symbol_candidates(text) == ["$?", "||", "<<<", "--", "~~"]
+    assert symbol_candidates("x // y and x ** y and -1", limit=1) == ["//"]
+
+
+TABLE = ("Operation\n\nResult\n\nx // y\n\nfloored quotient of x and y\n\n(1)\n\n"
+         "divmod(x, y)\n\nthe pair (x // y, x % y)\n\n(2)\n\nx ** y\n\nx to the power y\n\n(5)")
+
+
+def test_the_symbol_beside_the_best_matching_table_cell_is_the_candidate():
+    """A table row's operator sits in the cell before its description: the neighbouring
+    function's row (divmod) does not compete."""
+    assert evidence_symbols("Which operator gives the floored quotient of x and y?", ["Intro.", TABLE]) == ["//"]
+    assert evidence_symbols("Which operator raises x to the power y?", [TABLE]) == ["**"]
+    assert evidence_symbols("Which operator is stored on the moon?", ["Nothing here matches."]) == []
+
+
+def _encode(text: str) -> list[int]:
+    return [ord(c) for c in text]
+
+
+END = 0
+
+
+def _logits(prefs: Mapping[tuple[int, ...], Mapping[int, float]], prompt_len: int, calls: list[int]) -> Any:
+    """Next-token scores after the chosen tokens (missing tokens score -100)."""
+    def score(ids: list[int]) -> list[float]:
+        calls.append(len(ids))
+        out = [-100.0] * 256
+        for tok, s in prefs.get(tuple(ids[prompt_len:]), {}).items():
+            out[tok] = s
+        return out
+    return score
+
+
+def test_constrained_decoding_follows_the_model_among_the_candidates_only():
+    prompt = [1, 2, 3]
+    calls: list[int] = []
+    # the model prefers "L" (a word) most, but only candidates' tokens are allowed: "~" wins, then the end
+    prefs = {(): {ord("L"): 9.0, ord("~"): 5.0, ord("!"): 1.0}, (ord("~"),): {END: 3.0, ord("*"): 2.0}}
+    got = choose_span(prompt, ["~", "~*", "!~"], _encode, _logits(prefs, 3, calls), [END])
+    assert got == ("~", 2) and calls == [3, 4]
+    prefs[(ord("~"),)] = {END: 1.0, ord("*"): 2.0}  # now the continuation beats the end
+    assert choose_span(prompt, ["~", "~*", "!~"], _encode, _logits(prefs, 3, []), [END]) == ("~*", 2)
+    assert choose_span(prompt, ["//"], _encode, _logits({}, 3, []), [END]) == ("//", 0)  # one candidate: no pass
+    assert choose_span(prompt, [], _encode, _logits({}, 3, []), [END]) == (None, 0)
+
+
+class LogitBackend:
+    """Scripted replies for generation; next-token scores that favour ``favour``'s first
+    character for constrained decoding (character-level ids)."""
+
+    name = "logits"
+    context_window = 100_000
+    eos_ids = frozenset({END})
+
+    def __init__(self, reply: str, favour: str = "") -> None:
+        self.reply, self.favour = reply, favour
+        self.calls = self.forwards = 0
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
+    def chat_ids(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        return [5] * sum(len(m["content"].split()) for m in messages)
+
+    def encode(self, text: str) -> list[int]:
+        return _encode(text)
+
+    def prefill_logits(self, input_ids: Sequence[int]) -> tuple[Any, float]:
+        self.forwards += 1
+        out = [0.0] * 256
+        for i, c in enumerate(reversed(self.favour)):
+            out[ord(c)] = 10.0 + i
+        out[END] = 5.0
+        return out, 1.0
+
+    def stream(self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
+        self.calls += 1
+        stats.prompt_tokens, stats.completion_tokens = len(input_ids), len(self.reply.split())
+        yield self.reply
+
+
+OPS = {"ops.md": f"# Numeric operations\n\n## Table\n\n{TABLE}\n\n## Comparisons\n\nx < y means x is less than y.\n"}
+NULLGLOB = {"glob.md": "# Filename Expansion\n\n## Globbing\n\nIf no matching filenames are found, and the shell "
+                       "option nullglob is disabled, the word is left unchanged. If the nullglob option is set, and "
+                       "no matches are found, the word is removed.\n\n## Cache\n\nEntries expire after 4 minutes.\n"}
+
+
+def _build(tmp_path, files, encoder, counter, backend, task: str = "auto") -> H2MT:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    cfg = H2MTConfig(prefill=PrefillConfig(task=task))
+    return H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=backend)
+
+
+def test_a_symbol_question_is_answered_by_a_symbol_of_the_kept_text(tmp_path, encoder, counter):
+    be = LogitBackend("divmod")
+    ans = _build(tmp_path, OPS, encoder, counter, be).answer("Which operator gives the floored quotient of x and y?")
+    assert ans.text == "//" and be.calls == 0  # never the neighbouring row's function name
+    assert ans.accounting.task == "short" and "constrained" in str(ans.accounting.task_reason)
+    forced = _build(tmp_path, OPS, encoder, counter, be, task="short")
+    assert forced.answer("Which operator gives the floored quotient of x and y?").text == "divmod"  # as generated
+    assert be.calls == 1
+
+
+def test_several_symbols_are_chosen_between_by_the_generator(tmp_path, encoder, counter):
+    be = LogitBackend("ignored", favour="*")
+    eng = _build(tmp_path, {"ops.md": "# Ops\n\n## Power\n\nThe power operator is ** and * is multiplication.\n"},
+                 encoder, counter, be)
+    ans = eng.answer("Which operator is the power operator?")
+    assert ans.text == "**" and be.calls == 0 and be.forwards == 2  # "*" (both alive), then "*" over the end
+
+
+def test_a_behaviour_question_is_answered_by_the_sentence_that_states_it(tmp_path, encoder, counter):
+    be = LogitBackend("If the nullglob option is set, the word remains unchanged.")  # a small model's inversion
+    eng = _build(tmp_path, NULLGLOB, encoder, counter, be)
+    ans = eng.answer("If the nullglob option is set and no matches are found, what happens to the word?")
+    assert ans.text == "If the nullglob option is set, and no matches are found, the word is removed."
+    assert be.calls == 0 and ans.accounting.completion_tokens == 0 and ans.accounting.prefill_ms == 0.0
+    assert ans.accounting.task == "brief" and "quoted" in str(ans.accounting.task_reason)
+    assert ans.context.endswith("the word is removed.") and "left unchanged" not in ans.context
+    yes_no = eng.answer("Is the word removed when the nullglob option is set and no matches are found?")
+    assert yes_no.text.endswith("the word is removed.") and be.calls == 0
+
+
+def test_no_quote_when_no_kept_sentence_states_the_answer(tmp_path, encoder, counter):
+    be = LogitBackend("The context does not say whether audit logs are encrypted.")
+    eng = _build(tmp_path, NULLGLOB, encoder, counter, be)
+    ans = eng.answer("Are audit logs encrypted at rest?")
+    assert be.calls == 1 and "quoted" not in str(ans.accounting.task_reason)
+
+
+def _leaf(text: str, i: int = 0) -> ScoredNode:
+    return ScoredNode(Node(i, NodeKind.LEAF, "t", -1, [], 0, 0, len(text), len(text.split()), 1, ("Doc", "t"), text),
+                      1.0)
+
+
+def test_the_quote_needs_half_the_question_words_weight():
+    src = [_leaf("Strings are sequences. Some collection classes are mutable.")]
+    assert evidence_quote("Are Python strings mutable and hashable?", src, min_coverage=0.5) is None
+    got = evidence_quote("Are Python strings mutable and hashable?", src, min_coverage=0.0)
+    assert got is not None and got[1].node.text == got[0].text
+    best = rank_sentences("Is TRUNCATE faster?", ["It scans. TRUNCATE does not scan, so it is faster."])[0]
+    assert best.text == "TRUNCATE does not scan, so it is faster." and best.coverage == 1.0
+    assert split_sentences("a\n\nOne. Two? (Three.)") == ["a", "One.", "Two?", "(Three.)"]
+
+
+def test_sentences_are_ranked_by_textbook_bm25_over_stemmed_words():
+    """bm25s scores equal idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avg)) with k1=1.2, b=0.75."""
+    import math
+
+    texts = ["The operator concatenates strings. A string is text.", "Concatenation of two strings; strings again."]
+    assert stem_list("Concatenation of two strings; strings again.") == ["conca", "two", "strin", "strin", "again"]
+    assert stems("Which operator concatenates the strings?") == {"opera", "conca", "strin"}
+    ranked = rank_sentences("Which operator concatenates strings?", texts)
+    docs = [stem_list(s) for t in texts for s in split_sentences(t)]
+    avg = sum(map(len, docs)) / len(docs)
+    idf = {w: math.log(1 + (len(docs) - d + 0.5) / (d + 0.5))
+           for w in ("opera", "conca", "strin") for d in [sum(w in s for s in docs)]}
+
+    def bm25(doc: list[str]) -> float:
+        norm = 1.2 * (1 - 0.75 + 0.75 * len(doc) / avg)
+        return sum(idf[w] * doc.count(w) * 2.2 / (doc.count(w) + norm) for w in idf if w in doc)
+
+    assert [(s.leaf, s.index) for s in ranked] == [(0, 0), (1, 0), (0, 1)]
+    for s in ranked:
+        assert s.score == pytest.approx(bm25(docs[[(0, 0), (0, 1), (1, 0)].index((s.leaf, s.index))]), rel=1e-9)
+    assert ranked[0].coverage == 1.0 and ranked[2].coverage == pytest.approx(idf["strin"] / sum(idf.values()))
+    assert [s.score for s in rank_sentences("Which one?", ["No words in common."])] == [0.0]
+
+
+@pytest.mark.parametrize("question", [
+    "Were Scott Derrickson and Ed Wood of the same nationality?",
+    "Are both Elko Regional Airport and Gerald R. Ford International Airport located in Michigan?",
+    "Are Ferocactus and Silene both types of plant?",
+    "Is PostgreSQL older than MySQL?",
+])
+def test_a_comparison_of_two_things_gets_a_bare_yes_or_no(question):
+    c = choose_task(question)
+    assert (c.task, c.reason) == (AnswerTask.SHORT, "compare")
+
+
+def test_a_yes_to_a_comparison_is_shown_not_retried(tmp_path, encoder, counter):
+    """A bare "Yes" is never a span of the kept text; it is not retried as an explanation."""
+    be = LogitBackend("Yes")
+    files = {"plants.md": "# Plants\n\n## Ferocactus\n\nFerocactus is a genus of large barrel cacti.\n\n"
+                          "## Silene\n\nSilene is a genus of flowering plants.\n"}
+    ans = _build(tmp_path, files, encoder, counter, be).answer("Are Ferocactus and Silene both types of plant?")
+    assert ans.text == "Yes" and be.calls == 1
+    assert (ans.accounting.task, ans.accounting.task_reason) == ("short", "compare")
+
+
+class ServerBackend(LogitBackend):
+    """A server: it takes messages and returns text, never logits."""
+
+    takes_messages = True
+
+    def prefill_logits(self, input_ids: Sequence[int]) -> tuple[Any, float]:
+        raise AssertionError("a server has no logits")
+
+    def stream_messages(self, messages: Sequence[Mapping[str, str]], cfg: PrefillConfig,
+                        stats: GenerationStats) -> Iterator[str]:
+        return self.stream([], cfg, stats)
+
+
+def test_a_server_backend_answers_a_symbol_question_without_logits(tmp_path, encoder, counter):
+    power = {"ops.md": "# Ops\n\n## Power\n\nThe power operator is ** and * is multiplication.\n"}
+    be = ServerBackend("**")
+    ans = _build(tmp_path, power, encoder, counter, be).answer("Which operator is the power operator?")
+    assert ans.text == "**" and be.calls == 1 and "constrained" not in str(ans.accounting.task_reason)
+    one = ServerBackend("divmod")  # one candidate needs no logits: still the symbol
+    eng = _build(tmp_path, OPS, encoder, counter, one)
+    assert eng.answer("Which operator gives the floored quotient of x and y?").text == "//" and one.calls == 0
