@@ -163,11 +163,12 @@ class RouteConfig:
     # re-ranking of the candidates before selection (query/routing.py, _Search.rerank):
     novelty: float = 0.6  # a leaf's score shrinks by this times the share of its question terms already held
     mmr: float = 0.2  # a leaf's score drops by this times its best cosine with the leaves ranked before it
+    coverage: float = 0.2  # ... and rises by this times the idf share of the question's terms it adds
     # a leaf too large for what is left of the budget is kept as an excerpt (query/excerpt.py): its sentences
     # holding at least this idf share of the question's terms (0 = off: the leaf is skipped)
     excerpt_share: float = 0.3
-    excerpt_strength: float = 0.5  # ... of leaves scoring (before re-ranking) at least this share of the best leaf
-    excerpt_top: int = 0  # ... and ranking (before re-ranking) among the best this many (0 = any rank)
+    excerpt_top: int = 8  # ... when it ranks among the best this many leaves before the re-ranking (0 = off)
+    excerpt_fill: float = 1.0  # such a leaf is also cut when whole it would take more than this share of what is left
     bm25_k1: float = 1.2  # BM25 term-frequency saturation
     bm25_b: float = 0.75  # BM25 length normalisation
     # share of HMT memory search cos(S_q W_q, M W_k) in node scores (0 = off; 1 = alone); needs an index with memories
@@ -188,9 +189,10 @@ class RouteConfig:
         _check(self.link_sources >= 0 and self.link_fanout >= 1 and self.title_leaves >= 1,
                "RouteConfig.link_sources must be >= 0, link_fanout and title_leaves >= 1")
         _check(self.lexical_leaves >= 0, f"RouteConfig.lexical_leaves must be >= 0, got {self.lexical_leaves}")
-        _check(0 <= self.excerpt_share <= 1 and 0 <= self.excerpt_strength <= 1,
-               f"RouteConfig.excerpt_share and excerpt_strength must be in [0, 1], got {self.excerpt_share} "
-               f"and {self.excerpt_strength}")
+        _check(0 <= self.excerpt_share <= 1 and self.excerpt_top >= 0 and 0 < self.excerpt_fill <= 1,
+               f"RouteConfig.excerpt_share must be in [0, 1], excerpt_top >= 0 and excerpt_fill in (0, 1], got "
+               f"{self.excerpt_share}, {self.excerpt_top} and {self.excerpt_fill}")
+        _check(self.coverage >= 0, f"RouteConfig.coverage must be >= 0, got {self.coverage}")
         _check(0 <= self.novelty <= 1 and 0 <= self.mmr <= 1,
                f"RouteConfig.novelty and mmr must be in [0, 1], got {self.novelty} and {self.mmr}")
 

@@ -112,7 +112,8 @@ def judge(q: BenchQuestion, sel: Selection) -> dict[str, Any]:
     out: dict[str, Any] = {"answer_contained": answer_contained(q.answers, sel.text)}
     if q.gold_titles:
         if sel.nodes is not None:
-            kept = {n.path[-1] for n in sel.nodes if n.path}
+            # an excerpt (a leaf cut to its sentences matching the question) does not count as its paragraph kept
+            kept = {n.path[-1] for n in sel.nodes if n.path and not n.excerpt}
             out["evidence_all"], out["evidence_any"] = titles_kept(q.gold_titles, kept)
         else:  # text-level methods: a title survives when it still occurs in the text
             text = f" {normalise(sel.text)} "

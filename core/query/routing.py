@@ -17,8 +17,13 @@ match counts in proportion to the section's agreement a in [0, 1] with its title
 (:mod:`h2mt.index.agreement`, ``title_agreement``): a leaf joins at ``own + a * (lifted - own)``,
 so a heading its own text contradicts (a = 0) lifts nothing. Last, the pool is re-ranked greedily
 so that the budget goes to leaves that add something (``novelty``: a leaf whose question terms the
-better leaves already hold sinks; ``mmr``: so does a near-duplicate of a better leaf), and the best
-leaves that fit the budget are kept. Scores are higher-is-better.
+better leaves already hold sinks; ``mmr``: so does a near-duplicate of a better leaf; ``coverage``: a
+leaf that adds question terms they lack, e.g. another key of a multi-key question, rises), and the best
+leaves that fit the budget are kept. A leaf that no longer fits what is left of the budget, and that
+was among the ``excerpt_top`` best before the re-ranking, is kept as an excerpt instead of being
+skipped: its sentences holding at least ``excerpt_share`` of the question's terms (idf-weighted),
+when they fit (:mod:`h2mt.query.excerpt`; ``excerpt_fill`` < 1 also cuts a leaf that would take more
+than that share of what is left). Scores are higher-is-better.
 
 With ``RouteConfig.memory_weight`` w > 0 every node score becomes ``(1 - w) * fused + w * mem``,
 where ``mem`` is HMT's memory-search similarity cos(S_q W_q, M W_k) between the question's
@@ -38,8 +43,9 @@ from ..config import FusionMode, RouteConfig
 from ..errors import BudgetError, ConfigError, InputError
 from ..index.encoders.base import Encoder
 from ..index.index import Index
-from ..types import NodeKind, RouteResult, ScoredNode
-from .select import select_leaves
+from ..types import Node, NodeKind, RouteResult, ScoredNode
+from .excerpt import QuestionTerms, excerpt
+from .select import Excerpter, select_leaves
 
 if TYPE_CHECKING:
     import numpy as np
@@ -238,8 +244,9 @@ class _Search:
     def rerank(self) -> None:
         """Re-rank the pool before selection so that the budget goes to leaves that add something: first by
         maximal marginal relevance (:meth:`_greedy` with ``s - mmr * c``, c = a leaf's best cosine with the
-        leaves ranked before it), then by novelty (``s * (1 - novelty * r)``, r = the idf share of its
-        question terms that the leaves ranked before it already hold, 1 for a leaf without any)."""
+        leaves ranked before it), then by novelty and coverage (``s * (1 - novelty * r) + coverage * f``, r = the
+        idf share of its question terms that the leaves ranked before it already hold, 1 for a leaf without any;
+        f = the idf share of all the question's terms that it adds to them)."""
         import numpy as np
 
         cfg, w = self.cfg, self.scorer.lex_weights
@@ -255,16 +262,17 @@ class _Search:
                 best[:] = np.maximum(best, emb @ emb[i])
 
             self._greedy(ids, marginal, near)
-        if cfg.novelty > 0 and w.size and len(self.pool) > 1:
+        if (cfg.novelty > 0 or cfg.coverage > 0) and w.size and len(self.pool) > 1:
             ids = self._ranked()
             has = (self.scorer.lex_cols[ids].toarray() > 0) * w[None, :]  # (P, Q) idf of the terms held
             mass = has.sum(1)
             covered = np.zeros(w.size, dtype=bool)
+            total = float(w.sum())
 
             def novel(base: np.ndarray) -> np.ndarray:
                 fresh = (has * ~covered[None, :]).sum(1)
                 held = np.where(mass > 0, 1.0 - fresh / np.maximum(mass, 1e-12), 1.0)
-                return base * (1.0 - cfg.novelty * held)
+                return base * (1.0 - cfg.novelty * held) + cfg.coverage * fresh / max(total, 1e-12)
 
             def cover(i: int) -> None:
                 covered[:] |= has[i] > 0
@@ -311,6 +319,20 @@ def _memory_terms(cfg: RouteConfig, memory: MemorySearch | None, question: str) 
     return {"memory_keys": memory.keys, "memory_query": memory.query(question)}
 
 
+def _excerpter(index: Index, question: str, cfg: RouteConfig, relevance: dict[int, float]) -> Excerpter | None:
+    """The excerpts of strong leaves the budget no longer fits whole: the ``excerpt_top`` best leaves by their
+    score before the re-ranking (None when ``excerpt_share`` or ``excerpt_top`` is 0)."""
+    if cfg.excerpt_share <= 0 or cfg.excerpt_top <= 0:
+        return None
+    terms = QuestionTerms.of(question, index.lexical)
+    strong = set(heapq.nsmallest(cfg.excerpt_top, relevance, key=lambda c: (-relevance[c], c)))
+
+    def cut(leaf: Node, room: int) -> Node | None:
+        return excerpt(leaf, terms, room, cfg.excerpt_share) if leaf.id in strong else None
+
+    return cut
+
+
 def _dropped(index: Index, kept: list[ScoredNode], score: dict[int, float]) -> list[ScoredNode]:
     """Every branch routing dropped, best first: the topmost internal nodes with no kept leaf below
     (pruned by the beam, or descended and then outscored). A branch never scored (it lay inside a
@@ -354,8 +376,10 @@ def route(
     search.backfill(cfg.overfetch * cfg.budget)
     search.pull_up()
     search.follow_titles(question)
+    relevance = dict(search.pool)
     search.rerank()
-    kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score)
+    excerpter = _excerpter(index, question, cfg, relevance)
+    kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score, excerpter, cfg.excerpt_fill)
     if not kept:
         smallest = min(index.nodes[i].tokens for i in search.pool)
         raise BudgetError(

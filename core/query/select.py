@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..types import Node, ScoredNode
 
-__all__ = ["select_leaves"]
+__all__ = ["select_leaves", "Excerpter"]
+
+Excerpter = Callable[[Node, int], Node | None]
+"""A leaf and the tokens left -> a shorter copy of the leaf that fits them, or None (:mod:`h2mt.query.excerpt`)."""
 
 
 def select_leaves(
-    nodes: Sequence[Node], pool: Mapping[int, float], budget: int, min_score: float | None = None
+    nodes: Sequence[Node], pool: Mapping[int, float], budget: int, min_score: float | None = None,
+    excerpt: Excerpter | None = None, fill: float = 1.0,
 ) -> list[ScoredNode]:
     """Best-scoring leaves of ``pool`` whose tokens fit ``budget``, in document order.
 
-    Greedy by score; a leaf that does not fit is skipped and smaller ones are tried.
+    Greedy by score; a leaf that does not fit is replaced by its ``excerpt`` when one is given and
+    offers a copy that fits, else skipped, and smaller ones are tried.
     Ties break by document order so the result is deterministic.
     """
     left = budget
@@ -22,10 +27,12 @@ def select_leaves(
     for nid, s in sorted(pool.items(), key=lambda kv: (-kv[1], kv[0])):
         if min_score is not None and s < min_score:
             break
-        t = nodes[nid].tokens
-        if t <= left:
-            kept.append(ScoredNode(nodes[nid], s))
-            left -= t
+        node = nodes[nid]
+        if node.tokens > fill * left and excerpt is not None:
+            node = excerpt(node, left if node.tokens > left else int(fill * left)) or node
+        if node.tokens <= left:
+            kept.append(ScoredNode(node, s))
+            left -= node.tokens
         if left <= 0:
             break
     kept.sort(key=lambda k: k.node.id)

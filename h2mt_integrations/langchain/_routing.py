@@ -65,7 +65,10 @@ def route_documents_engine(
         d, x = docs[int(s.node.ref)], leaves[int(s.node.ref)]
         path = [x.doc_title, *x.path] if x.doc_title else list(x.path)
         meta = {**d.metadata, "path": path, "score": s.score}
-        kept.append(Document(page_content=d.page_content, metadata=meta, id=d.id))
+        if s.node.excerpt:  # routing kept only the sentences matching the question (what fitted the budget)
+            meta["excerpt"] = True
+        content = s.node.text if s.node.excerpt else d.page_content
+        kept.append(Document(page_content=content, metadata=meta, id=d.id))
     return kept, r, eng
 
 

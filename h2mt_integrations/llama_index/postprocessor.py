@@ -42,9 +42,11 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
     ``PARENT`` chains, ``SOURCE`` documents) is cached by node ids and text hashes. ``encoder=`` also
     takes an h2mt Encoder; ``backend=``/``token_counter=`` replace the tokenizer counting tokens.
 
-    When every candidate is larger than ``budget`` (LlamaIndex's default ``chunk_size`` is 1024), the
-    best-scoring node is kept, truncated to the budget (a copy with the same id and metadata), and a
-    warning is logged, as LlamaIndex's own postprocessors degrade; use a chunk size below the budget."""
+    A node routing kept as an excerpt (only its sentences matching the question fitted what was left
+    of the budget) comes back as a copy holding the excerpt, with the same id and metadata. When every
+    candidate is larger than ``budget`` (LlamaIndex's default ``chunk_size`` is 1024) a warning is
+    logged, as LlamaIndex's own postprocessors degrade, and the best node's matching sentences are
+    kept, else the best node truncated to the budget; use a chunk size below the budget."""
 
     budget: int = Field(1024, ge=1, description="Token budget of the kept nodes (generator tokens).")
     beam_width: int = Field(4, ge=1, description="Internal nodes kept per level of the coarse-to-fine beam.")
@@ -145,17 +147,30 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
     def _route(self, eng: H2MT, q: str) -> tuple[RouteResult, bool]:
         """Route ``q``; when every candidate is larger than the budget, route over all of them
         instead (the caller keeps only the best, truncated). Returns (result, degraded)."""
+        smallest = min(n.tokens for n in eng.index.leaves())
+        if smallest > self.budget:
+            log.warning(
+                "every candidate node is larger than the token budget (%d; the smallest is %d tokens): keeping "
+                "the sentences of the best nodes that match the question, else the best node truncated to the "
+                "budget. Use a chunk size below the budget (e.g. Settings.chunk_size=%d) or raise the budget",
+                self.budget, smallest, max(1, self.budget // 2))
         try:
             return eng.route(q), False
         except BudgetError:
-            smallest = min(n.tokens for n in eng.index.leaves())
             if smallest <= self.budget:
                 raise
-            log.warning(
-                "every candidate node is larger than the token budget (%d; the smallest is %d tokens): keeping "
-                "the best node truncated to the budget. Use a chunk size below the budget (e.g. "
-                "Settings.chunk_size=%d) or raise the budget", self.budget, smallest, max(1, self.budget // 2))
             return eng.route(q, budget=eng.index.tokens_total), True
+
+    @staticmethod
+    def _kept_node(leaves: Leaves, kept: Any) -> Any:
+        """The original node of a kept leaf; for an excerpt (routing kept only its sentences matching
+        the question) a copy holding the excerpt, with the same id and metadata."""
+        original = leaves.originals[kept.ref].node
+        if not getattr(kept, "excerpt", False):
+            return original
+        node = original.model_copy(deep=True)
+        node.set_content(kept.text)
+        return node
 
     def _finish(self, r: RouteResult, leaves: Leaves, degraded: bool = False) -> list[NodeWithScore]:
         if degraded:
@@ -166,7 +181,7 @@ class H2MTNodePostprocessor(BaseNodePostprocessor):
             out = [NodeWithScore(node=node, score=float(best.score))]
             r = replace(r, kept=[best], budget=self.budget, tokens_kept=self._counter([text])[0])
         else:
-            out = [NodeWithScore(node=leaves.originals[k.node.ref].node, score=float(k.score)) for k in r.kept]
+            out = [NodeWithScore(node=self._kept_node(leaves, k.node), score=float(k.score)) for k in r.kept]
         emit_routing_end(r, [n.node.node_id for n in out])
         return out
 

@@ -1,9 +1,13 @@
 """``niah``: RULER-style needle-in-a-haystack questions over real text.
 
 The haystack is a contiguous run of real sections (default: the Bash Reference Manual),
-trimmed to a token length; a needle "One of the special magic numbers for KEY is: VALUE."
+trimmed to a token length; a needle "One of the special magic numbers for KEY is VALUE."
 is inserted at a sentence boundary at a chosen depth (0-100%). Multi-key questions add
 distractor needles with other keys at random depths. Gold evidence is the needle.
+
+RULER's needle reads "... is: VALUE."; the colon is left out because a chunker that ends units at
+": " (h2mt's does, for definition lists) can cut the needle between two leaves, so that no method
+could keep the evidence whole (before: 1 of the 44 niah-8k needles, 6 of the RULER 4k-32k needles).
 """
 
 from __future__ import annotations
@@ -28,13 +32,15 @@ from .types import (
     sections_document,
 )
 
-__all__ = ["NiahSpec", "make_niah", "niah_dataset", "insert_at_depth", "real_parts", "cut_haystack", "magic_keys"]
+__all__ = ["NEEDLE", "NiahSpec", "make_niah", "niah_dataset", "insert_at_depth", "real_parts", "cut_haystack",
+           "magic_keys"]
 
 _ADJ = ("quiet amber brisk clever dusty eager fancy gentle hollow icy jolly keen lively mellow noble "
         "odd plain rapid silent tidy").split()
 _NOUN = ("river falcon lantern meadow harbor pebble canyon willow comet orchard beacon glacier tunnel "
          "violin maple saddle crystal thistle anchor summit").split()
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+NEEDLE = "One of the special magic numbers for {key} is {value}."  # RULER's, without the colon (above)
 
 
 @dataclass(frozen=True)
@@ -120,9 +126,7 @@ def make_niah(docs: Sequence[ParsedDocument], count: CountFn, spec: NiahSpec) ->
                 parts = cut_haystack(pool, target, rng)
                 keys = magic_keys(rng, nkeys)
                 values = [str(rng.randint(1_000_000, 9_999_999)) for _ in keys]
-                needles = [
-                    f"One of the special magic numbers for {k} is: {v}." for k, v in zip(keys, values, strict=True)
-                ]
+                needles = [NEEDLE.format(key=k, value=v) for k, v in zip(keys, values, strict=True)]
                 for extra in needles[1:]:
                     insert_at_depth(parts, extra, rng.random())
                 insert_at_depth(parts, needles[0], depth)

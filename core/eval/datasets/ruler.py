@@ -5,8 +5,8 @@ Manual up to 64k tokens, the Python 3.11 library reference beyond; ``--data`` ma
 file or folder), trimmed to the length, with needles inserted at sentence boundaries. Gold
 evidence is every needle the answer needs: all of them must survive selection.
 
-- ``niah-single``: one needle "One of the special magic numbers for KEY is: VALUE."; the question
-  asks for KEY's number.
+- ``niah-single``: one needle "One of the special magic numbers for KEY is VALUE." (RULER's has
+  "is: VALUE"; the colon is left out, see :mod:`.niah`); the question asks for KEY's number.
 - ``niah-multikey``: the same with three distractor needles of other keys.
 - ``niah-multivalue``: four needles give KEY four values; the question asks for all of them.
 - ``niah-multiquery``: four keys, one needle each; the question asks for all four numbers.
@@ -34,7 +34,7 @@ from ...counting import CountFn
 from ...errors import InputError
 from ...types import ParsedDocument
 from .manuals import manual_source
-from .niah import cut_haystack, insert_at_depth, magic_keys, real_parts
+from .niah import NEEDLE, cut_haystack, insert_at_depth, magic_keys, real_parts
 from .paths import is_data_dir
 from .types import (
     BenchDataset,
@@ -50,7 +50,6 @@ __all__ = ["RULER_TASKS", "RulerSpec", "make_ruler", "ruler_dataset", "python_do
 
 RULER_TASKS = ("niah-single", "niah-multikey", "niah-multivalue", "niah-multiquery", "vt")
 PYTHON_DOCS = "/usr/share/doc/python3.11/html/library"  # Debian package python3.11-doc
-_NEEDLE = "One of the special magic numbers for {key} is: {value}."
 
 
 @dataclass(frozen=True)
@@ -99,11 +98,11 @@ def _niah(task: str, rng: random.Random) -> tuple[Question, list[str]]:
     keys = magic_keys(rng, k)
     if task == "niah-multivalue":
         values = [_number(rng) for _ in range(4)]
-        gold = [_NEEDLE.format(key=keys[0], value=v) for v in values]
+        gold = [NEEDLE.format(key=keys[0], value=v) for v in values]
         q = f"What are all the special magic numbers for {keys[0]} mentioned in the provided text?"
         return (q, values, gold), []
     values = [_number(rng) for _ in keys]
-    needles = [_NEEDLE.format(key=key, value=v) for key, v in zip(keys, values, strict=True)]
+    needles = [NEEDLE.format(key=key, value=v) for key, v in zip(keys, values, strict=True)]
     if task == "niah-multiquery":
         q = ("What are all the special magic numbers for " + ", ".join(keys[:-1]) + f" and {keys[-1]} "
              "mentioned in the provided text?")
