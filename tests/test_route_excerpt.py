@@ -148,9 +148,9 @@ def test_excerpt_and_coverage_settings_are_checked(bad):
 
 def test_integrations_return_the_excerpt_not_the_whole_document() -> None:
     pytest.importorskip("langchain_core")
+    from h2mt.index.encoders.base import HashingEncoder
     from langchain_core.documents import Document
 
-    from h2mt.index.encoders.base import HashingEncoder
     from h2mt_integrations.langchain._routing import route_documents_engine
 
     filler = " ".join(f"Unrelated sentence number {i} talks about weather and gardens." for i in range(40))
