@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import torch
-from h2mt import ChunkConfig, H2MTConfig, PrefillConfig
+from h2mt import PrefillConfig
 from h2mt.config import KVConfig
 from h2mt.engine import H2MT
 from h2mt.errors import ModelError
@@ -38,10 +38,8 @@ from h2mt.train.kv_adapter import AdapterTrainConfig, distill_loss, student_logp
 from h2mt.train.kv_examples import Example, joined_cache, load_example, save_example, teacher
 from h2mt.types import GenerationStats
 
-from tests._docs import make_doc
-from tests._tiny import make_tiny_model_dir
-
 from .test_kv_blocks import VOCAB, _model
+from .test_kv_store import tiny_kv_engine
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny models gain nothing from threads
 
@@ -135,22 +133,14 @@ def test_in_kv_prefill_the_adapter_changes_only_the_question_positions(tmp_path:
 # -- through the engine, on a tiny Llama with a tokenizer --------------------------------------------
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory):
-    from h2mt.backends import load_backend
-    from h2mt.config import BackendConfig
-
-    root = tmp_path_factory.mktemp("kvadapter")
-    model_dir = make_tiny_model_dir(root / "llama")
-    backend = load_backend(BackendConfig(model=str(model_dir), device="cpu"))
-    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=48, min_tokens=8), prefill=PrefillConfig(max_new_tokens=6))
-    docs = [make_doc([(1, "1 redirections", 4), (1, "2 signals", 4)], seed=s, title=f"Doc {s}", source=f"d{s}.md")
-            for s in (1, 2, 3)]
-    eng = H2MT.build(docs, cfg, encoder=HashingEncoder(64), backend=backend)
+    out = tiny_kv_engine(tmp_path_factory.mktemp("kvadapter"))
+    backend, root = out["backend"], out["root"]
     # an adapter for this generator: trained elsewhere, here random, saved from a copy of the model
     donor = copy.deepcopy(backend.model)
     inject(donor, 4, 8, ("q_proj", "k_proj", "v_proj", "o_proj"))
     _randomize_lora(donor, seed=3)
     folder = save_adapter(donor, root / "adapter", {"generator": "tiny"})
-    return {"root": root, "backend": backend, "eng": eng, "adapter": folder}
+    return {**out, "adapter": folder}
 
 
 def _answer(eng: H2MT, prefill: PrefillConfig, q: str = "What does the signal trap do?", budget: int = 120):

@@ -130,20 +130,25 @@ def test_block_key_and_info(tmp_path: Path) -> None:
 
 
 # -- through the engine, on a tiny Llama with a tokenizer -------------------------------------
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory):
+def tiny_kv_engine(root: Path) -> dict:
+    """A tiny Llama with a tokenizer and an engine over three small documents (shared by the kv tests)."""
     from h2mt.backends import load_backend
     from h2mt.config import BackendConfig
 
-    root = tmp_path_factory.mktemp("kvstore")
     model_dir = make_tiny_model_dir(root / "llama")
     backend = load_backend(BackendConfig(model=str(model_dir), device="cpu"))
     cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=48, min_tokens=8), prefill=PrefillConfig(max_new_tokens=6))
     docs = [make_doc([(1, "1 redirections", 4), (1, "2 signals", 4)], seed=s, title=f"Doc {s}", source=f"d{s}.md")
             for s in (1, 2, 3)]
     eng = H2MT.build(docs, cfg, encoder=HashingEncoder(64), backend=backend)
-    eng.save(root / "x.h2mt")
     return {"root": root, "model_dir": model_dir, "backend": backend, "eng": eng, "docs": docs}
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory):
+    out = tiny_kv_engine(tmp_path_factory.mktemp("kvstore"))
+    out["eng"].save(out["root"] / "x.h2mt")
+    return out
 
 
 def _answer(eng: H2MT, prefill: PrefillConfig, q: str = "What does the signal trap do?", budget: int = 120):

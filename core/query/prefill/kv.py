@@ -340,8 +340,10 @@ class KVPrefill:
             raise ConfigError("kv prefill: the prompt was not made by the kv strategy (no blocks or store)")
 
         model = getattr(backend, "model", None)
-        with exclusive():
-            adapter = resolve_adapter(model, plan.kv.adapter)
+        adapter = False
+        if plan.kv.adapter != "off":
+            with exclusive():
+                adapter = resolve_adapter(model, plan.kv.adapter)
         stats.kv_adapter = (attached(model) or "") if adapter else ""
 
         def start() -> tuple[torch.Tensor, DynamicCache]:

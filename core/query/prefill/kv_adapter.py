@@ -59,7 +59,12 @@ def resolve_adapter(model: Any, setting: str) -> bool:
     ``model`` once; True when kv prefill should switch it on. The caller holds the model's lock."""
     if setting == "off":
         return False
-    folder = shipped_adapter(model) if setting == "auto" else Path(setting)
+    if setting == "auto":
+        if not hasattr(model, "_h2mt_kv_shipped"):  # the fingerprint hashes every parameter: once per model
+            model._h2mt_kv_shipped = shipped_adapter(model)
+        folder = model._h2mt_kv_shipped
+    else:
+        folder = Path(setting)
     if folder is None:
         return False
     if not folder.is_dir():
