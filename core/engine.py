@@ -21,7 +21,8 @@ from .index.external import LeafInput, documents_from_leaves
 from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
-from .query.answer import clean_answer, focus_sources, retry_reason
+from .query.answer import clean_answer, focus_sources, is_lookup, retry_reason
+from .query.entries import asks_for_name, described_entries, entry_source, named_entry, opening
 from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
@@ -444,10 +445,10 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        p, first, note, constrained = self._first(question, choice, kept, cfgs[0], auto)
+        p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto)
         prompts = [p]
         why: list[str] = [note] if note else []
-        quoted = note is not None and not constrained
+        quoted, constrained = kind == "quoted", kind == "constrained"
 
         def retry(g: Generation) -> Generation | None:
             reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained)
@@ -466,23 +467,28 @@ class H2MT:
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
             return Answer(question, text, p.sources, acc, p.context)
 
-        checked = auto and choice.task == AnswerTask.SHORT
+        checked = auto and choice.task == AnswerTask.SHORT and not quoted
         return AnswerStream(first, finish, retry if checked else None)
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-               auto: bool) -> tuple[Prompt, Generation, str | None, bool]:
+               auto: bool) -> tuple[Prompt, Generation, str | None, Literal["generated", "quoted", "constrained"]]:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
-        for the accounting, or ``None``) and whether the answer is a constrained symbol. Under
+        for the accounting, or ``None``) and how the answer was made: generated, quoted from the
+        documents (shown as is) or chosen among names of the kept text (``constrained``). Under
         ``task="auto"``: a yes/no or "what happens" question whose answer a kept sentence states
         is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, nothing generated);
-        a question asking for an operator or symbol gets a symbol of the sentence matching it best,
-        chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
-        leaves (:func:`h2mt.query.answer.focus_sources`)."""
+        questions about entries of reference docs are answered from the entry
+        (:meth:`_entry_first`); a question asking for an operator or symbol gets a symbol of the
+        sentence matching it best, chosen by the generator (:mod:`h2mt.query.symbols`); a brief
+        answer reads the best-matching leaves (:func:`h2mt.query.answer.focus_sources`)."""
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
-            return p, quote_generation(quote[0].text), note, False
+            return p, quote_generation(quote[0].text), note, "quoted"
+        entry = self._entry_first(question, choice, kept, cfg) if auto else None
+        if entry is not None:
+            return entry
         brief = auto and choice.task == AnswerTask.BRIEF
         p = self.prompt(question, focus_sources(question, kept) if brief else kept, cfg)
         symbols = (evidence_symbols(question, [s.node.text for s in p.sources])
@@ -491,8 +497,57 @@ class H2MT:
             symbols = []  # a server returns text, not the logits a choice between symbols needs
         if symbols:
             note = f"a symbol of the sentence matching best, constrained ({len(symbols)} candidates)"
-            return p, symbol_generation(self.backend, p, symbols), note, True
-        return p, self.generate(p, cfg), None, False
+            return p, symbol_generation(self.backend, p, symbols), note, "constrained"
+        return p, self.generate(p, cfg), None, "generated"
+
+    def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
+                     ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
+        """:meth:`_first` for questions about entries of reference docs (:mod:`h2mt.query.entries`),
+        or ``None`` when the kept text has no entry to answer from:
+
+        * "which option / parameter / function ... <description>?": the name of the entry whose
+          sentence matches best, as is, or chosen by the generator among up to three close ones;
+        * "what does X do?" / "what is X?": the opening sentences of X's entry, quoted;
+        * a value of X ("the default value of X"): generated from X's entry alone."""
+        short = choice.task == AnswerTask.SHORT
+        if short and asks_for_symbol(question):
+            return None
+        before = [self._leaf_before(s.node) for s in kept]
+        if short and asks_for_name(question):
+            found = described_entries(question, kept, before)
+            if not found:
+                return None
+            p = self.prompt(question, [entry_source(e, kept) for e in sorted(found, key=lambda e: (e.leaf, e.first))],
+                            cfg)
+            names = [e.keys[0] for e in found]
+            if len(names) == 1:  # a name of the kept text, shown as is
+                return p, quote_generation(names[0]), "the entry whose text matches best", "quoted"
+            if p.soft is not None or getattr(self.backend, "takes_messages", False):
+                return None  # a choice needs the generator's logits over a text prompt
+            note = f"an entry's name, constrained ({len(names)} candidates)"
+            return p, symbol_generation(self.backend, p, names), note, "constrained"
+        if choice.reason not in ("what-does", "definition") and not (short and is_lookup(question)):
+            return None
+        entry = named_entry(question, kept, before)
+        if entry is None:
+            return None
+        if not short:
+            text = opening(entry, kept)
+            if not text:
+                return None
+            p = build_prompt(question, [entry_source(entry, kept)], cfg)  # what the quote stands on
+            return p, quote_generation(text), f"quoted the opening of {entry.keys[0]}'s entry", "quoted"
+        p = self.prompt(question, [entry_source(entry, kept)], cfg)
+        return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"
+
+    def _leaf_before(self, node: Node) -> str | None:
+        """The text of the leaf right before ``node`` under the same parent (``None``: none)."""
+        nodes = self.index.nodes
+        if not 0 <= node.parent < len(nodes) or not 0 <= node.id < len(nodes):
+            return None
+        siblings = nodes[node.parent].children
+        at = siblings.index(node.id) if node.id in siblings else 0
+        return nodes[siblings[at - 1]].text or None if at else None
 
     async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
         """:meth:`route` without blocking the event loop."""

@@ -59,6 +59,8 @@ _LOOKUP = re.compile(r"\b(?:default|variable|parameter|option|setting|operator|f
                      r"builtin|module|class|decorator|characters?|keyword|flag|syntax)s?\b", re.IGNORECASE)
 FOCUS = 2  # a brief answer (task="auto") reads this many best-matching kept leaves
 _WORD = re.compile(r"[A-Za-z0-9_$?@#*.-]+")
+_NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve")
 
 
 def _norm(word: str) -> str:
@@ -137,13 +139,15 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
 
 def supported_by(answer: str, context: str) -> bool:
     """Whether a short ``answer`` is in the kept ``context``: verbatim as whole words (quotes and a
-    final period dropped, case ignored; a symbol such as ``> `` or ``$?`` too), or by at least
-    :data:`SUPPORT_SHARE` of its content words."""
+    final period dropped, case ignored; a symbol such as ``> `` or ``$?`` too; a number also as
+    its word, "3" as "three"), or by at least :data:`SUPPORT_SHARE` of its content words."""
     a = answer.strip().rstrip(".").strip(_QUOTES + " ")
     if not a:
         return False
     if _verbatim(a, context):
         return True
+    if a.isdigit() and int(a) < len(_NUMBER_WORDS) and _verbatim(_NUMBER_WORDS[int(a)], context):
+        return True  # "3" for "The default is three."
     words = [w for _, _, w in _spans(a) if w not in STOP_WORDS]
     if not words:
         return False

@@ -35,7 +35,7 @@ _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings
                r"did|does|do|was|were|played|plays|voiced|portrayed|in the|from the))")  # a character set; a role
 _ASKS = re.compile(
     r"^(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ ){0,2}" + _NOUNS + r"\b" + _NOT_SYMBOL)
-_RUN = re.compile(r"[!#$%&*+\-/:;<=>?@\\^_|~]+")
+_RUN = re.compile(r"\$\d(?!\d)|[!#$%&*+\-/:;<=>?@\\^_|~]+")  # a positional parameter ($0, $1) is a symbol too
 _CLOSE = ")]'\"\u2019"  # closing quotes and brackets
 _PROSE = set(".,;:?!")  # a run of these right after a word is the sentence's punctuation
 
@@ -48,8 +48,9 @@ def asks_for_symbol(question: str) -> bool:
 
 def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     """The distinct symbols of ``text`` in order of first occurrence (at most ``limit``): runs of
-    operator characters, except a run inside a word (``non-interactive``, ``snake_case``,
-    ``a/b``), underscores or hyphens alone, and a sentence's own punctuation (``word:``, ``word?``)."""
+    operator characters and ``$`` with one digit (``$0``), except a run inside a word
+    (``non-interactive``, ``snake_case``, ``a/b``), underscores or hyphens alone, and a sentence's
+    own punctuation (``word:``, ``word?``)."""
     out: dict[str, None] = {}
     for m in _RUN.finditer(text):
         run, s, e = m.group(), m.start(), m.end()

@@ -1,0 +1,243 @@
+"""Entries of reference docs in the kept text: a name with the text that defines it.
+
+Reference docs are lists of entries: a configuration parameter (``random_page_cost (floating
+point)`` and its paragraph), a shell option (``cdspell`` and the paragraph under it), a function
+(``functools.reduce(function, iterable[, initializer])``), an exception (``exception NameError``).
+A small model reading several neighbouring entries answers with a neighbour's name or value
+(``autocd`` for ``cdspell``, ``seq_page_cost`` for ``random_page_cost``, ``work_mem``'s 4MB for
+``maintenance_work_mem``) or explains the wrong entry. Under ``task="auto"`` the engine therefore
+reads the kept text as entries:
+
+1. **Split** (:func:`split_entries`): every kept leaf is cut into entries at its *terms*, a line
+   that is an identifier-like name followed by more text (``cdspell``, ``-f``,
+   ``hash [-r] [-p filename] [-dt] [name]``), and the lines before the first term belong to the
+   leaf's own heading when that heading names an entry (``random_page_cost (floating point)``,
+   ``exception NameError``, ``7.10. The continue statement``). An entry answers to its
+   :func:`entry_keys` (``functools.reduce`` and ``reduce``; ``NameError``; ``continue``).
+2. **"Which parameter / option / function ... <description>?"** (:func:`asks_for_name`;
+   :func:`described_entries`): the
+   kept sentences are ranked against the question by BM25 (:func:`h2mt.query.evidence.rank_sentences`);
+   the entries holding the best-matching sentences (within :data:`NAME_MARGIN` of the best, at most
+   :data:`NAME_CANDIDATES`, none that the question already names) are the candidates. One is the
+   answer as is; between several the generator chooses, constrained to their names
+   (:func:`h2mt.query.symbols.choose_span`). The answer is always an entry name of the kept text.
+3. **"What does X do?" / "the default value of X"** (:func:`named_entry`): the entry the question
+   names (its key is a word or identifier of the question; among several, the one whose name and
+   heading path share most of the question's words, then the most specific) is what the answer
+   stands on. A "what does" question is answered with the entry's own opening sentences
+   (:func:`opening`, nothing generated: the documents' words cannot be inverted); a value question
+   is answered by the generator reading that entry alone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from ..types import ScoredNode
+from .evidence import rank_sentences, split_sentences
+from .task import plain_question
+from .words import STOP_WORDS
+
+__all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
+           "entry_source", "NAME_MARGIN", "NAME_CANDIDATES", "OPENING_SENTENCES", "OPENING_MAX_WORDS"]
+
+NAME_MARGIN = 0.85  # entries whose best sentence scores this share of the best one's compete for a name answer
+NAME_CANDIDATES = 3  # at most this many entry names compete (constrained choice); one is answered as is
+NAME_MIN_COVERAGE = 0.4  # the best sentence holds at least this share of the question words' weight
+OPENING_SENTENCES = 2  # a "what does X do" answer quotes this many sentences of X's entry
+OPENING_MAX_WORDS = 70  # ...and stops after the sentence that passes this many words
+TERM_MAX_CHARS = 80  # a term line is at most this long...
+TERM_MAX_WORDS = 10  # ...and this many words
+# What a heading or term says before the name: "exception NameError", "class int(x=0)", "7.10. The ..."
+_LEAD = re.compile(
+    r"^(?:[A-Z]?\d*(?:\.\d+)+\.?\s+|\d+\.?\s+)?(?:(?:the|a|an)\s+)?(?:(?:exception|class|function|method|attribute|data|"
+    r"classmethod|staticmethod|abstractmethod|async|await|coroutine|decorator|built-in function)\s+)?",
+    re.IGNORECASE)
+_IDENT = re.compile(r"^[-$@%]?[A-Za-z_][\w.$-]*$")
+_TITLE_WORD = re.compile(r"^[A-Z][a-z]+$")  # "Synopsis", "Parameters": a section, not an entry
+# Not a term: grammar, a doctest, an assignment, a table row, a shell prompt, an index line ("name: page")
+_NOT_TERM = re.compile(r"::=|>>>|\s=\s|\s\|\s|^[#$>]\s|\w: ")
+_NAME_NOUNS = re.compile(
+    r"\b(?:shell |special |configuration |server |environment |shopt |set |built-?in |functools |itertools )?"
+    r"(?:variables?|parameters?|options?|settings?|functions?|methods?|exceptions?|commands?|builtins?|"
+    r"modules?|class(?:es)?|decorators?|keywords?|flags?|statements?)\b", re.IGNORECASE)
+
+_ASKS_NAME = re.compile(
+    r"^which (?:[\w-]+ ){0,2}(?:variable|parameter|option|setting|function|method|exception|command|builtin|"
+    r"module|class|decorator|keyword|flag|statement)s?\b")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a kept leaf: its name as written, the keys it answers to, its sentences."""
+
+    name: str  # "random_page_cost (floating point)", "cdspell", "hash [-r] [-p filename] [-dt] [name]"
+    keys: tuple[str, ...]  # ("random_page_cost",), ("functools.reduce", "reduce")
+    leaf: int  # index of its leaf in the kept leaves
+    first: int  # index of its first sentence in the leaf's split_sentences (the term line itself for a term)
+    last: int  # index one past its last sentence
+    path: tuple[str, ...]  # heading path of its leaf
+    term: bool  # a term line inside the leaf (False: the leaf's heading names it)
+
+
+def entry_keys(name: str) -> tuple[str, ...]:
+    """The identifiers an entry named ``name`` answers to: its first word without a signature
+    (``functools.reduce(function, ...)`` -> ``functools.reduce`` and ``reduce``; ``exception
+    NameError`` -> ``NameError``; ``random_page_cost (floating point)`` -> ``random_page_cost``;
+    ``RESTART IDENTITY`` as is; ``7.10. The continue statement`` -> ``continue``). Empty when the
+    name is not an identifier (``Synopsis``, ``3.7 Executing Commands``, ``D.3 Parameter Index``)
+    or a plain word starts prose (``The list of options is:``)."""
+    n = _LEAD.sub("", name.strip())
+    words = n.split()
+    if not words:
+        return ()
+    caps = [w for w in words[:3] if re.fullmatch(r"[A-Z][A-Z_]+", w)]
+    if len(caps) >= 2 and caps == words[:len(caps)]:
+        return (" ".join(caps),)  # RESTART IDENTITY, ON DELETE
+    head = re.split(r"[\s(\[]", n, maxsplit=1)[0].rstrip(",:;")
+    if not _IDENT.match(head) or _TITLE_WORD.match(head) or head.lower() in STOP_WORDS or len(head) < 2:
+        return ()
+    rest = n[len(head):]
+    if not (re.search(r"[\W\d_]|[A-Z]", head.lstrip("-")) or "(" in rest or "[" in rest or len(rest.split()) <= 3):
+        return ()  # "The list of options is:": a plain word starting prose, not a name
+    head = head.rstrip(".").lstrip("@")  # "@functools.singledispatch": the decorator's name
+    tail = head.rsplit(".", 1)[-1]
+    return (head, tail) if tail != head and len(tail) > 1 else (head,)
+
+
+def _is_term(unit: str, following: str | None) -> bool:
+    """Whether the line ``unit`` names an entry whose text follows it (``following``, the next line)."""
+    u = unit.strip()
+    if following is None or not u or len(u) > TERM_MAX_CHARS or len(u.split()) > TERM_MAX_WORDS:
+        return False
+    if u[-1] in ".,:;?!" or _NOT_TERM.search(u):
+        return False
+    return bool(entry_keys(u)) and following.strip()[:1].isupper()
+
+
+def split_entries(sources: Sequence[ScoredNode], before: Sequence[str | None] = ()) -> list[Entry]:
+    """The entries of the kept leaves, in order (module docstring, step 1). ``before[i]`` is the
+    text of the leaf right before ``sources[i]`` in its section (``None``: none): a leaf that
+    starts with an entry's text after its term line closed the leaf before (a long list cut into
+    leaves) belongs to that term, not to the heading."""
+    out: list[Entry] = []
+    for i, s in enumerate(sources):
+        units = split_sentences(s.node.text)
+        starts = [j for j in range(len(units)) if _is_term(units[j], units[j + 1] if j + 1 < len(units) else None)]
+        head = starts[0] if starts else len(units)
+        prev = split_sentences(before[i] or "") if i < len(before) else []
+        title = s.node.path[-1] if s.node.path else ""
+        if head and prev and units and _is_term(prev[-1], units[0]):
+            out.append(Entry(prev[-1].strip(), entry_keys(prev[-1]), i, 0, head, s.node.path, True))
+        elif head and entry_keys(title):
+            out.append(Entry(title, entry_keys(title), i, 0, head, s.node.path, False))
+        for k, j in enumerate(starts):
+            end = starts[k + 1] if k + 1 < len(starts) else len(units)
+            if end - j > 1:  # a term with text of its own (not an index line or a list of names)
+                out.append(Entry(units[j].strip(), entry_keys(units[j]), i, j, end, s.node.path, True))
+    return out
+
+
+def _entry_of(entries: Sequence[Entry], leaf: int, index: int) -> Entry | None:
+    return next((e for e in entries if e.leaf == leaf and e.first <= index < e.last), None)
+
+
+def _names(key: str, question: str) -> bool:
+    """Whether ``question`` names ``key`` (as a whole word or identifier; case ignored except for
+    an option such as ``-n``, which ``-N`` is not)."""
+    flags = 0 if key.startswith("-") else re.IGNORECASE
+    return re.search(r"(?<![\w$@.-])" + re.escape(key) + r"(?![\w-]|\.\w)", question, flags) is not None
+
+
+def _code_words(question: str) -> list[str]:
+    """The words of the question's code spans (`set -n`, ‘shopt -s nullglob’)."""
+    spans = re.findall(r"`([^`]+)`|\u2018([^\u2019]+)\u2019", question)
+    return [w for pair in spans for span in pair for w in span.split()]
+
+
+def asks_for_name(question: str) -> bool:
+    """Whether ``question`` asks for an entry's name by describing it ("Which shopt option
+    corrects...", "Which exception is raised when...", "Which built-in function returns...")."""
+    return _ASKS_NAME.search(plain_question(question)) is not None
+
+
+def described_entries(question: str, sources: Sequence[ScoredNode], before: Sequence[str | None] = ()) -> list[Entry]:
+    """The entries a "which parameter ... <description>?" question is answered from (one per
+    name), best first (module docstring, step 2); empty when the best-matching sentence is in no
+    entry or matches too little of the question (the answer is then generated as before)."""
+    entries = split_entries(sources, before)
+    if not entries:
+        return []
+    asked = _NAME_NOUNS.sub(" ", question)  # "which parameter": the kind of answer, not a word of its entry
+    ranked = rank_sentences(asked, [s.node.text for s in sources])
+    if not ranked or ranked[0].score <= 0 or ranked[0].coverage < NAME_MIN_COVERAGE:
+        return []
+    out: list[Entry] = []
+    for sent in ranked:
+        if sent.score < NAME_MARGIN * ranked[0].score or len(out) >= NAME_CANDIDATES:
+            break
+        e = _entry_of(entries, sent.leaf, sent.index)
+        if e is None:
+            if not out:
+                return []  # the best sentence is prose outside any entry: no name to take
+            continue
+        if any(_names(k, question) for k in e.keys):
+            continue  # the question's own name is not its answer
+        if e.keys[0] not in [x.keys[0] for x in out]:
+            out.append(e)
+    return out
+
+
+def _said(e: Entry) -> set[str]:
+    """The words of ``e``'s heading path and name, lower-cased (options such as ``-N`` as written)."""
+    return {w if w.startswith("-") else w.lower() for w in re.findall(r"[\w$@.-]+", " ".join([*e.path, e.name]))}
+
+
+def named_entry(question: str, sources: Sequence[ScoredNode], before: Sequence[str | None] = ()) -> Entry | None:
+    """The kept entry ``question`` names (module docstring, step 3), or ``None``. When the question
+    quotes code of several words (`set -n`), the entry's name and heading path hold every one."""
+    code = [w if w.startswith("-") else w.lower() for w in _code_words(question)]
+    named = [e for e in split_entries(sources, before) if any(_names(k, question) for k in e.keys)
+             and (len(code) < 2 or set(code) <= _said(e))]
+    if not named:
+        return None
+    q = {w.lower() for w in re.findall(r"[\w$@.-]+", question)} - STOP_WORDS
+
+    def score(e: Entry) -> tuple[int, int, int, int]:
+        said = _said(e)
+        longest = max(len(k) for k in e.keys if _names(k, question))
+        return len(q & said), longest, -len(said - q), int(e.term)
+
+    return max(named, key=score)
+
+
+def _prose(unit: str) -> bool:
+    return unit.rstrip()[-1:] in ".!?" and not _NOT_TERM.search(unit)
+
+
+def opening(entry: Entry, sources: Sequence[ScoredNode]) -> str:
+    """The first :data:`OPENING_SENTENCES` prose sentences of ``entry`` (a syntax line such as
+    ``hash [-r] [-p filename]`` or ``continue_stmt ::= "continue"`` skipped), fewer when they pass
+    :data:`OPENING_MAX_WORDS` words; empty when it has none."""
+    units = split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]
+    out: list[str] = []
+    for u in units:
+        if not _prose(u):
+            continue
+        out.append(u.strip())
+        if len(out) >= OPENING_SENTENCES or sum(len(x.split()) for x in out) >= OPENING_MAX_WORDS:
+            break
+    return " ".join(out)
+
+
+def entry_source(entry: Entry, sources: Sequence[ScoredNode]) -> ScoredNode:
+    """``entry``'s leaf cut down to the entry (its term line and text), as a kept source."""
+    src = sources[entry.leaf]
+    units = [u.strip() for u in split_sentences(src.node.text)[entry.first:entry.last]]
+    if entry.term and units[:1] != [entry.name]:
+        units.insert(0, entry.name)  # the term line closed the leaf before
+    text = "\n".join(units)
+    tokens = max(1, round(src.node.tokens * len(text) / max(1, len(src.node.text))))
+    return ScoredNode(replace(src.node, text=text, tokens=tokens), src.score)

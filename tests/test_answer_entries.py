@@ -1,0 +1,174 @@
+"""Entries of reference docs (h2mt.query.entries): a "which option ... <description>?" question is
+answered with the name of the entry whose text matches, a "what does X do?" question with X's own
+opening sentences, a value of X is read from X's entry alone."""
+
+from __future__ import annotations
+
+import pytest
+from h2mt import H2MT, H2MTConfig, PrefillConfig
+from h2mt.query.entries import (
+    asks_for_name,
+    described_entries,
+    entry_keys,
+    entry_source,
+    named_entry,
+    opening,
+    split_entries,
+)
+from h2mt.types import Node, NodeKind, ScoredNode
+
+from .test_answer_symbols import LogitBackend, ServerBackend
+from .test_answer_task import ScriptedBackend
+
+
+def _leaf(text: str, path: tuple[str, ...], i: int = 0) -> ScoredNode:
+    return ScoredNode(Node(i, NodeKind.LEAF, path[-1], -1, [], 0, 0, len(text), len(text.split()), len(path), path,
+                           text), 1.0)
+
+
+SHOPT = _leaf("The list of shopt options is:\n\nautocd\n\nIf set, a command name that is the name of a directory is "
+              "executed as if it were the argument to the cd command.\n\ncdspell\n\nIf set, minor errors in the "
+              "spelling of a directory component in a cd command will be corrected.\n\nglobstar\n\nIf set, the "
+              "pattern ‘**’ used in a filename expansion context will match all files and zero or more "
+              "directories and subdirectories.", ("Bash", "4.3.2 The Shopt Builtin"))
+INDEX = _leaf("Bash Variables\n\nMAIL: Bourne Shell Variables\n\nMAILCHECK: Bash Variables\n\nMAILPATH: Bourne Shell "
+              "Variables", ("Bash", "D.3 Parameter and Variable Index"), 1)
+SET = _leaf("set [-abefhkmnptuvxBCEHPT] [-o option-name] [--] [-] [argument …]\n\nThis builtin is so complicated that "
+            "it deserves its own section.\n\n-f\n\nDisable filename expansion (globbing).\n\n-n\n\nRead commands but "
+            "do not execute them.", ("Bash", "4.3 Modifying Shell Behavior", "4.3.1 The Set Builtin"), 2)
+TEST = _leaf("-N file\n\nTrue if file exists and has been modified since it was last read.\n\n-n string\n\nTrue if the "
+             "length of string is non-zero.", ("Bash", "6.4 Bash Conditional Expressions"), 3)
+
+
+@pytest.mark.parametrize("name, keys", [
+    ("functools.reduce(function, iterable[, initializer])", ("functools.reduce", "reduce")),
+    ("exception NameError", ("NameError",)),
+    ("class int(x=0)", ("int",)),
+    ("random_page_cost (floating point)", ("random_page_cost",)),
+    ("RESTART IDENTITY", ("RESTART IDENTITY",)),
+    ("7.10. The continue statement", ("continue",)),
+    ("@functools.singledispatch", ("functools.singledispatch", "singledispatch")),
+    ("hash [-r] [-p filename] [-dt] [name]", ("hash",)),
+    ("-f", ("-f",)),
+    ("Synopsis", ()),
+    ("3.7 Executing Commands", ()),
+    ("The list of shopt options is:", ()),
+])
+def test_the_keys_an_entry_answers_to(name, keys):
+    assert entry_keys(name) == keys
+
+
+def test_a_definition_list_is_cut_at_its_terms_and_index_lines_are_no_entries():
+    entries = split_entries([SHOPT, INDEX])
+    assert [e.name for e in entries] == ["autocd", "cdspell", "globstar"]  # no heading entry: "Shopt" is a title
+    cdspell = entries[1]
+    assert (cdspell.leaf, cdspell.first, cdspell.last, cdspell.term) == (0, 3, 5, True)
+    assert entry_source(cdspell, [SHOPT]).node.text.startswith("cdspell\nIf set, minor errors")
+
+
+def test_a_leaf_that_starts_inside_an_entry_belongs_to_the_term_that_closed_the_leaf_before():
+    head, tail = SHOPT.node.text.rsplit("\n\nIf set, the pattern", 1)
+    rest = _leaf("If set, the pattern" + tail, ("Bash", "4.3.2 The Shopt Builtin", "shopt"))
+    assert [e.name for e in split_entries([rest])] == ["shopt"]  # alone: the heading's
+    (e,) = split_entries([rest], before=[head])
+    assert e.name == "globstar" and e.term and (e.first, e.last) == (0, 1)
+    assert entry_source(e, [rest]).node.text.startswith("globstar\nIf set, the pattern")  # the name travels with it
+
+
+@pytest.mark.parametrize("question, asks", [
+    ("Which shopt option corrects minor errors in the spelling of a directory component?", True),
+    ("Which exception is raised when a local or global name is not found?", True),
+    ("Which built-in function returns the identity of an object?", True),
+    ("Which parameter sets the planner's estimate of the cost of a random page fetch?", True),
+    ("Which pickle protocol version is the default?", False),
+    ("Which TCP port does the server listen on by default?", False),
+    ("What variable holds the history size?", False),
+    ("Which magazine was started first?", False),
+])
+def test_which_questions_describe_an_entry(question, asks):
+    assert asks_for_name(question) is asks
+
+
+def test_a_described_entry_is_found_by_its_text_never_its_neighbour_nor_the_name_asked():
+    q = "Which shopt option corrects minor errors in the spelling of a directory component in a cd command?"
+    assert [e.keys[0] for e in described_entries(q, [SHOPT])] == ["cdspell"]  # not autocd, which also says "cd"
+    q = "Which shopt option, other than autocd, runs a directory name as if it were the argument to cd?"
+    assert "autocd" not in [e.keys[0] for e in described_entries(q, [SHOPT])]
+    assert described_entries("Which option lists the shopt options?", [SHOPT]) == []  # the best sentence is no entry's
+
+
+def test_the_entry_a_question_names_is_the_most_specific_one_that_holds_its_code():
+    e = named_entry("What does `set -n` do?", [TEST, SET])
+    assert e is not None and e.name == "-n" and e.leaf == 1  # not "-N file", not test's "-n string"
+    assert named_entry("What does `set -n` do?", [TEST]) is None  # set's entry not kept: no entry to read
+    assert named_entry("What does the cdspell option do?", [SHOPT]).name == "cdspell"  # type: ignore[union-attr]
+    module = _leaf("In general, any callable object can be treated as a function.", ("functools — Higher-order",))
+    assert named_entry("What does functools.lru_cache do?", [module]) is None  # a dotted name names its own entry
+
+
+def test_the_opening_quotes_prose_sentences_not_syntax_lines():
+    hash_ = _leaf("hash [-r] [-p filename] [-dt] [name]\n\nEach time hash is invoked, it remembers the full pathnames "
+                  "of the commands. The -r option causes the shell to forget all remembered locations. The return "
+                  "status is zero.", ("Bash", "4.1 Bourne Shell Builtins"))
+    (e,) = split_entries([hash_])
+    assert opening(e, [hash_]) == ("Each time hash is invoked, it remembers the full pathnames of the commands. "
+                                   "The -r option causes the shell to forget all remembered locations.")
+    cont = _leaf('continue_stmt ::= "continue"\n\ncontinue may only occur nested in a loop. It continues with the '
+                 "next cycle of the nearest enclosing loop.", ("Reference", "7.10. The continue statement"))
+    (e,) = split_entries([cont])
+    assert opening(e, [cont]).endswith("next cycle of the nearest enclosing loop.") and "::=" not in opening(e, [cont])
+
+
+VARS = {"vars.md": "# Variables\n\n## CACHE_TTL\n\nMinutes before session entries expire. The default is 30.\n\n"
+                   "## KEEP_DAYS\n\nThe number of days database snapshots are kept. The default is 35.\n\n"
+                   "## LOG_DIR\n\nWhere the server writes its logs. The default is /var/log/app.\n"}
+
+
+@pytest.fixture
+def build(tmp_path, encoder, counter):
+    def make(backend, files=VARS, task: str = "auto") -> H2MT:
+        for name, text in files.items():
+            (tmp_path / name).write_text(text, encoding="utf-8")
+        cfg = H2MTConfig(prefill=PrefillConfig(task=task))
+        return H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=backend)
+
+    return make
+
+
+def test_a_described_entry_is_answered_by_its_name_without_generating(build):
+    be = ScriptedBackend("CACHE_TTL")  # a small model's neighbouring entry
+    ans = build(be).answer("Which variable sets how many days database snapshots are kept?", budget=400)
+    assert ans.text == "KEEP_DAYS" and be.calls == 0 and ans.accounting.completion_tokens == 0
+    assert ans.accounting.task == "short" and "the entry whose text matches best" in str(ans.accounting.task_reason)
+    assert [s.node.path[-1] for s in ans.sources] == ["KEEP_DAYS"]  # what the answer stands on
+    forced = build(be, task="short").answer("Which variable sets how many days database snapshots are kept?")
+    assert forced.text == "CACHE_TTL" and be.calls == 1  # a forced task generates as before
+
+
+def test_close_entries_are_chosen_between_by_the_generator_constrained_to_their_names(build):
+    twins = {"modes.md": "# Modes\n\n## FAST_MODE\n\nIf set, queries run in parallel.\n\n"
+                         "## QUICK_MODE\n\nIf set, queries run in parallel.\n\n## SLOW_MODE\n\nIf set, logs grow.\n"}
+    be = LogitBackend("SLOW_MODE", favour="Q")
+    ans = build(be, twins).answer("Which option makes queries run in parallel?", budget=400)
+    assert ans.text == "QUICK_MODE" and be.calls == 0 and be.forwards == 1
+    assert "constrained (2 candidates)" in str(ans.accounting.task_reason)
+    server = ServerBackend("FAST_MODE")  # no logits: the answer is generated as before
+    assert build(server, twins).answer("Which option makes queries run in parallel?").text == "FAST_MODE"
+
+
+def test_what_an_entry_does_is_its_own_opening_quoted(build):
+    be = ScriptedBackend("KEEP_DAYS does not keep snapshots.")  # an inversion the quote cannot make
+    ans = build(be).answer("What does KEEP_DAYS do?", budget=400)
+    assert ans.text == "The number of days database snapshots are kept. The default is 35."
+    assert be.calls == 0 and ans.accounting.prefill_ms == 0.0 and ans.accounting.task == "brief"
+    assert "quoted the opening of KEEP_DAYS's entry" in str(ans.accounting.task_reason)
+    assert ans.context.strip().endswith("The default is 35.") and "CACHE_TTL" not in ans.context
+
+
+def test_a_value_of_a_named_entry_is_read_from_that_entry_alone(build):
+    be = ScriptedBackend("/var/log/app")
+    ans = build(be).answer("What is the default value of LOG_DIR?", budget=400)
+    assert ans.text == "/var/log/app" and be.calls == 1
+    context = be.prompts[0].split("Context:")[1].split("Question:")[0]
+    assert "/var/log/app" in context and "CACHE_TTL" not in context and "35" not in context
+    assert "read LOG_DIR's entry" in str(ans.accounting.task_reason)
