@@ -172,3 +172,29 @@ def test_a_value_of_a_named_entry_is_read_from_that_entry_alone(build):
     context = be.prompts[0].split("Context:")[1].split("Question:")[0]
     assert "/var/log/app" in context and "CACHE_TTL" not in context and "35" not in context
     assert "read LOG_DIR's entry" in str(ans.accounting.task_reason)
+
+
+def test_a_leaf_continuing_its_section_has_no_opening_to_quote():
+    rest = _leaf("If the -a option is used, type returns all of the places. The return status is zero.",
+                 ("Bash", "4.2 Bash Builtin Commands", "type"))
+    (alone,) = split_entries([rest], before=[None])
+    (continued,) = split_entries([rest], before=["type [-afptP] [name …]\n\nFor each name, indicate how it would be"
+                                                 " interpreted if used as a command name."])
+    assert opening(alone, [rest]).startswith("If the -a option") and opening(continued, [rest]) == ""
+
+
+def test_an_opening_may_hold_an_equals_sign_or_a_colon():
+    leaf = _leaf("When on, expressions of the form expr = NULL are treated as expr IS NULL. The default is off.\n\n"
+                 "SKIP_LOCKED\n\nSpecifies that VACUUM should not wait for locks: the relation is skipped.",
+                 ("Config", "transform_null_equals (boolean)"))
+    first, second = split_entries([leaf])
+    assert opening(first, [leaf]).startswith("When on, expressions of the form expr = NULL")
+    assert opening(second, [leaf]) == "Specifies that VACUUM should not wait for locks: the relation is skipped."
+
+
+def test_the_kind_noun_after_a_subject_names_no_entry():
+    builtins = _leaf("builtin [shell-builtin [args]]\n\nRun a shell builtin, passing it args.\n\n"
+                     "command [-pVv] command [arguments …]\n\nRuns command with arguments ignoring any shell function "
+                     "named command.", ("Bash", "4.2 Bash Builtin Commands"))
+    assert named_entry("What does the command builtin do?", [builtins]).name.startswith("command")  # type: ignore[union-attr]
+    assert named_entry("What does the builtin builtin do?", [builtins]).name.startswith("builtin")  # type: ignore[union-attr]

@@ -40,6 +40,7 @@ def test_symbol_candidates_are_operator_runs_not_words_or_punctuation():
     assert symbol_candidates(text) == ["$?", "||", "<<<", "--", "~~"]
     assert symbol_candidates("x // y and x ** y and -1", limit=1) == ["//"]
     assert symbol_candidates("($0) Expands to the name of the shell; $# counts.") == ["$0", "$#"]  # the digit too
+    assert symbol_candidates("The semicolon (;) ends a command; a colon: no.") == [";"]  # bracketed: a symbol
 
 
 TABLE = ("Operation\n\nResult\n\nx // y\n\nfloored quotient of x and y\n\n(1)\n\n"

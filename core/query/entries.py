@@ -59,11 +59,15 @@ _IDENT = re.compile(r"^[-$@%]?[A-Za-z_][\w.$-]*$")
 _TITLE_WORD = re.compile(r"^[A-Z][a-z]+$")  # "Synopsis", "Parameters": a section, not an entry
 # Not a term: grammar, a doctest, an assignment, a table row, a shell prompt, an index line ("name: page")
 _NOT_TERM = re.compile(r"::=|>>>|\s=\s|\s\|\s|^[#$>]\s|\w: ")
+_CODE = re.compile(r"::=|>>>")  # a grammar rule or a doctest: not a sentence to quote
 _NAME_NOUNS = re.compile(
     r"\b(?:shell |special |configuration |server |environment |shopt |set |built-?in |functools |itertools )?"
     r"(?:variables?|parameters?|options?|settings?|functions?|methods?|exceptions?|commands?|builtins?|"
     r"modules?|class(?:es)?|decorators?|keywords?|flags?|statements?)\b", re.IGNORECASE)
 
+_KIND = re.compile(r"(?:variable|parameter|option|setting|function|method|exception|command|builtin|module|class|"
+                   r"decorator|keyword|flag|statement|clause)s?")
+_ARTICLES = frozenset({"the", "a", "an", "what", "which", "does", "do", "is", "of"})
 _ASKS_NAME = re.compile(
     r"^which (?:[\w-]+ ){0,2}(?:variable|parameter|option|setting|function|method|exception|command|builtin|"
     r"module|class|decorator|keyword|flag|statement)s?\b")
@@ -80,6 +84,7 @@ class Entry:
     last: int  # index one past its last sentence
     path: tuple[str, ...]  # heading path of its leaf
     term: bool  # a term line inside the leaf (False: the leaf's heading names it)
+    whole: bool = True  # its text starts in this leaf (False: a leaf continuing its heading's section)
 
 
 def entry_keys(name: str) -> tuple[str, ...]:
@@ -132,7 +137,8 @@ def split_entries(sources: Sequence[ScoredNode], before: Sequence[str | None] = 
         if head and prev and units and _is_term(prev[-1], units[0]):
             out.append(Entry(prev[-1].strip(), entry_keys(prev[-1]), i, 0, head, s.node.path, True))
         elif head and entry_keys(title):
-            out.append(Entry(title, entry_keys(title), i, 0, head, s.node.path, False))
+            whole = i >= len(before) or before[i] is None  # no leaf before it in the section: the section's start
+            out.append(Entry(title, entry_keys(title), i, 0, head, s.node.path, False, whole))
         for k, j in enumerate(starts):
             end = starts[k + 1] if k + 1 < len(starts) else len(units)
             if end - j > 1:  # a term with text of its own (not an index line or a list of names)
@@ -190,6 +196,16 @@ def described_entries(question: str, sources: Sequence[ScoredNode], before: Sequ
     return out
 
 
+def _without_kind(question: str) -> str:
+    """``question`` without a kind noun that follows its subject ("the command builtin" -> "the
+    command", "the listen_addresses parameter" -> "the listen_addresses"): only the subject names
+    an entry (Bash has a ``builtin`` builtin; ``command`` is one too)."""
+    words = question.split(" ")
+    keep = [w for i, w in enumerate(words)
+            if not (i and _KIND.fullmatch(w.strip("`?,.").lower()) and words[i - 1].lower() not in _ARTICLES)]
+    return " ".join(keep)
+
+
 def _said(e: Entry) -> set[str]:
     """The words of ``e``'s heading path and name, lower-cased (options such as ``-N`` as written)."""
     return {w if w.startswith("-") else w.lower() for w in re.findall(r"[\w$@.-]+", " ".join([*e.path, e.name]))}
@@ -199,6 +215,7 @@ def named_entry(question: str, sources: Sequence[ScoredNode], before: Sequence[s
     """The kept entry ``question`` names (module docstring, step 3), or ``None``. When the question
     quotes code of several words (`set -n`), the entry's name and heading path hold every one."""
     code = [w if w.startswith("-") else w.lower() for w in _code_words(question)]
+    question = _without_kind(question)
     named = [e for e in split_entries(sources, before) if any(_names(k, question) for k in e.keys)
              and (len(code) < 2 or set(code) <= _said(e))]
     if not named:
@@ -214,13 +231,16 @@ def named_entry(question: str, sources: Sequence[ScoredNode], before: Sequence[s
 
 
 def _prose(unit: str) -> bool:
-    return unit.rstrip()[-1:] in ".!?" and not _NOT_TERM.search(unit)
+    return unit.rstrip()[-1:] in ".!?" and not _CODE.search(unit)
 
 
 def opening(entry: Entry, sources: Sequence[ScoredNode]) -> str:
     """The first :data:`OPENING_SENTENCES` prose sentences of ``entry`` (a syntax line such as
     ``hash [-r] [-p filename]`` or ``continue_stmt ::= "continue"`` skipped), fewer when they pass
-    :data:`OPENING_MAX_WORDS` words; empty when it has none."""
+    :data:`OPENING_MAX_WORDS` words; empty when it has none or its start is not in the kept leaf
+    (a leaf continuing a long section: its first sentences are not the entry's opening)."""
+    if not entry.whole:
+        return ""
     units = split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]
     out: list[str] = []
     for u in units:

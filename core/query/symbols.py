@@ -65,8 +65,8 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
             continue  # "word:" "pipeline?" "end;"
         if len(run) > 1 and run[-1] in ",;" and run[-2] != run[-1] and ends_clause:
             run = run[:-1]  # "--;" at a clause's end: the clause's punctuation is not the symbol's
-        if len(run) == 1 and run in ";:":
-            continue  # a lone ; or : is punctuation
+        if len(run) == 1 and run in ";:" and not (before in "(\u2018'\"`" and after in ")\u2019'\"`"):
+            continue  # a lone ; or : is punctuation, unless quoted or bracketed: "the semicolon (;)"
         out.setdefault(run, None)
         if len(out) >= limit:
             break
