@@ -20,9 +20,9 @@ retry, choose a symbol or quote a sentence (same prompt, greedy decoding: the sa
 generation otherwise; ``--score A B`` then adds a paired bootstrap interval of B - A.
 
 Generation uses only the public API that existed before issue 25 (``H2MT.build/load/answer``,
-``PrefillConfig(task=...)``), so the same script measures the code before the change (run it with
-``PYTHONPATH`` pointing at an export of the older ``core/`` as ``h2mt``); scoring always uses the
-current judge. Indexes are built once per document group under ``--index-dir``.
+``PrefillConfig(task=...)``; ``--mode kv`` adds ``mode="kv"``), so the same script measures the code
+before the change (run it with ``PYTHONPATH`` pointing at an export of the older ``core/`` as
+``h2mt``); scoring always uses the current judge. Indexes are built once per document group under ``--index-dir``.
 """
 
 from __future__ import annotations
@@ -85,11 +85,12 @@ def _hotpot_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None) -> Any:
+def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None, mode: str = "text") -> Any:
     from h2mt import H2MT, H2MTConfig, PrefillConfig
     from h2mt.config import BackendConfig
 
-    cfg = H2MTConfig(prefill=PrefillConfig(task=task), backend=BackendConfig(model=model))
+    prefill = PrefillConfig(task=task) if mode == "text" else PrefillConfig(task=task, mode=mode)
+    cfg = H2MTConfig(prefill=prefill, backend=BackendConfig(model=model))
     if shared is not None:  # the same index, generator and encoder under another task
         return H2MT(shared.index, cfg, encoder=shared.encoder, backend=shared.backend)
     if doc.startswith("hotpot:"):
@@ -143,7 +144,8 @@ def generate(args: argparse.Namespace) -> None:
             if q["doc"] not in engines:
                 if q["doc"].startswith("hotpot:"):
                     engines.clear()
-                engines[q["doc"]] = eng = _engine(q["doc"], Path(args.index_dir), args.task, args.model)
+                engines[q["doc"]] = eng = _engine(q["doc"], Path(args.index_dir), args.task, args.model,
+                                                  mode=args.mode)
                 if not _ENC:
                     eng.answer("Say hello.", budget=64)  # warm-up: load the models, untimed
                     _ENC.update(enc=eng.encoder, backend=eng.backend)
@@ -156,11 +158,11 @@ def generate(args: argparse.Namespace) -> None:
             kept = _row(q, "", 0, ans)["evidence_kept"]
             line = f"{q['id']} {q['type']:8s} {acc.get('task', '')!s:6s} kept={kept!s:5s}"
             if paired is not None and q["id"] not in done_paired:
-                why = str(acc.get("task_reason"))  # a retry, a constrained symbol, a quote: not the plain task
-                same = acc.get("task") == args.paired_task and not any(
-                    k in why for k in ("retried", "a symbol of the sentence", "quoted the best-matching"))
+                # a retry, a constrained symbol or name, a quote, an entry read alone: the reason has a note
+                same = acc.get("task") == args.paired_task and ";" not in str(acc.get("task_reason"))
                 if not same:
-                    other = _engine(q["doc"], Path(args.index_dir), args.paired_task, args.model, shared=eng)
+                    other = _engine(q["doc"], Path(args.index_dir), args.paired_task, args.model, shared=eng,
+                                    mode=args.mode)
                     ans2 = other.answer(q["question"], budget=args.budget)
                     line += f" | {args.paired_task}: {ans2.text[:60]!r}"
                 fp.write(json.dumps(_row(q, args.paired_task, args.budget, ans if same else ans2, same),
@@ -230,6 +232,8 @@ def main() -> None:
     ap.add_argument("--task", default="auto", help="PrefillConfig.task: auto | short | brief | explain")
     ap.add_argument("--budget", type=int, default=1024, help="context budget in generator tokens")
     ap.add_argument("--model", default=None, help="generator preset (default: the default preset)")
+    ap.add_argument("--mode", default="text", choices=["text", "kv"],
+                    help="PrefillConfig.mode (kv: leaf caches beside each index, filled on first use)")
     ap.add_argument("--docs", nargs="*", default=None, help="only these document groups (bash postgres python)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--index-dir", default="/tmp/ans/idx", help="where the group indexes are built and cached")
