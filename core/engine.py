@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -22,7 +23,7 @@ from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
 from .query.answer import clean_answer, focus_sources, is_lookup, retry_reason
-from .query.entries import asks_for_name, described_entries, entry_source, named_entry, opening
+from .query.entries import asks_for_name, described_entries, entry_source, named_entry, opening, stated_default
 from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
@@ -508,7 +509,8 @@ class H2MT:
         * "which option / parameter / function ... <description>?": the name of the entry whose
           sentence matches best, as is, or chosen by the generator among up to three close ones;
         * "what does X do?" / "what is X?": the opening sentences of X's entry, quoted;
-        * a value of X ("the default value of X"): generated from X's entry alone."""
+        * a value of X ("the default value of X"): the default X's entry states, quoted, else
+          generated from X's entry alone."""
         short = choice.task == AnswerTask.SHORT
         if short and asks_for_symbol(question):
             return None
@@ -538,6 +540,9 @@ class H2MT:
             p = build_prompt(question, [entry_source(entry, kept)], cfg)  # what the quote stands on
             return p, quote_generation(text), f"quoted the opening of {entry.keys[0]}'s entry", "quoted"
         p = self.prompt(question, [entry_source(entry, kept)], cfg)
+        value = stated_default(entry, kept) if re.search(r"\bdefault", question, re.IGNORECASE) else ""
+        if value:  # "The default is 64MB.": the documents' own value
+            return p, quote_generation(value), f"the default stated in {entry.keys[0]}'s entry", "quoted"
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"
 
     def _leaf_before(self, node: Node) -> str | None:

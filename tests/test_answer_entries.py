@@ -14,6 +14,7 @@ from h2mt.query.entries import (
     named_entry,
     opening,
     split_entries,
+    stated_default,
 )
 from h2mt.types import Node, NodeKind, ScoredNode
 
@@ -167,7 +168,7 @@ def test_what_an_entry_does_is_its_own_opening_quoted(build):
 
 def test_a_value_of_a_named_entry_is_read_from_that_entry_alone(build):
     be = ScriptedBackend("/var/log/app")
-    ans = build(be).answer("What is the default value of LOG_DIR?", budget=400)
+    ans = build(be).answer("What is the value of the LOG_DIR variable?", budget=400)
     assert ans.text == "/var/log/app" and be.calls == 1
     context = be.prompts[0].split("Context:")[1].split("Question:")[0]
     assert "/var/log/app" in context and "CACHE_TTL" not in context and "35" not in context
@@ -198,3 +199,27 @@ def test_the_kind_noun_after_a_subject_names_no_entry():
                      "named command.", ("Bash", "4.2 Bash Builtin Commands"))
     assert named_entry("What does the command builtin do?", [builtins]).name.startswith("command")  # type: ignore[union-attr]
     assert named_entry("What does the builtin builtin do?", [builtins]).name.startswith("builtin")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("text, value", [
+    ("Sets the memory. The default is 64 megabytes (64MB). Note that more is better.", "64 megabytes (64MB)"),
+    ("If set to ‘audible’ (the default), Readline rings the bell. If set to ‘none’, it never does.", "‘audible’"),
+    ("The default value is ~/.bash_history.", "~/.bash_history"),
+    ("The default is three.", "three"),
+    ("The default is 100 connections, but might be less if the kernel will not support it.", "100 connections"),
+    ("Return an iterator whose start defaults to 0.", "0"),
+    ("The default is to use the setting of the operating system for everything that matters.", ""),  # a sentence
+    ("The default is on. If the default is off, nothing happens.", ""),  # two defaults: no single value
+    ("Sets the memory used by sorts.", ""),
+])
+def test_the_default_an_entry_states(text, value):
+    leaf = _leaf(text, ("Config", "some_setting (integer)"))
+    (e,) = split_entries([leaf])
+    assert stated_default(e, [leaf]) == value
+
+
+def test_a_default_the_entry_states_is_the_answer_without_generating(build):
+    be = ScriptedBackend("30")  # the neighbouring entry's default
+    ans = build(be).answer("What is the default value of KEEP_DAYS?", budget=400)
+    assert ans.text == "35" and be.calls == 0
+    assert "the default stated in KEEP_DAYS's entry" in str(ans.accounting.task_reason)

@@ -24,6 +24,8 @@ from h2mt.types import GenerationStats, Node, NodeKind, ScoredNode
     ("Which characters begin an SQL comment?", True),
     ("What is the exponent operator in Python?", True),
     ("which symbol marks a comment", True),
+    ("Which event designator refers to the previous command?", True),
+    ("In a tuple, list or set display, which symbol denotes iterable unpacking?", True),
     ("Which variable sets the history size?", False),
     ("Which character set does the server use by default?", False),
     ("Which character did Tom Hanks play in Big?", False),
@@ -41,6 +43,12 @@ def test_symbol_candidates_are_operator_runs_not_words_or_punctuation():
     assert symbol_candidates("x // y and x ** y and -1", limit=1) == ["//"]
     assert symbol_candidates("($0) Expands to the name of the shell; $# counts.") == ["$0", "$#"]  # the digit too
     assert symbol_candidates("The semicolon (;) ends a command; a colon: no.") == [";"]  # bracketed: a symbol
+    assert symbol_candidates("text !~* text\n'thomas' !~* 'T.*ma' and ‘**’") == ["!~*", "**"]  # not the literal's *
+
+
+def test_the_questions_own_symbol_is_no_candidate():
+    row = "x % y\nremainder of x / y\n(2)"
+    assert evidence_symbols("Which operator gives the remainder of x / y?", [row]) == ["%"]  # not its "/"
 
 
 TABLE = ("Operation\n\nResult\n\nx // y\n\nfloored quotient of x and y\n\n(1)\n\n"

@@ -45,6 +45,7 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("How does Bash expand aliases?", B),
     ("Why is fsync important?", B),
     ("If nullglob is set and nothing matches, what happens to the word?", B),
+    ("In a tuple, list or set display, what does a starred item do?", B),  # the question starts at "what"
     ("Explain the difference between VACUUM and VACUUM FULL.", B),
     ("What is the purpose of the pg_hba.conf file?", B),
     ("What is a here string?", B),

@@ -25,8 +25,10 @@ reads the kept text as entries:
    names (its key is a word or identifier of the question; among several, the one whose name and
    heading path share most of the question's words, then the most specific) is what the answer
    stands on. A "what does" question is answered with the entry's own opening sentences
-   (:func:`opening`, nothing generated: the documents' words cannot be inverted); a value question
-   is answered by the generator reading that entry alone.
+   (:func:`opening`, nothing generated: the documents' words cannot be inverted); a default the
+   entry states in so many words ("The default is 64MB.") is the answer to "what is the default
+   of X" (:func:`stated_default`); another value question is answered by the generator reading
+   that entry alone.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from .task import plain_question
 from .words import STOP_WORDS
 
 __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
-           "entry_source", "NAME_MARGIN", "NAME_CANDIDATES", "OPENING_SENTENCES", "OPENING_MAX_WORDS"]
+           "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES", "OPENING_SENTENCES", "OPENING_MAX_WORDS"]
 
 NAME_MARGIN = 0.85  # entries whose best sentence scores this share of the best one's compete for a name answer
 NAME_CANDIDATES = 3  # at most this many entry names compete (constrained choice); one is answered as is
@@ -250,6 +252,25 @@ def opening(entry: Entry, sources: Sequence[ScoredNode]) -> str:
         if len(out) >= OPENING_SENTENCES or sum(len(x.split()) for x in out) >= OPENING_MAX_WORDS:
             break
     return " ".join(out)
+
+
+_VALUE = r"(?P<v>\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\"|.+?)"
+_DEFAULTS = (
+    re.compile(r"\bthe default(?: value| setting)? (?:is|was)\s+" + _VALUE + r"(?=[.;,]\s|[.;,]?$)", re.IGNORECASE),
+    re.compile(r"\bdefaults to\s+" + _VALUE + r"(?=[.;,)]\s|[.;,)]?$)", re.IGNORECASE),
+    re.compile(r"(?P<v>\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\"|\S+)\s*\(the default\)", re.IGNORECASE),
+)
+DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a value
+
+
+def stated_default(entry: Entry, sources: Sequence[ScoredNode]) -> str:
+    """The default value ``entry``'s text states ("The default is 64 megabytes (64MB).", "If set to
+    ‘audible’ (the default), ...", "... which defaults to 0"), as written; empty when it states
+    none, or more than one, or one longer than :data:`DEFAULT_MAX_WORDS` words."""
+    units = split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]
+    found = {m.group("v").strip() for u in units for rx in _DEFAULTS for m in rx.finditer(u.strip())}
+    found = {v for v in found if v and len(v.split()) <= DEFAULT_MAX_WORDS}
+    return found.pop() if len(found) == 1 else ""
 
 
 def entry_source(entry: Entry, sources: Sequence[ScoredNode]) -> ScoredNode:

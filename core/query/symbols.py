@@ -30,7 +30,8 @@ __all__ = ["asks_for_symbol", "symbol_candidates", "evidence_symbols", "choose_s
            "MAX_CANDIDATES"]
 
 MAX_CANDIDATES = 64  # at most this many distinct symbols of the kept text compete (first occurrences first)
-_NOUNS = r"(?:operators?|symbols?|characters?|sigils?|punctuation|special parameters?)"
+_NOUNS = (r"(?:operators?|symbols?|characters?|sigils?|punctuation|special parameters?|designators?|terminators?|"
+          r"metacharacters?|redirections?)")
 _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings|type|types|limit|length|count|"
                r"did|does|do|was|were|played|plays|voiced|portrayed|in the|from the))")  # a character set; a role
 _ASKS = re.compile(
@@ -65,6 +66,8 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
             continue  # "word:" "pipeline?" "end;"
         if len(run) > 1 and run[-1] in ",;" and run[-2] != run[-1] and ends_clause:
             run = run[:-1]  # "--;" at a clause's end: the clause's punctuation is not the symbol's
+        if _in_literal(text, s, e):
+            continue  # inside a quoted literal with text: a pattern's characters ('T.*ma'), not an operator
         if len(run) == 1 and run in ";:" and not (before in "(\u2018'\"`" and after in ")\u2019'\"`"):
             continue  # a lone ; or : is punctuation, unless quoted or bracketed: "the semicolon (;)"
         out.setdefault(run, None)
@@ -73,20 +76,39 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     return list(out)
 
 
+_QUOTE_CHARS = "'\"\u2018\u2019\u201c\u201d"
+
+
+def _in_literal(text: str, s: int, e: int) -> bool:
+    """Whether ``text[s:e]`` sits in a quoted word that also holds letters or digits (``'T.*ma'``,
+    ``'%abc%'``): a literal's characters. A quoted symbol alone (``‘**’``) is the symbol."""
+    a = text.rfind(" ", 0, s) + 1
+    b = text.find(" ", e)
+    word = text[a:b if b >= 0 else len(text)].rstrip(".,;:)")
+    return (len(word) > 2 and word[0] in _QUOTE_CHARS and word[-1] in _QUOTE_CHARS
+            and any(c.isalnum() for c in word))
+
+
 def evidence_symbols(question: str, texts: Sequence[str]) -> list[str]:
     """The symbols a symbol question's answer is chosen from, nearest the evidence first: those of
     the sentence (or table cell) of ``texts`` (the kept leaves) matching the question best
     (:func:`h2mt.query.evidence.rank_sentences`; the kind of answer asked for, "operator",
     "special parameter", is not a word of the evidence); when it has none, those of the lines right
     before and after it (a table row's operator cell sits beside its description); else those of
-    its whole leaf. Empty when no sentence shares a word with the question."""
+    its whole leaf. A symbol the question itself writes ("the remainder of x / y") is never a
+    candidate. Empty when no sentence shares a word with the question."""
     ranked = rank_sentences(re.sub(_NOUNS, " ", question, flags=re.IGNORECASE), texts)  # "operator" names no evidence
     if not ranked or ranked[0].score <= 0:
         return []
     best = ranked[0]
     units = split_sentences(texts[best.leaf])
     around = "\n".join(units[k] for k in (best.index - 1, best.index + 1) if 0 <= k < len(units))
-    return symbol_candidates(best.text) or symbol_candidates(around) or symbol_candidates(texts[best.leaf])
+    asked = set(symbol_candidates(question))  # "the remainder of x / y": the question's own symbol is no answer
+
+    def fresh(text: str) -> list[str]:
+        return [c for c in symbol_candidates(text) if c not in asked]
+
+    return fresh(best.text) or fresh(around) or fresh(texts[best.leaf])
 
 
 def choose_span(

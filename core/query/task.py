@@ -62,7 +62,11 @@ _COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*
             r"\b(?:both|same|either|neither|each other|than|older|younger|larger|smaller|longer|shorter)\b")
 _YES_NO = re.compile(r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
-_CONDITION = re.compile(r"^(?:if|when|with|without|in|for|after|before|once|unless|given|by default)\b[^,?]*,\s*(?=\w)")
+_LEADS = r"^(?:if|when|with|without|in|for|after|before|once|unless|given|by default)\b"
+_CONDITION = re.compile(_LEADS + r"[^,?]*,\s*(?=\w)")
+# "in a tuple, list or set display, which symbol...": the question starts at its wh-word, past the phrase's commas
+_CONDITION_WH = re.compile(_LEADS + r"[^?]*?,\s*(?=(?:which|what|who|whom|whose|how|when|where|why|does|do|did|is|"
+                           r"are|can|will|should)\b)")
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ def plain_question(question: str) -> str:
     its start removed, and a leading condition ("if nullglob is set, ...") dropped."""
     q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", question.strip().lower())
     q = _LEAD.sub("", " ".join(q.split()))
+    if _CONDITION_WH.match(q):
+        return _CONDITION_WH.sub("", q, count=1)
     return _CONDITION.sub("", q)  # "if nullglob is set, what happens...": the question is the main clause
 
 
