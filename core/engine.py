@@ -492,7 +492,7 @@ class H2MT:
             return entry
         brief = auto and choice.task == AnswerTask.BRIEF
         p = self.prompt(question, focus_sources(question, kept) if brief else kept, cfg)
-        symbols = (evidence_symbols(question, [s.node.text for s in p.sources])
+        symbols = (evidence_symbols(question, [s.node.text for s in p.sources], [s.node.title for s in p.sources])
                    if auto and choice.task == AnswerTask.SHORT and p.soft is None and asks_for_symbol(question) else [])
         if len(symbols) > 1 and getattr(self.backend, "takes_messages", False):
             symbols = []  # a server returns text, not the logits a choice between symbols needs
@@ -508,7 +508,8 @@ class H2MT:
 
         * "which option / parameter / function ... <description>?": the name of the entry whose
           sentence matches best, as is, or chosen by the generator among up to three close ones;
-        * "what does X do?" / "what is X?": the opening sentences of X's entry, quoted;
+        * "what does X do?" / "what is X (used) for?" / "what is X?": the opening sentences of X's
+          entry, quoted;
         * a value of X ("the default value of X"): the default X's entry states, quoted, else
           generated from X's entry alone."""
         short = choice.task == AnswerTask.SHORT
@@ -528,7 +529,7 @@ class H2MT:
                 return None  # a choice needs the generator's logits over a text prompt
             note = f"an entry's name, constrained ({len(names)} candidates)"
             return p, symbol_generation(self.backend, p, names), note, "constrained"
-        if choice.reason not in ("what-does", "definition") and not (short and is_lookup(question)):
+        if choice.reason not in ("what-does", "definition", "used-for") and not (short and is_lookup(question)):
             return None
         entry = named_entry(question, kept, before)
         if entry is None:
@@ -540,7 +541,7 @@ class H2MT:
             p = build_prompt(question, [entry_source(entry, kept)], cfg)  # what the quote stands on
             return p, quote_generation(text), f"quoted the opening of {entry.keys[0]}'s entry", "quoted"
         p = self.prompt(question, [entry_source(entry, kept)], cfg)
-        value = stated_default(entry, kept) if re.search(r"\bdefault", question, re.IGNORECASE) else ""
+        value = stated_default(entry, kept, question) if re.search(r"\bdefault", question, re.IGNORECASE) else ""
         if value:  # "The default is 64MB.": the documents' own value
             return p, quote_generation(value), f"the default stated in {entry.keys[0]}'s entry", "quoted"
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"

@@ -223,3 +223,29 @@ def test_a_default_the_entry_states_is_the_answer_without_generating(build):
     ans = build(be).answer("What is the default value of KEEP_DAYS?", budget=400)
     assert ans.text == "35" and be.calls == 0
     assert "the default stated in KEEP_DAYS's entry" in str(ans.accounting.task_reason)
+
+
+def test_a_default_asked_of_one_part_of_an_entry_comes_from_the_sentence_naming_that_part():
+    leaf = _leaf("Return an array of bytes representing an integer. The integer is represented using length bytes, and "
+                 "defaults to 1. The byteorder argument determines the byte order, and defaults to \"big\".",
+                 ("Built-in Types", "int.to_bytes(length=1, byteorder='big')"))
+    (e,) = split_entries([leaf])
+    assert stated_default(e, [leaf]) == ""  # two defaults: none is the answer
+    assert stated_default(e, [leaf], "What is the default byteorder of int.to_bytes()?") == '"big"'
+    assert stated_default(e, [leaf], "What is the default length of int.to_bytes()?") == "1"
+
+
+def test_a_whole_entry_is_preferred_to_a_leaf_continuing_it():
+    start = _leaf("type [-afptP] [name …]\n\nFor each name, indicate how it would be interpreted.",
+                  ("Bash", "4.2 Bash Builtin Commands", "type"), 0)
+    rest = _leaf("If the -f option is used, type does not look up functions.",
+                 ("Bash", "4.2 Bash Builtin Commands", "type"), 1)
+    e = named_entry("What does the type builtin do?", [start, rest], before=[None, start.node.text])
+    assert e is not None and e.leaf == 0
+    assert opening(e, [start, rest]) == "For each name, indicate how it would be interpreted."
+
+
+def test_what_an_entry_is_for_is_its_opening_quoted(build):
+    be = ScriptedBackend("LOG_DIR is for logs, not for anything else.")
+    ans = build(be).answer("What is LOG_DIR for?", budget=400)
+    assert be.calls == 0 and ans.text.startswith("Where the server writes its logs.")

@@ -46,6 +46,14 @@ def test_symbol_candidates_are_operator_runs_not_words_or_punctuation():
     assert symbol_candidates("text !~* text\n'thomas' !~* 'T.*ma' and ‘**’") == ["!~*", "**"]  # not the literal's *
 
 
+def test_an_entry_named_by_a_symbol_gives_its_heading():
+    texts = ["Refer to the previous command.", "The entire command line typed so far."]
+    assert evidence_symbols("Which event designator stands for the entire command line typed so far?", texts,
+                            ["!!", "!#"]) == ["!#"]
+    assert evidence_symbols("Which event designator stands for the entire command line typed so far?", texts,
+                            ["Previous", "Line so far"]) == []  # a heading of words is no symbol
+
+
 def test_the_questions_own_symbol_is_no_candidate():
     row = "x % y\nremainder of x / y\n(2)"
     assert evidence_symbols("Which operator gives the remainder of x / y?", [row]) == ["%"]  # not its "/"

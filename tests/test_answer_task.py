@@ -51,6 +51,7 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("What is a here string?", B),
     ("What is PROMPT_COMMAND?", B),
     ("What is autovacuum used for?", B),
+    ("What is the quote_all_identifiers setting for?", B),
     ("Does TRUNCATE scan the tables?", B),
     ("Is the sort stable?", B),
     ("With `set -e`, does the shell exit when an if test fails?", B),

@@ -40,7 +40,7 @@ from dataclasses import dataclass, replace
 from ..types import ScoredNode
 from .evidence import rank_sentences, split_sentences
 from .task import plain_question
-from .words import STOP_WORDS
+from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
            "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES", "OPENING_SENTENCES", "OPENING_MAX_WORDS"]
@@ -224,10 +224,10 @@ def named_entry(question: str, sources: Sequence[ScoredNode], before: Sequence[s
         return None
     q = {w.lower() for w in re.findall(r"[\w$@.-]+", question)} - STOP_WORDS
 
-    def score(e: Entry) -> tuple[int, int, int, int]:
+    def score(e: Entry) -> tuple[int, int, int, int, int]:
         said = _said(e)
         longest = max(len(k) for k in e.keys if _names(k, question))
-        return len(q & said), longest, -len(said - q), int(e.term)
+        return len(q & said), longest, int(e.whole), -len(said - q), int(e.term)
 
     return max(named, key=score)
 
@@ -260,14 +260,21 @@ _DEFAULTS = (
     re.compile(r"\bdefaults to\s+" + _VALUE + r"(?=[.;,)]\s|[.;,)]?$)", re.IGNORECASE),
     re.compile(r"(?P<v>\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\"|\S+)\s*\(the default\)", re.IGNORECASE),
 )
+_VALUE_WORDS = stems("default defaults value values setting settings")
 DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a value
 
 
-def stated_default(entry: Entry, sources: Sequence[ScoredNode]) -> str:
+def stated_default(entry: Entry, sources: Sequence[ScoredNode], question: str = "") -> str:
     """The default value ``entry``'s text states ("The default is 64 megabytes (64MB).", "If set to
     ‘audible’ (the default), ...", "... which defaults to 0"), as written; empty when it states
-    none, or more than one, or one longer than :data:`DEFAULT_MAX_WORDS` words."""
+    none, or more than one, or one longer than :data:`DEFAULT_MAX_WORDS` words. When ``question``
+    asks about a part of the entry ("the default byteorder of int.to_bytes()": words of the
+    entry's text other than its name and "default"/"value"), only a sentence naming that part counts."""
     units = split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]
+    part = stems(question) - stems(" ".join(entry.keys)) - _VALUE_WORDS  # a signature's parameters may be the part
+    part &= stems(" ".join(units))
+    if part:
+        units = [u for u in units if part & stems(u)]
     found = {m.group("v").strip() for u in units for rx in _DEFAULTS for m in rx.finditer(u.strip())}
     found = {v for v in found if v and len(v.split()) <= DEFAULT_MAX_WORDS}
     return found.pop() if len(found) == 1 else ""

@@ -89,13 +89,16 @@ def _in_literal(text: str, s: int, e: int) -> bool:
             and any(c.isalnum() for c in word))
 
 
-def evidence_symbols(question: str, texts: Sequence[str]) -> list[str]:
+def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] = ()) -> list[str]:
     """The symbols a symbol question's answer is chosen from, nearest the evidence first: those of
     the sentence (or table cell) of ``texts`` (the kept leaves) matching the question best
     (:func:`h2mt.query.evidence.rank_sentences`; the kind of answer asked for, "operator",
     "special parameter", is not a word of the evidence); when it has none, those of the lines right
     before and after it (a table row's operator cell sits beside its description); else those of
-    its whole leaf. A symbol the question itself writes ("the remainder of x / y") is never a
+    its whole leaf; between the sentence and the lines beside it comes the leaf's own heading
+    (``titles[i]``, the title of ``texts[i]``) when the heading is a symbol and nothing else (an
+    entry named ``!#`` whose text is "The entire command line typed so far."). A symbol the
+    question itself writes ("the remainder of x / y") is never a
     candidate. Empty when no sentence shares a word with the question."""
     ranked = rank_sentences(re.sub(_NOUNS, " ", question, flags=re.IGNORECASE), texts)  # "operator" names no evidence
     if not ranked or ranked[0].score <= 0:
@@ -108,7 +111,9 @@ def evidence_symbols(question: str, texts: Sequence[str]) -> list[str]:
     def fresh(text: str) -> list[str]:
         return [c for c in symbol_candidates(text) if c not in asked]
 
-    return fresh(best.text) or fresh(around) or fresh(texts[best.leaf])
+    title = titles[best.leaf].strip() if best.leaf < len(titles) else ""
+    heading = fresh(title) if symbol_candidates(title) == [title] else []  # an entry named by a symbol ("!#")
+    return fresh(best.text) or heading or fresh(around) or fresh(texts[best.leaf])
 
 
 def choose_span(

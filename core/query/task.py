@@ -47,7 +47,7 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("what-happens", r"^what happens\b"),
     ("explain", r"^(?:explain|describe|summari[sz]e)\b"),
     ("purpose", r"^what (?:is|are) (?:the )?(?:purpose|meaning|difference|role|effect|use)\b"),
-    ("used-for", r"^what (?:is|are)\b.*\bused for\b"),
+    ("used-for", r"^what (?:is|are)\b.*\b(?:used for\b|for\??$)"),  # "what is X (used) for?"
     ("definition", r"^what (?:is|are) an? [^ ]+(?: [^ ]+){0,2}\??$"),
     ("yes-no", r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b"),  # see _YES_NO
 )
