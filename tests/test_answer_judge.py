@@ -113,6 +113,15 @@ def test_judge_verdicts(qid, prediction, correct):
     assert judge_row(BY_ID[qid], prediction).correct is correct
 
 
+def test_a_wrong_phrase_right_after_a_negation_is_denied_not_stated():
+    q = {"question": "Are default argument values recomputed on every call?", "type": "polarity",
+         "answers": ["no", "once, when the function is defined"], "evidence": "Default values are calculated once.",
+         "wrong": ["yes", "recomputed on every call"]}
+    assert judge_row(q, "No, default argument values are not recomputed on every call.").correct
+    assert not judge_row(q, "They are recomputed on every call.").correct
+    assert not judge_row(q, "Yes.").correct
+
+
 def test_an_explanation_carrying_the_evidence_is_right_without_the_key_phrase():
     q = {"question": "What does TRUNCATE do?", "type": "what", "answers": ["xyzzy"],
          "evidence": "TRUNCATE quickly removes all rows from a set of tables."}

@@ -7,7 +7,7 @@ docs) and, for behaviour questions, ``wrong`` phrases that state the opposite ("
 
 1. no answer (empty, or :data:`h2mt.query.answer.NOT_FOUND`) is wrong;
 2. an answer stating a ``wrong`` phrase is wrong (a lone "yes"/"no" counts only as the answer's
-   first word);
+   first word; a phrase right after "not"/"never"/"no" is denied, not stated);
 3. an accepted answer in it is right: normalised whole words as :func:`h2mt.eval.metrics.answer_correct`
    (not credited when only repeated from the question), a symbol (``> ``, ``$?``, ``**``, ``~~``)
    verbatim and not glued to other punctuation, "yes"/"no" as the first word;
@@ -115,15 +115,24 @@ def contains_answer(prediction: str, answers: Sequence[str], question: str) -> b
     return False
 
 
+_NEGATIONS = frozenset({"not", "never", "no", "nor", "t"})  # "t": what normalise leaves of "don't"
+
+
 def _states_wrong(prediction: str, wrong: Sequence[str]) -> bool:
+    """Whether ``prediction`` states one of the ``wrong`` phrases; a phrase right after a negation
+    ("...are not recomputed on every call" for the wrong "recomputed on every call") is denied,
+    not stated."""
     text = f" {normalise(prediction)} "
     for w in wrong:
         nw = normalise(w)
         if nw in _YES_NO:
             if _first_word(prediction) == nw:
                 return True
-        elif nw and f" {nw} " in text:
-            return True
+            continue
+        for m in re.finditer(re.escape(f" {nw} "), text) if nw else ():
+            before = text[:m.start()].split()
+            if not before or before[-1] not in _NEGATIONS:
+                return True
     return False
 
 
