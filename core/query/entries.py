@@ -21,9 +21,11 @@ reads the kept text as entries:
    :data:`NAME_CANDIDATES`, none that the question already names) are the candidates. One is the
    answer as is; between several the generator chooses, constrained to their names
    (:func:`h2mt.query.symbols.choose_span`). The answer is always an entry name of the kept text.
-3. **"What does X do?" / "the default value of X"** (:func:`named_entry`): the entry the question
+3. **"What does X do?" / "What is X (used) for?" / "the default value of X"** (:func:`named_entry`;
+   a kind noun after the subject, "the command builtin", is not part of it): the entry the question
    names (its key is a word or identifier of the question; among several, the one whose name and
-   heading path share most of the question's words, then the most specific) is what the answer
+   heading path share most of the question's words, then one that starts in the kept text, then
+   the most specific) is what the answer
    stands on. A "what does" question is answered with the entry's own opening sentences
    (:func:`opening`, nothing generated: the documents' words cannot be inverted); a default the
    entry states in so many words ("The default is 64MB.") is the answer to "what is the default
@@ -43,7 +45,8 @@ from .task import plain_question
 from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
-           "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES", "OPENING_SENTENCES", "OPENING_MAX_WORDS"]
+           "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES", "OPENING_SENTENCES", "OPENING_MAX_WORDS",
+           "DEFAULT_MAX_WORDS"]
 
 NAME_MARGIN = 0.85  # entries whose best sentence scores this share of the best one's compete for a name answer
 NAME_CANDIDATES = 3  # at most this many entry names compete (constrained choice); one is answered as is
