@@ -515,8 +515,12 @@ class H2MT:
         short = choice.task == AnswerTask.SHORT
         if short and asks_for_symbol(question):
             return None
+        describes = short and asks_for_name(question)
+        if not describes and choice.reason not in ("what-does", "definition", "used-for") and not (
+                short and is_lookup(question)):
+            return None
         before = [self._leaf_before(s.node) for s in kept]
-        if short and asks_for_name(question):
+        if describes:
             found = described_entries(question, kept, before)
             if not found:
                 return None
@@ -529,8 +533,6 @@ class H2MT:
                 return None  # a choice needs the generator's logits over a text prompt
             note = f"an entry's name, constrained ({len(names)} candidates)"
             return p, symbol_generation(self.backend, p, names), note, "constrained"
-        if choice.reason not in ("what-does", "definition", "used-for") and not (short and is_lookup(question)):
-            return None
         entry = named_entry(question, kept, before)
         if entry is None:
             return None
@@ -553,7 +555,7 @@ class H2MT:
             return None
         siblings = nodes[node.parent].children
         at = siblings.index(node.id) if node.id in siblings else 0
-        return nodes[siblings[at - 1]].text or None if at else None
+        return (nodes[siblings[at - 1]].text or None) if at > 0 else None
 
     async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
         """:meth:`route` without blocking the event loop."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +88,6 @@ def main() -> None:
         route(args.files, args.budget, Path(args.index_dir), Path(args.out))
     else:
         ap.error("give --out FILE and question files, or --score FILE")
-        sys.exit(2)
 
 
 if __name__ == "__main__":

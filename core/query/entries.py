@@ -65,17 +65,15 @@ _TITLE_WORD = re.compile(r"^[A-Z][a-z]+$")  # "Synopsis", "Parameters": a sectio
 # Not a term: grammar, a doctest, an assignment, a table row, a shell prompt, an index line ("name: page")
 _NOT_TERM = re.compile(r"::=|>>>|\s=\s|\s\|\s|^[#$>]\s|\w: ")
 _CODE = re.compile(r"::=|>>>")  # a grammar rule or a doctest: not a sentence to quote
+# The kinds of entry a question names ("which shopt option", "the command builtin")
+_KINDS = "|".join(("variable", "parameter", "option", "setting", "function", "method", "exception", "command",
+                   "builtin", "module", "class", "decorator", "keyword", "flag", "statement"))
 _NAME_NOUNS = re.compile(
     r"\b(?:shell |special |configuration |server |environment |shopt |set |built-?in |functools |itertools )?"
-    r"(?:variables?|parameters?|options?|settings?|functions?|methods?|exceptions?|commands?|builtins?|"
-    r"modules?|class(?:es)?|decorators?|keywords?|flags?|statements?)\b", re.IGNORECASE)
-
-_KIND = re.compile(r"(?:variable|parameter|option|setting|function|method|exception|command|builtin|module|class|"
-                   r"decorator|keyword|flag|statement|clause)s?")
+    rf"(?:{_KINDS})(?:es|s)?\b", re.IGNORECASE)
+_KIND = re.compile(rf"(?:{_KINDS}|clause)s?")
 _ARTICLES = frozenset({"the", "a", "an", "what", "which", "does", "do", "is", "of"})
-_ASKS_NAME = re.compile(
-    r"^which (?:[\w-]+ ){0,2}(?:variable|parameter|option|setting|function|method|exception|command|builtin|"
-    r"module|class|decorator|keyword|flag|statement)s?\b")
+_ASKS_NAME = re.compile(rf"^which (?:[\w-]+ ){{0,2}}(?:{_KINDS})s?\b")
 
 
 @dataclass(frozen=True)
@@ -221,18 +219,14 @@ def named_entry(question: str, sources: Sequence[ScoredNode], before: Sequence[s
     quotes code of several words (`set -n`), the entry's name and heading path hold every one."""
     code = [w if w.startswith("-") else w.lower() for w in _code_words(question)]
     question = _without_kind(question)
-    named = [e for e in split_entries(sources, before) if any(_names(k, question) for k in e.keys)
-             and (len(code) < 2 or set(code) <= _said(e))]
-    if not named:
-        return None
     q = {w.lower() for w in re.findall(r"[\w$@.-]+", question)} - STOP_WORDS
-
-    def score(e: Entry) -> tuple[int, int, int, int, int]:
+    scored: list[tuple[tuple[int, int, int, int, int], Entry]] = []
+    for e in split_entries(sources, before):
+        keys = [k for k in e.keys if _names(k, question)]
         said = _said(e)
-        longest = max(len(k) for k in e.keys if _names(k, question))
-        return len(q & said), longest, int(e.whole), -len(said - q), int(e.term)
-
-    return max(named, key=score)
+        if keys and (len(code) < 2 or set(code) <= said):
+            scored.append(((len(q & said), max(map(len, keys)), int(e.whole), -len(said - q), int(e.term)), e))
+    return max(scored, key=lambda x: x[0])[1] if scored else None
 
 
 def _prose(unit: str) -> bool:

@@ -82,9 +82,8 @@ def plain_question(question: str) -> str:
     its start removed, and a leading condition ("if nullglob is set, ...") dropped."""
     q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", question.strip().lower())
     q = _LEAD.sub("", " ".join(q.split()))
-    if _CONDITION_WH.match(q):
-        return _CONDITION_WH.sub("", q, count=1)
-    return _CONDITION.sub("", q)  # "if nullglob is set, what happens...": the question is the main clause
+    q, skipped = _CONDITION_WH.subn("", q, count=1)  # "in a tuple, list or set display, which..."
+    return q if skipped else _CONDITION.sub("", q)  # "if nullglob is set, what happens...": the main clause
 
 
 def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> TaskChoice:
