@@ -477,12 +477,14 @@ class H2MT:
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
         documents (shown as is) or chosen among names of the kept text (``constrained``). Under
         ``task="auto"``: a yes/no or "what happens" question whose answer a kept sentence states
-        is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, nothing generated);
+        is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, chosen by the index's
+        encoder and BM25 together; nothing generated);
         questions about entries of reference docs are answered from the entry
         (:meth:`_entry_first`); a question asking for an operator or symbol gets a symbol of the
         sentence matching it best, chosen by the generator (:mod:`h2mt.query.symbols`); a brief
         answer reads the best-matching leaves (:func:`h2mt.query.answer.focus_sources`)."""
-        quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
+        quote = (evidence_quote(question, kept, embed=self.encoder.encode)
+                 if auto and choice.reason in QUOTE_REASONS else None)
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
@@ -492,7 +494,9 @@ class H2MT:
             return entry
         brief = auto and choice.task == AnswerTask.BRIEF
         p = self.prompt(question, focus_sources(question, kept) if brief else kept, cfg)
-        symbols = (evidence_symbols(question, [s.node.text for s in p.sources], [s.node.title for s in p.sources])
+        symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],
+                                    [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],
+                                    [self._leaf_before(s.node) for s in p.sources])
                    if auto and choice.task == AnswerTask.SHORT and p.soft is None and asks_for_symbol(question) else [])
         if len(symbols) > 1 and getattr(self.backend, "takes_messages", False):
             symbols = []  # a server returns text, not the logits a choice between symbols needs
@@ -547,6 +551,13 @@ class H2MT:
         if value:  # "The default is 64MB.": the documents' own value
             return p, quote_generation(value), f"the default stated in {entry.keys[0]}'s entry", "quoted"
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"
+
+    def _whole(self, node: Node) -> str:
+        """The whole text of the leaf ``node`` is (an excerpt of): the index's own node when
+        ``node`` is one of the index's leaves, else ``node``'s text."""
+        nodes = self.index.nodes
+        same = 0 <= node.id < len(nodes) and nodes[node.id].path == node.path and nodes[node.id].kind == node.kind
+        return nodes[node.id].text if same else node.text
 
     def _leaf_before(self, node: Node) -> str | None:
         """The text of the leaf right before ``node`` under the same parent (``None``: none)."""

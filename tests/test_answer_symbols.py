@@ -11,7 +11,13 @@ import pytest
 from h2mt import H2MT, H2MTConfig, PrefillConfig
 from h2mt.config import AnswerTask
 from h2mt.query.evidence import evidence_quote, rank_sentences, split_sentences
-from h2mt.query.symbols import asks_for_symbol, choose_span, evidence_symbols, symbol_candidates
+from h2mt.query.symbols import (
+    asks_for_symbol,
+    choose_span,
+    evidence_symbols,
+    respective_symbol,
+    symbol_candidates,
+)
 from h2mt.query.task import choose_task
 from h2mt.query.words import stem_list, stems
 from h2mt.types import GenerationStats, Node, NodeKind, ScoredNode
@@ -69,6 +75,40 @@ def test_the_symbol_beside_the_best_matching_table_cell_is_the_candidate():
     assert evidence_symbols("Which operator gives the floored quotient of x and y?", ["Intro.", TABLE]) == ["//"]
     assert evidence_symbols("Which operator raises x to the power y?", [TABLE]) == ["**"]
     assert evidence_symbols("Which operator is stored on the moon?", ["Nothing here matches."]) == []
+
+
+def test_the_line_before_a_description_names_it_then_the_line_after():
+    """A term line (or a table row's operator cell) comes before its description: of the two
+    neighbouring entries only the one above competes."""
+    sets = "issubset(other)\nset <= other\n\nTest whether every element in the set is in other.\n\nset < other\n\n" \
+           "Test whether the set is a proper subset of other."
+    assert evidence_symbols("Which operator tests whether every element of a set is in the other?", [sets]) == ["<="]
+    intro = "-- This is a standard SQL comment\n\nAlternatively, C-style block comments can be used:\n\n/* multiline */"
+    assert evidence_symbols("What characters begin a C-style block comment?", [intro]) == ["/*", "*/"]  # after ":"
+    assert evidence_symbols("Which operator tests whether every element of a set is in the other?",
+                            ["Test whether every element in the set is in other."], before=["isdisjoint\nset <= other"]
+                            ) == ["<="]  # a leaf's first line: the last line of the leaf before
+
+
+def test_a_respectively_sentence_gives_the_symbol_of_the_item_asked_about():
+    similar = ("Also like LIKE, SIMILAR TO uses _ and % as wildcard characters denoting any single character and "
+               "any string, respectively (these are comparable to . and .* in POSIX regular expressions).")
+    assert respective_symbol("Which wildcard character stands for any single character?", similar) == ["_"]
+    assert respective_symbol("Which wildcard character stands for any string?", similar) == ["%"]
+    neg = "There are also !~~ and !~~* operators that represent NOT LIKE and NOT ILIKE, respectively."
+    assert respective_symbol("Which operator represents NOT ILIKE?", neg) == ["!~~*"]
+    assert evidence_symbols("Which operator represents NOT ILIKE?", [neg]) == ["!~~*"]
+    assert respective_symbol("Which operator represents NOT ILIKE?", neg.replace(", respectively", "")) == []
+    assert respective_symbol("Which one is it?", neg) == []  # no item named: no choice made here
+    assert respective_symbol("Which operator means LIKE?", "The ~~ operator means LIKE, respectively.") == []
+
+
+def test_a_bm25_tie_goes_to_the_sentence_sharing_the_questions_word_pairs():
+    rows = "x | y\nbitwise or of x and y\nx & y\nbitwise and of x and y"
+    ranked = rank_sentences("Which operator gives the bitwise and of x and y?", [rows])
+    assert ranked[0].score == ranked[1].score and ranked[0].text == "bitwise and of x and y"
+    assert evidence_symbols("Which operator gives the bitwise and of x and y?", [rows]) == ["&"]
+    assert evidence_symbols("Which operator gives the bitwise or of x and y?", [rows]) == ["|"]
 
 
 def _encode(text: str) -> list[int]:
@@ -192,6 +232,32 @@ def _leaf(text: str, i: int = 0) -> ScoredNode:
                       1.0)
 
 
+def _embed(vectors: Mapping[str, Sequence[float]]) -> Any:
+    """An encoder stand-in: each text's vector from ``vectors`` (others: a vector of their own)."""
+    import numpy as np
+
+    def encode(texts: Sequence[str]) -> Any:
+        return np.array([vectors.get(t, [0.0, 0.0, 1.0]) for t in texts], dtype=np.float64)
+    return encode
+
+
+def test_the_quote_is_chosen_by_similarity_and_bm25_together():
+    q = "Does a LIKE pattern have to match the whole string?"
+    wrong = "A percent sign in a LIKE pattern can match a whole word of the string."
+    src = [_leaf(f"{wrong} LIKE pattern matching always covers the entire string. Done.")]
+    words_only = evidence_quote(q, src, min_coverage=0.0)
+    assert words_only is not None and words_only[0].text == wrong  # BM25 alone: "whole" is a question word
+    close = {q: [1.0, 0.0, 0.0], "LIKE pattern matching always covers the entire string.": [0.9, 0.3, 0.0],
+             wrong: [0.2, 1.0, 0.0]}
+    got = evidence_quote(q, src, embed=_embed(close))
+    assert got is not None and got[0].text == "LIKE pattern matching always covers the entire string."
+    assert got[1].node.text == got[0].text
+    far = {q: [1.0, 0.0, 0.0]}  # nothing similar enough: no quote (the brief layout answers)
+    assert evidence_quote(q, src, embed=_embed(far)) is None
+    short = [_leaf("Done. LIKE pattern.")]  # a heading-like fragment is never an answer
+    assert evidence_quote(q, short, embed=_embed({q: [1.0, 0.0, 0.0], "LIKE pattern.": [1.0, 0.0, 0.0]})) is None
+
+
 def test_the_quote_needs_half_the_question_words_weight():
     src = [_leaf("Strings are sequences. Some collection classes are mutable.")]
     assert evidence_quote("Are Python strings mutable and hashable?", src, min_coverage=0.5) is None
@@ -268,3 +334,16 @@ def test_a_server_backend_answers_a_symbol_question_without_logits(tmp_path, enc
     one = ServerBackend("divmod")  # one candidate needs no logits: still the symbol
     eng = _build(tmp_path, OPS, encoder, counter, one)
     assert eng.answer("Which operator gives the floored quotient of x and y?").text == "//" and one.calls == 0
+
+
+def test_symbol_candidates_come_from_the_whole_leaf_of_an_excerpt(tmp_path, encoder, counter):
+    """An excerpt keeps the sentences matching the question; the symbol naming them may sit on the
+    line before, which only the whole leaf has."""
+    from dataclasses import replace
+
+    eng = _build(tmp_path, OPS, encoder, counter, LogitBackend("x"))
+    leaf = next(n for n in eng.index.nodes if n.kind == NodeKind.LEAF and "floored quotient" in n.text)
+    cut = replace(leaf, text="floored quotient of x and y")
+    assert eng._whole(cut) == leaf.text and eng._whole(replace(cut, path=("elsewhere",))) == cut.text
+    assert evidence_symbols("Which operator gives the floored quotient of x and y?", [cut.text]) == []
+    assert evidence_symbols("Which operator gives the floored quotient of x and y?", [eng._whole(cut)]) == ["//"]

@@ -25,9 +25,10 @@ from .evidence import rank_sentences, split_sentences
 from .generate import Generation
 from .prompt import Prompt
 from .task import plain_question
+from .words import stems
 
-__all__ = ["asks_for_symbol", "symbol_candidates", "evidence_symbols", "choose_span", "symbol_generation",
-           "MAX_CANDIDATES"]
+__all__ = ["asks_for_symbol", "symbol_candidates", "evidence_symbols", "respective_symbol", "choose_span",
+           "symbol_generation", "MAX_CANDIDATES"]
 
 MAX_CANDIDATES = 64  # at most this many distinct symbols of the kept text compete (first occurrences first)
 _NOUNS = (r"(?:operators?|symbols?|characters?|sigils?|punctuation|special parameters?|designators?|terminators?|"
@@ -68,7 +69,7 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
             run = run[:-1]  # "--;" at a clause's end: the clause's punctuation is not the symbol's
         if _in_literal(text, s, e):
             continue  # inside a quoted literal with text: a pattern's characters ('T.*ma'), not an operator
-        if len(run) == 1 and run in ";:" and not (before in "(\u2018'\"`" and after in ")\u2019'\"`"):
+        if len(run) == 1 and run in ";:" and not (before in "(\u2018\u201c'\"`" and after in ")\u2019\u201d'\"`"):
             continue  # a lone ; or : is punctuation, unless quoted or bracketed: "the semicolon (;)"
         out.setdefault(run, None)
         if len(out) >= limit:
@@ -89,23 +90,36 @@ def _in_literal(text: str, s: int, e: int) -> bool:
             and any(c.isalnum() for c in word))
 
 
-def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] = ()) -> list[str]:
-    """The symbols a symbol question's answer is chosen from, nearest the evidence first: those of
-    the sentence (or table cell) of ``texts`` (the kept leaves) matching the question best
-    (:func:`h2mt.query.evidence.rank_sentences`; the kind of answer asked for, "operator",
-    "special parameter", is not a word of the evidence); when it has none, those of the lines right
-    before and after it (a table row's operator cell sits beside its description); else those of
-    its whole leaf; between the sentence and the lines beside it comes the leaf's own heading
-    (``titles[i]``, the title of ``texts[i]``) when the heading is a symbol and nothing else (an
-    entry named ``!#`` whose text is "The entire command line typed so far."). A symbol the
-    question itself writes ("the remainder of x / y") is never a
-    candidate. Empty when no sentence shares a word with the question."""
+def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] = (),
+                     before: Sequence[str | None] = ()) -> list[str]:
+    """The symbols a symbol question's answer is chosen from, nearest the evidence first.
+
+    ``texts`` are the kept leaves (whole, not excerpts), ``titles[i]`` the heading of ``texts[i]``
+    and ``before[i]`` the text of the leaf before it in its section (``None``: none). The sentence
+    (or table cell) matching the question best (:func:`h2mt.query.evidence.rank_sentences`; the
+    kind of answer asked for, "operator", "special parameter", is not a word of the evidence) gives
+    its symbols; when it pairs several symbols with several descriptions "respectively", only the
+    symbol whose description the question names (:func:`respective_symbol`). When it has none:
+
+    1. the line right before it (reference docs name an entry, a table row its operator, before
+       describing it; for a leaf's first line, the last line of the leaf before), then the line
+       right after it; after a sentence ending with a colon ("C-style block comments can be
+       used:") the line after it first;
+    2. the leaf's own heading, when the heading is a symbol and nothing else (an entry named ``!#``
+       whose text is "The entire command line typed so far.");
+    3. its whole leaf.
+
+    A symbol the question itself writes ("the remainder of x / y") is never a candidate. Empty
+    when no sentence shares a word with the question."""
     ranked = rank_sentences(re.sub(_NOUNS, " ", question, flags=re.IGNORECASE), texts)  # "operator" names no evidence
     if not ranked or ranked[0].score <= 0:
         return []
     best = ranked[0]
     units = split_sentences(texts[best.leaf])
-    around = "\n".join(units[k] for k in (best.index - 1, best.index + 1) if 0 <= k < len(units))
+    earlier = split_sentences(before[best.leaf] or "") if best.leaf < len(before) else []
+    prev = units[best.index - 1] if best.index > 0 else (earlier[-1] if earlier else "")
+    after = units[best.index + 1] if best.index + 1 < len(units) else ""
+    near = (after, prev) if best.text.rstrip().endswith(":") else (prev, after)
     asked = set(symbol_candidates(question))  # "the remainder of x / y": the question's own symbol is no answer
 
     def fresh(text: str) -> list[str]:
@@ -113,7 +127,40 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
 
     title = titles[best.leaf].strip() if best.leaf < len(titles) else ""
     heading = fresh(title) if symbol_candidates(title) == [title] else []  # an entry named by a symbol ("!#")
-    return fresh(best.text) or heading or fresh(around) or fresh(texts[best.leaf])
+    own = respective_symbol(question, best.text, fresh) or fresh(best.text)
+    return own or fresh(near[0]) or fresh(near[1]) or heading or fresh(texts[best.leaf])
+
+
+_RESPECTIVELY = re.compile(r",?\s*\brespectively\b", re.IGNORECASE)
+_ITEMS = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or)\s+")
+
+
+def respective_symbol(question: str, sentence: str, fresh: Callable[[str], list[str]] = symbol_candidates) -> list[str]:
+    """The one symbol of a "respectively" sentence that the question describes, or ``[]``.
+
+    "SIMILAR TO uses _ and % as wildcard characters denoting any single character and any string,
+    respectively": the symbols before "respectively" (``fresh`` of that part, in order) pair with
+    the items of the list that follows the last of them, split at commas and "and"/"or"; the item
+    holding the largest share of its own words that the question also has (stemmed,
+    :func:`h2mt.query.words.stems`) gives the symbol. ``[]`` when the sentence has no
+    "respectively", the counts of symbols and items differ, or two items tie."""
+    m = _RESPECTIVELY.search(sentence)
+    if m is None:
+        return []
+    head = sentence[:m.start()]
+    symbols = fresh(head)
+    if len(symbols) < 2:
+        return []
+    end = max(head.rfind(c) + len(c) for c in symbols)
+    items = [x for x in _ITEMS.split(head[end:].strip()) if x.strip()]
+    if len(items) != len(symbols):
+        return []
+    asked = stems(question)
+    shares = [len(stems(x) & asked) / max(1, len(stems(x))) for x in items]
+    top = max(shares)
+    if top == 0 or shares.count(top) > 1:
+        return []
+    return [symbols[shares.index(top)]]
 
 
 def choose_span(
