@@ -265,7 +265,8 @@ def test_the_quote_goes_on_with_the_next_sentence_of_its_paragraph():
             "discard(elem)\nRemove element elem from the set if it is present.")
     got = evidence_quote(q, [_leaf(text)], min_coverage=0.0)
     assert got is not None and got[0].text.startswith("Remove element elem from the set.")
-    assert got[0].text.endswith("Raises KeyError if elem is not contained in the set.") and got[1].node.text == got[0].text
+    assert got[0].text.endswith("Raises KeyError if elem is not contained in the set.")
+    assert got[1].node.text == got[0].text
     last = evidence_quote("Is a KeyError raised when elem is not contained?", [_leaf(text)], min_coverage=0.0)
     assert last is not None and last[0].text == "Raises KeyError if elem is not contained in the set."  # no next one
     short = evidence_quote("Does remove() remove element elem?", [_leaf("Remove element elem from the set. See also.")],
