@@ -30,8 +30,9 @@ question often asks about the exception ("Remove element elem from the set. Rais
 elem is not contained in the set."; "Return True if any element of the iterable is true. If the
 iterable is empty, return False."). On the 69 such questions of the dev set and held-outs 1-6 the
 sentence alone states the answer for 55, with the next one for 59. Without an encoder the best
-BM25 sentence is quoted when it holds :data:`QUOTE_MIN_COVERAGE` of the question words' weight. A comparison of two things ("are
-both...", "the same...") is a short question (:mod:`h2mt.query.task`), never quoted.
+BM25 sentence is quoted when it holds :data:`QUOTE_MIN_COVERAGE` of the question words' weight.
+A comparison of two things ("are both...", "the same...") is a short question
+(:mod:`h2mt.query.task`), never quoted.
 """
 
 from __future__ import annotations
