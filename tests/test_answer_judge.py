@@ -26,7 +26,7 @@ HELDOUT = _rows("answer_heldout.jsonl")
 # that its misses suggested (docs/benchmarks.md).
 HELDOUT_LATER = {name: _rows(name) for name in ("answer_heldout2.jsonl", "answer_heldout3.jsonl",
                                                  "answer_heldout4.jsonl", "answer_heldout5.jsonl",
-                                                 "answer_heldout6.jsonl")}  # 6: not yet scored
+                                                 "answer_heldout6.jsonl", "answer_heldout7.jsonl")}  # 7: not yet scored
 TYPES = ("name", "default", "what", "polarity", "symbol")
 DOCS = {"bash": "/usr/share/doc/bash-doc/bashref.html", "postgres": "/usr/share/doc/postgresql-doc-15/html",
         "python": "/usr/share/doc/python3.11/html"}
@@ -134,6 +134,20 @@ def test_an_explanation_carrying_the_evidence_is_right_without_the_key_phrase():
 def test_a_gold_answer_only_repeated_from_the_question_is_not_credited():
     assert not contains_answer("set -e", ["set -e"], "What does `set -e` do?")
     assert contains_answer("`$$`", ["$$"], "Which special parameter expands to the process ID?")
+
+
+def test_code_forms_quotes_and_question_marks_as_answers():
+    """Code with letters is matched as written (quote characters alike), quotes alone and a "?" as
+    symbols; none is credited when only repeated from the question."""
+    q = "What quoting decodes backslash escapes?"
+    assert contains_answer("Use $’string’ quoting.", ["$'string'"], q)
+    assert not contains_answer("Use a string.", ["$'string'"], q)
+    assert not contains_answer("$'string'", ["$'string'"], "Is $'string' quoting special?")
+    assert contains_answer("the tuple (', ', ': ')", ["(', ', ': ')"], "What are the default separators?")
+    assert contains_answer("Write '' for a quote.", ["''"], "How is a quote written inside a string constant?")
+    assert not contains_answer("Write a quote.", ["''"], "How is a quote written inside a string constant?")
+    assert contains_answer("?", ["?"], "Which character marks a parameter?")
+    assert not contains_answer("A parameter.", ["?"], "Which character marks a parameter?")
 
 
 def test_the_hand_calibration_agrees_with_the_judge():

@@ -8,9 +8,11 @@ docs) and, for behaviour questions, ``wrong`` phrases that state the opposite ("
 1. no answer (empty, or :data:`h2mt.query.answer.NOT_FOUND`) is wrong;
 2. an answer stating a ``wrong`` phrase is wrong (a lone "yes"/"no" counts only as the answer's
    first word; a phrase right after "not"/"never"/"no" is denied, not stated);
-3. an accepted answer in it is right: normalised whole words as :func:`h2mt.eval.metrics.answer_correct`
-   (not credited when only repeated from the question), a symbol (``> ``, ``$?``, ``**``, ``~~``)
-   verbatim and not glued to other punctuation, "yes"/"no" as the first word;
+3. an accepted answer in it is right (never when only repeated from the question): a code form
+   (``$'string'``, ``${var:=default}``) as written, any quote characters alike; other words
+   normalised, as whole words (:func:`h2mt.eval.metrics.answer_correct`); a symbol (``> ``, ``$?``,
+   ``**``, ``~~``, ``(', ', ': ')``) verbatim and not glued to other punctuation; "yes"/"no" as the
+   first word;
 4. an explanation (types ``what`` and ``polarity``) is also right when it carries the evidence:
    the share of the evidence's key terms it contains (:func:`key_terms`: stemmed content words
    not in the question) is at least :data:`KEY_RECALL_MIN` and its ROUGE-L F against the evidence
@@ -88,11 +90,21 @@ def key_recall(prediction: str, evidence: str, question: str) -> float:
 
 def _symbol_count(symbol: str, text: str) -> int:
     """Occurrences of a punctuation-only answer in ``text``, not glued to other punctuation."""
-    s = symbol.strip().strip(_QUOTES).strip()
-    if not s:
+    if symbol.strip() and not symbol.strip().strip(_QUOTES):  # quotes are the answer: '' (a doubled quote)
+        return text.count(symbol.strip())
+    s = re.sub(f"[{_QUOTES}]", " ", symbol.strip().strip(_QUOTES).strip())  # quotes inside: "(', ', ': ')"
+    if not s.strip():
         return 0
     plain = re.sub(f"[{_QUOTES}]", " ", text)
     return len(re.findall(r"(?<![^\w\s])" + re.escape(s) + r"(?![^\w\s])", plain))
+
+
+_CODE_FORM = re.compile(r"[$@{}\\<>|&*~^%=]")  # an answer with these is code, written exactly
+
+
+def _unquoted(text: str) -> str:
+    """``text`` with every kind of quote written as a plain apostrophe."""
+    return re.sub(f"[{_QUOTES}]", "'", text)
 
 
 def _first_word(text: str) -> str:
@@ -108,7 +120,10 @@ def contains_answer(prediction: str, answers: Sequence[str], question: str) -> b
             if _first_word(prediction) == na:
                 return True
         elif not re.search(r"[0-9A-Za-z]", a):  # a symbol: > , $?, **, ~~
-            if _symbol_count(a, prediction) > _symbol_count(a, question):
+            if _symbol_count(a, prediction) > _symbol_count(a, question.rstrip().removesuffix("?")):
+                return True
+        elif _CODE_FORM.search(a):  # $'string', ${var:=x}: as written, more often than the question writes it
+            if _unquoted(prediction).count(_unquoted(a)) > _unquoted(question).count(_unquoted(a)):
                 return True
         elif answer_correct(prediction, [a], question):
             return True
