@@ -477,14 +477,12 @@ class H2MT:
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
         documents (shown as is) or chosen among names of the kept text (``constrained``). Under
         ``task="auto"``: a yes/no or "what happens" question whose answer a kept sentence states
-        is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, chosen by the index's
-        encoder and BM25 together; nothing generated);
+        is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, nothing generated);
         questions about entries of reference docs are answered from the entry
         (:meth:`_entry_first`); a question asking for an operator or symbol gets a symbol of the
         sentence matching it best, chosen by the generator (:mod:`h2mt.query.symbols`); a brief
         answer reads the best-matching leaves (:func:`h2mt.query.answer.focus_sources`)."""
-        quote = (evidence_quote(question, kept, embed=self.encoder.encode)
-                 if auto and choice.reason in QUOTE_REASONS else None)
+        quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"

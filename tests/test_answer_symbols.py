@@ -232,48 +232,6 @@ def _leaf(text: str, i: int = 0) -> ScoredNode:
                       1.0)
 
 
-def _embed(vectors: Mapping[str, Sequence[float]]) -> Any:
-    """An encoder stand-in: each text's vector from ``vectors`` (others: a vector of their own)."""
-    import numpy as np
-
-    def encode(texts: Sequence[str]) -> Any:
-        return np.array([vectors.get(t, [0.0, 0.0, 1.0]) for t in texts], dtype=np.float64)
-    return encode
-
-
-def test_the_quote_is_chosen_by_similarity_and_bm25_together():
-    q = "Does a LIKE pattern have to match the whole string?"
-    wrong = "A percent sign in a LIKE pattern can match a whole word of the string."
-    src = [_leaf(f"{wrong}\nLIKE pattern matching always covers the entire string.\nDone.")]  # three paragraphs
-    words_only = evidence_quote(q, src, min_coverage=0.0)
-    assert words_only is not None and words_only[0].text == wrong  # BM25 alone: "whole" is a question word
-    close = {q: [1.0, 0.0, 0.0], "LIKE pattern matching always covers the entire string.": [0.9, 0.3, 0.0],
-             wrong: [0.2, 1.0, 0.0]}
-    got = evidence_quote(q, src, embed=_embed(close))
-    assert got is not None and got[0].text == "LIKE pattern matching always covers the entire string."
-    assert got[1].node.text == got[0].text
-    far = {q: [1.0, 0.0, 0.0]}  # nothing similar enough: no quote (the brief layout answers)
-    assert evidence_quote(q, src, embed=_embed(far)) is None
-    short = [_leaf("Done. LIKE pattern.")]  # a heading-like fragment is never an answer
-    assert evidence_quote(q, short, embed=_embed({q: [1.0, 0.0, 0.0], "LIKE pattern.": [1.0, 0.0, 0.0]})) is None
-
-
-def test_the_quote_goes_on_with_the_next_sentence_of_its_paragraph():
-    """A behaviour and then its exception: the question asks about the exception."""
-    q = "Does set.remove() raise an error for a missing element?"
-    text = ("Remove element elem from the set. Raises KeyError if elem is not contained in the set.\n"
-            "discard(elem)\nRemove element elem from the set if it is present.")
-    got = evidence_quote(q, [_leaf(text)], min_coverage=0.0)
-    assert got is not None and got[0].text.startswith("Remove element elem from the set.")
-    assert got[0].text.endswith("Raises KeyError if elem is not contained in the set.")
-    assert got[1].node.text == got[0].text
-    last = evidence_quote("Is a KeyError raised when elem is not contained?", [_leaf(text)], min_coverage=0.0)
-    assert last is not None and last[0].text == "Raises KeyError if elem is not contained in the set."  # no next one
-    short = evidence_quote("Does remove() remove element elem?", [_leaf("Remove element elem from the set. See also.")],
-                           min_coverage=0.0)
-    assert short is not None and short[0].text == "Remove element elem from the set."  # "See also." is no sentence
-
-
 def test_the_quote_needs_half_the_question_words_weight():
     src = [_leaf("Strings are sequences. Some collection classes are mutable.")]
     assert evidence_quote("Are Python strings mutable and hashable?", src, min_coverage=0.5) is None

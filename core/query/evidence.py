@@ -13,25 +13,10 @@ words beats a long one naming its common ones.
 list.sort() return the sorted sequence?" -> "list.sort() returns the sorted sequence."; with the
 evidence sentence alone in its context it still answers "Yes"), so a yes/no question about one
 behaviour or a "what happens..." question (:data:`QUOTE_REASONS` of :func:`h2mt.query.task.choose_task`)
-is answered with the documents' own sentence (:func:`evidence_quote`, no generation). The sentence
-is chosen among the kept sentences that share a word with the question and read as prose (at least
-:data:`QUOTE_MIN_WORDS` words, not a grammar rule or a doctest) by the **sum of two scores**: its
-cosine similarity to the question under the index's encoder, plus :data:`QUOTE_LEXICAL_WEIGHT`
-times its BM25 score over the best BM25 score. Words alone miss a paraphrase ("the whole string"
-for "the entire string"; "can it be turned off" for "cannot be unset"); the encoder alone prefers a
-sentence about the same topic that does not decide the question. On the 59 yes/no and "what
-happens" questions of the answer sets (dev and held-outs 1-5, ``tests/data/answer_*.jsonl``), the
-best BM25 sentence states the answer for 49, the most similar sentence for 36, the sum for 51
-(weight 0.75 or 1.0; 50 at 0.5). The chosen sentence must
-be at least :data:`QUOTE_MIN_SIMILARITY` similar to the question; otherwise the question is
-answered in the brief layout. The quote goes on with the **next sentence of the same paragraph**
-(when it is quotable): reference docs state a behaviour and then its exception, and a yes/no
-question often asks about the exception ("Remove element elem from the set. Raises KeyError if
-elem is not contained in the set."; "Return True if any element of the iterable is true. If the
-iterable is empty, return False."). On the 69 such questions of the dev set and held-outs 1-6 the
-sentence alone states the answer for 55, with the next one for 59. Without an encoder the best
-BM25 sentence is quoted when it holds :data:`QUOTE_MIN_COVERAGE` of the question words' weight.
-A comparison of two things ("are both...", "the same...") is a short question
+is answered with the documents' own sentence: :func:`evidence_quote` returns the best-matching
+sentence when it holds at least :data:`QUOTE_MIN_COVERAGE` of the question words' weight, and the
+engine shows it as the answer (no generation); otherwise the question is answered in the brief
+layout as before. A comparison of two things ("are both...", "the same...") is a short question
 (:mod:`h2mt.query.task`), never quoted.
 """
 
@@ -41,24 +26,19 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from ..types import GenerationStats, ScoredNode
 from .generate import Generation
 from .words import stem_list, stems
 
 __all__ = ["Sentence", "split_sentences", "rank_sentences", "evidence_sources", "evidence_quote", "quote_generation",
-           "EVIDENCE_SENTENCES", "QUOTE_REASONS", "QUOTE_MIN_COVERAGE", "QUOTE_LEXICAL_WEIGHT", "QUOTE_MIN_SIMILARITY",
-           "QUOTE_MIN_WORDS"]
+           "EVIDENCE_SENTENCES", "QUOTE_REASONS", "QUOTE_MIN_COVERAGE"]
 
 EVIDENCE_SENTENCES = 3  # evidence_sources keeps this many best-matching sentences
 QUOTE_REASONS = ("yes-no", "what-happens")  # choose_task rules whose questions are answered by a quote
-QUOTE_MIN_COVERAGE = 0.5  # without an encoder: the quoted sentence holds this share of the question words' weight
-QUOTE_LEXICAL_WEIGHT = 0.75  # the quote's score: cosine similarity + this times BM25 / best BM25
-QUOTE_MIN_SIMILARITY = 0.3  # the quoted sentence's cosine similarity to the question is at least this
-QUOTE_MIN_WORDS = 4  # a quotable sentence has at least this many words (not a term line or a heading)
+QUOTE_MIN_COVERAGE = 0.5  # a quoted sentence holds at least this share of the question words' weight
 _K1, _B = 1.2, 0.75  # BM25 (bm25s, Lucene variant) over the kept sentences
 _WORDS = re.compile(r"\w+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\u2018'\"])")
@@ -143,56 +123,18 @@ def evidence_sources(question: str, sources: Sequence[ScoredNode], k: int = EVID
     return [x for i, x in enumerate(out) if i != top] + [out[top]]
 
 
-def _quotable(text: str) -> bool:
-    """A sentence an answer can be: prose of :data:`QUOTE_MIN_WORDS` words or more, not a grammar
-    rule or a doctest."""
-    return len(text.split()) >= QUOTE_MIN_WORDS and "::=" not in text and ">>>" not in text
-
-
-def evidence_quote(question: str, sources: Sequence[ScoredNode], min_coverage: float = QUOTE_MIN_COVERAGE,
-                   embed: Callable[[Sequence[str]], Any] | None = None) -> tuple[Sentence, ScoredNode] | None:
-    """The sentence of the kept ``sources`` that answers ``question`` in the documents' words (with
-    the next sentence of its paragraph, when quotable) and its leaf cut down to that quote;
-    ``None`` when no sentence matches well enough.
-
-    With ``embed`` (texts -> one embedding per row, e.g. the index's encoder) the sentence is the
-    best by cosine similarity plus :data:`QUOTE_LEXICAL_WEIGHT` times BM25 over the best BM25,
-    among quotable sentences sharing a word with the question, and it must reach
-    :data:`QUOTE_MIN_SIMILARITY`; without, it is the best BM25 sentence when its ``coverage`` is
-    at least ``min_coverage`` (module docstring)."""
-    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources]) if s.score > 0 and _quotable(s.text)]
-    if not ranked:
+def evidence_quote(question: str, sources: Sequence[ScoredNode],
+                   min_coverage: float = QUOTE_MIN_COVERAGE) -> tuple[Sentence, ScoredNode] | None:
+    """The sentence of the kept ``sources`` that answers ``question`` in the documents' words
+    (:func:`rank_sentences`' best, when its ``coverage`` is at least ``min_coverage``) and its
+    leaf cut down to that sentence; ``None`` when no sentence matches that well."""
+    ranked = rank_sentences(question, [s.node.text for s in sources])
+    if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return None
-    if embed is None:
-        best = ranked[0]
-        if best.coverage < min_coverage:
-            return None
-    else:
-        import numpy as np
-
-        vecs = np.asarray(embed([question, *(s.text for s in ranked)]), dtype=np.float64)  # [1 + n, dim]
-        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
-        cos = vecs[1:] @ vecs[0]  # [n]
-        lexical = np.array([s.score for s in ranked]) / ranked[0].score  # [n], best BM25 = 1
-        k = int(np.argmax(cos + QUOTE_LEXICAL_WEIGHT * lexical))  # first of ties: the better BM25
-        if cos[k] < QUOTE_MIN_SIMILARITY:
-            return None
-        best = ranked[k]
+    best = ranked[0]
     src = sources[best.leaf]
-    best = replace(best, text=_with_next(src.node.text, best.text))
     tokens = max(1, round(src.node.tokens * len(best.text) / max(1, len(src.node.text))))
     return best, ScoredNode(replace(src.node, text=best.text, tokens=tokens), src.score)
-
-
-def _with_next(text: str, sentence: str) -> str:
-    """``sentence`` of ``text`` followed by the next sentence of its paragraph (line), when that
-    one is quotable; ``sentence`` alone otherwise."""
-    for line in text.splitlines():
-        units = [u for u in _SENTENCE.split(line.strip()) if u.strip()]
-        if sentence in units:
-            i = units.index(sentence)
-            return f"{sentence} {units[i + 1]}" if i + 1 < len(units) and _quotable(units[i + 1]) else sentence
-    return sentence
 
 
 def quote_generation(text: str) -> Generation:
