@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -23,7 +22,15 @@ from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
 from .query.answer import clean_answer, focus_sources, is_lookup, retry_reason
-from .query.entries import asks_for_name, described_entries, entry_source, named_entry, opening, stated_default
+from .query.entries import (
+    asks_for_default,
+    asks_for_name,
+    described_entries,
+    entry_source,
+    named_entry,
+    opening,
+    stated_default,
+)
 from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
 from .query.generate import Generation, generate
 from .query.prefill.base import PromptTools, prefill_strategy
@@ -545,7 +552,7 @@ class H2MT:
             p = build_prompt(question, [entry_source(entry, kept)], cfg)  # what the quote stands on
             return p, quote_generation(text), f"quoted the opening of {entry.keys[0]}'s entry", "quoted"
         p = self.prompt(question, [entry_source(entry, kept)], cfg)
-        value = stated_default(entry, kept, question) if re.search(r"\bdefault", question, re.IGNORECASE) else ""
+        value = stated_default(entry, kept, question) if asks_for_default(question) else ""
         if value:  # "The default is 64MB.": the documents' own value
             return p, quote_generation(value), f"the default stated in {entry.keys[0]}'s entry", "quoted"
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"

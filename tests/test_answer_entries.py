@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from h2mt import H2MT, H2MTConfig, PrefillConfig
 from h2mt.query.entries import (
+    asks_for_default,
     asks_for_name,
     described_entries,
     entry_keys,
@@ -249,3 +250,14 @@ def test_what_an_entry_is_for_is_its_opening_quoted(build):
     be = ScriptedBackend("LOG_DIR is for logs, not for anything else.")
     ans = build(be).answer("What is LOG_DIR for?", budget=400)
     assert be.calls == 0 and ans.text.startswith("Where the server writes its logs.")
+
+
+@pytest.mark.parametrize("question, asks", [
+    ("What is the default value of PS2?", True),
+    ("By default, how many lines does the history keep?", True),
+    ("What does lpad() pad with if no fill is given? (the default)", True),
+    ("What is the value of PS2?", False),
+    ("Which variable sets the history size?", False),
+])
+def test_a_question_asks_for_a_default_when_it_says_so(question, asks):
+    assert asks_for_default(question) is asks

@@ -90,9 +90,10 @@ def key_recall(prediction: str, evidence: str, question: str) -> float:
 
 def _symbol_count(symbol: str, text: str) -> int:
     """Occurrences of a punctuation-only answer in ``text``, not glued to other punctuation."""
-    if symbol.strip() and not symbol.strip().strip(_QUOTES):  # quotes are the answer: '' (a doubled quote)
-        return text.count(symbol.strip())
-    s = re.sub(f"[{_QUOTES}]", " ", symbol.strip().strip(_QUOTES).strip())  # quotes inside: "(', ', ': ')"
+    symbol = symbol.strip()
+    if symbol and not symbol.strip(_QUOTES):  # quotes are the answer: '' (a doubled quote)
+        return text.count(symbol)
+    s = re.sub(f"[{_QUOTES}]", " ", symbol.strip(_QUOTES).strip())  # quotes inside: "(', ', ': ')"
     if not s.strip():
         return 0
     plain = re.sub(f"[{_QUOTES}]", " ", text)

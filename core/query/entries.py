@@ -45,8 +45,8 @@ from .task import plain_question
 from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
-           "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES", "OPENING_SENTENCES", "OPENING_MAX_WORDS",
-           "DEFAULT_MAX_WORDS"]
+           "asks_for_default", "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES",
+           "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
 NAME_MARGIN = 0.85  # entries whose best sentence scores this share of the best one's compete for a name answer
 NAME_CANDIDATES = 3  # at most this many entry names compete (constrained choice); one is answered as is
@@ -251,14 +251,21 @@ def opening(entry: Entry, sources: Sequence[ScoredNode]) -> str:
     return " ".join(out)
 
 
-_VALUE = r"(?P<v>\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\"|.+?)"
+_QUOTED = r"\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\""  # a value in quotes: ‘audible’, 'UTF8', "big"
+_VALUE = rf"(?P<v>{_QUOTED}|.+?)"
 _DEFAULTS = (
     re.compile(r"\bthe default(?: value| setting)? (?:is|was)\s+" + _VALUE + r"(?=[.;,]\s|[.;,]?$)", re.IGNORECASE),
     re.compile(r"\bdefaults to\s+" + _VALUE + r"(?=[.;,)]\s|[.;,)]?$)", re.IGNORECASE),
-    re.compile(r"(?P<v>\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\"|\S+)\s*\(the default\)", re.IGNORECASE),
+    re.compile(rf"(?P<v>{_QUOTED}|\S+)\s*\(the default\)", re.IGNORECASE),
 )
+_ASKS_DEFAULT = re.compile(r"\bdefault", re.IGNORECASE)
 _VALUE_WORDS = stems("default defaults value values setting settings")
 DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a value
+
+
+def asks_for_default(question: str) -> bool:
+    """Whether ``question`` asks for a default ("the default value of X", "by default, how many...")."""
+    return _ASKS_DEFAULT.search(question) is not None
 
 
 def stated_default(entry: Entry, sources: Sequence[ScoredNode], question: str = "") -> str:
