@@ -164,6 +164,12 @@ class RouteConfig:
     novelty: float = 0.6  # a leaf's score shrinks by this times the share of its question terms already held
     mmr: float = 0.2  # a leaf's score drops by this times its best cosine with the leaves ranked before it
     coverage: float = 0.2  # ... and rises by this times the idf share of the question's terms it adds
+    # a question asking for every instance ("What are all the X ...?", "List all ...") is re-ranked without novelty
+    # for the leaves holding every question term the first-ranked leaf holds: they are the answer's parts, not repeats
+    list_questions: bool = True
+    # ... and a strong leaf taking more than this share of what is left is cut to an excerpt (1.0 = as any question):
+    # the instances of a list question are sentences, and whole leaves would leave no room for the last ones
+    list_fill: float = 0.3
     # a leaf too large for what is left of the budget is kept as an excerpt (query/excerpt.py): its sentences
     # holding at least this idf share of the question's terms (0 = off: the leaf is skipped)
     excerpt_share: float = 0.3
@@ -193,6 +199,7 @@ class RouteConfig:
                f"RouteConfig.excerpt_share must be in [0, 1], excerpt_top >= 0 and excerpt_fill in (0, 1], got "
                f"{self.excerpt_share}, {self.excerpt_top} and {self.excerpt_fill}")
         _check(self.coverage >= 0, f"RouteConfig.coverage must be >= 0, got {self.coverage}")
+        _check(0 < self.list_fill <= 1, f"RouteConfig.list_fill must be in (0, 1], got {self.list_fill}")
         _check(0 <= self.novelty <= 1 and 0 <= self.mmr <= 1,
                f"RouteConfig.novelty and mmr must be in [0, 1], got {self.novelty} and {self.mmr}")
 

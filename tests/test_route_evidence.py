@@ -206,3 +206,48 @@ def test_ruler_tasks_are_deterministic_and_hold_their_needles():
         assert len(q.evidence) == need and len(q.answers) == need
     vt = next(q for q in ds.questions if q.meta["part"] == "vt")
     assert vt.evidence[0].startswith("VAR ") and vt.evidence[1] == f"VAR {vt.answers[1]} = VAR {vt.answers[0]}."
+
+
+def test_a_list_question_keeps_the_parallel_matches_novelty_would_sink(encoder, counter):
+    parts = [("Note A", "One of the codes for amber glacier is 111."),
+             ("Note B", "One of the codes for amber glacier is 222."),
+             ("Note C", "One of the codes for amber glacier is 333."),
+             ("League", "The league met near the glacier every spring."),
+             ("Cup", "The cup final of the league was held in May."), *FILLER]
+    eng = _engine(encoder, counter, parts)
+    q = "What are all the codes for amber glacier in the league?"
+    cfg = RouteConfig(budget=10_000, lexical_leaves=0, mmr=0.0, title_bonus=0.0, link_weight=0.0, novelty=0.9,
+                      coverage=0.0)
+
+    def order(c: RouteConfig) -> list[str]:
+        return [k.node.path[-1] for k in sorted(eng.route(q, c).kept, key=lambda k: -k.score)]
+
+    plain = order(replace(cfg, novelty=0.0, list_questions=False))
+    novel, listed = order(replace(cfg, list_questions=False)), order(cfg)
+    assert set(plain[:3]) == {"Note A", "Note B", "Note C"}
+    assert novel[0] == "Note A" and novel[1] not in ("Note B", "Note C")  # novelty sinks the notes after the first
+    assert set(listed[:3]) == {"Note A", "Note B", "Note C"}  # parallel matches of a list question keep their rank
+
+
+@pytest.mark.parametrize(("question", "every"), [
+    ("What are all the special magic numbers for plain-maple mentioned in the provided text?", True),
+    ("Find all variables that are assigned the value 87970 in the text above.", True),
+    ("List every option that changes globbing.", True),
+    ("Which shopt option makes the pattern ‘**’ match all files and directories?", False),
+    ("Is all() True for an empty iterable?", False),
+    ("Which setting logs every checkpoint?", False),
+])
+def test_asks_for_every(question, every):
+    from h2mt.query.routing import asks_for_every
+
+    assert asks_for_every(question) is every
+
+
+def test_phrases_pointing_at_the_context_are_no_query_terms():
+    assert query_terms("What is the magic number for amber-glacier mentioned in the provided text?") == [
+        "magic", "number", "amber", "glacier"]
+    assert query_terms("Find all variables assigned the value 8 in the text above.") == [
+        "find", "variables", "assigned", "value", "8"]
+    assert query_terms("According to the passage, who wrote Hamlet?") == ["wrote", "hamlet"]
+    # "text" that is content stays a term
+    assert "text" in query_terms("Which builtin reads a line of text from standard input?")

@@ -41,6 +41,16 @@ _QUESTION_WORDS = frozenset(
     "should would will shall may might must there their them they this that these those "
     "it its".split()
 )
+_CONTEXT_PHRASE = re.compile(
+    r"\b(?:(?:mentioned|given|stated|described|provided|listed|found)\s+)?(?:in|from|by)\s+the\s+"
+    r"(?:provided|given|above|following|preceding|attached)\s+(?:texts?|context|passages?|documents?|paragraphs?)\b"
+    r"|\b(?:mentioned|stated|described|listed)\s+(?:in|by)\s+the\s+(?:texts?|context|passages?|documents?)\b"
+    r"|\b(?:in|from)\s+the\s+(?:texts?|context|passages?|documents?)\s+(?:above|below)\b"
+    r"|\baccording\s+to\s+the\s+(?:(?:provided|given|above)\s+)?(?:texts?|context|passages?|documents?)\b",
+    re.IGNORECASE,
+)
+"""Phrases by which a question points at the context it is asked over ("mentioned in the provided text",
+"according to the passage"): they name no content, so they are no query terms."""
 
 
 @lru_cache(maxsize=1)
@@ -67,8 +77,9 @@ def analyze(text: str) -> list[str]:
 
 
 def query_terms(question: str) -> list[str]:
-    """The distinct content terms of a question (:func:`analyze` without question words), in order."""
-    return [t for t in dict.fromkeys(analyze(question)) if t not in _QUESTION_WORDS]
+    """The distinct content terms of a question (:func:`analyze` without question words and without the
+    phrases that only point at the context, :data:`_CONTEXT_PHRASE`), in order."""
+    return [t for t in dict.fromkeys(analyze(_CONTEXT_PHRASE.sub(" ", question))) if t not in _QUESTION_WORDS]
 
 
 @dataclass

@@ -18,7 +18,11 @@ match counts in proportion to the section's agreement a in [0, 1] with its title
 so a heading its own text contradicts (a = 0) lifts nothing. Last, the pool is re-ranked greedily
 so that the budget goes to leaves that add something (``novelty``: a leaf whose question terms the
 better leaves already hold sinks; ``mmr``: so does a near-duplicate of a better leaf; ``coverage``: a
-leaf that adds question terms they lack, e.g. another key of a multi-key question, rises), and the best
+leaf that adds question terms they lack, e.g. another key of a multi-key question, rises; a question asking for
+every instance, "What are all the X ...?", ``list_questions``, does not sink a leaf holding every question term
+the first-ranked leaf holds: there such leaves are the answer's parts; a strong leaf taking more than
+``list_fill`` of what is left is cut to an excerpt, so that the last parts still fit, and a leaf strong after
+the re-ranking counts as strong too), and the best
 leaves that fit the budget are kept. A leaf that no longer fits what is left of the budget, and that
 was among the ``excerpt_top`` best before the re-ranking, is kept as an excerpt instead of being
 skipped: its sentences holding at least ``excerpt_share`` of the question's terms (idf-weighted),
@@ -34,6 +38,7 @@ w = 0 is exactly the dense + lexical routing.
 from __future__ import annotations
 
 import heapq
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +55,7 @@ from .select import Excerpter, select_leaves
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["route", "Scorer", "MemorySearch"]
+__all__ = ["route", "asks_for_every", "Scorer", "MemorySearch"]
 
 
 class MemorySearch(Protocol):
@@ -105,6 +110,18 @@ class Scorer:
             rl = np.argsort(np.argsort(-lex))
             return (1.0 / (60 + rd) + 1.0 / (60 + rl)).astype(np.float32)
         return ((1 - c.lexical_weight) * dense + c.lexical_weight * lex).astype(np.float32)
+
+
+_LIST_QUESTION = re.compile(
+    r"^\s*(?:(?:what|which|who)\s+(?:are|were)\s+(?:all|every)|(?:find|list|name|give|show)\s+(?:me\s+)?(?:all|every))\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_every(question: str) -> bool:
+    """Whether ``question`` asks for every instance of something: "What are all the X ...?", "List all ...",
+    "Find all ..." (not "Which option matches all files?": that asks for one option)."""
+    return bool(_LIST_QUESTION.search(question))
 
 
 def _inherit(weight: float, source: float) -> Callable[[float], float]:
@@ -241,12 +258,14 @@ class _Search:
                     continue  # a list or an index page names everything: it points nowhere in particular
                 self.lift_agreed(named, _inherit(w, src))
 
-    def rerank(self) -> None:
+    def rerank(self, every: bool = False) -> None:
         """Re-rank the pool before selection so that the budget goes to leaves that add something: first by
         maximal marginal relevance (:meth:`_greedy` with ``s - mmr * c``, c = a leaf's best cosine with the
         leaves ranked before it), then by novelty and coverage (``s * (1 - novelty * r) + coverage * f``, r = the
         idf share of its question terms that the leaves ranked before it already hold, 1 for a leaf without any;
-        f = the idf share of all the question's terms that it adds to them)."""
+        f = the idf share of all the question's terms that it adds to them). With ``every`` (the question asks for
+        every instance) a *parallel* leaf, one holding every question term the first-ranked leaf holds, has
+        r = 0: the second "magic number for amber-glacier" is another part of the answer, not a repeat."""
         import numpy as np
 
         cfg, w = self.cfg, self.scorer.lex_weights
@@ -267,14 +286,18 @@ class _Search:
             has = (self.scorer.lex_cols[ids].toarray() > 0) * w[None, :]  # (P, Q) idf of the terms held
             mass = has.sum(1)
             covered = np.zeros(w.size, dtype=bool)
+            parallel = np.zeros(len(ids), dtype=bool)  # (P,) holds every term of the first pick (``every`` only)
             total = float(w.sum())
 
             def novel(base: np.ndarray) -> np.ndarray:
                 fresh = (has * ~covered[None, :]).sum(1)
                 held = np.where(mass > 0, 1.0 - fresh / np.maximum(mass, 1e-12), 1.0)
+                held = np.where(parallel, 0.0, held)
                 return base * (1.0 - cfg.novelty * held) + cfg.coverage * fresh / max(total, 1e-12)
 
             def cover(i: int) -> None:
+                if every and not covered.any() and mass[i] > 0:
+                    parallel[:] = ((has > 0) >= (has[i] > 0)[None, :]).all(1)
                 covered[:] |= has[i] > 0
 
             self._greedy(ids, novel, cover)
@@ -319,13 +342,16 @@ def _memory_terms(cfg: RouteConfig, memory: MemorySearch | None, question: str) 
     return {"memory_keys": memory.keys, "memory_query": memory.query(question)}
 
 
-def _excerpter(index: Index, question: str, cfg: RouteConfig, relevance: dict[int, float]) -> Excerpter | None:
-    """The excerpts of strong leaves the budget no longer fits whole: the ``excerpt_top`` best leaves by their
-    score before the re-ranking (None when ``excerpt_share`` or ``excerpt_top`` is 0)."""
+def _excerpter(
+    index: Index, question: str, cfg: RouteConfig, *rankings: dict[int, float]
+) -> Excerpter | None:
+    """The excerpts of strong leaves the budget no longer fits whole: the ``excerpt_top`` best leaves of each of
+    ``rankings`` (the scores before the re-ranking; for a list question also after it) (None when
+    ``excerpt_share`` or ``excerpt_top`` is 0)."""
     if cfg.excerpt_share <= 0 or cfg.excerpt_top <= 0:
         return None
     terms = QuestionTerms.of(question, index.lexical)
-    strong = set(heapq.nsmallest(cfg.excerpt_top, relevance, key=lambda c: (-relevance[c], c)))
+    strong = {c for r in rankings for c in heapq.nsmallest(cfg.excerpt_top, r, key=lambda c: (-r[c], c))}
 
     def cut(leaf: Node, room: int) -> Node | None:
         return excerpt(leaf, terms, room, cfg.excerpt_share) if leaf.id in strong else None
@@ -377,9 +403,11 @@ def route(
     search.pull_up()
     search.follow_titles(question)
     relevance = dict(search.pool)
-    search.rerank()
-    excerpter = _excerpter(index, question, cfg, relevance)
-    kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score, excerpter, cfg.excerpt_fill)
+    every = cfg.list_questions and asks_for_every(question)
+    search.rerank(every=every)
+    excerpter = _excerpter(index, question, cfg, relevance, *([search.pool] if every else []))
+    fill = min(cfg.excerpt_fill, cfg.list_fill) if every else cfg.excerpt_fill
+    kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score, excerpter, fill)
     if not kept:
         smallest = min(index.nodes[i].tokens for i in search.pool)
         raise BudgetError(
