@@ -164,8 +164,8 @@ class RouteConfig:
     novelty: float = 0.6  # a leaf's score shrinks by this times the share of its question terms already held
     mmr: float = 0.2  # a leaf's score drops by this times its best cosine with the leaves ranked before it
     coverage: float = 0.2  # ... and rises by this times the idf share of the question's terms it adds
-    # a question asking for every instance ("What are all the X ...?", "List all ...") is re-ranked without novelty
-    # for the leaves holding every question term the first-ranked leaf holds: they are the answer's parts, not repeats
+    # a question asking for every instance ("What are all the X ...?", "List all ...") is re-ranked without mmr for a
+    # leaf adding a question term, and without novelty for one holding every term the first-ranked leaf holds
     list_questions: bool = True
     # ... and a strong leaf taking more than this share of what is left is cut to an excerpt (1.0 = as any question):
     # the instances of a list question are sentences, and whole leaves would leave no room for the last ones

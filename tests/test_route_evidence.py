@@ -251,3 +251,46 @@ def test_phrases_pointing_at_the_context_are_no_query_terms():
     assert query_terms("According to the passage, who wrote Hamlet?") == ["wrote", "hamlet"]
     # "text" that is content stays a term
     assert "text" in query_terms("Which builtin reads a line of text from standard input?")
+
+
+@pytest.mark.parametrize(("question", "want"), [
+    ("What does `set -x` do?", [("set", ["-x"])]),
+    ("What does `shopt -s nullglob` do?", [("shopt", ["-s", "nullglob"])]),
+    ("What does set -e do?", [("set", ["-e"])]),
+    ("What is the block size set at build time with --with-blocksize?", []),  # "with" is no command
+    ("What does set do?", []),
+])
+def test_command_options(question, want):
+    from h2mt.query.routing import command_options
+
+    assert command_options(question) == want
+
+
+def test_an_option_named_with_its_command_lifts_its_leaf_from_a_long_entry(encoder, counter):
+    options = "abcdefghijklmnopqrstuvw"
+    opts = "\n\n".join(f"-{o}\n\nWhen this option is on, the shell changes how it treats case {o} of its input "
+                       f"and writes a note about case {o}." for o in options)
+    trace = "-x\n\nPrint a trace of simple commands and their arguments after they are expanded."
+    text = (f"# Builtins\n\n## set\n\nset [-abcdefx] [argument ...]\n\n{opts}\n\n{trace}\n\n"
+            "## PS4\n\nThe value of PS4 is printed before each command during an execution trace (-x). "
+            "Use set -x to start the trace and PS4 to change what set -x prints.\n")
+    doc = parse_text(text, source="m.md", format="markdown")
+    eng = H2MT.build([doc], H2MTConfig(chunk=ChunkConfig(max_tokens=48, min_tokens=8)),
+                     encoder=encoder, token_counter=counter)
+    option = next(n.id for n in eng.index.leaves() if "Print a trace" in n.text)
+    entry = {n.id for n in eng.index.leaves() if "set" in n.path}
+    cfg = RouteConfig(budget=10_000, beam_width=1, overfetch=1.0)
+
+    def ranked(c: RouteConfig) -> list[int]:
+        return [k.node.id for k in sorted(eng.route("What does `set -x` do?", c).kept, key=lambda k: -k.score)]
+
+    lifted, plain = ranked(cfg), ranked(replace(cfg, title_bonus=0.0))
+    assert min(lifted.index(c) for c in entry) == lifted.index(option)  # the option's leaf leads its entry
+    assert min(plain.index(c) for c in entry) < plain.index(option)  # ... which the entry's aggregate alone does not
+    # "-e" ends a leaf as its term line: the leaf after it, holding its description, is lifted too
+    desc = next(n.id for n in eng.index.leaves() if n.text.startswith("When this option is on") and "case e " in n.text)
+
+    def score(c: RouteConfig, leaf: int) -> float:
+        return next(k.score for k in eng.route("What does `set -e` do?", c).kept if k.node.id == leaf)
+
+    assert score(cfg, desc) > score(replace(cfg, title_bonus=0.0), desc) + 0.1

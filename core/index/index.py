@@ -75,6 +75,22 @@ class Index:
         return TitleIndex(self.nodes, _stopwords(), specificity)
 
     @cached_property
+    def commands(self) -> dict[str, list[int]]:
+        """Sections by the command their title starts with: ``"set"`` -> the sections titled ``set`` or
+        ``set [-abefhkmnptuvxBCEHPT] [-o option-name] …`` (the first word of the unnumbered title, as written,
+        when it is an identifier followed by nothing or by a space)."""
+        import re
+
+        from .titles import unnumbered
+
+        head = re.compile(r"([A-Za-z_][\w.-]*)(?:\s|$)")
+        out: dict[str, list[int]] = {}
+        for n in self.nodes:
+            if n.kind != NodeKind.LEAF and (m := head.match(unnumbered(n.title))):
+                out.setdefault(m.group(1), []).append(n.id)
+        return out
+
+    @cached_property
     def agreement(self) -> TitleAgreement:
         """How well each section's text supports its title (computed on demand, cached with the index)."""
         from .agreement import TitleAgreement

@@ -19,8 +19,8 @@ so a heading its own text contradicts (a = 0) lifts nothing. Last, the pool is r
 so that the budget goes to leaves that add something (``novelty``: a leaf whose question terms the
 better leaves already hold sinks; ``mmr``: so does a near-duplicate of a better leaf; ``coverage``: a
 leaf that adds question terms they lack, e.g. another key of a multi-key question, rises; a question asking for
-every instance, "What are all the X ...?", ``list_questions``, does not sink a leaf holding every question term
-the first-ranked leaf holds: there such leaves are the answer's parts; a strong leaf taking more than
+every instance, "What are all the X ...?", ``list_questions``, sinks neither a leaf adding a question term by
+MMR nor a leaf holding every question term the first-ranked leaf holds by novelty: such leaves are its parts; a strong leaf taking more than
 ``list_fill`` of what is left is cut to an excerpt, so that the last parts still fit, and a leaf strong after
 the re-ranking counts as strong too), and the best
 leaves that fit the budget are kept. A leaf that no longer fits what is left of the budget, and that
@@ -48,6 +48,7 @@ from ..config import FusionMode, RouteConfig
 from ..errors import BudgetError, ConfigError, InputError
 from ..index.encoders.base import Encoder
 from ..index.index import Index
+from ..index.lexical import analyze
 from ..types import Node, NodeKind, RouteResult, ScoredNode
 from .excerpt import QuestionTerms, excerpt
 from .select import Excerpter, select_leaves
@@ -55,7 +56,7 @@ from .select import Excerpter, select_leaves
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["route", "asks_for_every", "Scorer", "MemorySearch"]
+__all__ = ["route", "asks_for_every", "command_options", "Scorer", "MemorySearch"]
 
 
 class MemorySearch(Protocol):
@@ -116,6 +117,31 @@ _LIST_QUESTION = re.compile(
     r"^\s*(?:(?:what|which|who)\s+(?:are|were)\s+(?:all|every)|(?:find|list|name|give|show)\s+(?:me\s+)?(?:all|every))\b",
     re.IGNORECASE,
 )
+
+
+_COMMAND_OPTION = re.compile(r"(?<![\w-])([A-Za-z_][\w.-]*)\s+(--?[A-Za-z][\w-]*)(?:\s+([A-Za-z_][\w-]*))?")
+
+
+def command_options(question: str) -> list[tuple[str, list[str]]]:
+    """The commands a question names with an option, and the option's terms: ``"What does `set -x` do?"``
+    -> ``[("set", ["-x"])]``, ``"`shopt -s nullglob`"`` -> ``[("shopt", ["-s", "nullglob"])]`` (a word after the
+    option counts only inside the same code span)."""
+    out: list[tuple[str, list[str]]] = []
+    spans = [m.span() for m in re.finditer(r"`[^`]*`", question)]
+    for m in _COMMAND_OPTION.finditer(question):
+        if not analyze(m.group(1)):
+            continue  # a stopword before a flag ("set at build time with --with-blocksize") is no command
+        terms = [m.group(2).lower()]
+        if m.group(3) and any(a <= m.start() and m.end() < b for a, b in spans):
+            terms.append(m.group(3).lower())
+        out.append((m.group(1), terms))
+    return out
+
+
+def _ends_on_term(text: str, term: str) -> bool:
+    """Whether ``text``'s last line names ``term`` first (a definition list's term line: ``-b``, ``-o option``)."""
+    last = text.rstrip().rsplit("\n", 1)[-1].strip().lower()
+    return last == term or last.startswith(term + " ")
 
 
 def asks_for_every(question: str) -> bool:
@@ -241,6 +267,54 @@ class _Search:
             if agree[sec] > 0:
                 self.lift(sec, _weighed(lifted, agree[sec]))
 
+    def lift_options(self, question: str) -> None:
+        """A command named with an option (``set -x``): the leaves of the sections titled by the command that
+        hold the option's most specific term (the last: ``nullglob`` of ``shopt -s nullglob``) join the pool
+        with ``title_bonus``, however large the command's section is, and so does the leaf after one that ends on
+        the option's term line. A reference entry lists its options
+        inside one long section whose aggregate says little about any one option."""
+        cfg, sc, nodes = self.cfg, self.scorer, self.index.nodes
+        pairs = command_options(question)
+        if cfg.title_bonus <= 0 or not pairs:
+            return
+        vocab = self.index.lexical.vocab
+        qids, _ = self.index.lexical.query(question)
+        column = {int(v): j for j, v in enumerate(qids.tolist())}
+        for command, terms in pairs:
+            j = column.get(vocab.get(terms[-1], -1))
+            sections = self.index.commands.get(command, [])
+            if j is None or not sections:
+                continue
+            holders = sc.lex_cols[:, j].nonzero()[0]  # (H,) nodes holding the term
+            below = set(sections)
+            def inside(c: int) -> bool:
+                return any(a.id in below for a in self.index.ancestors(c))
+
+            leaves = [int(c) for c in holders if nodes[c].kind == NodeKind.LEAF and inside(int(c))]
+            # a leaf that ends on the option's term line ("-b") leaves the description to the next leaf
+            nxt = [self._next_leaf(c) for c in leaves if _ends_on_term(nodes[c].text, terms[-1])]
+            leaves += [c for c in nxt if c is not None and c not in leaves and inside(c)]
+            fresh = [c for c in leaves if c not in self.score]
+            if fresh:
+                for c, v in zip(fresh, sc(fresh).tolist(), strict=True):
+                    self.score[c] = v
+                self.scored += len(fresh)
+            for c in leaves:
+                v = self.score[c] + cfg.title_bonus
+                old = self.pool.get(c)
+                if old is None:
+                    self.pool_tokens += nodes[c].tokens
+                if old is None or v > old:
+                    self.pool[c] = v
+
+    def _next_leaf(self, c: int) -> int | None:
+        """The leaf after leaf ``c`` in document order (ids are pre-order), or None."""
+        nodes = self.index.nodes
+        for j in range(c + 1, len(nodes)):
+            if nodes[j].kind == NodeKind.LEAF:
+                return j
+        return None
+
     def follow_titles(self, question: str) -> None:
         """Sections named by the question, then sections named by the best candidates."""
         cfg, titles = self.cfg, self.index.titles
@@ -264,8 +338,9 @@ class _Search:
         leaves ranked before it), then by novelty and coverage (``s * (1 - novelty * r) + coverage * f``, r = the
         idf share of its question terms that the leaves ranked before it already hold, 1 for a leaf without any;
         f = the idf share of all the question's terms that it adds to them). With ``every`` (the question asks for
-        every instance) a *parallel* leaf, one holding every question term the first-ranked leaf holds, has
-        r = 0: the second "magic number for amber-glacier" is another part of the answer, not a repeat."""
+        every instance) a leaf adding a question term the leaves before it lack has c = 0, and a *parallel* leaf,
+        one holding every question term the first-ranked leaf holds, has r = 0: the second "magic number for
+        amber-glacier", or the entry next to the first one, is another part of the answer, not a repeat."""
         import numpy as np
 
         cfg, w = self.cfg, self.scorer.lex_weights
@@ -273,12 +348,18 @@ class _Search:
             ids = self._ranked()
             emb = self.index.embeddings[ids]  # (P, D) unit rows
             best = np.zeros(len(ids))
+            # a list question's parts may be near-duplicates (adjacent entries): one adding a question term the
+            # leaves before it lack is not one
+            terms = (self.scorer.lex_cols[ids].toarray() > 0) if every and w.size else np.zeros((len(ids), 0), bool)
+            seen = np.zeros(terms.shape[1], dtype=bool)
 
             def marginal(base: np.ndarray) -> np.ndarray:
-                return base - cfg.mmr * best
+                adds = (terms & ~seen[None, :]).any(1)  # (P,)
+                return base - cfg.mmr * np.where(adds, 0.0, best)
 
             def near(i: int) -> None:
                 best[:] = np.maximum(best, emb @ emb[i])
+                seen[:] |= terms[i]
 
             self._greedy(ids, marginal, near)
         if (cfg.novelty > 0 or cfg.coverage > 0) and w.size and len(self.pool) > 1:
@@ -401,6 +482,7 @@ def route(
     search.descend([index.root.id])
     search.backfill(cfg.overfetch * cfg.budget)
     search.pull_up()
+    search.lift_options(question)
     search.follow_titles(question)
     relevance = dict(search.pool)
     every = cfg.list_questions and asks_for_every(question)
