@@ -8,7 +8,9 @@ Scored leaves go to a candidate pool. If the pool holds less than
 (best-first) until it does. The ``lexical_leaves`` best leaves by leaf-level BM25 (postings of
 the question's terms only) join the pool, scored like any leaf (their parent's own score scored
 when the beam never reached it), so a leaf whose words match competes even when the beam pruned
-its branch for a weak aggregate. Then titles are
+its branch for a weak aggregate. A command named with an option (``set -x``, ``shopt -s nullglob``)
+lifts, by ``title_bonus``, the leaves of the sections titled by the command that hold the option (and the
+leaf after one ending on the option's term line), however long the entry. Then titles are
 followed (:mod:`h2mt.index.titles`): the leaves of sections the question names by title join the
 pool with ``title_bonus``, and the leaves of sections named in the text of the best
 ``link_sources`` candidates join with ``link_weight`` of the naming leaf's score
@@ -18,11 +20,11 @@ match counts in proportion to the section's agreement a in [0, 1] with its title
 so a heading its own text contradicts (a = 0) lifts nothing. Last, the pool is re-ranked greedily
 so that the budget goes to leaves that add something (``novelty``: a leaf whose question terms the
 better leaves already hold sinks; ``mmr``: so does a near-duplicate of a better leaf; ``coverage``: a
-leaf that adds question terms they lack, e.g. another key of a multi-key question, rises; a question asking for
-every instance, "What are all the X ...?", ``list_questions``, sinks neither a leaf adding a question term by
-MMR nor a leaf holding every question term the first-ranked leaf holds by novelty: such leaves are its parts; a strong leaf taking more than
-``list_fill`` of what is left is cut to an excerpt, so that the last parts still fit, and a leaf strong after
-the re-ranking counts as strong too), and the best
+leaf that adds question terms they lack, e.g. another key of a multi-key question, rises; a question
+asking for every instance, "What are all the X ...?", ``list_questions``, sinks neither a leaf adding a
+question term by MMR nor a leaf holding every question term the first-ranked leaf holds by novelty: such
+leaves are its parts; a strong leaf taking more than ``list_fill`` of what is left is cut to an excerpt, so
+that the last parts still fit, and a leaf strong after the re-ranking counts as strong too), and the best
 leaves that fit the budget are kept. A leaf that no longer fits what is left of the budget, and that
 was among the ``excerpt_top`` best before the re-ranking, is kept as an excerpt instead of being
 skipped: its sentences holding at least ``excerpt_share`` of the question's terms (idf-weighted),
@@ -268,35 +270,17 @@ class _Search:
                 self.lift(sec, _weighed(lifted, agree[sec]))
 
     def lift_options(self, question: str) -> None:
-        """A command named with an option (``set -x``): the leaves of the sections titled by the command that
-        hold the option's most specific term (the last: ``nullglob`` of ``shopt -s nullglob``) join the pool
-        with ``title_bonus``, however large the command's section is, and so does the leaf after one that ends on
-        the option's term line. A reference entry lists its options
-        inside one long section whose aggregate says little about any one option."""
-        cfg, sc, nodes = self.cfg, self.scorer, self.index.nodes
-        pairs = command_options(question)
-        if cfg.title_bonus <= 0 or not pairs:
+        """A command named with an option (``set -x``): its option leaves (:meth:`option_leaves`) join the pool
+        with ``title_bonus``, however large the command's section is. A reference entry lists its options inside
+        one long section whose aggregate says little about any one option."""
+        cfg, nodes = self.cfg, self.index.nodes
+        if cfg.title_bonus <= 0:
             return
-        vocab = self.index.lexical.vocab
-        qids, _ = self.index.lexical.query(question)
-        column = {int(v): j for j, v in enumerate(qids.tolist())}
-        for command, terms in pairs:
-            j = column.get(vocab.get(terms[-1], -1))
-            sections = self.index.commands.get(command, [])
-            if j is None or not sections:
-                continue
-            holders = sc.lex_cols[:, j].nonzero()[0]  # (H,) nodes holding the term
-            below = set(sections)
-            def inside(c: int) -> bool:
-                return any(a.id in below for a in self.index.ancestors(c))
-
-            leaves = [int(c) for c in holders if nodes[c].kind == NodeKind.LEAF and inside(int(c))]
-            # a leaf that ends on the option's term line ("-b") leaves the description to the next leaf
-            nxt = [self._next_leaf(c) for c in leaves if _ends_on_term(nodes[c].text, terms[-1])]
-            leaves += [c for c in nxt if c is not None and c not in leaves and inside(c)]
+        for command, terms in command_options(question):
+            leaves = self.option_leaves(command, terms[-1], question)
             fresh = [c for c in leaves if c not in self.score]
             if fresh:
-                for c, v in zip(fresh, sc(fresh).tolist(), strict=True):
+                for c, v in zip(fresh, self.scorer(fresh).tolist(), strict=True):
                     self.score[c] = v
                 self.scored += len(fresh)
             for c in leaves:
@@ -306,6 +290,24 @@ class _Search:
                     self.pool_tokens += nodes[c].tokens
                 if old is None or v > old:
                     self.pool[c] = v
+
+    def option_leaves(self, command: str, term: str, question: str) -> list[int]:
+        """The leaves under the sections titled by ``command`` that hold the option's most specific ``term`` (the
+        last: ``nullglob`` of ``shopt -s nullglob``), and the leaf after one that ends on the term's line."""
+        nodes, lexical = self.index.nodes, self.index.lexical
+        sections = set(self.index.commands.get(command, []))
+        qids, _ = lexical.query(question)
+        cols = [j for j, v in enumerate(qids.tolist()) if v == lexical.vocab.get(term)]
+        if not sections or not cols:
+            return []
+
+        def inside(c: int) -> bool:
+            return any(a.id in sections for a in self.index.ancestors(c))
+
+        holders = self.scorer.lex_cols[:, cols[0]].nonzero()[0].tolist()  # nodes holding the term
+        leaves = [c for c in holders if nodes[c].kind == NodeKind.LEAF and inside(c)]
+        after = [self._next_leaf(c) for c in leaves if _ends_on_term(nodes[c].text, term)]
+        return leaves + [c for c in after if c is not None and c not in leaves and inside(c)]
 
     def _next_leaf(self, c: int) -> int | None:
         """The leaf after leaf ``c`` in document order (ids are pre-order), or None."""
