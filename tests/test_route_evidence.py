@@ -208,6 +208,35 @@ def test_ruler_tasks_are_deterministic_and_hold_their_needles():
     assert vt.evidence[0].startswith("VAR ") and vt.evidence[1] == f"VAR {vt.answers[1]} = VAR {vt.answers[0]}."
 
 
+def test_ruler_aggregation_tasks_count_what_they_ask_for():
+    import collections
+    import re
+
+    from h2mt.eval.datasets.ruler import AGGREGATION_TASKS, RulerSpec, make_ruler
+    from h2mt.index.chunking import SimpleTokenCounter
+
+    from tests._docs import manual
+
+    counter = SimpleTokenCounter()
+    spec = RulerSpec(length=4096, tasks=AGGREGATION_TASKS, depths=(0.0, 0.5))
+    ds = make_ruler([manual()], counter, spec)
+    assert [q.question for q in ds.questions] == [q.question for q in make_ruler([manual()], counter, spec).questions]
+    for q in ds.questions:
+        doc = ds.groups[q.group].sources[0]
+        body = "\n".join(doc.text[s.start:s.end] for s in doc.sections)  # type: ignore[union-attr]
+        assert sum(counter([doc.text])) <= 4096  # type: ignore[union-attr]
+        freq = collections.Counter(re.findall(r"[a-z]+", body))
+        k = len(q.answers)
+        assert set(q.answers) == {w for w, _ in freq.most_common(k)}  # the answer is what the text says most
+        assert min(freq[w] for w in q.answers) > freq.most_common(k + 1)[-1][1]  # ... with no tie at the edge
+        if q.meta["part"] == "cwe":
+            assert k == 10 and all(freq[w] == 30 for w in q.answers)
+        else:
+            assert k == 3 and q.answers == [w for w, _ in freq.most_common(3)]
+    with pytest.raises(Exception, match="Unknown RULER task"):
+        make_ruler([manual()], counter, RulerSpec(length=4096, tasks=("qa",)))
+
+
 def test_a_list_question_keeps_the_parallel_matches_novelty_would_sink(encoder, counter):
     parts = [("Note A", "One of the codes for amber glacier is 111."),
              ("Note B", "One of the codes for amber glacier is 222."),

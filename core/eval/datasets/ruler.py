@@ -16,8 +16,16 @@ evidence is every needle the answer needs: all of them must survive selection.
   question, so a retriever has to follow the names: a multi-hop task.
 
 RULER's question answering task is ``hotpotqa-long`` (gold paragraphs among distractor
-paragraphs at a target length). RULER's aggregation tasks (common/frequent words extraction)
-are out of scope: they ask about the whole text, which no selection under a budget can keep.
+paragraphs at a target length). RULER's aggregation tasks ask about the whole text, which no
+selection under a budget can keep; they are here to be measured, not routed for
+(:data:`AGGREGATION_TASKS`, only by name: ``--task cwe``):
+
+- ``cwe`` (common words extraction): a numbered list of words of the source text, ten of them
+  30 times each, the others 3 times each, shuffled; the question asks for the ten most common.
+- ``fwe`` (frequent words extraction): coded five-letter words drawn from a Zipf distribution
+  (exponent 2); the question asks for the three most frequent.
+
+Their gold evidence is the answer words themselves (each must occur in what is kept).
 """
 
 from __future__ import annotations
@@ -46,9 +54,11 @@ from .types import (
     sections_document,
 )
 
-__all__ = ["RULER_TASKS", "RulerSpec", "make_ruler", "ruler_dataset", "python_docs_source"]
+__all__ = ["RULER_TASKS", "AGGREGATION_TASKS", "RulerSpec", "make_ruler", "ruler_dataset", "python_docs_source"]
 
 RULER_TASKS = ("niah-single", "niah-multikey", "niah-multivalue", "niah-multiquery", "vt")
+AGGREGATION_TASKS = ("cwe", "fwe")
+"""RULER's aggregation tasks: generated only when asked for by name (they are not in the default set)."""
 PYTHON_DOCS = "/usr/share/doc/python3.11/html/library"  # Debian package python3.11-doc
 
 
@@ -127,11 +137,94 @@ def _vt(rng: random.Random, hops: int = 4) -> tuple[Question, list[str]]:
     return (q, names, gold), noise
 
 
+def _vocabulary(docs: Sequence[ParsedDocument]) -> list[str]:
+    """The distinct lowercase words of ``docs`` (4-12 letters), in order of first occurrence."""
+    import re
+
+    return list(dict.fromkeys(w.lower() for d in docs for w in re.findall(r"\b[A-Za-z]{4,12}\b", d.text)))
+
+
+def _fill(items: Callable[[int], list[str]], target: int, count: CountFn, per_part: int) -> list[tuple[str, str]]:
+    """Parts of ``per_part`` lines from ``items(n)`` (n lines), the largest n (doubling, then bisecting) whose
+    text fits ``target`` tokens."""
+
+    def parts(n: int) -> list[tuple[str, str]]:
+        lines = items(n)
+        return [(f"List, lines {i + 1}-{min(i + per_part, n)}", "\n".join(lines[i:i + per_part]))
+                for i in range(0, n, per_part)]
+
+    def tokens(n: int) -> int:
+        return sum(count([f"## {t}\n\n{b}" for t, b in parts(n)]))
+
+    lo, hi = 1, 2
+    while tokens(hi) <= target:
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if tokens(mid) <= target else (lo, mid)
+    return parts(lo)
+
+
+def _cwe(vocab: list[str], target: int, count: CountFn, rng: random.Random,
+         common: int = 10, freq_common: int = 30, freq_rare: int = 3) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """RULER's common words extraction: ``common`` words ``freq_common`` times, the rest ``freq_rare`` times."""
+    words = rng.sample(vocab, min(len(vocab), common + 4000))
+    top, rare = words[:common], words[common:]
+    seed = rng.random()
+
+    def items(n: int) -> list[str]:  # at most n lines, every common word ``freq_common`` times
+        bag = [w for w in top for _ in range(freq_common)]
+        bag += [w for w in rare[: max(0, (n - len(bag)) // freq_rare)] for _ in range(freq_rare)]
+        random.Random(seed).shuffle(bag)
+        return [f"{i + 1}. {w}" for i, w in enumerate(bag)]
+
+    q = f"What are the {common} most common words in the above list?"
+    return q, top, _fill(items, target, count, 50)
+
+
+def _fwe(target: int, count: CountFn, rng: random.Random, top: int = 3,
+         alpha: float = 2.0) -> tuple[str, list[str], list[tuple[str, str]]]:
+    """RULER's frequent words extraction: coded words drawn from a Zipf distribution of exponent ``alpha``."""
+    taken: set[str] = set()
+    vocab = []
+    while len(vocab) < 500:
+        w = "".join(rng.choice(string.ascii_lowercase) for _ in range(5))
+        if w not in taken:
+            taken.add(w)
+            vocab.append(w)
+    weights = [1.0 / (k + 1) ** alpha for k in range(len(vocab))]
+    draws = random.Random(rng.random()).choices(vocab, weights, k=200_000)
+
+    def items(n: int) -> list[str]:
+        words = draws[: n * 10]
+        return [" ".join(words[i:i + 10]) for i in range(0, len(words), 10)]
+
+    q = f"What are the {top} most frequently appeared words in the above coded text?"
+    return q, vocab[:top], _fill(items, target, count, 10)
+
+
+def _aggregation(task: str, docs: Sequence[ParsedDocument], count: CountFn, spec: RulerSpec,
+                 target: int) -> tuple[list[BenchQuestion], dict[str, DocGroup]]:
+    """The ``cwe`` or ``fwe`` questions: one haystack per depth slot (depth means nothing here)."""
+    vocab = _vocabulary(docs)
+    questions, groups = [], {}
+    rng = random.Random(f"ruler:{task}:{spec.seed}")
+    for k in range(len(spec.depths)):
+        qid = f"ruler-{task}-{k:03d}"
+        q, answers, parts = _cwe(vocab, target, count, rng) if task == "cwe" else _fwe(target, count, rng)
+        doc = sections_document(f"ruler:{qid}", "haystack", parts)
+        key = f"ruler:{qid}"
+        groups[key] = DocGroup(key, [doc], doc_fingerprint([doc]), qid)
+        questions.append(BenchQuestion(qid, q, answers, key, evidence=list(answers),
+                                       meta={"part": task, "needles": len(answers)}))
+    return questions, groups
+
+
 def make_ruler(docs: Sequence[ParsedDocument], count: CountFn, spec: RulerSpec) -> BenchDataset:
     """RULER-style questions over haystacks cut from ``docs`` (see :class:`RulerSpec`)."""
     for t in spec.tasks:
-        if t not in RULER_TASKS:
-            raise InputError(f"Unknown RULER task {t!r}; choose from {', '.join(RULER_TASKS)}")
+        if t not in RULER_TASKS + AGGREGATION_TASKS:
+            raise InputError(f"Unknown RULER task {t!r}; choose from {', '.join(RULER_TASKS + AGGREGATION_TASKS)}")
     target = max(64, spec.length - prompt_reserve(spec.length))
     pool = real_parts(docs, count, max(32, target // 4))
     questions, groups = [], {}
@@ -139,6 +232,11 @@ def make_ruler(docs: Sequence[ParsedDocument], count: CountFn, spec: RulerSpec) 
         t: partial(_niah, t) for t in RULER_TASKS if t != "vt"}
     makers["vt"] = _vt
     for task in spec.tasks:
+        if task in AGGREGATION_TASKS:
+            qs, gs = _aggregation(task, docs, count, spec, target)
+            questions += qs
+            groups.update(gs)
+            continue
         rng = random.Random(f"ruler:{task}:{spec.seed}")
         for depth in spec.depths:
             qid = f"ruler-{task}-d{round(depth * 100):03d}"
@@ -162,7 +260,7 @@ def ruler_dataset(source: str | None, length: int, count: CountFn, seed: int = 0
                   task: str | None = None) -> BenchDataset:
     """``ruler`` over ``source`` (any file/folder h2mt parses; default, also when ``source`` is the benchmark
     data folder: the Bash manual up to 64k tokens, the Python 3.11 library reference beyond); ``task``
-    restricts to one of :data:`RULER_TASKS`."""
+    restricts to one of :data:`RULER_TASKS` or :data:`AGGREGATION_TASKS`."""
     from ...index.parse import parse_path  # the parsers load only when a haystack is built
 
     if source and not is_data_dir(source):
