@@ -186,7 +186,7 @@ def _fwe(target: int, count: CountFn, rng: random.Random, top: int = 3,
          alpha: float = 2.0) -> tuple[str, list[str], list[tuple[str, str]]]:
     """RULER's frequent words extraction: coded words drawn from a Zipf distribution of exponent ``alpha``."""
     taken: set[str] = set()
-    vocab = []
+    vocab: list[str] = []
     while len(vocab) < 500:
         w = "".join(rng.choice(string.ascii_lowercase) for _ in range(5))
         if w not in taken:
