@@ -55,7 +55,8 @@ def bench(
     subset: str | None = typer.Option(None, help="manuals: only bash or postgres."),
     task: str | None = typer.Option(
         None, help="longbench: narrativeqa | qasper | hotpotqa | multifieldqa_en; ruler: one task "
-        "(niah-single | niah-multikey | niah-multivalue | niah-multiquery | vt; default all)."
+        "(niah-single | niah-multikey | niah-multivalue | niah-multiquery | vt; default all five), or one of RULER's "
+        "aggregation tasks, asked for by name only: cwe | fwe."
     ),
     budgets: str = typer.Option(_joined(BenchOptions, "budgets"), help="Token budgets, comma-separated."),
     methods: str = typer.Option(
