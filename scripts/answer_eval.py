@@ -50,11 +50,16 @@ GROUPS: dict[str, list[str]] = {
     "python": [f"{PY}/library/{p}.html" for p in ("functions", "stdtypes", "exceptions", "itertools", "functools",
                                                   "json", "pickle")]
     + [f"{PY}/reference/{p}.html" for p in ("expressions", "simple_stmts")],
-    "postgres-docs": [PG],  # the whole folder (the manual QA file's questions)
+    "postgres-docs": [PG],  # the whole folder (the manual QA file's questions; --whole-docs)
+    "python-docs": [f"{PY}/{p}" for p in ("library", "reference", "howto")],  # --whole-docs
 }
+WHOLE = {"postgres": "postgres-docs", "python": "python-docs"}
+"""--whole-docs: a question of these groups is asked of the whole manual instead (held-out sets 8 and 9 ask
+about pages outside the default groups' page lists)."""
 
 
-def _questions(data: str, docs: list[str] | None, limit: int | None) -> list[dict[str, Any]]:
+def _questions(data: str, docs: list[str] | None, limit: int | None,
+               whole: bool = False) -> list[dict[str, Any]]:
     if data.startswith("hotpotqa-long-8k:"):
         rows = _hotpot_rows(data.split(":", 1)[1])
     else:
@@ -65,6 +70,8 @@ def _questions(data: str, docs: list[str] | None, limit: int | None) -> list[dic
             r["type"] = f"manual-{r['doc'].split('-')[0]}"
             r["evidence"] = r["evidence"] if isinstance(r["evidence"], str) else r["evidence"][0]
     rows = [r for r in rows if docs is None or r["doc"] in docs]
+    if whole:
+        rows = [{**r, "doc": WHOLE.get(r["doc"], r["doc"])} for r in rows]
     return rows[:limit] if limit else rows
 
 
@@ -131,7 +138,7 @@ def generate(args: argparse.Namespace) -> None:
     """Answer every pending question; one JSON row per answer, flushed as it is written."""
     out, paired = Path(args.out), Path(args.paired_out) if args.paired_out else None
     done, done_paired = _done(out), _done(paired)
-    todo = [q for q in _questions(args.data, args.docs, args.limit)
+    todo = [q for q in _questions(args.data, args.docs, args.limit, args.whole_docs)
             if (args.types is None or q["type"] in args.types)
             and (q["id"] not in done or (paired is not None and q["id"] not in done_paired))]
     if args.interleave:  # one question of each group in turn: a partial run covers every group
@@ -236,6 +243,8 @@ def main() -> None:
                     help="PrefillConfig.mode (kv: leaf caches beside each index, filled on first use)")
     ap.add_argument("--docs", nargs="*", default=None, help="only these document groups (bash postgres python)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    ap.add_argument("--whole-docs", action="store_true",
+                    help="ask postgres and python questions of the whole manuals (postgres-docs, python-docs)")
     ap.add_argument("--index-dir", default="/tmp/ans/idx", help="where the group indexes are built and cached")
     ap.add_argument("--out", default=None, help="answer rows (JSONL; appended, resumable)")
     ap.add_argument("--paired-out", default=None, help="also write the --paired-task answers here (see above)")
