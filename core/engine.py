@@ -29,6 +29,7 @@ from .query.entries import (
     entry_source,
     named_entry,
     opening,
+    option_sentence,
     stated_default,
 )
 from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
@@ -546,11 +547,13 @@ class H2MT:
         if entry is None:
             return None
         if not short:
-            text = opening(entry, kept)
+            option = option_sentence(entry, kept, question)
+            text = option or opening(entry, kept)
             if not text:
                 return None
             p = build_prompt(question, [entry_source(entry, kept)], cfg)  # what the quote stands on
-            return p, quote_generation(text), f"quoted the opening of {entry.keys[0]}'s entry", "quoted"
+            what = "the sentence on its option" if option else "the opening"
+            return p, quote_generation(text), f"quoted {what} of {entry.keys[0]}'s entry", "quoted"
         p = self.prompt(question, [entry_source(entry, kept)], cfg)
         value = stated_default(entry, kept, question) if asks_for_default(question) else ""
         if value:  # "The default is 64MB.": the documents' own value

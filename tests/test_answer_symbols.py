@@ -321,3 +321,12 @@ def test_symbol_candidates_come_from_the_whole_leaf_of_an_excerpt(tmp_path, enco
     assert eng._whole(cut) == leaf.text and eng._whole(replace(cut, path=("elsewhere",))) == cut.text
     assert evidence_symbols("Which operator gives the floored quotient of x and y?", [cut.text]) == []
     assert evidence_symbols("Which operator gives the floored quotient of x and y?", [eng._whole(cut)]) == ["//"]
+
+
+def test_a_dash_operator_on_its_syntax_line_is_a_symbol():
+    text = "file1 -nt file2\nTrue if file1 is newer than file2.\n-e file\nTrue if file exists."
+    assert symbol_candidates(text) == ["-nt", "-e"]
+    # an option in prose, or a hyphenated word, is none
+    assert symbol_candidates("If the -n option is supplied, wait waits for a non-interactive job.") == []
+    question = "In a bash test, which operator checks that one file is newer than another?"
+    assert evidence_symbols(question, [text], [""], [None]) == ["-nt"]

@@ -27,7 +27,9 @@ reads the kept text as entries:
    heading path share most of the question's words, then one that starts in the kept text, then
    the most specific) is what the answer
    stands on. A "what does" question is answered with the entry's own opening sentences
-   (:func:`opening`, nothing generated: the documents' words cannot be inverted); a default the
+   (:func:`opening`, nothing generated: the documents' words cannot be inverted), or, when it names
+   one of the command's options ("What does `wait -n` do?"), with the entry's sentence on that
+   option (:func:`option_sentence`); a default the
    entry states in so many words ("The default is 64MB.") is the answer to "what is the default
    of X" (:func:`stated_default`); another value question is answered by the generator reading
    that entry alone.
@@ -41,10 +43,12 @@ from dataclasses import dataclass, replace
 
 from ..types import ScoredNode
 from .evidence import rank_sentences, split_sentences
+from .routing import command_options
 from .task import plain_question
 from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
+           "option_sentence",
            "asks_for_default", "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES",
            "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
@@ -216,17 +220,24 @@ def _said(e: Entry) -> set[str]:
 
 def named_entry(question: str, sources: Sequence[ScoredNode], before: Sequence[str | None] = ()) -> Entry | None:
     """The kept entry ``question`` names (module docstring, step 3), or ``None``. When the question
-    quotes code of several words (`set -n`), the entry's name and heading path hold every one."""
+    quotes code of several words (`set -n`), the entry's name and heading path hold every one, or failing
+    that every one but the options (`wait -n`: the wait entry)."""
     code = [w if w.startswith("-") else w.lower() for w in _code_words(question)]
     question = _without_kind(question)
     q = {w.lower() for w in re.findall(r"[\w$@.-]+", question)} - STOP_WORDS
-    scored: list[tuple[tuple[int, int, int, int, int], Entry]] = []
-    for e in split_entries(sources, before):
-        keys = [k for k in e.keys if _names(k, question)]
-        said = _said(e)
-        if keys and (len(code) < 2 or set(code) <= said):
-            scored.append(((len(q & said), max(map(len, keys)), int(e.whole), -len(said - q), int(e.term)), e))
-    return max(scored, key=lambda x: x[0])[1] if scored else None
+    entries = split_entries(sources, before)
+    # every code word in the entry's name or path; failing that, every code word but the options (`wait -n`: the
+    # wait entry, whose text speaks of -n; see option_sentence)
+    for need in (set(code), {w for w in code if not w.startswith("-")}):
+        scored: list[tuple[tuple[int, int, int, int, int], Entry]] = []
+        for e in entries:
+            keys = [k for k in e.keys if _names(k, question)]
+            said = _said(e)
+            if keys and (len(code) < 2 or need <= said):
+                scored.append(((len(q & said), max(map(len, keys)), int(e.whole), -len(said - q), int(e.term)), e))
+        if scored:
+            return max(scored, key=lambda x: x[0])[1]
+    return None
 
 
 def _prose(unit: str) -> bool:
@@ -249,6 +260,27 @@ def opening(entry: Entry, sources: Sequence[ScoredNode]) -> str:
         if len(out) >= OPENING_SENTENCES or sum(len(x.split()) for x in out) >= OPENING_MAX_WORDS:
             break
     return " ".join(out)
+
+
+def option_sentence(entry: Entry, sources: Sequence[ScoredNode], question: str) -> str:
+    """The sentence of ``entry`` on the option ``question`` gives the entry's command ("What does `wait -n` do?"
+    -> "If the -n option is supplied, wait waits for a single job ..."): its first prose sentence naming the
+    option, or the sentence after the option's own term line (``-x`` then "Print a trace ..."); empty when the
+    question names no option of this entry's command, or the entry says nothing of it."""
+    options = [t for command, terms in command_options(question) if command in entry.keys or
+               command.lower() in (k.lower() for k in entry.keys) for t in terms if t.startswith("-")]
+    if not options:
+        return ""
+    units = [u.strip() for u in split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]]
+    for opt in options:
+        for i, u in enumerate(units):
+            if (u == opt or u.startswith(opt + " ")) and not _prose(u):  # the option's term line
+                after = next((v for v in units[i + 1:] if _prose(v)), "")
+                if after:
+                    return after
+            elif _prose(u) and _names(opt, u):
+                return u
+    return ""
 
 
 _QUOTED = r"\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\""  # a value in quotes: ‘audible’, 'UTF8', "big"

@@ -52,8 +52,18 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     """The distinct symbols of ``text`` in order of first occurrence (at most ``limit``): runs of
     operator characters and ``$`` with one digit (``$0``), except a run inside a word
     (``non-interactive``, ``snake_case``, ``a/b``), underscores or hyphens alone, and a sentence's
-    own punctuation (``word:``, ``word?``)."""
-    out: dict[str, None] = {}
+    own punctuation (``word:``, ``word?``); and a dash operator on its own syntax line (``-nt`` of
+    ``file1 -nt file2``, ``-e`` of ``-e file``: the test operators)."""
+    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *_runs(text)])
+    return list(dict.fromkeys(c for _, c in found))[:limit]
+
+
+_DASH_OPERATOR = re.compile(r"^[ \t]*(?:[\w$]+[ \t]+)?(-[a-z]{1,3})[ \t]+[\w$]+[ \t]*$", re.MULTILINE)
+
+
+def _runs(text: str) -> list[tuple[int, str]]:
+    """(position, symbol) of every operator-character run :func:`symbol_candidates` keeps."""
+    out: list[tuple[int, str]] = []
     for m in _RUN.finditer(text):
         run, s, e = m.group(), m.start(), m.end()
         before = text[s - 1] if s else " "
@@ -71,10 +81,8 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
             continue  # inside a quoted literal with text: a pattern's characters ('T.*ma'), not an operator
         if len(run) == 1 and run in ";:" and not (before in "(\u2018\u201c'\"`" and after in ")\u2019\u201d'\"`"):
             continue  # a lone ; or : is punctuation, unless quoted or bracketed: "the semicolon (;)"
-        out.setdefault(run, None)
-        if len(out) >= limit:
-            break
-    return list(out)
+        out.append((s, run))
+    return out
 
 
 _QUOTE_CHARS = "'\"\u2018\u2019\u201c\u201d"
