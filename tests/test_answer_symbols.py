@@ -330,3 +330,10 @@ def test_a_dash_operator_on_its_syntax_line_is_a_symbol():
     assert symbol_candidates("If the -n option is supplied, wait waits for a non-interactive job.") == []
     question = "In a bash test, which operator checks that one file is newer than another?"
     assert evidence_symbols(question, [text], [""], [None]) == ["-nt"]
+
+
+def test_an_entry_named_by_an_operator_syntax_line_gives_its_operator():
+    question = "Which operator checks that one file is newer than another?"
+    leaf = "True if file1 is newer (according to modification date) than file2."
+    assert evidence_symbols(question, [leaf], ["file1 -nt file2"], [None]) == ["-nt"]
+    assert evidence_symbols(question, [leaf], ["Conditional Expressions"], [None]) == []

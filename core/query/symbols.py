@@ -114,7 +114,8 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
        right after it; after a sentence ending with a colon ("C-style block comments can be
        used:") the line after it first;
     2. the leaf's own heading, when the heading is a symbol and nothing else (an entry named ``!#``
-       whose text is "The entire command line typed so far.");
+       whose text is "The entire command line typed so far.") or an operator's syntax line (an entry
+       named ``file1 -nt file2``);
     3. its whole leaf.
 
     A symbol the question itself writes ("the remainder of x / y") is never a candidate. Empty
@@ -134,7 +135,8 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
         return [c for c in symbol_candidates(text) if c not in asked]
 
     title = titles[best.leaf].strip() if best.leaf < len(titles) else ""
-    heading = fresh(title) if symbol_candidates(title) == [title] else []  # an entry named by a symbol ("!#")
+    # an entry named by a symbol ("!#") or by an operator's syntax ("file1 -nt file2")
+    heading = fresh(title) if symbol_candidates(title) == [title] or _DASH_OPERATOR.fullmatch(title) else []
     own = respective_symbol(question, best.text, fresh) or fresh(best.text)
     return own or fresh(near[0]) or fresh(near[1]) or heading or fresh(texts[best.leaf])
 
