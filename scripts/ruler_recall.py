@@ -33,8 +33,9 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=None, help="only this budget (budget-free methods always)")
     args = ap.parse_args()
     folder = Path(args.folder)
-    answers = {q["id"]: q["answers"] for q in json.loads((folder / "dataset.json").read_text())["questions"]}
-    part = {q["id"]: q.get("meta", {}).get("part", "all") for q in json.loads((folder / "dataset.json").read_text())["questions"]}
+    questions = json.loads((folder / "dataset.json").read_text())["questions"]
+    answers = {q["id"]: q["answers"] for q in questions}
+    part = {q["id"]: q.get("meta", {}).get("part", "all") for q in questions}
     rows = [json.loads(line) for line in (folder / "generation.jsonl").read_text().splitlines() if line.strip()]
     keep = set(args.methods.split(",")) if args.methods else {r["method"] for r in rows}
     by: dict[tuple[str, str], dict[str, float]] = defaultdict(dict)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from h2mt import H2MT, H2MTConfig, PrefillConfig
 from h2mt.query.entries import (
+    Entry,
     asks_for_default,
     asks_for_name,
     described_entries,
@@ -14,6 +15,7 @@ from h2mt.query.entries import (
     entry_source,
     named_entry,
     opening,
+    option_sentence,
     split_entries,
     stated_default,
 )
@@ -263,36 +265,25 @@ def test_a_question_asks_for_a_default_when_it_says_so(question, asks):
     assert asks_for_default(question) is asks
 
 
-def _wait_leaf() -> list:
-    from h2mt.types import Node, NodeKind, ScoredNode
-
-    text = ("wait [-fn] [-p varname] [jobspec or pid …]\nWait until the child process specified by each process ID "
-            "pid exits and return the exit status of the last command waited for. If the -n option is supplied, "
-            "wait waits for a single job from the list of pids or jobspecs, to complete and returns its exit status.")
-    return [ScoredNode(Node(0, NodeKind.LEAF, "", -1, [], 0, 0, 0, 80, 3, ("Bash", "Job Control", "wait"), text=text),
-                       1.0)]
+WAIT = _leaf("wait [-fn] [-p varname] [jobspec or pid …]\nWait until the child process specified by each process ID "
+             "pid exits and return the exit status of the last command waited for. If the -n option is supplied, "
+             "wait waits for a single job from the list of pids or jobspecs, to complete and returns its exit "
+             "status.", ("Bash", "Job Control", "wait"))
 
 
 @pytest.mark.parametrize("question", ["What does wait -n do?", "What does `wait -n` do?"])
 def test_a_named_option_is_answered_by_its_sentence_not_the_opening(question):
-    from h2mt.query.entries import named_entry, opening, option_sentence
-
-    src = _wait_leaf()
-    e = named_entry(question, src)
+    e = named_entry(question, [WAIT])
     assert e is not None and e.keys == ("wait",)
-    assert option_sentence(e, src, question).startswith("If the -n option is supplied, wait waits for a single job")
-    assert opening(e, src).startswith("Wait until the child process")
-    assert option_sentence(e, src, "What does wait do?") == ""  # no option named
-    assert option_sentence(e, src, "What does `wait -q` do?") == ""  # an option the entry never mentions
-    assert option_sentence(e, src, "What does `kill -n` do?") == ""  # another command's option
+    assert option_sentence(e, [WAIT], question).startswith("If the -n option is supplied, wait waits for a single job")
+    assert opening(e, [WAIT]).startswith("Wait until the child process")
+    assert option_sentence(e, [WAIT], "What does wait do?") == ""  # no option named
+    assert option_sentence(e, [WAIT], "What does `wait -q` do?") == ""  # an option the entry never mentions
+    assert option_sentence(e, [WAIT], "What does `kill -n` do?") == ""  # another command's option
 
 
 def test_an_option_on_its_own_term_line_is_answered_by_the_line_after():
-    from h2mt.query.entries import Entry, option_sentence
-    from h2mt.types import Node, NodeKind, ScoredNode
-
-    text = ("set [-abx]\nSet or unset values of shell options.\n-a\nMark variables for export.\n-x\n"
-            "Print a trace of commands.")
-    src = [ScoredNode(Node(0, NodeKind.LEAF, "", -1, [], 0, 0, 0, 40, 3, ("Bash", "set"), text=text), 1.0)]
+    src = [_leaf("set [-abx]\nSet or unset values of shell options.\n-a\nMark variables for export.\n-x\n"
+                 "Print a trace of commands.", ("Bash", "set"))]
     entry = Entry("set [-abx]", ("set",), 0, 0, 99, ("Bash", "set"), True)
     assert option_sentence(entry, src, "What does `set -x` do?") == "Print a trace of commands."

@@ -267,8 +267,9 @@ def option_sentence(entry: Entry, sources: Sequence[ScoredNode], question: str) 
     -> "If the -n option is supplied, wait waits for a single job ..."): its first prose sentence naming the
     option, or the sentence after the option's own term line (``-x`` then "Print a trace ..."); empty when the
     question names no option of this entry's command, or the entry says nothing of it."""
-    options = [t for command, terms in command_options(question) if command in entry.keys or
-               command.lower() in (k.lower() for k in entry.keys) for t in terms if t.startswith("-")]
+    keys = {k.lower() for k in entry.keys}
+    options = [t for command, terms in command_options(question) if command.lower() in keys
+               for t in terms if t.startswith("-")]
     if not options:
         return ""
     units = [u.strip() for u in split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]]

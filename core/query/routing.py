@@ -119,8 +119,6 @@ _LIST_QUESTION = re.compile(
     r"^\s*(?:(?:what|which|who)\s+(?:are|were)\s+(?:all|every)|(?:find|list|name|give|show)\s+(?:me\s+)?(?:all|every))\b",
     re.IGNORECASE,
 )
-
-
 _COMMAND_OPTION = re.compile(r"(?<![\w-])([A-Za-z_][\w.-]*)\s+(--?[A-Za-z][\w-]*)(?:\s+([A-Za-z_][\w-]*))?")
 
 
@@ -220,7 +218,11 @@ class _Search:
 
     def lift(self, section: int, rescore: Callable[[float], float]) -> None:
         """Put ``section``'s leaves in the pool at ``rescore(own score)`` unless they already score higher."""
-        leaves = self.leaves_under(section)
+        self.join(self.leaves_under(section), rescore)
+
+    def join(self, leaves: list[int], rescore: Callable[[float], float]) -> None:
+        """Put ``leaves`` in the pool at ``rescore(own score)`` (scored now when never scored) unless they
+        already score higher."""
         fresh = [c for c in leaves if c not in self.score]
         if fresh:
             for c, s in zip(fresh, self.scorer(fresh).tolist(), strict=True):
@@ -273,38 +275,27 @@ class _Search:
         """A command named with an option (``set -x``): its option leaves (:meth:`option_leaves`) join the pool
         with ``title_bonus``, however large the command's section is. A reference entry lists its options inside
         one long section whose aggregate says little about any one option."""
-        cfg, nodes = self.cfg, self.index.nodes
-        if cfg.title_bonus <= 0:
+        bonus = self.cfg.title_bonus
+        if bonus <= 0:
             return
         for command, terms in command_options(question):
-            leaves = self.option_leaves(command, terms[-1], question)
-            fresh = [c for c in leaves if c not in self.score]
-            if fresh:
-                for c, v in zip(fresh, self.scorer(fresh).tolist(), strict=True):
-                    self.score[c] = v
-                self.scored += len(fresh)
-            for c in leaves:
-                v = self.score[c] + cfg.title_bonus
-                old = self.pool.get(c)
-                if old is None:
-                    self.pool_tokens += nodes[c].tokens
-                if old is None or v > old:
-                    self.pool[c] = v
+            self.join(self.option_leaves(command, terms[-1]), lambda own: own + bonus)
 
-    def option_leaves(self, command: str, term: str, question: str) -> list[int]:
+    def option_leaves(self, command: str, term: str) -> list[int]:
         """The leaves under the sections titled by ``command`` that hold the option's most specific ``term`` (the
         last: ``nullglob`` of ``shopt -s nullglob``), and the leaf after one that ends on the term's line."""
+        import numpy as np
+
         nodes, lexical = self.index.nodes, self.index.lexical
         sections = set(self.index.commands.get(command, []))
-        qids, _ = lexical.query(question)
-        cols = [j for j, v in enumerate(qids.tolist()) if v == lexical.vocab.get(term)]
-        if not sections or not cols:
+        term_id = lexical.vocab.get(term)
+        if not sections or term_id is None:
             return []
 
         def inside(c: int) -> bool:
             return any(a.id in sections for a in self.index.ancestors(c))
 
-        holders = self.scorer.lex_cols[:, cols[0]].nonzero()[0].tolist()  # nodes holding the term
+        holders = lexical.columns(np.array([term_id]))[:, 0].nonzero()[0].tolist()  # nodes holding the term
         leaves = [c for c in holders if nodes[c].kind == NodeKind.LEAF and inside(c)]
         after = [self._next_leaf(c) for c in leaves if _ends_on_term(nodes[c].text, term)]
         return leaves + [c for c in after if c is not None and c not in leaves and inside(c)]
