@@ -84,6 +84,12 @@ class AnswerStream:
         self.answer = self._finish([self._generation, again])
 
 
+def _aligned(sim: dict[int, float], sources: Sequence[ScoredNode]) -> list[float] | None:
+    """``sim``'s cosine for each of ``sources`` in order, or ``None`` when one has none."""
+    out = [sim.get(s.node.id) for s in sources]
+    return None if not out or any(c is None for c in out) else [float(c) for c in out if c is not None]
+
+
 class H2MT:
     """A built or loaded hierarchy plus the encoder and (lazily) the local generator."""
 
@@ -454,18 +460,21 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto)
+        sim = self._similarity(question, kept) if auto else {}
+        p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, sim)
         prompts = [p]
         why: list[str] = [note] if note else []
         quoted, constrained = kind == "quoted", kind == "constrained"
 
         def retry(g: Generation) -> Generation | None:
-            reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained)
+            reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
+                                  similarity=_aligned(sim, p.sources))
             if reason is None:
                 return None
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
-            prompts.append(self.prompt(question, focus_sources(question, kept), cfgs[-1]))
+            focus = focus_sources(question, kept, similarity=_aligned(sim, kept))
+            prompts.append(self.prompt(question, focus, cfgs[-1]))
             return self.generate(prompts[-1], cfgs[-1])
 
         def finish(gens: list[Generation]) -> Answer:
@@ -480,7 +489,8 @@ class H2MT:
         return AnswerStream(first, finish, retry if checked else None)
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-               auto: bool) -> tuple[Prompt, Generation, str | None, Literal["generated", "quoted", "constrained"]]:
+               auto: bool, sim: dict[int, float] | None = None,
+               ) -> tuple[Prompt, Generation, str | None, Literal["generated", "quoted", "constrained"]]:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
         documents (shown as is) or chosen among names of the kept text (``constrained``). Under
@@ -499,7 +509,8 @@ class H2MT:
         if entry is not None:
             return entry
         brief = auto and choice.task == AnswerTask.BRIEF
-        p = self.prompt(question, focus_sources(question, kept) if brief else kept, cfg)
+        focus = focus_sources(question, kept, similarity=_aligned(sim or {}, kept)) if brief else kept
+        p = self.prompt(question, focus, cfg)
         symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],
                                     [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],
                                     [self._leaf_before(s.node) for s in p.sources])
@@ -559,6 +570,18 @@ class H2MT:
         if value:  # "The default is 64MB.": the documents' own value
             return p, quote_generation(value), f"the default stated in {entry.keys[0]}'s entry", "quoted"
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"
+
+    def _similarity(self, question: str, sources: Sequence[ScoredNode]) -> dict[int, float]:
+        """Node id -> the cosine of that kept leaf's embedding (the index's own) and the question's,
+        for :func:`h2mt.query.answer.rank_passages`; only leaves of this index (an excerpt keeps
+        its leaf's id), and none when there are fewer than two."""
+        nodes = self.index.nodes
+        ids = [s.node.id for s in sources if 0 <= s.node.id < len(nodes) and nodes[s.node.id].path == s.node.path]
+        if len(ids) < 2:
+            return {}
+        q = self.encoder.encode([question])[0]  # (D,) unit
+        cos = self.index.embeddings[ids] @ q  # (K,)
+        return {i: float(c) for i, c in zip(ids, cos, strict=True)}
 
     def _whole(self, node: Node) -> str:
         """The whole text of the leaf ``node`` is (an excerpt of): the index's own node when

@@ -39,11 +39,12 @@ from collections.abc import Sequence
 
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
+from .evidence import rank_sentences
 from .task import asks_yes_no, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "focus_sources", "FOCUS"]
+           "is_lookup", "rank_passages", "focus_sources", "FOCUS", "PASSAGE_RRF_K"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
@@ -58,6 +59,7 @@ _QUOTES = "`'\"\u2018\u2019\u201c\u201d"
 _LOOKUP = re.compile(r"\b(?:default|variable|parameter|option|setting|operator|function|method|exception|command|"
                      r"builtin|module|class|decorator|characters?|keyword|flag|syntax)s?\b", re.IGNORECASE)
 FOCUS = 2  # a brief answer (task="auto") reads this many best-matching kept leaves
+PASSAGE_RRF_K = 5  # rank_passages' reciprocal-rank constant: about the number of leaves a budget keeps
 _WORD = re.compile(r"[A-Za-z0-9_$?@#*.-]+")
 _NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
                  "twelve")
@@ -161,24 +163,48 @@ def is_lookup(question: str) -> bool:
     return _LOOKUP.search(question) is not None
 
 
-def rank_passages(question: str, passages: Sequence[str]) -> list[int]:
+def rank_passages(question: str, passages: Sequence[str], similarity: Sequence[float] | None = None) -> list[int]:
     """Indices of ``passages`` (heading path + text of each kept leaf), best match to the question
-    first: most distinct question words (:func:`h2mt.query.words.stems`: compared by their first
-    five characters); ties keep the given order."""
+    first.
+
+    Without ``similarity``: most distinct question words first (:func:`h2mt.query.words.stems`:
+    compared by their first five characters); ties keep the given order. With ``similarity`` (the
+    cosine of each passage's embedding and the question's, the index's own encoder): three
+    orders are fused by reciprocal rank (``1 / (PASSAGE_RRF_K + rank)`` summed): that one, the
+    passages' best BM25 sentence (:func:`h2mt.query.evidence.rank_sentences`) and ``similarity``.
+    A passage naming many question words, one sentence naming its rare words, and one about the
+    same thing in other words each lead one order; the passage holding a question's evidence
+    leads the fused order more often than it leads any one of them (docs/benchmarks.md)."""
     asked = stems(question)
-    return sorted(range(len(passages)), key=lambda i: -len(asked & stems(passages[i])))
+    by_words = sorted(range(len(passages)), key=lambda i: -len(asked & stems(passages[i])))
+    if similarity is None or len(passages) < 2:
+        return by_words
+    if len(similarity) != len(passages):
+        raise ValueError(f"{len(similarity)} similarities for {len(passages)} passages")
+    best: dict[int, float] = {}
+    for s in rank_sentences(question, passages):  # best first: a passage's first is its best sentence
+        best.setdefault(s.leaf, s.score)
+    by_sentence = sorted(range(len(passages)), key=lambda i: -best.get(i, float("-inf")))
+    by_meaning = sorted(range(len(passages)), key=lambda i: -float(similarity[i]))
+    fused = [0.0] * len(passages)
+    for order in (by_words, by_sentence, by_meaning):
+        for rank, i in enumerate(order):
+            fused[i] += 1.0 / (PASSAGE_RRF_K + rank)
+    return sorted(range(len(passages)), key=lambda i: -fused[i])
 
 
 def _passage(s: ScoredNode) -> str:
     return " ".join([*s.node.path, s.node.text])
 
 
-def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS) -> list[ScoredNode]:
+def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS,
+                  similarity: Sequence[float] | None = None) -> list[ScoredNode]:
     """The kept leaves a brief answer reads: the ``k`` passages matching the question best
-    (:func:`rank_passages`), in document order except the best one, which goes last, nearest the
-    question. A small model explains from two passages far better than from a full budget of
-    neighbouring entries (docs/benchmarks.md)."""
-    order = rank_passages(question, [_passage(s) for s in sources])
+    (:func:`rank_passages`, with ``similarity[i]`` the cosine of ``sources[i]`` and the question
+    when given), in document order except the best one, which goes last, nearest the question.
+    A small model explains from two passages far better than from a full budget of neighbouring
+    entries (docs/benchmarks.md)."""
+    order = rank_passages(question, [_passage(s) for s in sources], similarity)
     if not order:
         return list(sources)
     keep = set(order[:k])
@@ -204,13 +230,15 @@ def _verbatim(answer: str, text: str) -> bool:
 
 
 def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
-                 sources: Sequence[ScoredNode] = (), check_entry: bool = True) -> str | None:
+                 sources: Sequence[ScoredNode] = (), check_entry: bool = True,
+                 similarity: Sequence[float] | None = None) -> str | None:
     """Why the short answer generated as ``text`` is not to be shown (``None``: it may be): it is
     empty, the model's "not found", an echo of the question or a leaked instruction, it is not
     in the kept ``context`` (:func:`supported_by`; a "yes" or "no" to a yes/no question is a
     verdict and need not be), or, for a lookup (unless ``check_entry`` is false: a symbol chosen
     from the best-matching sentence, :mod:`h2mt.query.symbols`), not in the kept leaf (of
-    ``sources``) matching the question best. ``cfg`` is the short task's configuration."""
+    ``sources``, :func:`rank_passages` with ``similarity``) matching the question best. ``cfg`` is the
+    short task's configuration."""
     if not text.strip():
         return "empty"
     if _says_not_found(text):
@@ -224,7 +252,7 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
     if not supported_by(out, context):
         return "not in the kept text"
     if check_entry and sources and is_lookup(question):
-        best = sources[rank_passages(question, [_passage(s) for s in sources])[0]].node
+        best = sources[rank_passages(question, [_passage(s) for s in sources], similarity)[0]].node
         entry = f"{best.path[-1] if best.path else ''} {best.text}".lower()  # the entry's name and text
         if not all(t in entry for t in _new_tokens(out, question)):  # a name or value is quoted from its entry
             return "not in the passage matching the question best"

@@ -30,22 +30,31 @@ from .words import stems
 __all__ = ["asks_for_symbol", "symbol_candidates", "evidence_symbols", "respective_symbol", "choose_span",
            "symbol_generation", "MAX_CANDIDATES"]
 
+SYNTAX_MAX_WORDS = 6  # an entry's syntax line ("set < other") is at most this many words
 MAX_CANDIDATES = 64  # at most this many distinct symbols of the kept text compete (first occurrences first)
 _NOUNS = (r"(?:operators?|symbols?|characters?|sigils?|punctuation|special parameters?|designators?|terminators?|"
-          r"metacharacters?|redirections?)")
+          r"metacharacters?|redirections?|tokens?|markers?|specifiers?|separators?|delimiters?|wildcards?)")
 _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings|type|types|limit|length|count|"
-               r"did|does|do|was|were|played|plays|voiced|portrayed|in the|from the))")  # a character set; a role
+               r"did|does|do(?! (?:i|you|we)\b)|was|were|played|plays|voiced|portrayed|in the|from the))")  # a role
+# the question's clause that asks: its start, or after a leading phrase ("instead of X, which operator...")
 _ASKS = re.compile(
-    r"^(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ ){0,2}" + _NOUNS + r"\b" + _NOT_SYMBOL)
+    r"(?:^|[,;] )(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ ){0,2}" + _NOUNS + r"\b" + _NOT_SYMBOL)
+# "what do I put between the name and the word...", "what goes between the parameter name and its value"
+_ASKS_TO_TYPE = re.compile(
+    r"(?:^|[,;] )what (?:(?:do|should|must|can) (?:i|you|we) (?:put|write|add|type|place|insert)|goes) "
+    r"(?:[^?]* )?(?:between|after|before|in front of|at the end of)\b")
 _RUN = re.compile(r"\$\d(?!\d)|[!#$%&*+\-/:;<=>?@\\^_|~]+")  # a positional parameter ($0, $1) is a symbol too
 _CLOSE = ")]'\"\u2019"  # closing quotes and brackets
 _PROSE = set(".,;:?!")  # a run of these right after a word is the sentence's punctuation
 
 
 def asks_for_symbol(question: str) -> bool:
-    """Whether ``question`` asks for an operator, a symbol, a character or a special parameter
-    ("Which operator raises x to the power y?", "Which special parameter expands to...")."""
-    return _ASKS.search(plain_question(question)) is not None
+    """Whether ``question`` asks for an operator, a symbol, a character, a prefix or a special
+    parameter ("Which operator raises x to the power y?", "Which special parameter expands
+    to...", "Instead of typing.Union[X, Y], which operator..."), or for what to type between,
+    after or before something ("What do I put between the name and the word...?")."""
+    q = plain_question(question)
+    return _ASKS.search(q) is not None or _ASKS_TO_TYPE.search(q) is not None
 
 
 def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
@@ -54,10 +63,16 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     (``non-interactive``, ``snake_case``, ``a/b``), underscores or hyphens alone, and a sentence's
     own punctuation (``word:``, ``word?``); and a dash operator on its own syntax line (``-nt`` of
     ``file1 -nt file2``, ``-e`` of ``-e file``: the test operators)."""
-    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *_runs(text)])
+    specifiers = [(m.start(), m.group()) for m in _SPECIFIER.finditer(text)]
+    taken = {s for s, _ in specifiers}
+    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers,
+                    *((s, r) for s, r in _runs(text) if s not in taken),
+                    *((m.start(1), m.group(1)) for m in _QUOTED_CHAR.finditer(text))])
     return list(dict.fromkeys(c for _, c in found))[:limit]
 
 
+_SPECIFIER = re.compile(r"(?<![\w%\\])[%\\][A-Za-z](?!\w)")  # %q, %s, \n: one letter after % or \\
+_QUOTED_CHAR = re.compile("[\u2018\u201c'\"]([^\\w\\s])[\u2019\u201d'\"]")  # ‘(’ “[” ‘,’
 _DASH_OPERATOR = re.compile(r"^[ \t]*(?:[\w$]+[ \t]+)?(-[a-z]{1,3})[ \t]+[\w$]+[ \t]*$", re.MULTILINE)
 
 
@@ -118,8 +133,11 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
        named ``file1 -nt file2``);
     3. its whole leaf.
 
-    A symbol the question itself writes ("the remainder of x / y") is never a candidate. Empty
-    when no sentence shares a word with the question."""
+    When the sentence holds several symbols and is the first of an entry whose syntax line comes
+    right before it ("set < other" above "Test whether the set is a proper subset of other, that
+    is, set <= other and set != other"), the syntax line's symbols are the candidates: the entry
+    explains its operator with others. A symbol the question itself writes ("the remainder of
+    x / y") is never a candidate. Empty when no sentence shares a word with the question."""
     ranked = rank_sentences(re.sub(_NOUNS, " ", question, flags=re.IGNORECASE), texts)  # "operator" names no evidence
     if not ranked or ranked[0].score <= 0:
         return []
@@ -138,7 +156,16 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
     # an entry named by a symbol ("!#") or by an operator's syntax ("file1 -nt file2")
     heading = fresh(title) if symbol_candidates(title) == [title] or _DASH_OPERATOR.fullmatch(title) else []
     own = respective_symbol(question, best.text, fresh) or fresh(best.text)
+    if len(own) > 1 and best.index > 0 and _syntax_line(prev) and fresh(prev):
+        return fresh(prev)  # "set < other" / "Test whether ... proper subset, that is, set <= other and set != other"
     return own or fresh(near[0]) or fresh(near[1]) or heading or fresh(texts[best.leaf])
+
+
+def _syntax_line(line: str) -> bool:
+    """Whether ``line`` is an entry's syntax (``set < other``, ``text !~ text → boolean``,
+    ``[n]>>word``): at most :data:`SYNTAX_MAX_WORDS` words and no sentence's final period."""
+    line = line.strip()
+    return bool(line) and len(line.split()) <= SYNTAX_MAX_WORDS and not line.endswith((".", ":"))
 
 
 _RESPECTIVELY = re.compile(r",?\s*\brespectively\b", re.IGNORECASE)
