@@ -32,6 +32,15 @@ from h2mt.types import GenerationStats, Node, NodeKind, ScoredNode
     ("which symbol marks a comment", True),
     ("Which event designator refers to the previous command?", True),
     ("In a tuple, list or set display, which symbol denotes iterable unpacking?", True),
+    ("Instead of typing.Union[X, Y], which operator can I write between two types?", True),  # after a phrase
+    ("Inside [[ ]], which operator do I use to match a regular expression?", True),
+    ("Which printf format specifier prints an argument quoted for reuse as shell input?", True),
+    ("In a def statement, which token introduces the return annotation?", True),
+    ("What do I put after the variable name in ${var} to lowercase its value?", True),
+    ("When calling a function with named arguments, what goes between the parameter name and its value?", True),
+    ("What letter do I put before the opening quote of an escape string?", False),  # a letter is no symbol
+    ("What do I put in my inputrc to turn on vi mode?", False),  # nothing to type between or after
+    ("Which token did the server send first?", False),
     ("Which variable sets the history size?", False),
     ("Which character set does the server use by default?", False),
     ("Which character did Tom Hanks play in Big?", False),
@@ -50,6 +59,22 @@ def test_symbol_candidates_are_operator_runs_not_words_or_punctuation():
     assert symbol_candidates("($0) Expands to the name of the shell; $# counts.") == ["$0", "$#"]  # the digit too
     assert symbol_candidates("The semicolon (;) ends a command; a colon: no.") == [";"]  # bracketed: a symbol
     assert symbol_candidates("text !~* text\n'thomas' !~* 'T.*ma' and ‘**’") == ["!~*", "**"]  # not the literal's *
+
+
+def test_specifiers_and_quoted_characters_are_symbols():
+    assert symbol_candidates("%q\nCauses printf to output the argument quoted.") == ["%q"]  # not "%" alone
+    assert symbol_candidates("Escapes: \\n newline, \\t tab; 50% off") == ["\\n", "\\t", "%"]
+    assert symbol_candidates("an inclusive bound is “[” while an exclusive bound is “(”.") == ["[", "("]
+    assert symbol_candidates("The ‘,’ operator lowers; it (the value) is kept.") == [","]  # prose brackets are not
+
+
+def test_an_entrys_syntax_line_gives_the_operator_its_sentence_explains_with_others():
+    entry = ("set <= other\nTest whether every element in the set is in other.\n"
+             "set < other\nTest whether the set is a proper subset of other, that is, set <= other and set != other.")
+    assert evidence_symbols("Which operator tests whether one set is a proper subset of another?", [entry]) == ["<"]
+    assert evidence_symbols("Which operator tests whether every element in the set is in other?", [entry]) == ["<="]
+    prose = "Sets compare by inclusion.\nThe test set <= other and set != other gives a proper subset."
+    assert evidence_symbols("Which operators give a proper subset?", [prose]) == ["<=", "!="]  # no syntax line before
 
 
 def test_an_entry_named_by_a_symbol_gives_its_heading():

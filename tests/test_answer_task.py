@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from h2mt import H2MT, H2MTConfig, PrefillConfig
 from h2mt.config import TASK_SYSTEM_PROMPTS, AnswerTask
-from h2mt.query.answer import LEAK_RUN, NOT_FOUND, clean_answer, retry_reason, supported_by
+from h2mt.query.answer import LEAK_RUN, NOT_FOUND, clean_answer, rank_passages, retry_reason, supported_by
 from h2mt.query.prompt import build_messages
 from h2mt.query.task import choose_task, resolve_task
 from h2mt.types import GenerationStats
@@ -263,3 +263,40 @@ def test_a_brief_answer_reads_the_best_matching_leaves(tmp_path, encoder, counte
     assert be.calls == 1 and len(ans.sources) == 2 and ans.sources[-1].node.path[-1] == "KEEP_DAYS"
     forced = H2MT(eng.index, H2MTConfig(prefill=PrefillConfig(task="brief")), encoder=encoder, backend=be)
     assert len(forced.answer(q, budget=400).sources) == 3
+
+
+RANKED = ["Database snapshots. Days are counted. Many things are kept.",  # most question words, spread out
+          "Snapshots are kept for days.",  # fewer words, one sentence holding them
+          "Cache entries expire after four minutes."]
+
+
+def test_passages_without_similarity_are_ranked_by_question_words():
+    q = "How many days are database snapshots kept?"
+    assert rank_passages(q, RANKED) == [0, 1, 2]
+
+
+def test_similarity_decides_between_the_word_and_the_sentence_orders():
+    """Passage 0 leads the word order, passage 1 the best-sentence order; of the two, the one the
+    embeddings rank higher leads the fused order. Meaning alone does not lift a passage sharing no
+    question word past them."""
+    q = "How many days are database snapshots kept?"
+    assert rank_passages(q, RANKED, [0.2, 0.8, 0.1]) == [1, 0, 2]
+    assert rank_passages(q, RANKED, [0.8, 0.2, 0.1]) == [0, 1, 2]
+    assert rank_passages(q, RANKED, [0.1, 0.2, 0.9]) == [1, 0, 2]
+    with pytest.raises(ValueError, match="2 similarities for 3 passages"):
+        rank_passages(q, RANKED, [0.1, 0.2])
+
+
+def test_a_brief_answer_reads_the_passages_the_fused_order_ranks_first(tmp_path, encoder, counter):
+    (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
+    be = ScriptedBackend("It sets how many days database snapshots are kept.")
+    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    q = "What does the retention policy do for database snapshots?"
+    kept = eng.route(q, budget=400).kept
+    sim = eng._similarity(q, kept)
+    assert sorted(sim) == sorted(s.node.id for s in kept)  # every kept leaf of the index, by its node id
+    qv = eng.encoder.encode([q])[0]
+    assert all(abs(sim[s.node.id] - float(eng.index.embeddings[s.node.id] @ qv)) < 1e-6 for s in kept)
+    order = rank_passages(q, [" ".join([*s.node.path, s.node.text]) for s in kept], [sim[s.node.id] for s in kept])
+    ans = eng.answer(q, budget=400)
+    assert ans.sources[-1].node.id == kept[order[0]].node.id  # the best of the fused order, nearest the question
