@@ -68,6 +68,16 @@ def test_specifiers_and_quoted_characters_are_symbols():
     assert symbol_candidates("The ‘,’ operator lowers; it (the value) is kept.") == [","]  # prose brackets are not
 
 
+def test_a_word_of_the_evidence_asked_as_the_kind_of_symbol_still_ranks_it():
+    """"Operator" names no evidence and is dropped before ranking; "wildcard" may be the evidence's own word."""
+    texts = ["An underscore (_) in pattern stands for any single character; a percent sign (%) matches any sequence.",
+             "SIMILAR TO uses _ and % as wildcard characters denoting any single character and any string, "
+             "respectively.",
+             "A pattern matches the whole string."]
+    assert evidence_symbols("In a SIMILAR TO pattern, which wildcard character stands for any single character?",
+                            texts) == ["_"]
+
+
 def test_an_entrys_syntax_line_gives_the_operator_its_sentence_explains_with_others():
     entry = ("set <= other\nTest whether every element in the set is in other.\n"
              "set < other\nTest whether the set is a proper subset of other, that is, set <= other and set != other.")

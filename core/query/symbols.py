@@ -32,8 +32,10 @@ __all__ = ["asks_for_symbol", "symbol_candidates", "evidence_symbols", "respecti
 
 SYNTAX_MAX_WORDS = 6  # an entry's syntax line ("set < other") is at most this many words
 MAX_CANDIDATES = 64  # at most this many distinct symbols of the kept text compete (first occurrences first)
-_NOUNS = (r"(?:operators?|symbols?|characters?|sigils?|punctuation|special parameters?|designators?|terminators?|"
-          r"metacharacters?|redirections?|tokens?|markers?|specifiers?|separators?|delimiters?|wildcards?)")
+_KIND_WORDS = (r"operators?|symbols?|characters?|sigils?|punctuation|special parameters?|designators?|terminators?|"
+               r"metacharacters?|redirections?")
+_KIND_NOUNS = rf"(?:{_KIND_WORDS})"  # the kind of answer asked for: no word of its evidence
+_NOUNS = rf"(?:{_KIND_WORDS}|tokens?|markers?|specifiers?|separators?|delimiters?|wildcards?)"  # a symbol is asked
 _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings|type|types|limit|length|count|"
                r"did|does|do(?! (?:i|you|we)\b)|was|were|played|plays|voiced|portrayed|in the|from the))")  # a role
 # the question's clause that asks: its start, or after a leading phrase ("instead of X, which operator...")
@@ -138,7 +140,8 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
     is, set <= other and set != other"), the syntax line's symbols are the candidates: the entry
     explains its operator with others. A symbol the question itself writes ("the remainder of
     x / y") is never a candidate. Empty when no sentence shares a word with the question."""
-    ranked = rank_sentences(re.sub(_NOUNS, " ", question, flags=re.IGNORECASE), texts)  # "operator" names no evidence
+    # "operator" names no evidence; "wildcard" or "separator" may ("uses _ and % as wildcard characters")
+    ranked = rank_sentences(re.sub(_KIND_NOUNS, " ", question, flags=re.IGNORECASE), texts)
     if not ranked or ranked[0].score <= 0:
         return []
     best = ranked[0]
