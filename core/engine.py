@@ -21,7 +21,7 @@ from .index.external import LeafInput, documents_from_leaves
 from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
-from .query.answer import clean_answer, focus_sources, is_lookup, retry_reason
+from .query.answer import clean_answer, focus_sources, is_lookup, retry_reason, with_unit
 from .query.entries import (
     asks_for_default,
     asks_for_name,
@@ -450,6 +450,8 @@ class H2MT:
         an operator or symbol is answered by a symbol of the kept sentence matching it best
         (constrained decoding, :mod:`h2mt.query.symbols`); a yes/no or "what happens" question, by
         quoting the kept sentence that states it when one matches well (:mod:`h2mt.query.evidence`).
+        A bare number answered short takes the unit the kept text gives it ("60" -> "60 seconds",
+        :func:`h2mt.query.answer.with_unit`).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
         prefill time of both generations; TTFT is then the second one's first token."""
         _ = self.backend if full else (self.encoder, self.backend)
@@ -479,6 +481,8 @@ class H2MT:
 
         def finish(gens: list[Generation]) -> Answer:
             text = gens[-1].text if quoted else clean_answer(gens[-1].text, question, cfgs[-1])  # no leak, no echo
+            if auto and cfgs[-1].task == AnswerTask.SHORT:
+                text = with_unit(text, prompts[-1].context, question)  # "60" -> "60 seconds", as the context says
             acc = self.accounting(prompts[-1], r, gens[-1], started)
             if len(gens) > 1:
                 acc.add_generation(gens[0].stats)

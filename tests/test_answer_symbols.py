@@ -41,6 +41,8 @@ from h2mt.types import GenerationStats, Node, NodeKind, ScoredNode
     ("What letter do I put before the opening quote of an escape string?", False),  # a letter is no symbol
     ("What do I put in my inputrc to turn on vi mode?", False),  # nothing to type between or after
     ("Which token did the server send first?", False),
+    ("Which parameter expansion assigns a default to an unset variable?", True),
+    ("Which expansion happens first?", False),
     ("Which variable sets the history size?", False),
     ("Which character set does the server use by default?", False),
     ("Which character did Tom Hanks play in Big?", False),
@@ -76,6 +78,21 @@ def test_a_word_of_the_evidence_asked_as_the_kind_of_symbol_still_ranks_it():
              "A pattern matches the whole string."]
     assert evidence_symbols("In a SIMILAR TO pattern, which wildcard character stands for any single character?",
                             texts) == ["_"]
+
+
+def test_a_parameter_expansions_operator_is_a_symbol_not_its_dollar():
+    assert symbol_candidates("${parameter:+word}") == [":+"]
+    assert symbol_candidates("${parameter%word}, ${parameter%%word}") == ["%", "%%"]
+    assert symbol_candidates("${parameter,,pattern} lowers; ${name[@]:-x}") == [",,", "@", ":-"]
+    assert symbol_candidates("costs $5; $$ is the shell") == ["$5", "$$"]  # a $ run outside ${...} as before
+
+
+def test_a_leafs_first_sentence_takes_its_headings_symbol_not_the_leaf_befores():
+    texts = ["If parameter is null or unset, nothing is substituted, otherwise the expansion of word is substituted."]
+    q = "Which parameter expansion operator substitutes a word only when the variable is set and non-null?"
+    before = ["If parameter is unset or null, the expansion of word (or a message) is written; ${var:=x} too."]
+    assert evidence_symbols(q, texts, ["${parameter:+word}"], before) == [":+"]
+    assert evidence_symbols(q, texts, ["Parameter Expansion"], before) == [":="]  # a heading of words: as before
 
 
 def test_an_entrys_syntax_line_gives_the_operator_its_sentence_explains_with_others():

@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from h2mt import H2MT, H2MTConfig, PrefillConfig
 from h2mt.config import TASK_SYSTEM_PROMPTS, AnswerTask
-from h2mt.query.answer import LEAK_RUN, NOT_FOUND, clean_answer, rank_passages, retry_reason, supported_by
+from h2mt.query.answer import (
+    LEAK_RUN,
+    NOT_FOUND,
+    clean_answer,
+    rank_passages,
+    retry_reason,
+    supported_by,
+    with_unit,
+)
 from h2mt.query.prompt import build_messages
 from h2mt.query.task import choose_task, resolve_task
 from h2mt.types import GenerationStats
@@ -300,3 +308,24 @@ def test_a_brief_answer_reads_the_passages_the_fused_order_ranks_first(tmp_path,
     order = rank_passages(q, [" ".join([*s.node.path, s.node.text]) for s in kept], [sim[s.node.id] for s in kept])
     ans = eng.answer(q, budget=400)
     assert ans.sources[-1].node.id == kept[order[0]].node.id  # the best of the fused order, nearest the question
+
+
+@pytest.mark.parametrize("answer, context, question, out", [
+    ("60", "The default value is 60 seconds.", "How long before the primary drops it?", "60 seconds"),
+    ("5.", "Default five seconds.", "How long does connect() wait?", "five seconds"),
+    ("200", "The default is 200 milliseconds (200ms).", "How long does the writer sleep?", "200 milliseconds"),
+    ("64", "The default is 64MB, set at server start.", "How much memory?", "64MB"),
+    ("1", "Waits 0.1 seconds, then 1 s more.", "How long?", "1 s"),  # not the 1 of 0.1
+    ("500", "The default is 500.", "What is the default history size?", "500"),  # no unit given: as is
+    ("3", "Three retries, 3 seconds apart.", "How many retries are made?", "3"),  # a count takes none
+    ("PS1", "PS1 is 60 seconds.", "Which variable?", "PS1"),  # not a number
+])
+def test_a_bare_number_takes_the_unit_the_context_gives_it(answer, context, question, out):
+    assert with_unit(answer, context, question) == out
+
+
+def test_a_short_duration_answer_is_shown_with_its_unit(tmp_path, encoder, counter):
+    be = ScriptedBackend("35")
+    eng = _engine(tmp_path, encoder, counter, be)
+    ans = eng.answer("How long are database snapshots kept?", budget=400)
+    assert be.calls == 1 and ans.text == "35 days" and ans.accounting.task == "short"

@@ -26,6 +26,8 @@ in one entry, and a small model otherwise picks a neighbouring entry's name), is
 in the brief layout over :func:`focus_sources` (the two best-matching passages, the best one last,
 nearest the question; every brief answer under ``task="auto"`` reads these). If that is no answer either,
 the answer is :data:`NOT_FOUND` (the engine does this, :meth:`h2mt.engine.H2MT.stream`).
+A short answer that is a bare number gets the unit the kept text writes it with (:func:`with_unit`:
+"60" -> "60 seconds"): a duration or a size without its unit is no answer a user can act on.
 Two kinds of question skip free generation under ``task="auto"``: a symbol question
 (:mod:`h2mt.query.symbols`: a symbol of the kept text, chosen by constrained decoding; checked
 here without the entry rule) and a yes/no or "what happens" question whose answer a kept sentence
@@ -44,7 +46,7 @@ from .task import asks_yes_no, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "focus_sources", "FOCUS", "PASSAGE_RRF_K"]
+           "is_lookup", "rank_passages", "focus_sources", "with_unit", "FOCUS", "PASSAGE_RRF_K"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
@@ -137,6 +139,28 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
     if content <= asked and not _offers_a_choice(question):
         return NOT_FOUND
     return out
+
+
+_UNITS = (r"(?:ms|milliseconds?|s|secs?|seconds?|min|minutes?|h|hours?|days?|weeks?|[kMGT]B|bytes?|kilobytes?|"
+          r"megabytes?|gigabytes?|blocks?|pages?|%|percent)")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+
+
+def with_unit(answer: str, context: str, question: str = "") -> str:
+    """A bare number answer with the unit the kept ``context`` gives it: "60" -> "60 seconds" when
+    the context says "The default value is 60 seconds.", "5" -> "five seconds" for "Default five
+    seconds.", "200" -> "200ms". ``answer`` as is when it is not a bare number or the context never
+    writes that number (or its word) with a unit of time, size or share (:data:`_UNITS`), or the
+    ``question`` asks "how many" (a count needs none)."""
+    a = answer.strip().rstrip(".").strip(_QUOTES + " ")
+    if not _NUMBER.fullmatch(a) or re.search(r"\bhow many\b", question, flags=re.IGNORECASE):
+        return answer
+    spellings = [re.escape(a)]
+    if a.isdigit() and int(a) < len(_NUMBER_WORDS):
+        spellings.append(_NUMBER_WORDS[int(a)])  # "five seconds" for "5"
+    pattern = rf"(?<![\w.])(?:{'|'.join(spellings)})(?:\s?{_UNITS}\b|\s?%)"
+    m = re.search(pattern, context, flags=re.IGNORECASE)
+    return m.group() if m else answer
 
 
 def supported_by(answer: str, context: str) -> bool:

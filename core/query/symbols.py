@@ -35,7 +35,8 @@ MAX_CANDIDATES = 64  # at most this many distinct symbols of the kept text compe
 _KIND_WORDS = (r"operators?|symbols?|characters?|sigils?|punctuation|special parameters?|designators?|terminators?|"
                r"metacharacters?|redirections?")
 _KIND_NOUNS = rf"(?:{_KIND_WORDS})"  # the kind of answer asked for: no word of its evidence
-_NOUNS = rf"(?:{_KIND_WORDS}|tokens?|markers?|specifiers?|separators?|delimiters?|wildcards?)"  # a symbol is asked
+_NOUNS = (rf"(?:{_KIND_WORDS}|tokens?|markers?|specifiers?|separators?|delimiters?|wildcards?|"
+          r"parameter expansions?)")  # a symbol is asked for
 _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings|type|types|limit|length|count|"
                r"did|does|do(?! (?:i|you|we)\b)|was|were|played|plays|voiced|portrayed|in the|from the))")  # a role
 # the question's clause that asks: its start, or after a leading phrase ("instead of X, which operator...")
@@ -66,13 +67,18 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     own punctuation (``word:``, ``word?``); and a dash operator on its own syntax line (``-nt`` of
     ``file1 -nt file2``, ``-e`` of ``-e file``: the test operators)."""
     specifiers = [(m.start(), m.group()) for m in _SPECIFIER.finditer(text)]
-    taken = {s for s, _ in specifiers}
-    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers,
+    expansions = [(m.start(1), m.group(1)) for m in _EXPANSION.finditer(text)]
+    taken = {s for s, _ in specifiers} | {m.start() for m in _EXPANSION.finditer(text)}  # "${": the form's
+    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers, *expansions,
                     *((s, r) for s, r in _runs(text) if s not in taken),
                     *((m.start(1), m.group(1)) for m in _QUOTED_CHAR.finditer(text))])
     return list(dict.fromkeys(c for _, c in found))[:limit]
 
 
+# a parameter expansion's operator: ":+" of ${parameter:+word}, "%%" of ${var%%pattern}, ",," of ${name,,}
+# a heading of expansion forms: "${parameter:+word}", "${parameter%word}, ${parameter%%word}"
+_FORMS = re.compile(r"\$\{[^}]*\}(?:,\s*\$\{[^}]*\})*")
+_EXPANSION = re.compile(r"\$\{[#!]?\w+(?:\[[^\]]*\])?([^\w\s}\[]+)")
 _SPECIFIER = re.compile(r"(?<![\w%\\])[%\\][A-Za-z](?!\w)")  # %q, %s, \n: one letter after % or \\
 _QUOTED_CHAR = re.compile("[\u2018\u201c'\"]([^\\w\\s])[\u2019\u201d'\"]")  # ‘(’ “[” ‘,’
 _DASH_OPERATOR = re.compile(r"^[ \t]*(?:[\w$]+[ \t]+)?(-[a-z]{1,3})[ \t]+[\w$]+[ \t]*$", re.MULTILINE)
@@ -131,8 +137,10 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
        right after it; after a sentence ending with a colon ("C-style block comments can be
        used:") the line after it first;
     2. the leaf's own heading, when the heading is a symbol and nothing else (an entry named ``!#``
-       whose text is "The entire command line typed so far.") or an operator's syntax line (an entry
-       named ``file1 -nt file2``);
+       whose text is "The entire command line typed so far."), an operator's syntax line (an entry
+       named ``file1 -nt file2``) or expansion forms (``${parameter:+word}``); it comes before the
+       lines of step 1 when the sentence is its leaf's first (the line before it is then another
+       entry's);
     3. its whole leaf.
 
     When the sentence holds several symbols and is the first of an entry whose syntax line comes
@@ -156,11 +164,15 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
         return [c for c in symbol_candidates(text) if c not in asked]
 
     title = titles[best.leaf].strip() if best.leaf < len(titles) else ""
-    # an entry named by a symbol ("!#") or by an operator's syntax ("file1 -nt file2")
-    heading = fresh(title) if symbol_candidates(title) == [title] or _DASH_OPERATOR.fullmatch(title) else []
+    # an entry named by a symbol ("!#"), an operator's syntax ("file1 -nt file2") or expansion forms
+    # ("${parameter:+word}")
+    named = symbol_candidates(title) == [title] or _DASH_OPERATOR.fullmatch(title) or _FORMS.fullmatch(title)
+    heading = fresh(title) if named else []
     own = respective_symbol(question, best.text, fresh) or fresh(best.text)
     if len(own) > 1 and best.index > 0 and _syntax_line(prev) and fresh(prev):
         return fresh(prev)  # "set < other" / "Test whether ... proper subset, that is, set <= other and set != other"
+    if not own and best.index == 0 and heading:
+        return heading  # the leaf's first sentence explains its heading's entry, not the leaf before's last line
     return own or fresh(near[0]) or fresh(near[1]) or heading or fresh(texts[best.leaf])
 
 
