@@ -21,7 +21,7 @@ from h2mt.query.answer import (
     with_unit,
 )
 from h2mt.query.prompt import build_messages
-from h2mt.query.task import choose_task, resolve_task
+from h2mt.query.task import choose_task, plain_question, resolve_task
 from h2mt.types import GenerationStats
 
 S, B = AnswerTask.SHORT, AnswerTask.BRIEF
@@ -44,6 +44,9 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("Name the variable that holds the prompt.", S),
     ("What is the county seat of the county where East Lempster is located?", S),  # not a definition
     ("Paris population", S),  # no rule: short
+    ("My prompt uses \\w and paths make it huge; which variable keeps only the last directories?", S),  # its ask
+    ("I use cmdhist already. Which shopt option keeps the newlines too?", S),
+    ("Which operator tests whether a set contains another, i.e. is a superset of it?", S),  # no sentence ends at i.e.
     # what it does or means, how, why: brief
     ("What does PROMPT_COMMAND do?", B),
     ("What does `set -e` do?", B),
@@ -56,6 +59,8 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("In a tuple, list or set display, what does a starred item do?", B),  # the question starts at "what"
     ("Explain the difference between VACUUM and VACUUM FULL.", B),
     ("What is the purpose of the pg_hba.conf file?", B),
+    ("What effect does turning on globasciiranges have on bracket ranges?", B),
+    ("My workers contend for rows; what does SKIP LOCKED do in SELECT ... FOR UPDATE?", B),
     ("What is a here string?", B),
     ("What is PROMPT_COMMAND?", B),
     ("What is autovacuum used for?", B),
@@ -329,3 +334,17 @@ def test_a_short_duration_answer_is_shown_with_its_unit(tmp_path, encoder, count
     eng = _engine(tmp_path, encoder, counter, be)
     ans = eng.answer("How long are database snapshots kept?", budget=400)
     assert be.calls == 1 and ans.text == "35 days" and ans.accounting.task == "short"
+
+
+@pytest.mark.parametrize("question, plain", [
+    ("My prompt uses \\w and paths make it huge; which variable keeps only the last directories?",
+     "which variable keeps only the last directories?"),
+    ("I use cmdhist already. Which shopt option keeps the newlines too?", "which shopt option keeps the newlines too?"),
+    ("Hitting Tab just beeps: does Readline have a setting to list the matches?",
+     "does readline have a setting to list the matches?"),
+    ("Which operator tests whether a set contains another, i.e. is a superset of it?",
+     "which operator tests whether a set contains another, i.e. is a superset of it?"),  # an abbreviation
+    ("If nullglob is set, what happens to the word?", "what happens to the word?"),  # a leading condition
+])
+def test_the_rules_read_the_asking_clause(question, plain):
+    assert plain_question(question) == plain

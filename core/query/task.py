@@ -41,7 +41,8 @@ _VALUE_NOUNS = (
 _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("what-does", r"^what (?:does|do|did)\b.*\b(?:do|does|mean|means|expand|expands|control|controls|specify|"
                   r"specifies|determine|determines|return|returns|cause|causes|affect|affects|mean|stand for|"
-                  r"represent|represents|allow|allows|enable|enables|prevent|prevents|change|changes)\b"),
+                  r"represent|represents|allow|allows|enable|enables|prevent|prevents|change|changes)\b|"
+                  r"^what (?:effect|impact) (?:does|do|did|will|would|has|have)\b"),  # "what effect does X have"
     ("how", r"^how (?:does|do|did|is|are|can|should|would|to)\b"),
     ("why", r"^why\b"),
     ("what-happens", r"^what happens\b"),
@@ -62,6 +63,9 @@ _COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*
             r"\b(?:both|same|either|neither|each other|than|older|younger|larger|smaller|longer|shorter)\b")
 _YES_NO = re.compile(r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
+# where the asking clause starts after a statement: "...; which", "...dir. What", "...: does" (not "i.e. is")
+_ASKING = re.compile(r"(?:[;:]|(?<![.\s]\w)(?<=\w)[.!?])\s+"
+                     r"(?=(?:which|what|who|whom|whose|how|when|where|why|does|do|did|is|are|can|will|should)\b)")
 _LEADS = r"^(?:if|when|with|without|in|for|after|before|once|unless|given|by default)\b"
 _CONDITION = re.compile(_LEADS + r"[^,?]*,\s*(?=\w)")
 # "in a tuple, list or set display, which symbol...": the question starts at its wh-word, past the phrase's commas
@@ -79,9 +83,12 @@ class TaskChoice:
 
 def plain_question(question: str) -> str:
     """The question as the rules read it: lower-cased, code quotes dropped, a greeting or "so," at
-    its start removed, and a leading condition ("if nullglob is set, ...") dropped."""
+    its start removed, a statement before the asking clause dropped ("my prompt is huge; which
+    variable...", "I use cmdhist. Which option..."), and a leading condition ("if nullglob is set,
+    ...") dropped."""
     q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", question.strip().lower())
-    q = _LEAD.sub("", " ".join(q.split()))
+    q = _ASKING.split(" ".join(q.split()))[-1]
+    q = _LEAD.sub("", q)
     q, skipped = _CONDITION_WH.subn("", q, count=1)  # "in a tuple, list or set display, which..."
     return q if skipped else _CONDITION.sub("", q)  # "if nullglob is set, what happens...": the main clause
 
