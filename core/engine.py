@@ -30,6 +30,7 @@ from .query.entries import (
     named_entry,
     opening,
     option_sentence,
+    sentence_default,
     stated_default,
 )
 from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
@@ -501,9 +502,11 @@ class H2MT:
         ``task="auto"``: a yes/no or "what happens" question whose answer a kept sentence states
         is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, nothing generated);
         questions about entries of reference docs are answered from the entry
-        (:meth:`_entry_first`); a question asking for an operator or symbol gets a symbol of the
-        sentence matching it best, chosen by the generator (:mod:`h2mt.query.symbols`); a brief
-        answer reads the best-matching leaves (:func:`h2mt.query.answer.focus_sources`)."""
+        (:meth:`_entry_first`); a default that no named entry states is quoted from the kept
+        sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
+        question asking for an operator or symbol gets a symbol of the sentence matching it best,
+        chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
+        leaves (:func:`h2mt.query.answer.focus_sources`)."""
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
@@ -512,6 +515,11 @@ class H2MT:
         entry = self._entry_first(question, choice, kept, cfg) if auto else None
         if entry is not None:
             return entry
+        short = auto and choice.task == AnswerTask.SHORT
+        found = sentence_default(question, kept) if short and asks_for_default(question) else None
+        if found is not None and not asks_for_symbol(question):  # "cutoff (default 0.6)": the documents' own value
+            p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
+            return p, quote_generation(found[0]), "the default stated in the sentence matching best", "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
         focus = focus_sources(question, kept, similarity=_aligned(sim or {}, kept)) if brief else kept
         p = self.prompt(question, focus, cfg)

@@ -16,6 +16,7 @@ from h2mt.query.entries import (
     named_entry,
     opening,
     option_sentence,
+    sentence_default,
     split_entries,
     stated_default,
 )
@@ -258,11 +259,53 @@ def test_what_an_entry_is_for_is_its_opening_quoted(build):
     ("What is the default value of PS2?", True),
     ("By default, how many lines does the history keep?", True),
     ("What does lpad() pad with if no fill is given? (the default)", True),
+    ("What fillfactor does a table get when I don't set one?", True),  # what users write for "the default"
+    ("How similar must a match be if I leave the cutoff argument alone?", True),
+    ("If I never change log_destination, where do the messages go?", True),
+    ("Which category does PostgreSQL assume without saying anything about volatility?", True),
     ("What is the value of PS2?", False),
     ("Which variable sets the history size?", False),
+    ("What happens if I don't quote the variable?", False),  # not a setting left alone
 ])
 def test_a_question_asks_for_a_default_when_it_says_so(question, asks):
     assert asks_for_default(question) is asks
+
+
+DIFFLIB = _leaf("Return a list of the best good enough matches.\nOptional argument n (default 3) is the maximum "
+                "number of close matches to return; n must be greater than 0.\nOptional argument cutoff (default 0.6) "
+                "is a float in the range [0, 1]. Possibilities that don't score at least that similar to word are "
+                "ignored.", ("difflib", "difflib.get_close_matches(word, possibilities, n=3, cutoff=0.6)"))
+
+
+@pytest.mark.parametrize("question, value", [
+    ("What cutoff does get_close_matches use if I leave the cutoff argument alone?", "0.6"),
+    ("How many close matches come back if I don't pass n?", "3"),
+    ("Which checkpoint mode is requested if I don't pass --checkpoint?", None),  # no sentence states it here
+])
+def test_a_default_stated_in_the_sentence_matching_best(question, value):
+    got = sentence_default(question, [DIFFLIB])
+    assert (got[0] if got else None) == value
+
+
+def test_a_default_no_named_entry_states_is_quoted_from_its_sentence(build):
+    files = {"matching.md": "# Matching\n\n## Close matches\n\nReturn a list of the best good enough matches. "
+                            "Optional argument n (default 3) is the maximum number of close matches to return. "
+                            "Optional argument cutoff (default 0.6) is a float in the range [0, 1].\n"}
+    be = ScriptedBackend("3")  # a neighbouring sentence's number
+    ans = build(be, files).answer("What cutoff is used if I leave the cutoff argument alone?", budget=400)
+    assert be.calls == 0 and ans.text == "0.6"
+    assert "the default stated in the sentence matching best" in str(ans.accounting.task_reason)
+
+
+def test_the_stated_default_patterns():
+    src = [_leaf("Sets checkpoint mode to fast (immediate) or spread (the default).\n100 (complete packing) is the "
+                 "default.\nIf none of these appear, VOLATILE is the default assumption.\nThis is the default "
+                 "behaviour.", ("Doc", "Entry"))]
+    assert sentence_default("Which checkpoint mode is the default?", src) == ("spread", 0)
+    assert sentence_default("What fillfactor is the default, complete packing?", src) == ("100", 0)
+    assert sentence_default("Which volatility category is the default assumption?", src) == ("VOLATILE", 0)
+    this = [_leaf("This is the default behaviour.", ("Doc", "Entry"))]
+    assert sentence_default("What is the default behaviour?", this) is None  # "This" is no value
 
 
 WAIT = _leaf("wait [-fn] [-p varname] [jobspec or pid …]\nWait until the child process specified by each process ID "

@@ -49,7 +49,7 @@ from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
            "option_sentence",
-           "asks_for_default", "stated_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES",
+           "asks_for_default", "stated_default", "sentence_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES",
            "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
 NAME_MARGIN = 0.85  # entries whose best sentence scores this share of the best one's compete for a name answer
@@ -290,14 +290,23 @@ _DEFAULTS = (
     re.compile(r"\bthe default(?: value| setting)? (?:is|was)\s+" + _VALUE + r"(?=[.;,]\s|[.;,]?$)", re.IGNORECASE),
     re.compile(r"\bdefaults to\s+" + _VALUE + r"(?=[.;,)]\s|[.;,)]?$)", re.IGNORECASE),
     re.compile(rf"(?P<v>{_QUOTED}|\S+)\s*\(the default\)", re.IGNORECASE),
+    re.compile(r"\(default:?\s+(?P<v>[^()]+?)\)", re.IGNORECASE),  # "cutoff (default 0.6)"
+    # "100 (complete packing) is the default.", "VOLATILE is the default assumption."
+    re.compile(rf"(?:^|[,;:]\s|\b(?:and|or|then)\s)(?!(?:this|that|it|which|there|one|each|both)\b)"
+               rf"(?P<v>{_QUOTED}|[\w.$%-]+)(?:\s+\([^()]*\))?\s+is the default\b", re.IGNORECASE),
 )
-_ASKS_DEFAULT = re.compile(r"\bdefault", re.IGNORECASE)
+# "the default ...", and what users write for it: "if I don't set one", "when I leave X alone", "without passing"
+_ASKS_DEFAULT = re.compile(
+    r"\bdefault|\b(?:if|when) (?:i|you|we) (?:don't|do not|never|didn't) (?:set|pass|give|specify|provide|supply|"
+    r"change|say|use|name)\b|\b(?:if|when) (?:i|you|we) (?:leave|omit)\b|\bwithout (?:passing|setting|giving|"
+    r"specifying|providing|saying|naming)\b|\bleft (?:unset|alone|out)\b", re.IGNORECASE)
 _VALUE_WORDS = stems("default defaults value values setting settings")
 DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a value
 
 
 def asks_for_default(question: str) -> bool:
-    """Whether ``question`` asks for a default ("the default value of X", "by default, how many...")."""
+    """Whether ``question`` asks for a default ("the default value of X", "by default, how many...",
+    "what fillfactor does a table get if I don't set one?", "...if I leave the cutoff alone?")."""
     return _ASKS_DEFAULT.search(question) is not None
 
 
@@ -315,6 +324,28 @@ def stated_default(entry: Entry, sources: Sequence[ScoredNode], question: str = 
     found = {m.group("v").strip() for u in units for rx in _DEFAULTS for m in rx.finditer(u.strip())}
     found = {v for v in found if v and len(v.split()) <= DEFAULT_MAX_WORDS}
     return found.pop() if len(found) == 1 else ""
+
+
+DEFAULT_SENTENCES = 3  # a default stated outside any named entry is read from this many best-matching sentences
+
+
+def sentence_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
+    """The default value stated by one of the :data:`DEFAULT_SENTENCES` kept sentences matching
+    ``question`` best (:func:`h2mt.query.evidence.rank_sentences`; the patterns of
+    :func:`stated_default`: "cutoff (default 0.6)", "spread (the default)", "VOLATILE is the
+    default assumption"), with the index of its leaf in ``sources``; ``None`` when none of them
+    states exactly one value of at most :data:`DEFAULT_MAX_WORDS` words. For a default question
+    that names no kept entry ("How many threads does a ThreadPoolExecutor use when I don't pass
+    max_workers?"), where a small model reads a neighbouring number."""
+    ranked = rank_sentences(question, [s.node.text for s in sources])
+    for sent in ranked[:DEFAULT_SENTENCES]:
+        if sent.score <= 0:
+            break
+        found = {m.group("v").strip() for rx in _DEFAULTS for m in rx.finditer(sent.text.strip())}
+        found = {v for v in found if v and len(v.split()) <= DEFAULT_MAX_WORDS}
+        if len(found) == 1:
+            return found.pop(), sent.leaf
+    return None
 
 
 def entry_source(entry: Entry, sources: Sequence[ScoredNode]) -> ScoredNode:

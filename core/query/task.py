@@ -60,13 +60,14 @@ _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("name-it", r"^(?:name|list|give|tell me)\b"),
 )
 _COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*"
-            r"\b(?:both|same|either|neither|each other|than|older|younger|larger|smaller|longer|shorter)\b")
+            r"\b(?:both|same|either|neither|each other|(?<!more )(?<!less )(?<!fewer )than|older|younger|larger|"
+            r"smaller|longer|shorter)\b")  # "more than one row" is a quantity, not a comparison
 _YES_NO = re.compile(r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
 # where the asking clause starts after a statement: "...; which", "...dir. What", "...: does" (not "i.e. is")
 _ASKING = re.compile(r"(?:[;:]|(?<![.\s]\w)(?<=\w)[.!?])\s+"
                      r"(?=(?:which|what|who|whom|whose|how|when|where|why|does|do|did|is|are|can|will|should)\b)")
-_LEADS = r"^(?:if|when|with|without|in|for|after|before|once|unless|given|by default)\b"
+_LEADS = r"^(?:if|when|with|without|in|for|after|before|once|unless|given|by default|outside|inside|within|during|on)\b"
 _CONDITION = re.compile(_LEADS + r"[^,?]*,\s*(?=\w)")
 # "in a tuple, list or set display, which symbol...": the question starts at its wh-word, past the phrase's commas
 _CONDITION_WH = re.compile(_LEADS + r"[^?]*?,\s*(?=(?:which|what|who|whom|whose|how|when|where|why|does|do|did|is|"
