@@ -87,8 +87,9 @@ class AnswerStream:
 
 def _aligned(sim: dict[int, float], sources: Sequence[ScoredNode]) -> list[float] | None:
     """``sim``'s cosine for each of ``sources`` in order, or ``None`` when one has none."""
-    out = [sim.get(s.node.id) for s in sources]
-    return None if not out or any(c is None for c in out) else [float(c) for c in out if c is not None]
+    if not sources or any(s.node.id not in sim for s in sources):
+        return None
+    return [sim[s.node.id] for s in sources]
 
 
 class H2MT:
@@ -463,20 +464,28 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        sim = self._similarity(question, kept) if auto else {}
-        p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, sim)
+        cosines: list[dict[int, float]] = []  # the kept leaves' cosines with the question, once needed
+
+        def similarity(sources: Sequence[ScoredNode]) -> list[float] | None:
+            if not auto:
+                return None
+            if not cosines:
+                cosines.append(self._similarity(question, kept))  # one encoder call
+            return _aligned(cosines[0], sources)
+
+        p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, similarity)
         prompts = [p]
         why: list[str] = [note] if note else []
         quoted, constrained = kind == "quoted", kind == "constrained"
 
         def retry(g: Generation) -> Generation | None:
             reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
-                                  similarity=_aligned(sim, p.sources))
+                                  similarity=similarity(p.sources))
             if reason is None:
                 return None
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
-            focus = focus_sources(question, kept, similarity=_aligned(sim, kept))
+            focus = focus_sources(question, kept, similarity=similarity(kept))
             prompts.append(self.prompt(question, focus, cfgs[-1]))
             return self.generate(prompts[-1], cfgs[-1])
 
@@ -494,7 +503,7 @@ class H2MT:
         return AnswerStream(first, finish, retry if checked else None)
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-               auto: bool, sim: dict[int, float] | None = None,
+               auto: bool, similarity: Callable[[Sequence[ScoredNode]], list[float] | None] = lambda _: None,
                ) -> tuple[Prompt, Generation, str | None, Literal["generated", "quoted", "constrained"]]:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
@@ -516,12 +525,13 @@ class H2MT:
         if entry is not None:
             return entry
         short = auto and choice.task == AnswerTask.SHORT
-        found = sentence_default(question, kept) if short and asks_for_default(question) else None
-        if found is not None and not asks_for_symbol(question):  # "cutoff (default 0.6)": the documents' own value
+        asks = short and asks_for_default(question) and not asks_for_symbol(question)
+        found = sentence_default(question, kept) if asks else None
+        if found is not None:  # "cutoff (default 0.6)": the documents' own value
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
             return p, quote_generation(found[0]), "the default stated in the sentence matching best", "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
-        focus = focus_sources(question, kept, similarity=_aligned(sim or {}, kept)) if brief else kept
+        focus = focus_sources(question, kept, similarity=similarity(kept)) if brief else kept
         p = self.prompt(question, focus, cfg)
         symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],
                                     [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],

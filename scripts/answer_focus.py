@@ -25,6 +25,7 @@ WHOLE = {"postgres": "postgres-docs", "python": "python-docs"}  # as scripts/ans
 def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path) -> None:
     """One row per question: the evidence leaf's rank under each passage order (``None``: not kept)."""
     from h2mt import H2MT
+    from h2mt.engine import _aligned
     from h2mt.eval.metrics import evidence_kept
     from h2mt.query.answer import rank_passages
 
@@ -42,10 +43,9 @@ def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path)
                 kept = eng.route(q["question"], budget=budget).kept
                 passages = [" ".join([*s.node.path, s.node.text]) for s in kept]
                 holds = [evidence_kept(q["evidence"], p) for p in passages]
-                sim = eng._similarity(q["question"], kept)
+                similarity = _aligned(eng._similarity(q["question"], kept), kept)  # as the engine ranks them
                 orders = {"words": rank_passages(q["question"], passages),
-                          "fused": rank_passages(q["question"], passages, [sim[s.node.id] for s in kept])
-                          if len(sim) == len(kept) else rank_passages(q["question"], passages)}
+                          "fused": rank_passages(q["question"], passages, similarity)}
                 row: dict[str, Any] = {"id": q["id"], "set": Path(path).stem, "type": q["type"], "kept": any(holds)}
                 for name, order in orders.items():
                     row[name] = next((k for k, i in enumerate(order) if holds[i]), None)

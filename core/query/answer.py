@@ -142,7 +142,7 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
 
 
 _UNITS = (r"(?:ms|milliseconds?|s|secs?|seconds?|min|minutes?|h|hours?|days?|weeks?|[kMGT]B|bytes?|kilobytes?|"
-          r"megabytes?|gigabytes?|blocks?|pages?|%|percent)")
+          r"megabytes?|gigabytes?|blocks?|pages?|percent)")  # and "%", which ends no word
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
 

@@ -321,9 +321,15 @@ def stated_default(entry: Entry, sources: Sequence[ScoredNode], question: str = 
     part &= stems(" ".join(units))
     if part:
         units = [u for u in units if part & stems(u)]
-    found = {m.group("v").strip() for u in units for rx in _DEFAULTS for m in rx.finditer(u.strip())}
-    found = {v for v in found if v and len(v.split()) <= DEFAULT_MAX_WORDS}
+    found = _stated_values(units)
     return found.pop() if len(found) == 1 else ""
+
+
+def _stated_values(units: Sequence[str]) -> set[str]:
+    """The distinct default values ``units`` (sentences) state by :data:`_DEFAULTS`, each at most
+    :data:`DEFAULT_MAX_WORDS` words."""
+    found = {m.group("v").strip() for u in units for rx in _DEFAULTS for m in rx.finditer(u.strip())}
+    return {v for v in found if v and len(v.split()) <= DEFAULT_MAX_WORDS}
 
 
 DEFAULT_SENTENCES = 3  # a default stated outside any named entry is read from this many best-matching sentences
@@ -341,8 +347,7 @@ def sentence_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str,
     for sent in ranked[:DEFAULT_SENTENCES]:
         if sent.score <= 0:
             break
-        found = {m.group("v").strip() for rx in _DEFAULTS for m in rx.finditer(sent.text.strip())}
-        found = {v for v in found if v and len(v.split()) <= DEFAULT_MAX_WORDS}
+        found = _stated_values([sent.text])
         if len(found) == 1:
             return found.pop(), sent.leaf
     return None

@@ -41,10 +41,10 @@ _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings
                r"did|does|do(?! (?:i|you|we)\b)|was|were|played|plays|voiced|portrayed|in the|from the))")  # a role
 # the question's clause that asks: its start, or after a leading phrase ("instead of X, which operator...")
 _ASKS = re.compile(
-    r"(?:^|[,;] )(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ ){0,2}" + _NOUNS + r"\b" + _NOT_SYMBOL)
+    r"(?:^|, )(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ ){0,2}" + _NOUNS + r"\b" + _NOT_SYMBOL)
 # "what do I put between the name and the word...", "what goes between the parameter name and its value"
 _ASKS_TO_TYPE = re.compile(
-    r"(?:^|[,;] )what (?:(?:do|should|must|can) (?:i|you|we) (?:put|write|add|type|place|insert)|goes) "
+    r"(?:^|, )what (?:(?:do|should|must|can) (?:i|you|we) (?:put|write|add|type|place|insert)|goes) "
     r"(?:[^?]* )?(?:between|after|before|in front of|at the end of)\b")
 _RUN = re.compile(r"\$\d(?!\d)|[!#$%&*+\-/:;<=>?@\\^_|~]+")  # a positional parameter ($0, $1) is a symbol too
 _CLOSE = ")]'\"\u2019"  # closing quotes and brackets
@@ -52,7 +52,7 @@ _PROSE = set(".,;:?!")  # a run of these right after a word is the sentence's pu
 
 
 def asks_for_symbol(question: str) -> bool:
-    """Whether ``question`` asks for an operator, a symbol, a character, a prefix or a special
+    """Whether ``question`` asks for an operator, a symbol, a character, a specifier or a special
     parameter ("Which operator raises x to the power y?", "Which special parameter expands
     to...", "Instead of typing.Union[X, Y], which operator..."), or for what to type between,
     after or before something ("What do I put between the name and the word...?")."""
@@ -64,20 +64,23 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     """The distinct symbols of ``text`` in order of first occurrence (at most ``limit``): runs of
     operator characters and ``$`` with one digit (``$0``), except a run inside a word
     (``non-interactive``, ``snake_case``, ``a/b``), underscores or hyphens alone, and a sentence's
-    own punctuation (``word:``, ``word?``); and a dash operator on its own syntax line (``-nt`` of
-    ``file1 -nt file2``, ``-e`` of ``-e file``: the test operators)."""
+    own punctuation (``word:``, ``word?``); a dash operator on its own syntax line (``-nt`` of
+    ``file1 -nt file2``, ``-e`` of ``-e file``: the test operators); a format specifier or an escape
+    of one letter (``%q``, ``\\n``); a parameter expansion's operator (``:+`` of
+    ``${parameter:+word}``, not its ``$``); and any one character quoted alone (``‘(’``, ``“[”``)."""
     specifiers = [(m.start(), m.group()) for m in _SPECIFIER.finditer(text)]
-    expansions = [(m.start(1), m.group(1)) for m in _EXPANSION.finditer(text)]
-    taken = {s for s, _ in specifiers} | {m.start() for m in _EXPANSION.finditer(text)}  # "${": the form's
-    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers, *expansions,
+    forms = list(_EXPANSION.finditer(text))
+    taken = {s for s, _ in specifiers} | {m.start() for m in forms}  # "%q" and "${" are no runs of their own
+    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers,
+                    *((m.start(1), m.group(1)) for m in forms),
                     *((s, r) for s, r in _runs(text) if s not in taken),
                     *((m.start(1), m.group(1)) for m in _QUOTED_CHAR.finditer(text))])
     return list(dict.fromkeys(c for _, c in found))[:limit]
 
 
-# a parameter expansion's operator: ":+" of ${parameter:+word}, "%%" of ${var%%pattern}, ",," of ${name,,}
 # a heading of expansion forms: "${parameter:+word}", "${parameter%word}, ${parameter%%word}"
 _FORMS = re.compile(r"\$\{[^}]*\}(?:,\s*\$\{[^}]*\})*")
+# a parameter expansion's operator: ":+" of ${parameter:+word}, "%%" of ${var%%pattern}, ",," of ${name,,}
 _EXPANSION = re.compile(r"\$\{[#!]?\w+(?:\[[^\]]*\])?([^\w\s}\[]+)")
 _SPECIFIER = re.compile(r"(?<![\w%\\])[%\\][A-Za-z](?!\w)")  # %q, %s, \n: one letter after % or \\
 _QUOTED_CHAR = re.compile("[\u2018\u201c'\"]([^\\w\\s])[\u2019\u201d'\"]")  # ‘(’ “[” ‘,’
