@@ -21,7 +21,15 @@ from .index.external import LeafInput, documents_from_leaves
 from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
-from .query.answer import clean_answer, focus_sources, is_lookup, retry_reason, with_unit
+from .query.answer import (
+    clean_answer,
+    focus_sources,
+    is_lookup,
+    lead_passage,
+    retry_reason,
+    with_unit,
+    with_verdict,
+)
 from .query.entries import (
     asks_for_default,
     asks_for_name,
@@ -480,7 +488,7 @@ class H2MT:
 
         def retry(g: Generation) -> Generation | None:
             reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
-                                  similarity=similarity(p.sources))
+                                  similarity=similarity(p.sources), chosen=constrained)
             if reason is None:
                 return None
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
@@ -493,6 +501,8 @@ class H2MT:
             text = gens[-1].text if quoted else clean_answer(gens[-1].text, question, cfgs[-1])  # no leak, no echo
             if auto and cfgs[-1].task == AnswerTask.SHORT:
                 text = with_unit(text, prompts[-1].context, question)  # "60" -> "60 seconds", as the context says
+            if auto and not quoted and not constrained:
+                text = with_verdict(text, question)  # "glob does not pick up dotfiles" -> "No, glob does not..."
             acc = self.accounting(prompts[-1], r, gens[-1], started)
             if len(gens) > 1:
                 acc.add_generation(gens[0].stats)
@@ -521,7 +531,7 @@ class H2MT:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
             return p, quote_generation(quote[0].text), note, "quoted"
-        entry = self._entry_first(question, choice, kept, cfg) if auto else None
+        entry = self._entry_first(question, choice, kept, cfg, similarity) if auto else None
         if entry is not None:
             return entry
         short = auto and choice.task == AnswerTask.SHORT
@@ -545,12 +555,15 @@ class H2MT:
         return p, self.generate(p, cfg), None, "generated"
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
+                     similarity: Callable[[Sequence[ScoredNode]], list[float] | None] = lambda _: None,
                      ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
         """:meth:`_first` for questions about entries of reference docs (:mod:`h2mt.query.entries`),
         or ``None`` when the kept text has no entry to answer from:
 
         * "which option / parameter / function ... <description>?": the name of the entry whose
-          sentence matches best, as is, or chosen by the generator among up to three close ones;
+          sentence matches best (when it holds enough of the question's words or sits in the kept
+          leaf matching the question best, :func:`h2mt.query.answer.rank_passages`), as is, or
+          chosen by the generator among up to three close ones;
         * "what does X do?" / "what is X (used) for?" / "what is X?": the opening sentences of X's
           entry, quoted;
         * a value of X ("the default value of X"): the default X's entry states, quoted, else
@@ -564,7 +577,7 @@ class H2MT:
             return None
         before = [self._leaf_before(s.node) for s in kept]
         if describes:
-            found = described_entries(question, kept, before)
+            found = described_entries(question, kept, before, lead_passage(question, kept, similarity(kept)))
             if not found:
                 return None
             p = self.prompt(question, [entry_source(e, kept) for e in sorted(found, key=lambda e: (e.leaf, e.first))],

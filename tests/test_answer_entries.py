@@ -87,7 +87,10 @@ def test_a_leaf_that_starts_inside_an_entry_belongs_to_the_term_that_closed_the_
     ("Which parameter sets the planner's estimate of the cost of a random page fetch?", True),
     ("Which pickle protocol version is the default?", False),
     ("Which TCP port does the server listen on by default?", False),
-    ("What variable holds the history size?", False),
+    ("What variable holds the history size?", True),
+    ("What inputrc setting lets a dash and an underscore match each other?", True),
+    ("Which contextlib helper sends what gets written to sys.stdout into another file?", True),
+    ("What is the default value of HISTSIZE?", False),
     ("Which magazine was started first?", False),
 ])
 def test_which_questions_describe_an_entry(question, asks):
@@ -100,6 +103,14 @@ def test_a_described_entry_is_found_by_its_text_never_its_neighbour_nor_the_name
     q = "Which shopt option, other than autocd, runs a directory name as if it were the argument to cd?"
     assert "autocd" not in [e.keys[0] for e in described_entries(q, [SHOPT])]
     assert described_entries("Which option lists the shopt options?", [SHOPT]) == []  # the best sentence is no entry's
+
+
+def test_a_described_entry_matching_little_of_a_long_question_is_taken_only_from_the_leading_leaf():
+    q = ("My scripts keep failing in odd places after I typo a folder name in cd and I would rather the shell "
+         "fix small spelling errors in the directory part for me; which shopt option is it?")
+    assert described_entries(q, [SHOPT]) == []  # its best sentence holds too little of the question's words
+    assert [e.keys[0] for e in described_entries(q, [SHOPT], lead=0)] == ["cdspell"]  # ...but sits in the best leaf
+    assert described_entries(q, [TEST, SHOPT], lead=0) == []  # another leaf leads: no name taken
 
 
 def test_the_entry_a_question_names_is_the_most_specific_one_that_holds_its_code():

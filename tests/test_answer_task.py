@@ -19,6 +19,7 @@ from h2mt.query.answer import (
     retry_reason,
     supported_by,
     with_unit,
+    with_verdict,
 )
 from h2mt.query.prompt import build_messages
 from h2mt.query.task import choose_task, plain_question, resolve_task
@@ -245,13 +246,13 @@ ENTRIES = {
 
 def test_a_lookup_answer_from_a_neighbouring_entry_is_retried_over_the_best_passage(tmp_path, encoder, counter):
     """A name that is in the kept text but not in the entry matching the question (a small model's
-    favourite mistake) is asked again, over the best-matching entries, the best one last. ("What
-    variable..." is not read as a description of an entry: "Which variable..." is, and gets the
-    entry's name without generating, tests/test_answer_entries.py.)"""
+    favourite mistake) is asked again, over the best-matching entries, the best one last. ("Tell me
+    which variable..." is not read as a description of an entry: "Which variable..." is, and gets
+    the entry's name without generating, tests/test_answer_entries.py.)"""
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("CACHE_TTL", "KEEP_DAYS sets how many days snapshots are kept.")
     eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
-    ans = eng.answer("What variable sets how many days database snapshots are kept?", budget=400)
+    ans = eng.answer("Tell me which variable sets how many days database snapshots are kept.", budget=400)
     assert be.calls == 2 and ans.text.startswith("KEEP_DAYS")
     assert "not in the passage matching the question best" in str(ans.accounting.task_reason)
     retry_context = be.prompts[1].split("Context:")[1].split("Question:")[0]
@@ -265,6 +266,17 @@ def test_a_lookup_answer_from_the_matching_entry_is_shown():
     ctx = ENTRIES["vars.md"]
     assert retry_reason("KEEP_DAYS", q, ctx, cfg) is None  # without sources: the kept text only
     assert retry_reason("CACHE_TTL", q, ctx, cfg) is None
+
+
+def test_a_symbol_chosen_from_a_whole_leaf_is_not_retried_when_the_context_holds_an_excerpt():
+    """A symbol is chosen among the spans of the kept leaves' whole text; the prompt may hold
+    only an excerpt of a leaf (a long table cut to the budget)."""
+    cfg = PrefillConfig(task="short")
+    q = "Which operator gives me a cube root?"
+    excerpt = "Table 9.4. Mathematical Operators\n\n|/ double precision → double precision\n\nSquare root"
+    assert retry_reason("||/", q, excerpt, cfg) == "not in the kept text"
+    assert retry_reason("||/", q, excerpt, cfg, chosen=True) is None
+    assert retry_reason("Which operator", q, excerpt, cfg, chosen=True) == "echo of the question"  # still checked
 
 
 def test_a_brief_answer_reads_the_best_matching_leaves(tmp_path, encoder, counter):
@@ -345,6 +357,31 @@ def test_a_short_duration_answer_is_shown_with_its_unit(tmp_path, encoder, count
     ("Which operator tests whether a set contains another, i.e. is a superset of it?",
      "which operator tests whether a set contains another, i.e. is a superset of it?"),  # an abbreviation
     ("If nullglob is set, what happens to the word?", "what happens to the word?"),  # a leading condition
+    ("When I write `for x; do ...; done` with no list, what does it loop over?",
+     "what does it loop over?"),  # the semicolons of quoted code end no clause
 ])
 def test_the_rules_read_the_asking_clause(question, plain):
     assert plain_question(question) == plain
+
+
+@pytest.mark.parametrize("answer, question, out", [
+    ("glob.glob('*') does not pick up dotfiles such as .bashrc.",
+     "Does glob.glob('*') pick up dotfiles such as .bashrc?",
+     "No, glob.glob('*') does not pick up dotfiles such as .bashrc."),
+    ("The range object doesn't take more memory the larger the range.", "Does a range object take more memory the "
+     "larger the range?", "No, the range object doesn't take more memory the larger the range."),
+    ("When you pass neither -H nor -S, both the hard and soft limits are changed.",  # negations of a condition
+     "When I pass neither -H nor -S, are both the hard and soft limits changed?",
+     "Yes, when you pass neither -H nor -S, both the hard and soft limits are changed."),
+    ("The history file is not truncated when histappend is set.", "Is the history file not truncated when "
+     "histappend is set?", "Yes, the history file is not truncated when histappend is set."),  # both negate
+    ("Python rounds to the even one.", "Does round() pick the even one?", "Yes, Python rounds to the even one."),
+    ("y is evaluated only once.", "In x < y <= z, is y evaluated twice?", "y is evaluated only once."),  # says
+    # something else than the question
+    ("No, the order matters.", "Does the order of redirections matter?", "No, the order matters."),  # has one
+    ("It is kept for 35 days.", "Is it kept for 35 days or 30 days?", "It is kept for 35 days."),  # a choice
+    ("The snapshot is kept for 35 days.", "How long is the snapshot kept?", "The snapshot is kept for 35 days."),
+    (NOT_FOUND, "Does the snapshot expire?", NOT_FOUND),
+])
+def test_a_yes_no_answer_says_its_own_verdict_first(answer, question, out):
+    assert with_verdict(answer, question) == out

@@ -42,15 +42,17 @@ from collections.abc import Sequence
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
 from .evidence import rank_sentences
-from .task import asks_yes_no, resolve_task
+from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "focus_sources", "with_unit", "FOCUS", "PASSAGE_RRF_K"]
+           "is_lookup", "rank_passages", "lead_passage", "focus_sources", "with_unit", "with_verdict", "FOCUS",
+           "PASSAGE_RRF_K", "RESTATES_SHARE"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
 SUPPORT_SHARE = 2 / 3  # a short answer is supported when this share of its content words is in the kept text
+RESTATES_SHARE = 2 / 3  # a yes/no answer restates its question when it holds this share of the question's words
 _LABELS = ("Short answer:", "Brief answer:", "Question:", "Context:", "Answer:")
 _SAYS_NOT_FOUND = re.compile(
     r"^(?:the )?context (?:does not|doesn't|did not) (?:say|contain|mention|provide|specify|state)|"
@@ -163,6 +165,42 @@ def with_unit(answer: str, context: str, question: str = "") -> str:
     return m.group() if m else answer
 
 
+_NEGATION = re.compile(r"\b(?:not|never|cannot|no|nor|neither|none|nothing)\b|n[’']t\b", re.IGNORECASE)
+_VERDICT = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
+
+
+def with_verdict(answer: str, question: str) -> str:
+    """A generated answer to a yes/no ``question`` that restates the question without saying
+    "yes" or "no" ("glob.glob('*') does not pick up dotfiles." for "Does glob.glob('*') pick up
+    dotfiles?"), with the verdict it states put first: "No, glob.glob('*') does not pick up...".
+    The verdict is the answer's own: "no" when its first sentence and the question differ in
+    negation (an odd number of "not", "never", "n't"... between their main clauses: a condition such
+    as "if the clause matches no rows," is not what is asked), else "yes". ``answer`` as
+    is when it already starts with "yes" or "no", when the question asks for no yes or no
+    (:func:`h2mt.query.task.asks_yes_no`; "Is it A or B?" neither), or when its first sentence
+    holds less than :data:`RESTATES_SHARE` of the question's content words (it then says
+    something else: "y is evaluated only once" for "is y evaluated twice?")."""
+    text = answer.strip()
+    if not text or text == NOT_FOUND or _VERDICT.match(text) or not asks_yes_no(question) or \
+            re.search(r"\bor\b", plain_question(question)):
+        return answer
+    first = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
+    asked = stems(plain_question(question))
+    if not asked or len(asked & stems(first)) < RESTATES_SHARE * len(asked):
+        return answer
+    flips = len(_NEGATION.findall(main_clause(first))) + len(_NEGATION.findall(plain_question(question)))
+    return f"{'No' if flips % 2 else 'Yes'}, {text[0].lower() + text[1:] if _lower_ok(text) else text}"
+
+
+def _lower_ok(text: str) -> bool:
+    """Whether ``text``'s first word may be lower-cased after a verdict ("The range..." ->
+    "the range..."), not a name written with a capital ("Python", "NULL", "EXPLAIN")."""
+    word = text.split(maxsplit=1)[0]
+    return word.istitle() and word.lower() in {"the", "a", "an", "it", "this", "that", "these", "those", "there",
+                                               "when", "if", "in", "with", "you", "your", "based", "since",
+                                               "according", "by", "after", "before", "once", "unless"}
+
+
 def supported_by(answer: str, context: str) -> bool:
     """Whether a short ``answer`` is in the kept ``context``: verbatim as whole words (quotes and a
     final period dropped, case ignored; a symbol such as ``> `` or ``$?`` too; a number also as
@@ -221,6 +259,12 @@ def _passage(s: ScoredNode) -> str:
     return " ".join([*s.node.path, s.node.text])
 
 
+def lead_passage(question: str, sources: Sequence[ScoredNode], similarity: Sequence[float] | None = None) -> int | None:
+    """The index of the kept leaf (heading path + text) matching ``question`` best
+    (:func:`rank_passages`), or ``None`` when nothing is kept."""
+    return rank_passages(question, [_passage(s) for s in sources], similarity)[0] if sources else None
+
+
 def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS,
                   similarity: Sequence[float] | None = None) -> list[ScoredNode]:
     """The kept leaves a brief answer reads: the ``k`` passages matching the question best
@@ -255,14 +299,16 @@ def _verbatim(answer: str, text: str) -> bool:
 
 def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
                  sources: Sequence[ScoredNode] = (), check_entry: bool = True,
-                 similarity: Sequence[float] | None = None) -> str | None:
+                 similarity: Sequence[float] | None = None, chosen: bool = False) -> str | None:
     """Why the short answer generated as ``text`` is not to be shown (``None``: it may be): it is
     empty, the model's "not found", an echo of the question or a leaked instruction, it is not
     in the kept ``context`` (:func:`supported_by`; a "yes" or "no" to a yes/no question is a
     verdict and need not be), or, for a lookup (unless ``check_entry`` is false: a symbol chosen
     from the best-matching sentence, :mod:`h2mt.query.symbols`), not in the kept leaf (of
     ``sources``, :func:`rank_passages` with ``similarity``) matching the question best. ``cfg`` is the
-    short task's configuration."""
+    short task's configuration. An answer ``chosen`` among spans of the kept leaves' whole text (a
+    symbol, :mod:`h2mt.query.symbols`) is in the kept text by construction, even where ``context``
+    holds only an excerpt of its leaf (a table cut to the budget): only the first checks apply."""
     if not text.strip():
         return "empty"
     if _says_not_found(text):
@@ -273,6 +319,8 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
         return "said not found" if _says_not_found(cut) else "echo of the question" if cut else "leaked instruction"
     if asks_yes_no(question) and re.match(r"(?:yes|no)\b", out.strip(_QUOTES + " "), flags=re.IGNORECASE):
         return None  # "Yes" to "Are both...?": a verdict, not a span of the kept text
+    if chosen:
+        return None
     if not supported_by(out, context):
         return "not in the kept text"
     if check_entry and sources and is_lookup(question):

@@ -17,7 +17,9 @@ reads the kept text as entries:
 2. **"Which parameter / option / function ... <description>?"** (:func:`asks_for_name`;
    :func:`described_entries`): the
    kept sentences are ranked against the question by BM25 (:func:`h2mt.query.evidence.rank_sentences`);
-   the entries holding the best-matching sentences (within :data:`NAME_MARGIN` of the best, at most
+   the entries holding the best-matching sentences (the best one holding enough of the question's
+   words, or sitting in the kept leaf that matches the question best by words and meaning;
+   within :data:`NAME_MARGIN` of the best, at most
    :data:`NAME_CANDIDATES`, none that the question already names) are the candidates. One is the
    answer as is; between several the generator chooses, constrained to their names
    (:func:`h2mt.query.symbols.choose_span`). The answer is always an entry name of the kept text.
@@ -54,7 +56,7 @@ __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_e
 
 NAME_MARGIN = 0.85  # entries whose best sentence scores this share of the best one's compete for a name answer
 NAME_CANDIDATES = 3  # at most this many entry names compete (constrained choice); one is answered as is
-NAME_MIN_COVERAGE = 0.4  # the best sentence holds at least this share of the question words' weight
+NAME_MIN_COVERAGE = 0.3  # the best sentence holds this share of the question words' weight, or its leaf leads
 OPENING_SENTENCES = 2  # a "what does X do" answer quotes this many sentences of X's entry
 OPENING_MAX_WORDS = 70  # ...and stops after the sentence that passes this many words
 TERM_MAX_CHARS = 80  # a term line is at most this long...
@@ -77,7 +79,9 @@ _NAME_NOUNS = re.compile(
     rf"(?:{_KINDS})(?:es|s)?\b", re.IGNORECASE)
 _KIND = re.compile(rf"(?:{_KINDS}|clause)s?")
 _ARTICLES = frozenset({"the", "a", "an", "what", "which", "does", "do", "is", "of"})
-_ASKS_NAME = re.compile(rf"^which (?:[\w-]+ ){{0,2}}(?:{_KINDS})s?\b")
+# "which shopt option...", "what inputrc setting...", "which contextlib helper...": a name asked for by its description
+_ASKS_NAME = re.compile(rf"^(?:which|what) (?:[\w-]+ ){{0,2}}(?:{_KINDS}|helper|attribute|constant|directive|utility)"
+                        r"s?\b")
 
 
 @dataclass(frozen=True)
@@ -176,16 +180,20 @@ def asks_for_name(question: str) -> bool:
     return _ASKS_NAME.search(plain_question(question)) is not None
 
 
-def described_entries(question: str, sources: Sequence[ScoredNode], before: Sequence[str | None] = ()) -> list[Entry]:
+def described_entries(question: str, sources: Sequence[ScoredNode], before: Sequence[str | None] = (),
+                      lead: int | None = None) -> list[Entry]:
     """The entries a "which parameter ... <description>?" question is answered from (one per
     name), best first (module docstring, step 2); empty when the best-matching sentence is in no
-    entry or matches too little of the question (the answer is then generated as before)."""
+    entry, or matches too little of the question (less than :data:`NAME_MIN_COVERAGE` of its
+    words' weight) while its leaf is not ``lead`` (the index of the kept leaf matching the
+    question best by words and meaning, :func:`h2mt.query.answer.rank_passages`): the answer is
+    then generated as before."""
     entries = split_entries(sources, before)
     if not entries:
         return []
     asked = _NAME_NOUNS.sub(" ", question)  # "which parameter": the kind of answer, not a word of its entry
     ranked = rank_sentences(asked, [s.node.text for s in sources])
-    if not ranked or ranked[0].score <= 0 or ranked[0].coverage < NAME_MIN_COVERAGE:
+    if not ranked or ranked[0].score <= 0 or (ranked[0].coverage < NAME_MIN_COVERAGE and ranked[0].leaf != lead):
         return []
     out: list[Entry] = []
     for sent in ranked:

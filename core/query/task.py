@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 from ..config import AnswerTask, PrefillConfig
 
-__all__ = ["TaskChoice", "choose_task", "resolve_task", "asks_yes_no", "plain_question"]
+__all__ = ["TaskChoice", "choose_task", "resolve_task", "asks_yes_no", "plain_question", "main_clause"]
 
 # The values a "what is the <noun>" question asks for: answered by a name or a value.
 _VALUE_NOUNS = (
@@ -83,15 +83,24 @@ class TaskChoice:
 
 
 def plain_question(question: str) -> str:
-    """The question as the rules read it: lower-cased, code quotes dropped, a greeting or "so," at
+    """The question as the rules read it: lower-cased, code quotes dropped (punctuation inside them
+    too: `for x; do ...; done` ends no clause), a greeting or "so," at
     its start removed, a statement before the asking clause dropped ("my prompt is huge; which
     variable...", "I use cmdhist. Which option..."), and a leading condition ("if nullglob is set,
     ...") dropped."""
-    q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", question.strip().lower())
+    q = re.sub(r"`[^`]*`", lambda m: re.sub(r"[;:!?]", " ", m.group()), question.strip().lower())  # code: `for x; do`
+    q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", q)
     q = _ASKING.split(" ".join(q.split()))[-1]
     q = _LEAD.sub("", q)
     q, skipped = _CONDITION_WH.subn("", q, count=1)  # "in a tuple, list or set display, which..."
-    return q if skipped else _CONDITION.sub("", q)  # "if nullglob is set, what happens...": the main clause
+    return q if skipped else main_clause(q)  # "if nullglob is set, what happens...": the main clause
+
+
+def main_clause(sentence: str) -> str:
+    """``sentence`` (lower-cased) without a leading condition ("if nullglob is set, the word is
+    removed" -> "the word is removed"; "when you pass neither -H nor -S, both are changed" ->
+    "both are changed")."""
+    return _CONDITION.sub("", sentence.lower())
 
 
 def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> TaskChoice:
