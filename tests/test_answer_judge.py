@@ -154,6 +154,14 @@ def test_code_forms_quotes_and_question_marks_as_answers():
     assert not contains_answer("A parameter.", ["?"], "Which character marks a parameter?")
 
 
+def test_a_symbol_may_end_a_clause_but_not_be_glued_to_other_punctuation():
+    q = "How do I group part of a regex without capturing it?"
+    assert contains_answer("Use a non-capturing group: (?:...), where ... is any pattern.", ["(?:...)"], q)
+    assert contains_answer("The prefix operator for square root is |/.", ["|/"], "Is there a square root operator?")
+    assert not contains_answer("The operator is ||/.", ["|/"], "Is there a square root operator?")  # another one
+    assert not contains_answer("Write ~~* for that.", ["~~"], "Which operator matches LIKE?")
+
+
 def test_the_hand_calibration_agrees_with_the_judge():
     """The judge's thresholds were set on these hand labels (docs/benchmarks.md reports the agreement)."""
     rows = [json.loads(line) for line in (DATA / "judge_calibration.jsonl").read_text(encoding="utf-8").splitlines()

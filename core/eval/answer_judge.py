@@ -11,7 +11,8 @@ docs) and, for behaviour questions, ``wrong`` phrases that state the opposite ("
 3. an accepted answer in it is right (never when only repeated from the question): a code form
    (``$'string'``, ``${var:=default}``) as written, any quote characters alike; other words
    normalised, as whole words (:func:`h2mt.eval.metrics.answer_correct`); a symbol (``> ``, ``$?``,
-   ``**``, ``~~``, ``(', ', ': ')``) verbatim and not glued to other punctuation; "yes"/"no" as the
+   ``**``, ``~~``, ``(', ', ': ')``) verbatim and not glued to other punctuation (one of two or more
+   characters may be followed by the punctuation that ends a clause: "is |/."); "yes"/"no" as the
    first word;
 4. an explanation (types ``what`` and ``polarity``) is also right when it carries the evidence:
    the share of the evidence's key terms it contains (:func:`key_terms`: stemmed content words
@@ -97,7 +98,9 @@ def _symbol_count(symbol: str, text: str) -> int:
     if not s.strip():
         return 0
     plain = re.sub(f"[{_QUOTES}]", " ", text)
-    return len(re.findall(r"(?<![^\w\s])" + re.escape(s) + r"(?![^\w\s])", plain))
+    # a symbol of two or more characters may end a clause ("...group: (?:...), where", "...is |/.")
+    end = r"(?![^\w\s])" if len(s.strip()) < 2 else r"(?=[,.;:!?)]*(?:\s|$)|\w)"
+    return len(re.findall(r"(?<![^\w\s])" + re.escape(s) + end, plain))
 
 
 _CODE_FORM = re.compile(r"[$@{}\\<>|&*~^%=]")  # an answer with these is code, written exactly
