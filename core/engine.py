@@ -34,6 +34,7 @@ from .query.entries import (
     asks_for_default,
     asks_for_name,
     described_entries,
+    detail_sentence,
     entry_source,
     named_entry,
     opening,
@@ -565,7 +566,8 @@ class H2MT:
           leaf matching the question best, :func:`h2mt.query.answer.rank_passages`), as is, or
           chosen by the generator among up to three close ones;
         * "what does X do?" / "what is X (used) for?" / "what is X?": the opening sentences of X's
-          entry, quoted;
+          entry, quoted, and its sentence on a detail the question asks beyond X
+          (:func:`h2mt.query.entries.detail_sentence`);
         * a value of X ("the default value of X"): the default X's entry states, quoted, else
           generated from X's entry alone."""
         short = choice.task == AnswerTask.SHORT
@@ -597,8 +599,11 @@ class H2MT:
             text = option or opening(entry, kept)
             if not text:
                 return None
+            detail = detail_sentence(entry, kept, question, text)  # "...with huge_pages = try": the sentence on it
+            text = f"{text} {detail}" if detail else text
             p = build_prompt(question, [entry_source(entry, kept)], cfg)  # what the quote stands on
-            what = "the sentence on its option" if option else "the opening"
+            what = ("the sentence on its option" if option else "the opening") + (" and on the detail asked" if detail
+                                                                                 else "")
             return p, quote_generation(text), f"quoted {what} of {entry.keys[0]}'s entry", "quoted"
         p = self.prompt(question, [entry_source(entry, kept)], cfg)
         value = stated_default(entry, kept, question) if asks_for_default(question) else ""

@@ -41,6 +41,16 @@ def test_explanations_only_lose_a_leak():
     assert clean_answer(leak, "What does X do?", explain) == NOT_FOUND
 
 
+def test_a_trailing_sentence_on_what_the_context_lacks_is_dropped_not_cut_to_nonsense():
+    brief = PrefillConfig(task="brief")
+    said = "No, the shell does not exit on a SIGHUP."
+    trailer = " The context does not provide any information about this behavior or any special configuration."
+    assert clean_answer(said + trailer, "Will bash exit on a SIGHUP?", brief) == said
+    assert clean_answer(trailer.strip(), "Will bash exit on a SIGHUP?", brief) == NOT_FOUND  # alone: not found
+    both = "It exits. The text does not give a reason, but the manual says so."
+    assert clean_answer(both, "Will bash exit on a SIGHUP?", brief) == "It exits."
+
+
 def test_leak_cut_needs_a_run_of_instruction_words():
     inst = TASK_SYSTEM_PROMPTS[AnswerTask.SHORT]
     assert leaked_instruction_cut("the exact value 42", inst) == "the exact value 42"  # 3 words: not a leak

@@ -11,6 +11,7 @@ from h2mt.query.entries import (
     asks_for_default,
     asks_for_name,
     described_entries,
+    detail_sentence,
     entry_keys,
     entry_source,
     named_entry,
@@ -341,3 +342,20 @@ def test_an_option_on_its_own_term_line_is_answered_by_the_line_after():
                  "Print a trace of commands.", ("Bash", "set"))]
     entry = Entry("set [-abx]", ("set",), 0, 0, 99, ("Bash", "set"), True)
     assert option_sentence(entry, src, "What does `set -x` do?") == "Print a trace of commands."
+
+
+SKIP = _leaf("skip-completed-text\n\nIf set to ‘on’, this alters the default completion behavior when inserting a "
+             "single match into the line. It’s only active when performing completion in the middle of a word. "
+             "If enabled, Readline does not insert characters from the completion that match characters after point "
+             "in the word being completed, so portions of the word following the cursor are not duplicated.",
+             ("Bash", "8.3.1 Readline Init File Syntax"))
+
+
+def test_a_detail_the_question_asks_beyond_the_entry_gets_the_entry_sentence_on_it():
+    (e,) = split_entries([SKIP])
+    shown = opening(e, [SKIP])
+    assert shown.endswith("in the middle of a word.")  # the opening stops before the detail
+    q = "What does turning on readline's skip-completed-text option change when I complete in the middle of a word?"
+    assert detail_sentence(e, [SKIP], q, shown).startswith("If enabled, Readline does not insert characters")
+    assert detail_sentence(e, [SKIP], "What does skip-completed-text do?", shown) == ""  # asks only about the entry
+    assert detail_sentence(e, [SKIP], "What does skip-completed-text change for the cursor?", SKIP.node.text) == ""

@@ -107,9 +107,22 @@ def leaked_instruction_cut(text: str, instruction: str, run: int = LEAK_RUN) -> 
     return " ".join(" ".join(kept).split()).strip(" ,;:-")
 
 
+_HEDGE = re.compile(r"\b(?:context|documents?|text|passage)s? (?:does not|doesn't|do not|don't|did not) "
+                    r"(?:provide|mention|say|contain|specify|state|include|give|explain|describe)\b", re.IGNORECASE)
+
+
+def _without_hedges(text: str) -> str:
+    """``text`` without the sentences after its first that only say what the context lacks ("No,
+    the shell does not exit. The context does not provide any information about..."): the answer
+    is the first; such a trailer, once its instruction words are cut, would read as nonsense."""
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    return " ".join([parts[0], *(p for p in parts[1:] if not _HEDGE.search(p))])
+
+
 def _cut_instructions(text: str, cfg: PrefillConfig) -> str:
-    """``text`` without a leaked run of the system message or of any task's instruction."""
-    out = text.strip()
+    """``text`` without a leaked run of the system message or of any task's instruction, nor a
+    sentence after the first that only says what the context lacks."""
+    out = _without_hedges(text)
     for inst in dict.fromkeys((cfg.system_message, *TASK_SYSTEM_PROMPTS.values())):
         out = leaked_instruction_cut(out, inst)
     return out

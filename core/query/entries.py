@@ -31,7 +31,9 @@ reads the kept text as entries:
    stands on. A "what does" question is answered with the entry's own opening sentences
    (:func:`opening`, nothing generated: the documents' words cannot be inverted), or, when it names
    one of the command's options ("What does `wait -n` do?"), with the entry's sentence on that
-   option (:func:`option_sentence`); a default the
+   option (:func:`option_sentence`); when the question asks about a detail beyond the entry ("...when
+   I complete in the middle of a word?"), the entry's sentence on it follows (:func:`detail_sentence`);
+   a default the
    entry states in so many words ("The default is 64MB.") is the answer to "what is the default
    of X" (:func:`stated_default`); another value question is answered by the generator reading
    that entry alone.
@@ -50,7 +52,7 @@ from .task import plain_question
 from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
-           "option_sentence",
+           "option_sentence", "detail_sentence",
            "asks_for_default", "stated_default", "sentence_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES",
            "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
@@ -290,6 +292,34 @@ def option_sentence(entry: Entry, sources: Sequence[ScoredNode], question: str) 
             elif _prose(u) and _names(opt, u):
                 return u
     return ""
+
+
+# Words of "what does X <verb>?" that ask, not name what is asked about
+_ASKING_WORDS = stems("mean means meaning change changes happen happens actually exactly really turn turning turned "
+                      "enable enabling enabled use using used work works affect affects control controls set setting "
+                      "sets value option parameter variable function method command builtin give gives get gets")
+
+
+def detail_sentence(entry: Entry, sources: Sequence[ScoredNode], question: str, shown: str) -> str:
+    """The sentence of ``entry`` on the detail ``question`` asks about beyond the entry itself
+    ("What does huge_pages = try do at server start?" -> "With huge_pages set to try, the server
+    will try to request huge pages, but fall back to the default if that fails."): among the
+    entry's prose sentences not in ``shown`` (its opening), the one holding most of the question's
+    words that are neither the entry's name nor asking words, when it holds one that ``shown``
+    lacks; empty otherwise (a question naming only the entry: "What does PROMPT_COMMAND do?")."""
+    asked = stems(question) - stems(" ".join(entry.keys)) - _ASKING_WORDS
+    if not asked:
+        return ""
+    lacking = asked - stems(shown)
+    best, most = "", 0
+    for u in split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]:
+        u = u.strip()
+        if not _prose(u) or u in shown or not (stems(u) & lacking):
+            continue
+        n = len(stems(u) & asked)
+        if n > most:
+            best, most = u, n
+    return best
 
 
 _QUOTED = r"\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\""  # a value in quotes: ‘audible’, 'UTF8', "big"
