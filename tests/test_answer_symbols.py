@@ -48,6 +48,11 @@ from h2mt.types import GenerationStats, Node, NodeKind, ScoredNode
     ("Which character did Tom Hanks play in Big?", False),
     ("What does `$?` expand to?", False),
     ("What is the default value of PS2?", False),
+    ("I want the time in my prompt; which prompt escape does that?", True),  # "does that": no role
+    ("Which PS1 escape shows the history number?", True),
+    ("Which ${parameter@operator} transformation converts the value to uppercase?", True),
+    ("Which datetime format code prints the microseconds?", True),
+    ("Which escape did the prisoner plan?", False),
 ])
 def test_which_questions_ask_for_a_symbol(question, asks):
     assert asks_for_symbol(question) is asks
@@ -68,6 +73,15 @@ def test_specifiers_and_quoted_characters_are_symbols():
     assert symbol_candidates("Escapes: \\n newline, \\t tab; 50% off") == ["\\n", "\\t", "%"]
     assert symbol_candidates("an inclusive bound is “[” while an exclusive bound is “(”.") == ["[", "("]
     assert symbol_candidates("The ‘,’ operator lowers; it (the value) is kept.") == [","]  # prose brackets are not
+    assert symbol_candidates("\\D{format}\nThe format is passed to strftime.") == ["\\D{format}"]  # with its braces
+
+
+def test_a_value_listed_under_an_operator_placeholder_heading_is_the_forms_operator():
+    text = ("Each operator is a single letter:\n\nU\n\nThe expansion is the value with lowercase letters converted to "
+            "uppercase.\n\nL\n\nThe expansion is the value with uppercase letters converted to lowercase.")
+    q = "Which transformation gives the value with uppercase letters converted to lowercase?"
+    assert evidence_symbols(q, [text], ["${parameter@operator}"]) == ["@L"]
+    assert evidence_symbols(q, [text], ["${parameter:-word}"]) != ["@L"]  # no placeholder: no value to fill in
 
 
 def test_a_word_of_the_evidence_asked_as_the_kind_of_symbol_still_ranks_it():

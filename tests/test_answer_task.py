@@ -69,6 +69,12 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("Does TRUNCATE scan the tables?", B),
     ("Is the sort stable?", B),
     ("With `set -e`, does the shell exit when an if test fails?", B),
+    ("Could I drop a group by assigning a shorter list to the GROUPS array?", B),  # no two things compared
+    ("Does a range object take more memory the larger the range?", B),
+    # two things compared: a bare yes or no, short
+    ("Were Scott Derrickson and Ed Wood of the same nationality?", S),
+    ("Are both airports located in Michigan?", S),
+    ("Is the Danube longer than the Rhine?", S),
 ])
 def test_the_chooser_on_a_table_of_questions(question, task):
     assert choose_task(question).task == task

@@ -36,12 +36,15 @@ _KIND_WORDS = (r"operators?|symbols?|characters?|sigils?|punctuation|special par
                r"metacharacters?|redirections?")
 _KIND_NOUNS = rf"(?:{_KIND_WORDS})"  # the kind of answer asked for: no word of its evidence
 _NOUNS = (rf"(?:{_KIND_WORDS}|tokens?|markers?|specifiers?|separators?|delimiters?|wildcards?|"
-          r"parameter expansions?)")  # a symbol is asked for
+          r"parameter expansions?|escapes?|escape sequences?|transformations?|format codes?|directives?|"
+          r"presentation types?)")  # a symbol is asked for
 _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings|type|types|limit|length|count|"
-               r"did|does|do(?! (?:i|you|we)\b)|was|were|played|plays|voiced|portrayed|in the|from the))")  # a role
+               r"did|does(?! (?:that|this|it)\b)|do\b(?! (?:i|you|we)\b)|was|were|played|plays|voiced|portrayed|in the|"
+               r"from the))")  # a role
 # the question's clause that asks: its start, or after a leading phrase ("instead of X, which operator...")
 _ASKS = re.compile(
-    r"(?:^|, )(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ ){0,2}" + _NOUNS + r"\b" + _NOT_SYMBOL)
+    r"(?:^|, )(?:which|what)(?:'s| is| are)? (?:the |a |an )?(?:[\w-]+ |\$\{\S+\} ){0,2}" + _NOUNS + r"\b"
+    + _NOT_SYMBOL)  # "which ${parameter@operator} transformation..." too
 # "what do I put between the name and the word...", "what goes between the parameter name and its value"
 _ASKS_TO_TYPE = re.compile(
     r"(?:^|, )what (?:(?:do|should|must|can) (?:i|you|we) (?:put|write|add|type|place|insert)|goes) "
@@ -78,11 +81,14 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     return list(dict.fromkeys(c for _, c in found))[:limit]
 
 
+# a heading whose form has an operator placeholder, its entries the operator's values: "${parameter@operator}"
+_PLACEHOLDER = re.compile(r"\$\{\w+([^\w\s}]+)operator\}")
+_PLACEHOLDER_VALUE = re.compile(r"[A-Za-z]{1,2}")  # "U", "L", "Q": a value of the placeholder, on its own line
 # a heading of expansion forms: "${parameter:+word}", "${parameter%word}, ${parameter%%word}"
 _FORMS = re.compile(r"\$\{[^}]*\}(?:,\s*\$\{[^}]*\})*")
 # a parameter expansion's operator: ":+" of ${parameter:+word}, "%%" of ${var%%pattern}, ",," of ${name,,}
 _EXPANSION = re.compile(r"\$\{[#!]?\w+(?:\[[^\]]*\])?([^\w\s}\[]+)")
-_SPECIFIER = re.compile(r"(?<![\w%\\])[%\\][A-Za-z](?!\w)")  # %q, %s, \n: one letter after % or \\
+_SPECIFIER = re.compile(r"(?<![\w%\\])[%\\][A-Za-z](?:\{\w*\})?(?!\w)")  # %q, %s, \n, \D{format}: one letter
 _QUOTED_CHAR = re.compile("[\u2018\u201c'\"]([^\\w\\s])[\u2019\u201d'\"]")  # ‘(’ “[” ‘,’
 _DASH_OPERATOR = re.compile(r"^[ \t]*(?:[\w$]+[ \t]+)?(-[a-z]{1,3})[ \t]+[\w$]+[ \t]*$", re.MULTILINE)
 
@@ -146,6 +152,10 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
        entry's);
     3. its whole leaf.
 
+    When the leaf's heading is a form with an operator placeholder (``${parameter@operator}``) and
+    the sentence (with no symbol of its own) describes the value named on the line before it
+    (``L``), the answer is the form's operator with that value (``@L``).
+
     When the sentence holds several symbols and is the first of an entry whose syntax line comes
     right before it ("set < other" above "Test whether the set is a proper subset of other, that
     is, set <= other and set != other"), the syntax line's symbols are the candidates: the entry
@@ -172,6 +182,9 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
     named = symbol_candidates(title) == [title] or _DASH_OPERATOR.fullmatch(title) or _FORMS.fullmatch(title)
     heading = fresh(title) if named else []
     own = respective_symbol(question, best.text, fresh) or fresh(best.text)
+    value = _PLACEHOLDER.fullmatch(title)
+    if not own and value and _PLACEHOLDER_VALUE.fullmatch(prev.strip()):
+        return [value.group(1) + prev.strip()]  # "${parameter@operator}" lists its operators: "L" -> "@L"
     if len(own) > 1 and best.index > 0 and _syntax_line(prev) and fresh(prev):
         return fresh(prev)  # "set < other" / "Test whether ... proper subset, that is, set <= other and set != other"
     if not own and best.index == 0 and heading:

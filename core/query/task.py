@@ -59,9 +59,11 @@ _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("what-noun", r"^what (?:" + "|".join(_VALUE_NOUNS) + r")s?\b"),
     ("name-it", r"^(?:name|list|give|tell me)\b"),
 )
+# "both", "the same", or a comparative with "than" ("older than"); "more than one row" is a quantity and "a
+# shorter list" or "the larger the range" no two things compared
 _COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*"
-            r"\b(?:both|same|either|neither|each other|(?<!more )(?<!less )(?<!fewer )than|older|younger|larger|"
-            r"smaller|longer|shorter)\b")  # "more than one row" is a quantity, not a comparison
+            r"\b(?:both|same|either|neither|each other|(?:older|younger|larger|smaller|longer|shorter|bigger|earlier|"
+            r"later|higher|lower) than)\b")
 _YES_NO = re.compile(r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
 # where the asking clause starts after a statement: "...; which", "...dir. What", "...: does" (not "i.e. is")
