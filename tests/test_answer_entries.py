@@ -320,6 +320,16 @@ def test_the_stated_default_patterns():
     assert sentence_default("What is the default behaviour?", this) is None  # "This" is no value
 
 
+
+def test_a_default_stated_a_few_sentences_after_the_best_match_in_its_entry():
+    entry = [_leaf("The maximum number of seconds to wait when attempting connection before returning that the server "
+                   "is not responding. Setting to 0 disables. The default is 3 seconds.", ("pg_isready", "-t seconds"))]
+    q = "How long does pg_isready wait for the connection before giving up if I don't pass a timeout?"
+    assert sentence_default(q, entry) == ("3 seconds", 0)
+    far = [_leaf(entry[0].node.text.replace("Setting to 0 disables.", "One. Two. Three."), ("pg_isready", "-t"))]
+    assert sentence_default(q, far) is None  # four sentences on: another entry's default, maybe
+
+
 WAIT = _leaf("wait [-fn] [-p varname] [jobspec or pid …]\nWait until the child process specified by each process ID "
              "pid exits and return the exit status of the last command waited for. If the -n option is supplied, "
              "wait waits for a single job from the list of pids or jobspecs, to complete and returns its exit "
