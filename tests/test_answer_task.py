@@ -61,6 +61,9 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("Explain the difference between VACUUM and VACUUM FULL.", B),
     ("What is the purpose of the pg_hba.conf file?", B),
     ("What effect does turning on globasciiranges have on bracket ranges?", B),
+    ("What value does the cume_dist() window function compute for a row?", B),  # what it computes
+    ("I added a -v flag with action='count'; what value does that give me?", B),
+    ("What value does HISTSIZE default to?", S),  # a value
     ("My workers contend for rows; what does SKIP LOCKED do in SELECT ... FOR UPDATE?", B),
     ("What is a here string?", B),
     ("What is PROMPT_COMMAND?", B),

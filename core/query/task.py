@@ -42,7 +42,9 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("what-does", r"^what (?:does|do|did)\b.*\b(?:do|does|mean|means|expand|expands|control|controls|specify|"
                   r"specifies|determine|determines|return|returns|cause|causes|affect|affects|mean|stand for|"
                   r"represent|represents|allow|allows|enable|enables|prevent|prevents|change|changes)\b|"
-                  r"^what (?:effect|impact) (?:does|do|did|will|would|has|have)\b"),  # "what effect does X have"
+                  r"^what (?:effect|impact) (?:does|do|did|will|would|has|have)\b|"  # "what effect does X have"
+                  r"^what (?:value|values|result|results) (?:does|do|did|will|would)\b.*\b(?:compute|return|produce|"
+                  r"give|yield|hold|evaluate)s?\b"),  # "what value does cume_dist() compute": what it does
     ("how", r"^how (?:does|do|did|is|are|can|should|would|to)\b"),
     ("why", r"^why\b"),
     ("what-happens", r"^what happens\b"),
