@@ -489,7 +489,7 @@ class H2MT:
 
         def retry(g: Generation) -> Generation | None:
             reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
-                                  similarity=similarity(p.sources), chosen=constrained)
+                                  similarity=similarity(p.sources))
             if reason is None:
                 return None
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")

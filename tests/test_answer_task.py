@@ -277,17 +277,6 @@ def test_a_lookup_answer_from_the_matching_entry_is_shown():
     assert retry_reason("CACHE_TTL", q, ctx, cfg) is None
 
 
-def test_a_symbol_chosen_from_a_whole_leaf_is_not_retried_when_the_context_holds_an_excerpt():
-    """A symbol is chosen among the spans of the kept leaves' whole text; the prompt may hold
-    only an excerpt of a leaf (a long table cut to the budget)."""
-    cfg = PrefillConfig(task="short")
-    q = "Which operator gives me a cube root?"
-    excerpt = "Table 9.4. Mathematical Operators\n\n|/ double precision → double precision\n\nSquare root"
-    assert retry_reason("||/", q, excerpt, cfg) == "not in the kept text"
-    assert retry_reason("||/", q, excerpt, cfg, chosen=True) is None
-    assert retry_reason("Which operator", q, excerpt, cfg, chosen=True) == "echo of the question"  # still checked
-
-
 def test_a_brief_answer_reads_the_best_matching_leaves(tmp_path, encoder, counter):
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("It sets how many days database snapshots are kept.")

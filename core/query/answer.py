@@ -312,16 +312,14 @@ def _verbatim(answer: str, text: str) -> bool:
 
 def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
                  sources: Sequence[ScoredNode] = (), check_entry: bool = True,
-                 similarity: Sequence[float] | None = None, chosen: bool = False) -> str | None:
+                 similarity: Sequence[float] | None = None) -> str | None:
     """Why the short answer generated as ``text`` is not to be shown (``None``: it may be): it is
     empty, the model's "not found", an echo of the question or a leaked instruction, it is not
     in the kept ``context`` (:func:`supported_by`; a "yes" or "no" to a yes/no question is a
     verdict and need not be), or, for a lookup (unless ``check_entry`` is false: a symbol chosen
     from the best-matching sentence, :mod:`h2mt.query.symbols`), not in the kept leaf (of
     ``sources``, :func:`rank_passages` with ``similarity``) matching the question best. ``cfg`` is the
-    short task's configuration. An answer ``chosen`` among spans of the kept leaves' whole text (a
-    symbol, :mod:`h2mt.query.symbols`) is in the kept text by construction, even where ``context``
-    holds only an excerpt of its leaf (a table cut to the budget): only the first checks apply."""
+    short task's configuration."""
     if not text.strip():
         return "empty"
     if _says_not_found(text):
@@ -332,8 +330,6 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
         return "said not found" if _says_not_found(cut) else "echo of the question" if cut else "leaked instruction"
     if asks_yes_no(question) and re.match(r"(?:yes|no)\b", out.strip(_QUOTES + " "), flags=re.IGNORECASE):
         return None  # "Yes" to "Are both...?": a verdict, not a span of the kept text
-    if chosen:
-        return None
     if not supported_by(out, context):
         return "not in the kept text"
     if check_entry and sources and is_lookup(question):
