@@ -462,7 +462,8 @@ class H2MT:
         (constrained decoding, :mod:`h2mt.query.symbols`); a yes/no or "what happens" question, by
         quoting the kept sentence that states it when one matches well (:mod:`h2mt.query.evidence`).
         A bare number answered short takes the unit the kept text gives it ("60" -> "60 seconds",
-        :func:`h2mt.query.answer.with_unit`).
+        :func:`h2mt.query.answer.with_unit`); a generated answer to a yes/no question that restates
+        it says the verdict it states first (:func:`h2mt.query.answer.with_verdict`).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
         prefill time of both generations; TTFT is then the second one's first token."""
         _ = self.backend if full else (self.encoder, self.backend)

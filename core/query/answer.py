@@ -28,6 +28,10 @@ nearest the question; every brief answer under ``task="auto"`` reads these). If 
 the answer is :data:`NOT_FOUND` (the engine does this, :meth:`h2mt.engine.H2MT.stream`).
 A short answer that is a bare number gets the unit the kept text writes it with (:func:`with_unit`:
 "60" -> "60 seconds"): a duration or a size without its unit is no answer a user can act on.
+A generated answer to a yes/no question that restates the question without a "yes" or "no" gets
+the verdict it states first (:func:`with_verdict`: "No, glob.glob('*') does not pick up
+dotfiles."). A sentence after the first that only says what the context lacks is dropped before
+any cut (its instruction words cut would leave "...provide any information about...").
 Two kinds of question skip free generation under ``task="auto"``: a symbol question
 (:mod:`h2mt.query.symbols`: a symbol of the kept text, chosen by constrained decoding; checked
 here without the entry rule) and a yes/no or "what happens" question whose answer a kept sentence

@@ -87,12 +87,12 @@ class TaskChoice:
 
 
 def plain_question(question: str) -> str:
-    """The question as the rules read it: lower-cased, code quotes dropped (punctuation inside them
-    too: `for x; do ...; done` ends no clause), a greeting or "so," at
+    """The question as the rules read it: lower-cased, code quotes dropped (a semicolon or colon
+    inside them too: `for x; do ...; done` ends no clause), a greeting or "so," at
     its start removed, a statement before the asking clause dropped ("my prompt is huge; which
     variable...", "I use cmdhist. Which option..."), and a leading condition ("if nullglob is set,
     ...") dropped."""
-    q = re.sub(r"`[^`]*`", lambda m: re.sub(r"[;:!?]", " ", m.group()), question.strip().lower())  # code: `for x; do`
+    q = re.sub(r"`[^`]*`", lambda m: re.sub(r"[;:]", " ", m.group()), question.strip().lower())  # code: `for x; do`
     q = re.sub(r"[`\u2018\u2019\u201c\u201d\"]", "", q)
     q = _ASKING.split(" ".join(q.split()))[-1]
     q = _LEAD.sub("", q)
