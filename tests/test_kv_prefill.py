@@ -22,7 +22,7 @@ from h2mt.query.prefill.kv import (
     select_recompute,
 )
 from h2mt.query.prefill.kv_blocks import join
-from h2mt.query.prefill.kv_store import KVShape, KVStore, block_key
+from h2mt.query.prefill.kv_store import KVShape, KVStore, block_key, generator_fingerprint
 from h2mt.query.prompt import PromptBlocks
 from h2mt.types import GenerationStats
 from transformers import DynamicCache
@@ -57,7 +57,9 @@ def _text_logits(model: Any, ids: list[int]) -> torch.Tensor:
 
 
 def _store(model: Any, blocks: PromptBlocks, dtype: str = "float32") -> KVStore:
-    return KVStore(None, generator=f"test-{id(model)}", prefix_ids=blocks.prefix, shape=KVShape.of(model),
+    # the weights' identity, as the engine keys it: an id() may be reused by the next module's model, whose
+    # prefix would then be read from the cache kept for the freed one
+    return KVStore(None, generator=generator_fingerprint(model), prefix_ids=blocks.prefix, shape=KVShape.of(model),
                    dtype=dtype)
 
 
