@@ -5,8 +5,13 @@ A brief answer (``task="auto"``) reads the two kept leaves matching the question
 routes at one budget, and a row records the rank of the first kept leaf holding the evidence
 sentence (``h2mt.eval.metrics.evidence_kept``) under ``rank_passages`` by question words alone and
 fused with the best BM25 sentence and the index's embeddings (``similarity``, as the engine ranks
-them). No generator is loaded. ``--score`` prints the share of questions whose evidence is in the
-first and in the first two leaves of each order, with paired bootstrap intervals of fused minus words.
+them). No generator is loaded, unless ``--generator``: then two more orders are recorded, the
+generator's own (each kept leaf scored by the mean log-probability of the question after it:
+"Passage: ... A question this passage answers: <question>", the passage cut to
+:data:`PASSAGE_WORDS` words) and that order fused with the fused one by reciprocal rank
+(``both``, k = :data:`RRF_K`), with the milliseconds the scoring took. ``--score`` prints the share
+of questions whose evidence is in the first and in the first two leaves of each order, with paired
+bootstrap intervals of fused minus words and of each generator order minus fused.
 
     .venv/bin/python scripts/answer_focus.py --whole-docs --index-dir $IDX --out $F tests/data/answer_*.jsonl
     .venv/bin/python scripts/answer_focus.py --score $F
@@ -20,9 +25,39 @@ from pathlib import Path
 from typing import Any
 
 WHOLE = {"postgres": "postgres-docs", "python": "python-docs"}  # as scripts/answer_eval.py --whole-docs
+PASSAGE_WORDS = 220  # the generator reads this many words of a kept leaf before the question
+RRF_K = 5  # as h2mt.query.answer.PASSAGE_RRF_K
 
 
-def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path) -> None:
+def generator_order(eng: Any, question: str, passages: list[str]) -> tuple[list[int], float]:
+    """The kept leaves ordered by the generator's mean log-probability of ``question`` after each
+    (query likelihood), and the milliseconds it took (one forward pass per leaf)."""
+    import time
+
+    import torch
+
+    tok, model = eng.backend.tokenizer, eng.backend.model
+    asked = tok.encode(" " + question, add_special_tokens=False)
+    started, scores = time.perf_counter(), []
+    with torch.inference_mode():
+        for p in passages:
+            head = tok.encode("Passage: " + " ".join(p.split()[:PASSAGE_WORDS]) + "\nA question this passage answers:",
+                              add_special_tokens=False)
+            logits = model(input_ids=torch.tensor([head + asked])).logits[0, len(head) - 1:-1].float()  # (Q, V)
+            scores.append(torch.log_softmax(logits, -1).gather(1, torch.tensor(asked)[:, None]).mean().item())
+    return sorted(range(len(passages)), key=lambda i: -scores[i]), (time.perf_counter() - started) * 1000.0
+
+
+def fuse(*orders: list[int]) -> list[int]:
+    """Reciprocal-rank fusion of orders of the same items (``1 / (RRF_K + rank)`` summed)."""
+    total: dict[int, float] = {}
+    for order in orders:
+        for r, i in enumerate(order):
+            total[i] = total.get(i, 0.0) + 1.0 / (RRF_K + r)
+    return sorted(total, key=lambda i: -total[i])
+
+
+def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path, generator: bool = False) -> None:
     """One row per question: the evidence leaf's rank under each passage order (``None``: not kept)."""
     from h2mt import H2MT
     from h2mt.engine import _aligned
@@ -47,6 +82,9 @@ def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path)
                 orders = {"words": rank_passages(q["question"], passages),
                           "fused": rank_passages(q["question"], passages, similarity)}
                 row: dict[str, Any] = {"id": q["id"], "set": Path(path).stem, "type": q["type"], "kept": any(holds)}
+                if generator and passages:
+                    orders["lm"], row["lm_ms"] = generator_order(eng, q["question"], passages)
+                    orders["both"] = fuse(orders["fused"], orders["lm"])
                 for name, order in orders.items():
                     row[name] = next((k for k, i in enumerate(order) if holds[i]), None)
                 f.write(json.dumps(row) + "\n")
@@ -63,6 +101,11 @@ def score(path: str) -> None:
         d, lo, hi = bootstrap_ci([b - a for a, b in zip(hit["words"], hit["fused"], strict=True)])
         print(f"evidence in the first {top}: words {sum(hit['words']) / len(rows):.3f}, "
               f"fused {sum(hit['fused']) / len(rows):.3f}; fused - words {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
+        for m in ("lm", "both"):
+            if all(m in r or not r["kept"] for r in rows) and any(m in r for r in rows):
+                mine = [float(r.get(m) is not None and r[m] < top) for r in rows]
+                d, lo, hi = bootstrap_ci([b - a for a, b in zip(hit["fused"], mine, strict=True)])
+                print(f"  {m} {sum(mine) / len(rows):.3f}; {m} - fused {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
     for t in sorted({r["type"] for r in rows}):
         rs = [r for r in rows if r["type"] == t]
         cells = [f"{m} {sum(r[m] is not None and r[m] < 2 for r in rs) / len(rs):.2f}" for m in ("words", "fused")]
@@ -78,11 +121,12 @@ def main() -> None:
     ap.add_argument("--whole-docs", action="store_true", help="postgres and python questions ask the whole manuals")
     ap.add_argument("--out", default=None, help="rows (JSONL)")
     ap.add_argument("--score", default=None, help="score this row file instead")
+    ap.add_argument("--generator", action="store_true", help="also rank by the generator's query likelihood (slow)")
     args = ap.parse_args()
     if args.score:
         score(args.score)
     elif args.out and args.files:
-        rank(args.files, args.budget, Path(args.index_dir), args.whole_docs, Path(args.out))
+        rank(args.files, args.budget, Path(args.index_dir), args.whole_docs, Path(args.out), args.generator)
     else:
         ap.error("give answer-set files and --out (rank), or --score FILE")
 
