@@ -603,8 +603,8 @@ class H2MT:
             detail = detail_sentence(entry, kept, question, text)  # "...with huge_pages = try": the sentence on it
             text = f"{text} {detail}" if detail else text
             p = build_prompt(question, [entry_source(entry, kept)], cfg)  # what the quote stands on
-            what = ("the sentence on its option" if option else "the opening") + (" and on the detail asked" if detail
-                                                                                 else "")
+            what = "the sentence on its option" if option else "the opening"
+            what += " and on the detail asked" if detail else ""
             return p, quote_generation(text), f"quoted {what} of {entry.keys[0]}'s entry", "quoted"
         p = self.prompt(question, [entry_source(entry, kept)], cfg)
         value = stated_default(entry, kept, question) if asks_for_default(question) else ""

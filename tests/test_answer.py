@@ -49,6 +49,10 @@ def test_a_trailing_sentence_on_what_the_context_lacks_is_dropped_not_cut_to_non
     assert clean_answer(trailer.strip(), "Will bash exit on a SIGHUP?", brief) == NOT_FOUND  # alone: not found
     both = "It exits. The text does not give a reason, but the manual says so."
     assert clean_answer(both, "Will bash exit on a SIGHUP?", brief) == "It exits."
+    steps = "Set it in two steps:\n\n1. Edit the file.\n2. Reload the server."
+    assert clean_answer(steps, "How do I set it?", PrefillConfig(task="explain")) == steps  # lines left as written
+    hedged = steps + "\n3. Restart. The context does not say when."
+    assert clean_answer(hedged, "How do I set it?", PrefillConfig(task="explain")) == steps + "\n3. Restart."
 
 
 def test_leak_cut_needs_a_run_of_instruction_words():

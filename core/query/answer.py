@@ -45,7 +45,7 @@ from collections.abc import Sequence
 
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
-from .evidence import rank_sentences
+from .evidence import rank_sentences, split_sentences
 from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
@@ -118,9 +118,13 @@ _HEDGE = re.compile(r"\b(?:context|documents?|text|passage)s? (?:does not|doesn'
 def _without_hedges(text: str) -> str:
     """``text`` without the sentences after its first that only say what the context lacks ("No,
     the shell does not exit. The context does not provide any information about..."): the answer
-    is the first; such a trailer, once its instruction words are cut, would read as nonsense."""
-    parts = re.split(r"(?<=[.!?])\s+", text.strip())
-    return " ".join([parts[0], *(p for p in parts[1:] if not _HEDGE.search(p))])
+    is the first; such a trailer, once its instruction words are cut, would read as nonsense.
+    Everything else is left as written (an explanation's lines and lists too)."""
+    out = text.strip()
+    for unit in split_sentences(out)[1:]:
+        if _HEDGE.search(unit):
+            out = out.replace(unit, "", 1)
+    return out if out == text.strip() else re.sub(r"[ \t]*\n", "\n", re.sub(r"[ \t]{2,}", " ", out)).strip()
 
 
 def _cut_instructions(text: str, cfg: PrefillConfig) -> str:
@@ -197,15 +201,15 @@ def with_verdict(answer: str, question: str) -> str:
     (:func:`h2mt.query.task.asks_yes_no`; "Is it A or B?" neither), or when its first sentence
     holds less than :data:`RESTATES_SHARE` of the question's content words (it then says
     something else: "y is evaluated only once" for "is y evaluated twice?")."""
-    text = answer.strip()
+    text, plain = answer.strip(), plain_question(question)
     if not text or text == NOT_FOUND or _VERDICT.match(text) or not asks_yes_no(question) or \
-            re.search(r"\bor\b", plain_question(question)):
+            re.search(r"\bor\b", plain):
         return answer
-    first = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
-    asked = stems(plain_question(question))
+    first = split_sentences(text)[0]
+    asked = stems(plain)
     if not asked or len(asked & stems(first)) < RESTATES_SHARE * len(asked):
         return answer
-    flips = len(_NEGATION.findall(main_clause(first))) + len(_NEGATION.findall(plain_question(question)))
+    flips = len(_NEGATION.findall(main_clause(first))) + len(_NEGATION.findall(plain))
     return f"{'No' if flips % 2 else 'Yes'}, {text[0].lower() + text[1:] if _lower_ok(text) else text}"
 
 

@@ -340,7 +340,6 @@ _ASKS_DEFAULT = re.compile(
     r"specifying|providing|saying|naming)\b|\bleft (?:unset|alone|out)\b", re.IGNORECASE)
 _VALUE_WORDS = stems("default defaults value values setting settings")
 DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a value
-DEFAULT_FOLLOWING = 3  # ...or one of this many sentences right after the best-matching one (its entry goes on)
 
 
 def asks_for_default(question: str) -> bool:
@@ -372,32 +371,29 @@ def _stated_values(units: Sequence[str]) -> set[str]:
 
 
 DEFAULT_SENTENCES = 3  # a default stated outside any named entry is read from this many best-matching sentences
+DEFAULT_FOLLOWING = 3  # ...or from this many sentences right after the best one in its leaf (its entry goes on)
 
 
 def sentence_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
-    """The default value stated by one of the :data:`DEFAULT_SENTENCES` kept sentences matching
-    ``question`` best (:func:`h2mt.query.evidence.rank_sentences`; the patterns of
-    :func:`stated_default`: "cutoff (default 0.6)", "spread (the default)", "VOLATILE is the
-    default assumption"), with the index of its leaf in ``sources``; ``None`` when none of them
-    states exactly one value of at most :data:`DEFAULT_MAX_WORDS` words, else by one of the
+    """The default value a kept sentence states (the patterns of :func:`stated_default`: "cutoff
+    (default 0.6)", "spread (the default)", "VOLATILE is the default assumption"), with the index
+    of its leaf in ``sources``: the first of the :data:`DEFAULT_SENTENCES` sentences matching
+    ``question`` best (:func:`h2mt.query.evidence.rank_sentences`), then of the
     :data:`DEFAULT_FOLLOWING` sentences right after the best one in its leaf (an entry describes
-    what it sets, then states its default). For a default question
-    that names no kept entry ("How many threads does a ThreadPoolExecutor use when I don't pass
-    max_workers?"), where a small model reads a neighbouring number."""
-    ranked = rank_sentences(question, [s.node.text for s in sources])
-    for sent in ranked[:DEFAULT_SENTENCES]:
-        if sent.score <= 0:
-            break
-        found = _stated_values([sent.text])
-        if len(found) == 1:
-            return found.pop(), sent.leaf
-    if not ranked or ranked[0].score <= 0:
+    what it sets, then states its default: "...Setting to 0 disables. The default is 3 seconds."),
+    that states exactly one value of at most :data:`DEFAULT_MAX_WORDS` words; ``None`` when none
+    does. For a default question that names no kept entry ("How many threads does a
+    ThreadPoolExecutor use when I don't pass max_workers?"), where a small model reads a
+    neighbouring number."""
+    ranked = [sent for sent in rank_sentences(question, [s.node.text for s in sources]) if sent.score > 0]
+    if not ranked:
         return None
-    best = ranked[0]  # "The maximum number of seconds to wait... Setting to 0 disables. The default is 3 seconds."
-    for unit in split_sentences(sources[best.leaf].node.text)[best.index + 1:best.index + 1 + DEFAULT_FOLLOWING]:
-        found = _stated_values([unit])
+    best = ranked[0]
+    following = split_sentences(sources[best.leaf].node.text)[best.index + 1:best.index + 1 + DEFAULT_FOLLOWING]
+    for text, leaf in [*((s.text, s.leaf) for s in ranked[:DEFAULT_SENTENCES]), *((u, best.leaf) for u in following)]:
+        found = _stated_values([text])
         if len(found) == 1:
-            return found.pop(), best.leaf
+            return found.pop(), leaf
     return None
 
 
