@@ -323,6 +323,9 @@ class PrefillConfig:
     text_leaves: int = 1  # hybrid: this many top-scoring kept leaves stay raw text
     layout: PromptLayout | None = None  # None = blocks for kv prefill, else the task's default layout
     kv: KVConfig = field(default_factory=KVConfig)  # kv prefill: store and recompute
+    # task="auto": the generator re-ranks this many leading kept leaves by query likelihood before a
+    # brief answer or a described name picks its passages (h2mt.query.likelihood); 0 = off
+    rerank_leaves: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))
@@ -334,6 +337,7 @@ class PrefillConfig:
         _check(isinstance(self.kv, KVConfig), "PrefillConfig.kv must be a KVConfig")
         object.__setattr__(self, "stop", tuple(self.stop))
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
+        _check(self.rerank_leaves >= 0, "PrefillConfig.rerank_leaves must be >= 0 (0 = no re-ranking)")
         _check(self.max_new_tokens >= 0, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")
         _check(0 < self.top_p <= 1, "PrefillConfig.top_p must be in (0, 1]")

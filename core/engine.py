@@ -26,6 +26,7 @@ from .query.answer import (
     focus_sources,
     is_lookup,
     lead_passage,
+    rank_passages,
     retry_reason,
     with_unit,
     with_verdict,
@@ -44,6 +45,7 @@ from .query.entries import (
 )
 from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
 from .query.generate import Generation, generate
+from .query.likelihood import can_score, likelihoods
 from .query.prefill.base import PromptTools, prefill_strategy
 from .query.prompt import Prompt, build_prompt
 from .query.routing import route
@@ -99,6 +101,45 @@ def _aligned(sim: dict[int, float], sources: Sequence[ScoredNode]) -> list[float
     if not sources or any(s.node.id not in sim for s in sources):
         return None
     return [sim[s.node.id] for s in sources]
+
+
+class _Signals:
+    """How one question's kept leaves are ranked (:func:`h2mt.query.answer.rank_passages`), each
+    signal computed once, when first needed: the cosines of their embeddings with the question's
+    (one encoder call) and, with ``rerank`` leaves, the generator's query likelihood of the leading
+    ``rerank`` kept leaves (:func:`h2mt.query.likelihood.likelihoods`). Both are off (``None``)
+    unless ``task="auto"``."""
+
+    def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int) -> None:
+        self._engine, self._question, self._kept, self._auto, self._rerank = engine, question, kept, auto, rerank
+        self._cosines: dict[int, float] | None = None  # node id -> cosine
+        self._likelihood: dict[int, float] | None = None  # node id -> mean log p(question | leaf)
+        self.rerank_ms = 0.0
+
+    @property
+    def leaves_reranked(self) -> int:
+        """How many kept leaves the generator scored (0 until :meth:`likelihood` first runs)."""
+        return len(self._likelihood or {})
+
+    def similarity(self, sources: Sequence[ScoredNode]) -> list[float] | None:
+        """The cosine of each of ``sources`` (kept leaves), or ``None``."""
+        if not self._auto:
+            return None
+        if self._cosines is None:
+            self._cosines = self._engine._similarity(self._question, self._kept)
+        return _aligned(self._cosines, sources)
+
+    def likelihood(self, sources: Sequence[ScoredNode]) -> dict[int, float] | None:
+        """Index in ``sources`` -> the query likelihood of that kept leaf, for the leaves scored;
+        ``None`` when re-ranking is off or the generator gives no log-probabilities."""
+        if not self._auto or self._rerank < 1 or len(self._kept) < 2 or not can_score(self._engine.backend):
+            return None
+        if self._likelihood is None:
+            passages = [" ".join([*s.node.path, s.node.text]) for s in self._kept]
+            lead = rank_passages(self._question, passages, self.similarity(self._kept))[:self._rerank]
+            scores, self.rerank_ms = likelihoods(self._engine.backend, self._question, [passages[i] for i in lead])
+            self._likelihood = {self._kept[i].node.id: v for i, v in zip(lead, scores, strict=True)}
+        return {i: self._likelihood[s.node.id] for i, s in enumerate(sources) if s.node.id in self._likelihood}
 
 
 class H2MT:
@@ -474,28 +515,21 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        cosines: list[dict[int, float]] = []  # the kept leaves' cosines with the question, once needed
-
-        def similarity(sources: Sequence[ScoredNode]) -> list[float] | None:
-            if not auto:
-                return None
-            if not cosines:
-                cosines.append(self._similarity(question, kept))  # one encoder call
-            return _aligned(cosines[0], sources)
-
-        p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, similarity)
+        signals = _Signals(self, question, kept, auto, base.rerank_leaves)
+        p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, signals)
         prompts = [p]
         why: list[str] = [note] if note else []
         quoted, constrained = kind == "quoted", kind == "constrained"
 
         def retry(g: Generation) -> Generation | None:
             reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
-                                  similarity=similarity(p.sources))
+                                  similarity=signals.similarity(p.sources), likelihood=signals.likelihood(p.sources))
             if reason is None:
                 return None
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
-            focus = focus_sources(question, kept, similarity=similarity(kept))
+            focus = focus_sources(question, kept, similarity=signals.similarity(kept),
+                                  likelihood=signals.likelihood(kept))
             prompts.append(self.prompt(question, focus, cfgs[-1]))
             return self.generate(prompts[-1], cfgs[-1])
 
@@ -509,13 +543,14 @@ class H2MT:
             if len(gens) > 1:
                 acc.add_generation(gens[0].stats)
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
+            acc.leaves_reranked, acc.rerank_ms = signals.leaves_reranked, signals.rerank_ms
             return Answer(question, text, p.sources, acc, p.context)
 
         checked = auto and choice.task == AnswerTask.SHORT and not quoted
         return AnswerStream(first, finish, retry if checked else None)
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-               auto: bool, similarity: Callable[[Sequence[ScoredNode]], list[float] | None] = lambda _: None,
+               auto: bool, signals: _Signals | None = None,
                ) -> tuple[Prompt, Generation, str | None, Literal["generated", "quoted", "constrained"]]:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
@@ -533,7 +568,8 @@ class H2MT:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
             return p, quote_generation(quote[0].text), note, "quoted"
-        entry = self._entry_first(question, choice, kept, cfg, similarity) if auto else None
+        signals = signals or _Signals(self, question, kept, False, 0)
+        entry = self._entry_first(question, choice, kept, cfg, signals) if auto else None
         if entry is not None:
             return entry
         short = auto and choice.task == AnswerTask.SHORT
@@ -543,7 +579,8 @@ class H2MT:
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
             return p, quote_generation(found[0]), "the default stated in the sentence matching best", "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
-        focus = focus_sources(question, kept, similarity=similarity(kept)) if brief else kept
+        focus = (focus_sources(question, kept, similarity=signals.similarity(kept), likelihood=signals.likelihood(kept))
+                 if brief else kept)
         p = self.prompt(question, focus, cfg)
         symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],
                                     [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],
@@ -557,7 +594,7 @@ class H2MT:
         return p, self.generate(p, cfg), None, "generated"
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-                     similarity: Callable[[Sequence[ScoredNode]], list[float] | None] = lambda _: None,
+                     signals: _Signals,
                      ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
         """:meth:`_first` for questions about entries of reference docs (:mod:`h2mt.query.entries`),
         or ``None`` when the kept text has no entry to answer from:
@@ -580,7 +617,8 @@ class H2MT:
             return None
         before = [self._leaf_before(s.node) for s in kept]
         if describes:
-            found = described_entries(question, kept, before, lead_passage(question, kept, similarity(kept)))
+            lead = lead_passage(question, kept, signals.similarity(kept), signals.likelihood(kept))
+            found = described_entries(question, kept, before, lead)
             if not found:
                 return None
             p = self.prompt(question, [entry_source(e, kept) for e in sorted(found, key=lambda e: (e.leaf, e.first))],

@@ -33,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,11 +93,14 @@ def _hotpot_rows(path: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None, mode: str = "text") -> Any:
+def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None, mode: str = "text",
+            rerank: int | None = None) -> Any:
     from h2mt import H2MT, H2MTConfig, PrefillConfig
     from h2mt.config import BackendConfig
 
     prefill = PrefillConfig(task=task) if mode == "text" else PrefillConfig(task=task, mode=mode)
+    if rerank is not None:
+        prefill = replace(prefill, rerank_leaves=rerank)
     cfg = H2MTConfig(prefill=prefill, backend=BackendConfig(model=model))
     if shared is not None:  # the same index, generator and encoder under another task
         return H2MT(shared.index, cfg, encoder=shared.encoder, backend=shared.backend)
@@ -152,7 +156,7 @@ def generate(args: argparse.Namespace) -> None:
                 if q["doc"].startswith("hotpot:"):
                     engines.clear()
                 engines[q["doc"]] = eng = _engine(q["doc"], Path(args.index_dir), args.task, args.model,
-                                                  mode=args.mode)
+                                                  mode=args.mode, rerank=args.rerank_leaves)
                 if not _ENC:
                     eng.answer("Say hello.", budget=64)  # warm-up: load the models, untimed
                     _ENC.update(enc=eng.encoder, backend=eng.backend)
@@ -169,7 +173,7 @@ def generate(args: argparse.Namespace) -> None:
                 same = acc.get("task") == args.paired_task and ";" not in str(acc.get("task_reason"))
                 if not same:
                     other = _engine(q["doc"], Path(args.index_dir), args.paired_task, args.model, shared=eng,
-                                    mode=args.mode)
+                                    mode=args.mode, rerank=args.rerank_leaves)
                     ans2 = other.answer(q["question"], budget=args.budget)
                     line += f" | {args.paired_task}: {ans2.text[:60]!r}"
                 fp.write(json.dumps(_row(q, args.paired_task, args.budget, ans if same else ans2, same),
@@ -241,6 +245,8 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="generator preset (default: the default preset)")
     ap.add_argument("--mode", default="text", choices=["text", "kv"],
                     help="PrefillConfig.mode (kv: leaf caches beside each index, filled on first use)")
+    ap.add_argument("--rerank-leaves", type=int, default=None,
+                    help="PrefillConfig.rerank_leaves (default: the config's): kept leaves the generator re-ranks")
     ap.add_argument("--docs", nargs="*", default=None, help="only these document groups (bash postgres python)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--whole-docs", action="store_true",

@@ -225,6 +225,7 @@ def test_a_folder_given_as_the_index_says_so_and_names_an_index_file(index, tmp_
         (["route", "{index}", "q", "--memory-weight", "2"], "--memory-weight", "RouteConfig"),
         (["ask", "{index}", "q", "--max-new-tokens", "-1"], "--max-new-tokens", "PrefillConfig"),
         (["ask", "{index}", "q", "--text-leaves", "-1"], "--text-leaves", "PrefillConfig"),
+        (["ask", "{index}", "q", "--rerank-leaves", "-1"], "--rerank-leaves", "PrefillConfig"),
         (["ask", "{index}", "q", "--server", "localhost:8000"], "--server", "BackendConfig"),
         (["build", "{source}", "-o", "x.h2mt", "--max-tokens", "4"], "--max-tokens", "ChunkConfig"),
         (
@@ -318,6 +319,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     )
     assert (ask["task"], ask["prefill"]) == (p["task"].value, p["mode"].value)
     assert (ask["max_new_tokens"], ask["text_leaves"]) == (p["max_new_tokens"], p["text_leaves"])
+    assert ask["rerank_leaves"] == p["rerank_leaves"]
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]

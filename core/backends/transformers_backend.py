@@ -160,6 +160,52 @@ class TransformersBackend(LocalTokenizer):
         del past
         return logits.float().cpu(), ms
 
+    def continuation_logprobs(
+        self, prefixes: Sequence[Sequence[int]], continuation: Sequence[int], batch: int | None = None
+    ) -> tuple[list[list[float]], float]:
+        """The log-probability of each token of ``continuation`` after each of ``prefixes``
+        (teacher forcing), and the milliseconds the forwards took.
+
+        Rows run ``batch`` at a time (``None``: one on a CPU, where padding only costs, eight on
+        a GPU), left-padded so that the continuation takes the last positions of every row:
+        positions count from each row's first real token, padding is masked, and only the
+        continuation's logits are computed (``logits_to_keep``)."""
+        batch = batch or (1 if self.device == "cpu" else 8)
+        tail = [int(i) for i in continuation]
+        if not tail:
+            raise InputError("continuation_logprobs: the continuation is empty")
+        rows = [[int(i) for i in p] + tail for p in prefixes]
+        if any(len(r) == len(tail) for r in rows):
+            raise InputError("continuation_logprobs: every prefix needs at least one token")
+        longest = max((len(r) for r in rows), default=0)
+        if longest > self.context_window:
+            raise BudgetError(f"a prefix and continuation of {longest} tokens exceed the context window "
+                              f"({self.context_window}); shorten the prefixes")
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else tail[0]
+        target = torch.tensor(tail, device=self._input_device)  # (Q,)
+        out: list[list[float]] = []
+        self._sync()
+        start = time.perf_counter()
+        for b in range(0, len(rows), batch):
+            chunk = rows[b:b + batch]
+            width = max(len(r) for r in chunk)
+            ids = torch.tensor([[pad] * (width - len(r)) + r for r in chunk], device=self._input_device)  # (B, L)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in chunk],
+                                device=self._input_device)  # (B, L)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, L): 0 at each row's first real token
+            kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": positions,
+                                      "use_cache": False}
+            if self._logits_to_keep:
+                kwargs["logits_to_keep"] = len(tail) + 1
+            with oom_guard(f"running {self.name}", self.device), self._lock, torch.inference_mode(), \
+                    self._text_context():
+                logits = self.model(**kwargs).logits[:, -len(tail) - 1:-1].float()  # (B, Q, V): predicts tail
+            logp = torch.log_softmax(logits, -1)  # (B, Q, V)
+            picked = logp.gather(2, target.view(1, -1, 1).expand(len(chunk), -1, 1))[..., 0]  # (B, Q)
+            out.extend(picked.cpu().tolist())
+        self._sync()
+        return out, (time.perf_counter() - start) * 1000.0
+
     def _check_prompt(self, input_ids: Sequence[int], max_new_tokens: int) -> list[int]:
         ids = [int(i) for i in input_ids]
         if not ids:

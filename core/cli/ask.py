@@ -103,6 +103,11 @@ def ask(
     text_leaves: int = typer.Option(
         default(PrefillConfig, "text_leaves"), help="With --prefill hybrid: top leaves kept as text."
     ),
+    rerank_leaves: int = typer.Option(
+        default(PrefillConfig, "rerank_leaves"),
+        help="With --task auto: the generator re-ranks this many leading kept leaves by how likely it finds the "
+        "question after each (one forward per leaf) before a brief answer picks its passages; 0 = off.",
+    ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
         None, help="HMT memory folder (default: the index's, else the shipped one)."
@@ -123,6 +128,7 @@ def ask(
                 max_new_tokens=max_new_tokens,
                 mode=PrefillMode(prefill),
                 text_leaves=text_leaves,
+                rerank_leaves=rerank_leaves,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),

@@ -41,7 +41,7 @@ states (:mod:`h2mt.query.evidence`: that sentence, quoted).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
@@ -50,8 +50,8 @@ from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "lead_passage", "focus_sources", "with_unit", "with_verdict", "FOCUS",
-           "PASSAGE_RRF_K", "RESTATES_SHARE"]
+           "is_lookup", "rank_passages", "rerank", "lead_passage", "focus_sources", "with_unit", "with_verdict",
+           "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
@@ -246,7 +246,8 @@ def is_lookup(question: str) -> bool:
     return _LOOKUP.search(question) is not None
 
 
-def rank_passages(question: str, passages: Sequence[str], similarity: Sequence[float] | None = None) -> list[int]:
+def rank_passages(question: str, passages: Sequence[str], similarity: Sequence[float] | None = None,
+                  likelihood: Mapping[int, float] | None = None) -> list[int]:
     """Indices of ``passages`` (heading path + text of each kept leaf), best match to the question
     first.
 
@@ -257,7 +258,32 @@ def rank_passages(question: str, passages: Sequence[str], similarity: Sequence[f
     passages' best BM25 sentence (:func:`h2mt.query.evidence.rank_sentences`) and ``similarity``.
     A passage naming many question words, one sentence naming its rare words, and one about the
     same thing in other words each lead one order; the passage holding a question's evidence
-    leads the fused order more often than it leads any one of them (docs/benchmarks.md)."""
+    leads the fused order more often than it leads any one of them (docs/benchmarks.md).
+
+    ``likelihood`` (passage index -> the generator's query likelihood,
+    :func:`h2mt.query.likelihood.likelihoods`) re-ranks the passages it scores: they keep the
+    places they hold in the order above, filled by the reciprocal-rank fusion of their order there
+    and their likelihood order (:func:`rerank`)."""
+    return rerank(_fused(question, passages, similarity), likelihood or {})
+
+
+def rerank(order: Sequence[int], likelihood: Mapping[int, float]) -> list[int]:
+    """``order`` with the items ``likelihood`` scores re-ranked among the places they hold:
+    by ``1 / (PASSAGE_RRF_K + rank)`` summed over their order in ``order`` and their order by
+    likelihood (highest first); the other items keep their places."""
+    scored = [i for i in order if i in likelihood]
+    if len(scored) < 2:
+        return list(order)
+    fused = dict.fromkeys(scored, 0.0)
+    for ranking in (scored, sorted(scored, key=lambda i: -likelihood[i])):
+        for rank, i in enumerate(ranking):
+            fused[i] += 1.0 / (PASSAGE_RRF_K + rank)
+    best = iter(sorted(scored, key=lambda i: -fused[i]))
+    return [next(best) if i in likelihood else i for i in order]
+
+
+def _fused(question: str, passages: Sequence[str], similarity: Sequence[float] | None) -> list[int]:
+    """:func:`rank_passages` without the likelihood."""
     asked = stems(question)
     by_words = sorted(range(len(passages)), key=lambda i: -len(asked & stems(passages[i])))
     if similarity is None or len(passages) < 2:
@@ -280,20 +306,22 @@ def _passage(s: ScoredNode) -> str:
     return " ".join([*s.node.path, s.node.text])
 
 
-def lead_passage(question: str, sources: Sequence[ScoredNode], similarity: Sequence[float] | None = None) -> int | None:
+def lead_passage(question: str, sources: Sequence[ScoredNode], similarity: Sequence[float] | None = None,
+                 likelihood: Mapping[int, float] | None = None) -> int | None:
     """The index of the kept leaf (heading path + text) matching ``question`` best
     (:func:`rank_passages`), or ``None`` when nothing is kept."""
-    return rank_passages(question, [_passage(s) for s in sources], similarity)[0] if sources else None
+    return rank_passages(question, [_passage(s) for s in sources], similarity, likelihood)[0] if sources else None
 
 
 def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS,
-                  similarity: Sequence[float] | None = None) -> list[ScoredNode]:
+                  similarity: Sequence[float] | None = None,
+                  likelihood: Mapping[int, float] | None = None) -> list[ScoredNode]:
     """The kept leaves a brief answer reads: the ``k`` passages matching the question best
     (:func:`rank_passages`, with ``similarity[i]`` the cosine of ``sources[i]`` and the question
     when given), in document order except the best one, which goes last, nearest the question.
     A small model explains from two passages far better than from a full budget of neighbouring
     entries (docs/benchmarks.md)."""
-    order = rank_passages(question, [_passage(s) for s in sources], similarity)
+    order = rank_passages(question, [_passage(s) for s in sources], similarity, likelihood)
     if not order:
         return list(sources)
     keep = set(order[:k])
@@ -320,14 +348,15 @@ def _verbatim(answer: str, text: str) -> bool:
 
 def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
                  sources: Sequence[ScoredNode] = (), check_entry: bool = True,
-                 similarity: Sequence[float] | None = None) -> str | None:
+                 similarity: Sequence[float] | None = None,
+                 likelihood: Mapping[int, float] | None = None) -> str | None:
     """Why the short answer generated as ``text`` is not to be shown (``None``: it may be): it is
     empty, the model's "not found", an echo of the question or a leaked instruction, it is not
     in the kept ``context`` (:func:`supported_by`; a "yes" or "no" to a yes/no question is a
     verdict and need not be), or, for a lookup (unless ``check_entry`` is false: a symbol chosen
     from the best-matching sentence, :mod:`h2mt.query.symbols`), not in the kept leaf (of
-    ``sources``, :func:`rank_passages` with ``similarity``) matching the question best. ``cfg`` is the
-    short task's configuration."""
+    ``sources``, :func:`rank_passages` with ``similarity`` and ``likelihood``) matching the question
+    best. ``cfg`` is the short task's configuration."""
     if not text.strip():
         return "empty"
     if _says_not_found(text):
@@ -341,7 +370,7 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
     if not supported_by(out, context):
         return "not in the kept text"
     if check_entry and sources and is_lookup(question):
-        best = sources[rank_passages(question, [_passage(s) for s in sources], similarity)[0]].node
+        best = sources[rank_passages(question, [_passage(s) for s in sources], similarity, likelihood)[0]].node
         entry = f"{best.path[-1] if best.path else ''} {best.text}".lower()  # the entry's name and text
         if not all(t in entry for t in _new_tokens(out, question)):  # a name or value is quoted from its entry
             return "not in the passage matching the question best"
