@@ -58,6 +58,9 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("Why is fsync important?", B),
     ("If nullglob is set and nothing matches, what happens to the word?", B),
     ("In a tuple, list or set display, what does a starred item do?", B),  # the question starts at "what"
+    ("As a regular user, am I allowed to raise the soft limit?", B),  # a leading phrase, then yes/no
+    ("Using the defaults, can two files with equal stat signatures be taken as equal?", B),  # not "the defaults"
+    ("Am I allowed to raise the soft limit?", B),
     ("Explain the difference between VACUUM and VACUUM FULL.", B),
     ("What is the purpose of the pg_hba.conf file?", B),
     ("What effect does turning on globasciiranges have on bracket ranges?", B),
@@ -357,6 +360,9 @@ def test_a_short_duration_answer_is_shown_with_its_unit(tmp_path, encoder, count
     ("If nullglob is set, what happens to the word?", "what happens to the word?"),  # a leading condition
     ("When I write `for x; do ...; done` with no list, what does it loop over?",
      "what does it loop over?"),  # the semicolons of quoted code end no clause
+    ("As a regular user, am I allowed to raise the soft limit, up to the hard one?",
+     "am i allowed to raise the soft limit, up to the hard one?"),  # a phrase before a yes/no clause
+    ("Which option, is it -P or -L?", "which option, is it -p or -l?"),  # the phrase asks itself
 ])
 def test_the_rules_read_the_asking_clause(question, plain):
     assert plain_question(question) == plain
@@ -376,7 +382,13 @@ def test_the_rules_read_the_asking_clause(question, plain):
     ("Python rounds to the even one.", "Does round() pick the even one?", "Yes, Python rounds to the even one."),
     ("y is evaluated only once.", "In x < y <= z, is y evaluated twice?", "y is evaluated only once."),  # says
     # something else than the question
-    ("No, the order matters.", "Does the order of redirections matter?", "No, the order matters."),  # has one
+    ("No, the order does not matter.", "Does the order of redirections matter?",
+     "No, the order does not matter."),  # has one, and its clause agrees
+    ("No, the order matters.", "Does the order of redirections matter?", "Yes, the order matters."),  # its clause
+    # says the other verdict: the clause it copied wins over the habit of saying "no"
+    ("No, bash will not look in the current directory if it is not found.",  # a subordinate clause asserts
+     "If it is not found, will bash also look in the current directory?",  # nothing: "not" there counts not
+     "No, bash will not look in the current directory if it is not found."),
     ("It is kept for 35 days.", "Is it kept for 35 days or 30 days?", "It is kept for 35 days."),  # a choice
     ("The snapshot is kept for 35 days.", "How long is the snapshot kept?", "The snapshot is kept for 35 days."),
     (NOT_FOUND, "Does the snapshot expire?", NOT_FOUND),

@@ -200,17 +200,38 @@ def with_verdict(answer: str, question: str) -> str:
     is when it already starts with "yes" or "no", when the question asks for no yes or no
     (:func:`h2mt.query.task.asks_yes_no`; "Is it A or B?" neither), or when its first sentence
     holds less than :data:`RESTATES_SHARE` of the question's content words (it then says
-    something else: "y is evaluated only once" for "is y evaluated twice?")."""
+    something else: "y is evaluated only once" for "is y evaluated twice?").
+
+    An answer that starts with a verdict its own restatement contradicts ("No, those 60 still end
+    up in the array" for "do those 60 still end up in the array?") gets the restatement's verdict:
+    a small model's "yes" or "no" is a habit more often than its copied clause is."""
     text, plain = answer.strip(), plain_question(question)
-    if not text or text == NOT_FOUND or _VERDICT.match(text) or not asks_yes_no(question) or \
-            re.search(r"\bor\b", plain):
+    if not text or text == NOT_FOUND or not asks_yes_no(question) or re.search(r"\bor\b", plain):
         return answer
-    first = split_sentences(text)[0]
+    said = _VERDICT.match(text)
+    body = text[said.end():].lstrip(",.!:;*_ ") if said else text
+    if not body:
+        return answer
+    first = split_sentences(body)[0]
     asked = stems(plain)
     if not asked or len(asked & stems(first)) < RESTATES_SHARE * len(asked):
         return answer
-    flips = len(_NEGATION.findall(main_clause(first))) + len(_NEGATION.findall(plain))
-    return f"{'No' if flips % 2 else 'Yes'}, {text[0].lower() + text[1:] if _lower_ok(text) else text}"
+    flips = len(_NEGATION.findall(_asserted(main_clause(first)))) + len(_NEGATION.findall(_asserted(plain)))
+    verdict = "No" if flips % 2 else "Yes"
+    if said:
+        return answer if re.sub(r"\W", "", said.group()).lower() == verdict.lower() else f"{verdict}, {body}"
+    return f"{verdict}, {text[0].lower() + text[1:] if _lower_ok(text) else text}"
+
+
+_SUBORDINATE = re.compile(r"\b(?:if|unless|when|whenever|because|since|although|though|even if|as long as|"
+                          r"provided|except)\b")
+
+
+def _asserted(clause: str) -> str:
+    """``clause`` up to its first subordinate clause: what it asserts ("bash will not look in the
+    current directory if it is not found" -> "bash will not look in the current directory")."""
+    cut = _SUBORDINATE.search(clause)
+    return clause[:cut.start()] if cut and cut.start() > 0 else clause
 
 
 def _lower_ok(text: str) -> bool:

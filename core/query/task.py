@@ -52,7 +52,7 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("purpose", r"^what (?:is|are) (?:the )?(?:purpose|meaning|difference|role|effect|use)\b"),
     ("used-for", r"^what (?:is|are)\b.*\b(?:used for\b|for\??$)"),  # "what is X (used) for?"
     ("definition", r"^what (?:is|are) an? [^ ]+(?: [^ ]+){0,2}\??$"),
-    ("yes-no", r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b"),  # see _YES_NO
+    ("yes-no", r"^(?:does|do|did|is|are|am|was|were|can|could|will|would|should|has|have|must|may)\b"),  # _YES_NO
 )
 _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("which", r"^(?:which|who|whom|whose|when|where)\b"),
@@ -66,7 +66,8 @@ _SHORT_RULES: tuple[tuple[str, str], ...] = (
 _COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*"
             r"\b(?:both|same|either|neither|each other|(?:older|younger|larger|smaller|longer|shorter|bigger|earlier|"
             r"later|higher|lower) than)\b")
-_YES_NO = re.compile(r"^(?:does|do|did|is|are|was|were|can|could|will|would|should|has|have|must|may)\b")
+_AUX = r"(?:does|do|did|is|are|am|was|were|can|could|will|would|should|has|have|must|may)"
+_YES_NO = re.compile(rf"^{_AUX}\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
 # where the asking clause starts after a statement: "...; which", "...dir. What", "...: does" (not "i.e. is")
 _ASKING = re.compile(r"(?:[;:]|(?<![.\s]\w)(?<=\w)[.!?])\s+"
@@ -76,6 +77,11 @@ _CONDITION = re.compile(_LEADS + r"[^,?]*,\s*(?=\w)")
 # "in a tuple, list or set display, which symbol...": the question starts at its wh-word, past the phrase's commas
 _CONDITION_WH = re.compile(_LEADS + r"[^?]*?,\s*(?=(?:which|what|who|whom|whose|how|when|where|why|does|do|did|is|"
                            r"are|can|will|should)\b)")
+
+# "as an ordinary user, am I allowed to...?", "using X with its defaults, could two files...?": a yes/no
+# question after a leading phrase (one that asks nothing itself) starts at its auxiliary
+_PHRASE_YES_NO = re.compile(rf"^(?!(?:which|what|who|whom|whose|how|when|where|why|{_AUX[3:-1]})\b)[^?]*?,\s*"
+                            rf"(?={_AUX} \w)")
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,8 @@ def plain_question(question: str) -> str:
     q = _ASKING.split(" ".join(q.split()))[-1]
     q = _LEAD.sub("", q)
     q, skipped = _CONDITION_WH.subn("", q, count=1)  # "in a tuple, list or set display, which..."
+    if not skipped:
+        q, skipped = _PHRASE_YES_NO.subn("", q, count=1)  # "as a non-root user, am i allowed..."
     return q if skipped else main_clause(q)  # "if nullglob is set, what happens...": the main clause
 
 
