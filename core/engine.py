@@ -506,7 +506,8 @@ class H2MT:
         :func:`h2mt.query.answer.with_unit`); a generated answer to a yes/no question that restates
         it says the verdict it states first (:func:`h2mt.query.answer.with_verdict`).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
-        prefill time of both generations; TTFT is then the second one's first token."""
+        prefill time of both generations; TTFT is then the second one's first token, and a checked
+        answer shown without a retry counts the check in its TTFT (nothing is shown before it)."""
         _ = self.backend if full else (self.encoder, self.backend)
         started = time.perf_counter()
         r = None if full else self.route(question, budget=budget, beam_width=beam_width)
@@ -544,6 +545,9 @@ class H2MT:
                 acc.add_generation(gens[0].stats)
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
             acc.leaves_reranked, acc.rerank_ms = signals.leaves_reranked, signals.rerank_ms
+            if checked and len(gens) == 1:  # shown only once checked: its first token waited for the check
+                shown = (time.perf_counter() - started) * 1000.0
+                acc.ttft_ms, acc.total_ms = max(acc.ttft_ms, shown), max(acc.total_ms, shown)
             return Answer(question, text, p.sources, acc, p.context)
 
         checked = auto and choice.task == AnswerTask.SHORT and not quoted

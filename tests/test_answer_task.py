@@ -196,6 +196,25 @@ def _engine(tmp_path, encoder, counter, backend: ScriptedBackend, task: str = "a
     return H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=backend)
 
 
+def test_a_checked_short_answer_counts_its_check_in_ttft(tmp_path, encoder, counter, monkeypatch):
+    """A short answer is shown only once it is checked: the check's time (here its passage
+    ranking, made slow) is part of the time to the first token the user sees."""
+    import time
+
+    be = ScriptedBackend("35")
+    eng = _engine(tmp_path, encoder, counter, be)
+    ranked = eng._similarity
+
+    def slow(question, sources):
+        time.sleep(0.3)
+        return ranked(question, sources)
+
+    monkeypatch.setattr(eng, "_similarity", slow)
+    ans = eng.answer("How long are database snapshots kept?", budget=400)
+    assert be.calls == 1 and ans.text == "35 days"
+    assert ans.accounting.ttft_ms >= 300 and ans.accounting.total_ms >= ans.accounting.ttft_ms
+
+
 def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter):
     be = ScriptedBackend("snapshots", "Database snapshots are kept for 35 days.")
     eng = _engine(tmp_path, encoder, counter, be)
