@@ -61,6 +61,7 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("As a regular user, am I allowed to raise the soft limit?", B),  # a leading phrase, then yes/no
     ("Using the defaults, can two files with equal stat signatures be taken as equal?", B),  # not "the defaults"
     ("Am I allowed to raise the soft limit?", B),
+    ("A manga series about a student, is written by someone born in what year?", S),  # asks "what year"
     ("Explain the difference between VACUUM and VACUUM FULL.", B),
     ("What is the purpose of the pg_hba.conf file?", B),
     ("What effect does turning on globasciiranges have on bracket ranges?", B),

@@ -80,8 +80,9 @@ _CONDITION_WH = re.compile(_LEADS + r"[^?]*?,\s*(?=(?:which|what|who|whom|whose|
 
 # "as an ordinary user, am I allowed to...?", "using X with its defaults, could two files...?": a yes/no
 # question after a leading phrase (one that asks nothing itself) starts at its auxiliary
+# (not "..., is written by someone born in what year?": a wh-word later asks for something else)
 _PHRASE_YES_NO = re.compile(rf"^(?!(?:which|what|who|whom|whose|how|when|where|why|{_AUX[3:-1]})\b)[^?]*?,\s*"
-                            rf"(?={_AUX} \w)")
+                            rf"(?={_AUX} \w)(?![^?]*\b(?:what|which|who|whom|whose)\b)")
 
 
 @dataclass(frozen=True)
