@@ -406,6 +406,9 @@ def test_the_rules_read_the_asking_clause(question, plain):
      "No, the order does not matter."),  # has one, and its clause agrees
     ("No, the order matters.", "Does the order of redirections matter?", "Yes, the order matters."),  # its clause
     # says the other verdict: the clause it copied wins over the habit of saying "no"
+    ("Based on the context provided, os.walk does not descend into symlinked directories.",  # "provided"
+     "Does os.walk descend into symlinked directories?",  # opens no subordinate clause here
+     "No, based on the context provided, os.walk does not descend into symlinked directories."),
     ("No, bash will not look in the current directory if it is not found.",  # a subordinate clause asserts
      "If it is not found, will bash also look in the current directory?",  # nothing: "not" there counts not
      "No, bash will not look in the current directory if it is not found."),

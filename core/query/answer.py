@@ -223,8 +223,7 @@ def with_verdict(answer: str, question: str) -> str:
     return f"{verdict}, {text[0].lower() + text[1:] if _lower_ok(text) else text}"
 
 
-_SUBORDINATE = re.compile(r"\b(?:if|unless|when|whenever|because|since|although|though|even if|as long as|"
-                          r"provided|except)\b")
+_SUBORDINATE = re.compile(r"\b(?:if|unless|when|whenever|because|since|although|though|as long as)\b")
 
 
 def _asserted(clause: str) -> str:
