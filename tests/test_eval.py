@@ -275,8 +275,8 @@ def view():
 
 @pytest.mark.parametrize("budget", [60, 150, 400])
 def test_methods_respect_the_budget_and_document_order(view, budget):
-    methods = make_methods(["truncation", "bm25", "dense", "h2mt"], beams=[2, 4])
-    assert [m.name for m in methods] == ["truncation", "bm25", "dense", "h2mt-b2", "h2mt-b4"]
+    methods = make_methods(["truncation", "bm25", "dense", "rrf", "h2mt"], beams=[2, 4])
+    assert [m.name for m in methods] == ["truncation", "bm25", "dense", "rrf", "h2mt-b2", "h2mt-b4"]
     for m in methods:
         m.prepare(view)
         sel = m.select(view, "How do I redirect output to a file?", budget)
@@ -284,6 +284,26 @@ def test_methods_respect_the_budget_and_document_order(view, budget):
         assert ids == sorted(ids) and ids, m.name
         assert sel.tokens_kept == sum(n.tokens for n in sel.nodes) <= budget, m.name
         assert sel.text.count("##") >= 1 and sel.nodes[0].text in sel.text
+
+
+def test_rrf_fuses_the_bm25_and_dense_ranks_of_every_leaf(view):
+    """The hybrid baseline keeps what reciprocal-rank fusion of the two flat rankings puts first: a
+    leaf first in both is kept, and its fused score is the sum of the two 1 / (60 + rank)."""
+    import numpy as np
+    from h2mt.eval.methods.flat import RRF_K
+    from h2mt.index.lexical import query_terms
+
+    q = "How do I redirect output to a file?"
+    bm25, dense, rrf = make_methods(["bm25", "dense", "rrf"], beams=[4])
+    for m in (bm25, dense, rrf):
+        m.prepare(view)
+    lexical = np.asarray(view.bm25.get_scores(query_terms(q)))
+    cosine = view.embeddings @ view.eng.encoder.encode([q])[0]
+    ranks = [np.argsort(np.argsort(-s, kind="stable"), kind="stable") for s in (cosine, lexical)]
+    fused = sum(1.0 / (RRF_K + r) for r in ranks)
+    assert [n.id for n in rrf.select(view, q, 150).nodes] == [n.id for n in view.fill(fused.tolist(), 150)]
+    best = int(np.argmax(fused))
+    assert view.leaves[best].id in {n.id for n in rrf.select(view, q, 150).nodes}
 
 
 def test_full_and_truncation_shapes(view):
@@ -301,12 +321,12 @@ def test_unknown_method_is_a_clear_error():
         make_methods(["nope"], beams=[4])
     msg = str(e.value)
     assert "\n" not in msg and "'nope'" in msg
-    for known in ("full", "truncation", "bm25", "dense", "llmlingua", "hmt", "h2mt-bK", "h2mt-memory",
+    for known in ("full", "truncation", "bm25", "dense", "rrf", "llmlingua", "hmt", "h2mt-bK", "h2mt-memory",
                   "h2mt-hybridN", "h2mt-mwXX"):
         assert known in msg
 
 
-DOCUMENTED_METHODS = ("full", "truncation", "bm25", "dense", "llmlingua", "hmt", "h2mt-b8", "h2mt-memory",
+DOCUMENTED_METHODS = ("full", "truncation", "bm25", "dense", "rrf", "llmlingua", "hmt", "h2mt-b8", "h2mt-memory",
                       "h2mt-hybrid", "h2mt-hybrid3", "h2mt-memory-titles", "h2mt-hybrid-titles",
                       "h2mt-hybrid2-titles", "h2mt-mw50")
 

@@ -22,7 +22,7 @@ __all__ = ["summarize", "markdown", "tables", "selection_table", "generation_tab
            "method_order", "Notes", "QUALITY", "paired_reference", "paired_cells", "paired_table"]
 
 QUALITY = ("evidence_all", "evidence_any", "answer_contained")
-_ORDER = ("full", "truncation", "bm25", "dense", "llmlingua", "h2mt")
+_ORDER = ("full", "truncation", "bm25", "dense", "rrf", "llmlingua", "h2mt")
 
 
 def method_order(name: str) -> tuple[int, int]:

@@ -6,7 +6,9 @@
 - ``bm25``: ``bm25s`` over the leaves (section title + text, as embedded), tokenized by h2mt's own
   lexical tokenizer (:mod:`h2mt.index.lexical`), top-scored leaves until the budget is full, put
   back in document order;
-- ``dense``: cosine of the index's own leaf embeddings (same encoder as h2mt) with the query.
+- ``dense``: cosine of the index's own leaf embeddings (same encoder as h2mt) with the query;
+- ``rrf``: hybrid search, the two above fused by reciprocal rank over every leaf
+  (``1 / (RRF_K + rank)`` summed, k = 60 as in the original RRF paper).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from ...index.lexical import query_terms
 from ...types import Node
 from .base import GroupView, MethodBase, Selection, nodes_selection
 
-__all__ = ["FullContext", "Truncation", "BM25TopK", "DenseTopK"]
+__all__ = ["FullContext", "Truncation", "BM25TopK", "DenseTopK", "RRFTopK", "RRF_K"]
+
+RRF_K = 60  # reciprocal-rank fusion constant of the hybrid baseline
 
 
 class FullContext(MethodBase):
@@ -88,3 +92,30 @@ class DenseTopK(MethodBase):
         t0 = time.perf_counter()
         qv = view.eng.encoder.encode([question])[0]  # (D,)
         return nodes_selection(view.fill((emb @ qv).tolist(), budget), len(view.leaves), t0)
+
+
+class RRFTopK(MethodBase):
+    """Hybrid search: BM25 and dense ranks of every leaf fused by reciprocal rank; top leaves fill the budget."""
+
+    name, budgeted, needs_encoder = "rrf", True, True
+
+    def prepare(self, view: GroupView) -> None:
+        """Index the chunks and gather the leaf embeddings."""
+        view.bm25  # noqa: B018 - builds and caches the retriever
+        view.embeddings  # noqa: B018 - caches the (L, D) matrix
+
+    def select(self, view: GroupView, question: str, budget: int) -> Selection:
+        """Top fused leaves in document order."""
+        import numpy as np
+
+        emb, retriever = view.embeddings, view.bm25
+        t0 = time.perf_counter()
+        qv = view.eng.encoder.encode([question])[0]  # (D,)
+        q = query_terms(question)
+        lexical = np.asarray(retriever.get_scores(q)) if q else np.zeros(len(view.leaves))  # (L,)
+        fused = np.zeros(len(view.leaves))  # (L,)
+        for scores in (emb @ qv, lexical):
+            ranks = np.empty(len(scores))
+            ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores))  # 0 = best
+            fused += 1.0 / (RRF_K + ranks)
+        return nodes_selection(view.fill(fused.tolist(), budget), len(view.leaves), t0)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ...errors import InputError
 from .base import GroupView, Method, MethodBase, MethodUnavailable, Selection
-from .flat import BM25TopK, DenseTopK, FullContext, Truncation
+from .flat import BM25TopK, DenseTopK, FullContext, RRFTopK, Truncation
 from .h2mt import H2MTRoute
 from .hmt import HMTMethod
 from .kv import BlocksTextMethod, KVPrefillMethod
@@ -36,7 +36,7 @@ __all__ = ["METHOD_NAMES", "REGISTRY", "MethodEntry", "MethodSettings", "known_m
            # re-exported from .base
            "Selection", "GroupView", "Method", "MethodBase", "MethodUnavailable"]
 
-METHOD_NAMES = ("full", "truncation", "bm25", "dense", "llmlingua", "h2mt")
+METHOD_NAMES = ("full", "truncation", "bm25", "dense", "rrf", "llmlingua", "h2mt")
 """The methods ``h2mt bench`` compares by default."""
 
 MAX_TEXT_LEAVES = 32  # h2mt-hybridN: N text leaves at most
@@ -104,6 +104,7 @@ REGISTRY: tuple[MethodEntry, ...] = (
     MethodEntry("truncation", "truncation", lambda m, s: [Truncation()]),
     MethodEntry("bm25", "bm25", lambda m, s: [BM25TopK()]),
     MethodEntry("dense", "dense", lambda m, s: [DenseTopK()]),
+    MethodEntry("rrf", "rrf", lambda m, s: [RRFTopK()]),
     MethodEntry("llmlingua", "llmlingua", lambda m, s: [LongLLMLinguaMethod(**s.llmlingua)]),
     MethodEntry("hmt", "hmt", lambda m, s: [HMTMethod(s.hmt_weights)]),
     MethodEntry(r"h2mt(?:-b(?P<beam>\d+))?", "h2mt, h2mt-bK", _h2mt),
