@@ -1,0 +1,52 @@
+"""The route's order fused with flat hybrid search, on an ``h2mt bench`` dataset (selection only).
+
+``route-rrfW``: the kept leaves of h2mt's route (beam 8) ranked by score, fused by reciprocal rank
+(k = 60) with the flat dense and flat BM25 ranks of every leaf, the route's rank weighted W; the
+best fused leaves fill the budget (the ``route+rrf`` row of ``scripts/route_vs_hybrid.py``). Rows
+go to the bench's ``selection.jsonl`` in OUT/<dataset>; indexes are read from ``bench-results/cache``
+copied into OUT when OUT has none. Prints evidence (all) per method and budget.
+
+    .venv/bin/python scripts/route_hybrid_bench.py hotpotqa-long 8k OUT
+"""
+import json, sys, shutil
+from pathlib import Path
+import numpy as np
+from h2mt.eval.runner import BenchOptions, prepare, run_selection
+from h2mt.eval.methods.base import MethodBase, nodes_selection
+from h2mt.index.lexical import query_terms
+from h2mt.backends import load_counter
+import time
+
+class RouteRRF(MethodBase):
+    budgeted, needs_encoder = True, True
+    def __init__(self, w): self.w = w; self.name = f"route-rrf{w}"
+    def prepare(self, view): view.bm25; view.embeddings
+    def select(self, view, question, budget):
+        t0 = time.perf_counter()
+        kept = view.eng.route(question, budget=budget, beam_width=8).kept
+        n = len(view.leaves)
+        cos = view.embeddings @ view.eng.encoder.encode([question])[0]
+        t = query_terms(question)
+        lex = np.asarray(view.bm25.get_scores(t)) if t else np.zeros(n)
+        fused = np.zeros(n)
+        for sc in (cos, lex):
+            r = np.empty(n); r[np.argsort(-sc, kind='stable')] = np.arange(n); fused += 1 / (60 + r)
+        at = {l.id: i for i, l in enumerate(view.leaves)}
+        routed = np.full(n, 1e6)
+        for k, s in enumerate(sorted(kept, key=lambda s: -s.score)):
+            if s.node.id in at: routed[at[s.node.id]] = k
+        fused += self.w / (60 + routed)
+        return nodes_selection(view.fill(fused.tolist(), budget), 0, t0)
+
+ds_name, length, out = sys.argv[1], sys.argv[2], sys.argv[3]
+Path(out).mkdir(parents=True, exist_ok=True)
+if not (Path(out) / 'cache').exists() and Path('bench-results/cache').exists():
+    shutil.copytree('bench-results/cache', Path(out) / 'cache')
+opts = BenchOptions(dataset=ds_name, length=length, data=None, budgets=(512, 1024), results=out, progress=False)
+ds, folder = prepare(opts, load_counter(opts.backend_config()))
+run_selection(opts, ds, folder, [RouteRRF(1.0), RouteRRF(2.0)])
+rows = [json.loads(l) for l in open(folder / 'selection.jsonl')]
+for m in sorted({r['method'] for r in rows}):
+    for b in (512, 1024):
+        rs = [r for r in rows if r['method'] == m and r['budget'] == b]
+        print(m, b, len(rs), round(sum(r['evidence_all'] for r in rs) / len(rs), 3))
