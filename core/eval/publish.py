@@ -111,8 +111,9 @@ each table (results go to `--results`, default `bench-results/`; built indexes a
   rest (LongBench's rule at leaf granularity); `bm25` (`bm25s`, English stopwords) and `dense`
   (cosine with the index's own leaf embeddings, i.e. the same encoder as h2mt) score every leaf
   over its section title + text and keep the best until the budget is full, back in document
-  order; `rrf` is hybrid search, the two rankings fused by reciprocal rank (k = 60); `llmlingua` is LongLLMLingua (`llmlingua` 0.2.2) over the leaves, driven by the local
-  model; `h2mt-bK` is h2mt routing with beam width K. Every method's context is formatted with the
+  order; `rrf` is hybrid search, the two rankings fused by reciprocal rank (k = 60); `llmlingua`
+  is LongLLMLingua (`llmlingua` 0.2.2) over the leaves, driven by the local model; `h2mt-bK` is
+  h2mt routing with beam width K. Every method's context is formatted with the
   same breadcrumb headings and put into the same LongBench prompt.
 - **Metrics.** Evidence recall (HotpotQA: all / any supporting paragraph kept; manuals and niah:
   the normalised evidence sentence is in the kept text), answer containment, and with
