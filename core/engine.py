@@ -26,7 +26,8 @@ from .query.answer import (
     focus_sources,
     is_lookup,
     lead_passage,
-    rank_passages,
+    passage_text,
+    rank_sources,
     retry_reason,
     with_unit,
     with_verdict,
@@ -135,9 +136,9 @@ class _Signals:
         if not self._auto or self._rerank < 1 or len(self._kept) < 2 or not can_score(self._engine.backend):
             return None
         if self._likelihood is None:
-            passages = [" ".join([*s.node.path, s.node.text]) for s in self._kept]
-            lead = rank_passages(self._question, passages, self.similarity(self._kept))[:self._rerank]
-            scores, self.rerank_ms = likelihoods(self._engine.backend, self._question, [passages[i] for i in lead])
+            lead = rank_sources(self._question, self._kept, self.similarity(self._kept))[:self._rerank]
+            passages = [passage_text(self._kept[i]) for i in lead]
+            scores, self.rerank_ms = likelihoods(self._engine.backend, self._question, passages)
             self._likelihood = {self._kept[i].node.id: v for i, v in zip(lead, scores, strict=True)}
         return {i: self._likelihood[s.node.id] for i, s in enumerate(sources) if s.node.id in self._likelihood}
 
@@ -554,7 +555,7 @@ class H2MT:
         return AnswerStream(first, finish, retry if checked else None)
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-               auto: bool, signals: _Signals | None = None,
+               auto: bool, signals: _Signals,
                ) -> tuple[Prompt, Generation, str | None, Literal["generated", "quoted", "constrained"]]:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
@@ -572,7 +573,6 @@ class H2MT:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
             return p, quote_generation(quote[0].text), note, "quoted"
-        signals = signals or _Signals(self, question, kept, False, 0)
         entry = self._entry_first(question, choice, kept, cfg, signals) if auto else None
         if entry is not None:
             return entry

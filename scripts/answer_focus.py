@@ -7,9 +7,9 @@ sentence (``h2mt.eval.metrics.evidence_kept``) under ``rank_passages`` by questi
 fused with the best BM25 sentence and the index's embeddings (``similarity``, as the engine ranks
 them). No generator is loaded, unless ``--generator``: then two more orders are recorded, the
 generator's own (each kept leaf scored by the mean log-probability of the question after it:
-"Passage: ... A question this passage answers: <question>", the passage cut to
-:data:`PASSAGE_WORDS` words) and that order fused with the fused one by reciprocal rank
-(``both``, k = :data:`RRF_K`), with the milliseconds the scoring took. ``--score`` prints the share
+``h2mt.query.likelihood.likelihoods``) and that order fused with the fused one by reciprocal rank
+(``both``: ``rank_passages`` given every leaf's likelihood, as ``PrefillConfig.rerank_leaves``
+does for the leaves it scores), with the milliseconds the scoring took. ``--score`` prints the share
 of questions whose evidence is in the first and in the first two leaves of each order, with paired
 bootstrap intervals of fused minus words and of each generator order minus fused.
 
@@ -25,36 +25,6 @@ from pathlib import Path
 from typing import Any
 
 WHOLE = {"postgres": "postgres-docs", "python": "python-docs"}  # as scripts/answer_eval.py --whole-docs
-PASSAGE_WORDS = 220  # the generator reads this many words of a kept leaf before the question
-RRF_K = 5  # as h2mt.query.answer.PASSAGE_RRF_K
-
-
-def generator_order(eng: Any, question: str, passages: list[str]) -> tuple[list[int], float]:
-    """The kept leaves ordered by the generator's mean log-probability of ``question`` after each
-    (query likelihood), and the milliseconds it took (one forward pass per leaf)."""
-    import time
-
-    import torch
-
-    tok, model = eng.backend.tokenizer, eng.backend.model
-    asked = tok.encode(" " + question, add_special_tokens=False)
-    started, scores = time.perf_counter(), []
-    with torch.inference_mode():
-        for p in passages:
-            head = tok.encode("Passage: " + " ".join(p.split()[:PASSAGE_WORDS]) + "\nA question this passage answers:",
-                              add_special_tokens=False)
-            logits = model(input_ids=torch.tensor([head + asked])).logits[0, len(head) - 1:-1].float()  # (Q, V)
-            scores.append(torch.log_softmax(logits, -1).gather(1, torch.tensor(asked)[:, None]).mean().item())
-    return sorted(range(len(passages)), key=lambda i: -scores[i]), (time.perf_counter() - started) * 1000.0
-
-
-def fuse(*orders: list[int]) -> list[int]:
-    """Reciprocal-rank fusion of orders of the same items (``1 / (RRF_K + rank)`` summed)."""
-    total: dict[int, float] = {}
-    for order in orders:
-        for r, i in enumerate(order):
-            total[i] = total.get(i, 0.0) + 1.0 / (RRF_K + r)
-    return sorted(total, key=lambda i: -total[i])
 
 
 def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path, generator: bool = False) -> None:
@@ -62,7 +32,8 @@ def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path,
     from h2mt import H2MT
     from h2mt.engine import _aligned
     from h2mt.eval.metrics import evidence_kept
-    from h2mt.query.answer import rank_passages
+    from h2mt.query.answer import passage_text, rank_passages
+    from h2mt.query.likelihood import likelihoods
 
     engines: dict[str, Any] = {}
     with out.open("w", encoding="utf-8") as f:
@@ -76,15 +47,16 @@ def rank(files: list[str], budget: int, index_dir: Path, whole: bool, out: Path,
                     engines[doc] = H2MT.load(index_dir / f"{doc}.h2mt")
                 eng = engines[doc]
                 kept = eng.route(q["question"], budget=budget).kept
-                passages = [" ".join([*s.node.path, s.node.text]) for s in kept]
+                passages = [passage_text(s) for s in kept]
                 holds = [evidence_kept(q["evidence"], p) for p in passages]
                 similarity = _aligned(eng._similarity(q["question"], kept), kept)  # as the engine ranks them
                 orders = {"words": rank_passages(q["question"], passages),
                           "fused": rank_passages(q["question"], passages, similarity)}
                 row: dict[str, Any] = {"id": q["id"], "set": Path(path).stem, "type": q["type"], "kept": any(holds)}
                 if generator and passages:
-                    orders["lm"], row["lm_ms"] = generator_order(eng, q["question"], passages)
-                    orders["both"] = fuse(orders["fused"], orders["lm"])
+                    scores, row["lm_ms"] = likelihoods(eng.backend, q["question"], passages)
+                    orders["lm"] = sorted(range(len(passages)), key=lambda i: -scores[i])
+                    orders["both"] = rank_passages(q["question"], passages, similarity, dict(enumerate(scores)))
                 for name, order in orders.items():
                     row[name] = next((k for k, i in enumerate(order) if holds[i]), None)
                 f.write(json.dumps(row) + "\n")

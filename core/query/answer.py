@@ -50,8 +50,8 @@ from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "rerank", "lead_passage", "focus_sources", "with_unit", "with_verdict",
-           "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE"]
+           "is_lookup", "rank_passages", "rank_sources", "passage_text", "rerank", "lead_passage", "focus_sources",
+           "with_unit", "with_verdict", "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
@@ -187,7 +187,7 @@ def with_unit(answer: str, context: str, question: str = "") -> str:
 
 
 _NEGATION = re.compile(r"\b(?:not|never|cannot|no|nor|neither|none|nothing)\b|n[’']t\b", re.IGNORECASE)
-_VERDICT = re.compile(r"^\W*(?:yes|no)\b", re.IGNORECASE)
+_VERDICT = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 
 def with_verdict(answer: str, question: str) -> str:
@@ -196,15 +196,16 @@ def with_verdict(answer: str, question: str) -> str:
     dotfiles?"), with the verdict it states put first: "No, glob.glob('*') does not pick up...".
     The verdict is the answer's own: "no" when its first sentence and the question differ in
     negation (an odd number of "not", "never", "n't"... between their main clauses: a condition such
-    as "if the clause matches no rows," is not what is asked), else "yes". ``answer`` as
-    is when it already starts with "yes" or "no", when the question asks for no yes or no
+    as "if the clause matches no rows," is not what is asked; nor is a subordinate clause, "...if it
+    is not found"), else "yes". ``answer`` as is when the question asks for no yes or no
     (:func:`h2mt.query.task.asks_yes_no`; "Is it A or B?" neither), or when its first sentence
     holds less than :data:`RESTATES_SHARE` of the question's content words (it then says
     something else: "y is evaluated only once" for "is y evaluated twice?").
 
-    An answer that starts with a verdict its own restatement contradicts ("No, those 60 still end
-    up in the array" for "do those 60 still end up in the array?") gets the restatement's verdict:
-    a small model's "yes" or "no" is a habit more often than its copied clause is."""
+    An answer that already starts with "yes" or "no" keeps it unless the clause after it restates
+    the question with the other verdict ("No, those 60 still end up in the array" for "do those 60
+    still end up in the array?"): then it gets the clause's verdict, as a small model's "yes" or
+    "no" is a habit more often than its copied clause is."""
     text, plain = answer.strip(), plain_question(question)
     if not text or text == NOT_FOUND or not asks_yes_no(question) or re.search(r"\bor\b", plain):
         return answer
@@ -219,7 +220,7 @@ def with_verdict(answer: str, question: str) -> str:
     flips = len(_NEGATION.findall(_asserted(main_clause(first)))) + len(_NEGATION.findall(_asserted(plain)))
     verdict = "No" if flips % 2 else "Yes"
     if said:
-        return answer if re.sub(r"\W", "", said.group()).lower() == verdict.lower() else f"{verdict}, {body}"
+        return answer if said.group(1).lower() == verdict.lower() else f"{verdict}, {body}"
     return f"{verdict}, {text[0].lower() + text[1:] if _lower_ok(text) else text}"
 
 
@@ -322,15 +323,22 @@ def _fused(question: str, passages: Sequence[str], similarity: Sequence[float] |
     return sorted(range(len(passages)), key=lambda i: -fused[i])
 
 
-def _passage(s: ScoredNode) -> str:
+def passage_text(s: ScoredNode) -> str:
+    """A kept leaf as the passage rankings read it: its heading path, then its text."""
     return " ".join([*s.node.path, s.node.text])
+
+
+def rank_sources(question: str, sources: Sequence[ScoredNode], similarity: Sequence[float] | None = None,
+                 likelihood: Mapping[int, float] | None = None) -> list[int]:
+    """:func:`rank_passages` of the kept leaves ``sources``, each read as its heading path + text."""
+    return rank_passages(question, [passage_text(s) for s in sources], similarity, likelihood)
 
 
 def lead_passage(question: str, sources: Sequence[ScoredNode], similarity: Sequence[float] | None = None,
                  likelihood: Mapping[int, float] | None = None) -> int | None:
     """The index of the kept leaf (heading path + text) matching ``question`` best
     (:func:`rank_passages`), or ``None`` when nothing is kept."""
-    return rank_passages(question, [_passage(s) for s in sources], similarity, likelihood)[0] if sources else None
+    return rank_sources(question, sources, similarity, likelihood)[0] if sources else None
 
 
 def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS,
@@ -341,7 +349,7 @@ def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS,
     when given), in document order except the best one, which goes last, nearest the question.
     A small model explains from two passages far better than from a full budget of neighbouring
     entries (docs/benchmarks.md)."""
-    order = rank_passages(question, [_passage(s) for s in sources], similarity, likelihood)
+    order = rank_sources(question, sources, similarity, likelihood)
     if not order:
         return list(sources)
     keep = set(order[:k])
@@ -390,7 +398,7 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
     if not supported_by(out, context):
         return "not in the kept text"
     if check_entry and sources and is_lookup(question):
-        best = sources[rank_passages(question, [_passage(s) for s in sources], similarity, likelihood)[0]].node
+        best = sources[rank_sources(question, sources, similarity, likelihood)[0]].node
         entry = f"{best.path[-1] if best.path else ''} {best.text}".lower()  # the entry's name and text
         if not all(t in entry for t in _new_tokens(out, question)):  # a name or value is quoted from its entry
             return "not in the passage matching the question best"

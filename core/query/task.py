@@ -38,6 +38,8 @@ _VALUE_NOUNS = (
     "timeout", "length", "count", "range", "prefix", "suffix", "separator", "delimiter", "encoding", "address",
     "url", "key", "id", "title", "author", "capital", "population",
 )
+_AUX_WORDS = "does|do|did|is|are|am|was|were|can|could|will|would|should|has|have|must|may"
+_AUX = rf"(?:{_AUX_WORDS})"  # the auxiliary a yes/no question opens with
 _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("what-does", r"^what (?:does|do|did)\b.*\b(?:do|does|mean|means|expand|expands|control|controls|specify|"
                   r"specifies|determine|determines|return|returns|cause|causes|affect|affects|mean|stand for|"
@@ -52,7 +54,7 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("purpose", r"^what (?:is|are) (?:the )?(?:purpose|meaning|difference|role|effect|use)\b"),
     ("used-for", r"^what (?:is|are)\b.*\b(?:used for\b|for\??$)"),  # "what is X (used) for?"
     ("definition", r"^what (?:is|are) an? [^ ]+(?: [^ ]+){0,2}\??$"),
-    ("yes-no", r"^(?:does|do|did|is|are|am|was|were|can|could|will|would|should|has|have|must|may)\b"),  # _YES_NO
+    ("yes-no", rf"^{_AUX}\b"),  # _YES_NO
 )
 _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("which", r"^(?:which|who|whom|whose|when|where)\b"),
@@ -66,7 +68,6 @@ _SHORT_RULES: tuple[tuple[str, str], ...] = (
 _COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*"
             r"\b(?:both|same|either|neither|each other|(?:older|younger|larger|smaller|longer|shorter|bigger|earlier|"
             r"later|higher|lower) than)\b")
-_AUX = r"(?:does|do|did|is|are|am|was|were|can|could|will|would|should|has|have|must|may)"
 _YES_NO = re.compile(rf"^{_AUX}\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
 # where the asking clause starts after a statement: "...; which", "...dir. What", "...: does" (not "i.e. is")
@@ -81,7 +82,7 @@ _CONDITION_WH = re.compile(_LEADS + r"[^?]*?,\s*(?=(?:which|what|who|whom|whose|
 # "as an ordinary user, am I allowed to...?", "using X with its defaults, could two files...?": a yes/no
 # question after a leading phrase (one that asks nothing itself) starts at its auxiliary
 # (not "..., is written by someone born in what year?": a wh-word later asks for something else)
-_PHRASE_YES_NO = re.compile(rf"^(?!(?:which|what|who|whom|whose|how|when|where|why|{_AUX[3:-1]})\b)[^?]*?,\s*"
+_PHRASE_YES_NO = re.compile(rf"^(?!(?:which|what|who|whom|whose|how|when|where|why|{_AUX_WORDS})\b)[^?]*?,\s*"
                             rf"(?={_AUX} \w)(?![^?]*\b(?:what|which|who|whom|whose)\b)")
 
 
