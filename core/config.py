@@ -326,6 +326,12 @@ class PrefillConfig:
     # task="auto": the generator re-ranks this many leading kept leaves by query likelihood before a
     # brief answer or a described name picks its passages (h2mt.query.likelihood); 0 = off
     rerank_leaves: int = 0
+    # the reply's first token is chosen only among the first tokens of these words (local generators;
+    # a server that templates the messages itself ignores it); () = any token
+    first_words: tuple[str, ...] = ()
+    # task="auto": a yes/no question's generated brief answer starts with the generator's choice between
+    # "Yes" and "No" (first_words), the rest generated after it
+    verdict_first: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))
@@ -336,6 +342,9 @@ class PrefillConfig:
                "PrefillConfig: kv prefill needs layout='blocks' (each leaf a cached block, the question after them)")
         _check(isinstance(self.kv, KVConfig), "PrefillConfig.kv must be a KVConfig")
         object.__setattr__(self, "stop", tuple(self.stop))
+        object.__setattr__(self, "first_words", tuple(self.first_words))
+        _check(all(isinstance(w, str) and w.strip() for w in self.first_words),
+               "PrefillConfig.first_words must be non-empty words, e.g. ('Yes', 'No')")
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
         _check(self.rerank_leaves >= 0, "PrefillConfig.rerank_leaves must be >= 0 (0 = no re-ranking)")
         _check(self.max_new_tokens >= 0, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")

@@ -22,6 +22,7 @@ from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
 from .query.answer import (
+    VERDICT_WORDS,
     clean_answer,
     focus_sources,
     is_lookup,
@@ -505,7 +506,9 @@ class H2MT:
         quoting the kept sentence that states it when one matches well (:mod:`h2mt.query.evidence`).
         A bare number answered short takes the unit the kept text gives it ("60" -> "60 seconds",
         :func:`h2mt.query.answer.with_unit`); a generated answer to a yes/no question that restates
-        it says the verdict it states first (:func:`h2mt.query.answer.with_verdict`).
+        it says the verdict it states first (:func:`h2mt.query.answer.with_verdict`); a yes/no question's
+        generated brief answer starts with the generator's own choice between "Yes" and "No", its first
+        token constrained to the two (``PrefillConfig.verdict_first``, local generators).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
         prefill time of both generations; TTFT is then the second one's first token, and a checked
         answer shown without a retry counts the check in its TTFT (nothing is shown before it)."""
@@ -567,7 +570,8 @@ class H2MT:
         sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
         question asking for an operator or symbol gets a symbol of the sentence matching it best,
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
-        leaves (:func:`h2mt.query.answer.focus_sources`)."""
+        leaves (:func:`h2mt.query.answer.focus_sources`), and one to a yes/no question starts with
+        "Yes" or "No" (``first_words``), unless ``verdict_first`` is off or a server generates."""
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
@@ -595,6 +599,10 @@ class H2MT:
         if symbols:
             note = f"a symbol of the sentence matching best, constrained ({len(symbols)} candidates)"
             return p, symbol_generation(self.backend, p, symbols), note, "constrained"
+        if brief and choice.reason == "yes-no" and cfg.verdict_first and not getattr(self.backend, "takes_messages",
+                                                                                       False):
+            verdict = replace(cfg, first_words=VERDICT_WORDS)  # the generator's own Yes or No, then its reason
+            return p, self.generate(p, verdict), "the verdict chosen between Yes and No first", "generated"
         return p, self.generate(p, cfg), None, "generated"
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,

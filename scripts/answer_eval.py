@@ -94,13 +94,15 @@ def _hotpot_rows(path: str) -> list[dict[str, Any]]:
 
 
 def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None, mode: str = "text",
-            rerank: int | None = None) -> Any:
+            rerank: int | None = None, verdict_first: bool | None = None) -> Any:
     from h2mt import H2MT, H2MTConfig, PrefillConfig
     from h2mt.config import BackendConfig
 
     prefill = PrefillConfig(task=task) if mode == "text" else PrefillConfig(task=task, mode=mode)
     if rerank is not None:
         prefill = replace(prefill, rerank_leaves=rerank)
+    if verdict_first is not None:
+        prefill = replace(prefill, verdict_first=verdict_first)
     cfg = H2MTConfig(prefill=prefill, backend=BackendConfig(model=model))
     if shared is not None:  # the same index, generator and encoder under another task
         return H2MT(shared.index, cfg, encoder=shared.encoder, backend=shared.backend)
@@ -156,7 +158,8 @@ def generate(args: argparse.Namespace) -> None:
                 if q["doc"].startswith("hotpot:"):
                     engines.clear()
                 engines[q["doc"]] = eng = _engine(q["doc"], Path(args.index_dir), args.task, args.model,
-                                                  mode=args.mode, rerank=args.rerank_leaves)
+                                                  mode=args.mode, rerank=args.rerank_leaves,
+                                                  verdict_first=args.verdict_first)
                 if not _ENC:
                     eng.answer("Say hello.", budget=64)  # warm-up: load the models, untimed
                     _ENC.update(enc=eng.encoder, backend=eng.backend)
@@ -173,7 +176,7 @@ def generate(args: argparse.Namespace) -> None:
                 same = acc.get("task") == args.paired_task and ";" not in str(acc.get("task_reason"))
                 if not same:
                     other = _engine(q["doc"], Path(args.index_dir), args.paired_task, args.model, shared=eng,
-                                    mode=args.mode, rerank=args.rerank_leaves)
+                                    mode=args.mode, rerank=args.rerank_leaves, verdict_first=args.verdict_first)
                     ans2 = other.answer(q["question"], budget=args.budget)
                     line += f" | {args.paired_task}: {ans2.text[:60]!r}"
                 fp.write(json.dumps(_row(q, args.paired_task, args.budget, ans if same else ans2, same),
@@ -247,6 +250,9 @@ def main() -> None:
                     help="PrefillConfig.mode (kv: leaf caches beside each index, filled on first use)")
     ap.add_argument("--rerank-leaves", type=int, default=None,
                     help="PrefillConfig.rerank_leaves (default: the config's): kept leaves the generator re-ranks")
+    ap.add_argument("--verdict-first", action=argparse.BooleanOptionalAction, default=None,
+                    help="PrefillConfig.verdict_first (default: the config's): a yes/no question's brief answer "
+                    "starts with the generator's choice between Yes and No")
     ap.add_argument("--docs", nargs="*", default=None, help="only these document groups (bash postgres python)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--whole-docs", action="store_true",

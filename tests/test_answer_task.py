@@ -162,6 +162,7 @@ class ScriptedBackend:
     def __init__(self, *replies: str) -> None:
         self.replies = list(replies)
         self.prompts: list[str] = []
+        self.cfgs: list[PrefillConfig] = []  # the generation config of each call
         self.calls = 0
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -177,6 +178,7 @@ class ScriptedBackend:
     def stream(self, input_ids: Sequence[int], cfg: PrefillConfig, stats: GenerationStats) -> Iterator[str]:
         reply = self.replies[min(self.calls, len(self.replies) - 1)]
         self.calls += 1
+        self.cfgs.append(cfg)
         stats.prompt_tokens, stats.completion_tokens = len(input_ids), len(reply.split())
         words = reply.split(" ")
         yield words[0]

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["IncrementalText", "choose_next_token", "collect_eos_ids"]
+__all__ = ["IncrementalText", "choose_next_token", "collect_eos_ids", "only_tokens"]
 
 _CHAT_END_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 
@@ -33,6 +33,14 @@ def collect_eos_ids(tokenizer: Any, model: Any) -> frozenset[int]:
         if token in vocab:
             ids.add(int(vocab[token]))
     return frozenset(ids)
+
+
+def only_tokens(logits: torch.Tensor, allowed: Sequence[int]) -> torch.Tensor:
+    """``logits`` (V,) with every id outside ``allowed`` set to -inf: the next token can only be one of them."""
+    keep = torch.full_like(logits, float("-inf"))  # (V,)
+    ids = torch.tensor(sorted(set(allowed)), dtype=torch.long, device=logits.device)  # (A,)
+    keep[ids] = logits[ids]
+    return keep
 
 
 def choose_next_token(

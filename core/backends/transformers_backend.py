@@ -27,7 +27,7 @@ from ..errors import BudgetError, InputError
 from ..resources import peak_memory_bytes, reset_peak_memory
 from ..types import SoftTokens
 from .base import GenerationStats
-from .decoding import IncrementalText, choose_next_token, collect_eos_ids
+from .decoding import IncrementalText, choose_next_token, collect_eos_ids, only_tokens
 from .kv import cache_keyword
 from .loading import load_model, load_tokenizer_from, plan_load
 from .oom import oom_guard
@@ -259,6 +259,17 @@ class TransformersBackend(LocalTokenizer):
             generator.manual_seed(cfg.seed)
         return generator
 
+    def first_token_ids(self, words: Sequence[str]) -> list[int]:
+        """The first token id of each of ``words`` (``PrefillConfig.first_words``), as the reply's first
+        token would spell it; raises :class:`InputError` for a word the tokenizer makes no token of."""
+        ids = []
+        for word in words:
+            spelled = self.encode(word)
+            if not spelled:
+                raise InputError(f"PrefillConfig.first_words: {word!r} has no token in {self.name}'s tokenizer")
+            ids.append(spelled[0])
+        return ids
+
     def _reset_memory(self) -> None:
         reset_peak_memory(self._input_device if self.device.startswith("cuda") else "cpu")
 
@@ -291,6 +302,7 @@ class TransformersBackend(LocalTokenizer):
         self._reset_memory()
         text = IncrementalText(self.tokenizer, cfg.stops)
         sampler = self._sampler(cfg)
+        first = self.first_token_ids(cfg.first_words)  # the first token's choices; [] = any
         past: Any = None
         try:
             if start is not None:
@@ -301,6 +313,8 @@ class TransformersBackend(LocalTokenizer):
             finish = "length"
             generated: list[int] = []
             for step in range(cfg.answer_tokens):
+                if step == 0 and first:
+                    logits = only_tokens(logits, first)  # (V,): -inf outside the first words' tokens
                 token = choose_next_token(
                     logits, cfg.temperature, cfg.top_p, sampler, generated, cfg.repetition_penalty
                 )

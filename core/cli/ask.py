@@ -108,6 +108,11 @@ def ask(
         help="With --task auto: the generator re-ranks this many leading kept leaves by how likely it finds the "
         "question after each (one forward per leaf) before a brief answer picks its passages; 0 = off.",
     ),
+    verdict_first: bool = typer.Option(
+        default(PrefillConfig, "verdict_first"), "--verdict-first/--no-verdict-first",
+        help="With --task auto: a yes/no question's brief answer starts with the generator's choice between "
+        "Yes and No (its first token constrained), the reason generated after it.",
+    ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
         None, help="HMT memory folder (default: the index's, else the shipped one)."
@@ -129,6 +134,7 @@ def ask(
                 mode=PrefillMode(prefill),
                 text_leaves=text_leaves,
                 rerank_leaves=rerank_leaves,
+                verdict_first=verdict_first,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),

@@ -51,7 +51,7 @@ from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
            "is_lookup", "rank_passages", "rank_sources", "passage_text", "rerank", "lead_passage", "focus_sources",
-           "with_unit", "with_verdict", "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE"]
+           "with_unit", "with_verdict", "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE", "VERDICT_WORDS"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
@@ -188,6 +188,7 @@ def with_unit(answer: str, context: str, question: str = "") -> str:
 
 _NEGATION = re.compile(r"\b(?:not|never|cannot|no|nor|neither|none|nothing)\b|n[’']t\b", re.IGNORECASE)
 _VERDICT = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
+VERDICT_WORDS = ("Yes", "No")  # the first words a yes/no question's brief answer chooses between (verdict_first)
 
 
 def with_verdict(answer: str, question: str) -> str:
