@@ -39,6 +39,17 @@ from h2mt.types import GenerationStats, Node, NodeKind, ScoredNode
     ("What do I put after the variable name in ${var} to lowercase its value?", True),
     ("When calling a function with named arguments, what goes between the parameter name and its value?", True),
     ("What letter do I put before the opening quote of an escape string?", False),  # a letter is no symbol
+    ('When I type a bytea literal in hex format, what has to come in front of the hex digits?', True),
+    ('What do I append to a table name to declare a variable that holds one whole row?', True),
+    ('Which history modifier do I append to !$ to drop the last component?', True),
+    ("What glob syntax expresses 'anything but these'?", True),
+    ('Which quantifier matches as little text as possible?', True),
+    ('Which placeholder quotes a value as an SQL literal?', True),
+    ('Which jobspec points at the previous job?', True),
+    ('What cast do I apply to show an OID as a table name?', True),
+    ('Which brackets around the points make an open path?', True),
+    ('Which prefix before the opening quote makes a bit-string constant?', True),
+    ('What is the syntax of the CREATE TABLE command?', False),  # "the syntax of X" asks for a statement
     ("What do I put in my inputrc to turn on vi mode?", False),  # nothing to type between or after
     ("Which token did the server send first?", False),
     ("Which parameter expansion assigns a default to an unset variable?", True),
@@ -66,6 +77,12 @@ def test_symbol_candidates_are_operator_runs_not_words_or_punctuation():
     assert symbol_candidates("($0) Expands to the name of the shell; $# counts.") == ["$0", "$#"]  # the digit too
     assert symbol_candidates("The semicolon (;) ends a command; a colon: no.") == [";"]  # bracketed: a symbol
     assert symbol_candidates("text !~* text\n'thomas' !~* 'T.*ma' and ‘**’") == ["!~*", "**"]  # not the literal's *
+
+
+def test_a_group_form_is_one_symbol_and_an_example_prompt_none():
+    text = ">>> import re\n... \n(?=...)\nMatches if ... matches next. (?P<name>...) too."
+    assert symbol_candidates(text) == ["(?=...)", "(?P<name>...)"]  # not ">>>", "?=" or "..."
+    assert symbol_candidates("The prompt is >>> by default.") == [">>>"]  # in prose: the symbol itself
 
 
 def test_specifiers_and_quoted_characters_are_symbols():

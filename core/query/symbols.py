@@ -37,7 +37,8 @@ _KIND_WORDS = (r"operators?|symbols?|characters?|sigils?|punctuation|special par
 _KIND_NOUNS = rf"(?:{_KIND_WORDS})"  # the kind of answer asked for: no word of its evidence
 _NOUNS = (rf"(?:{_KIND_WORDS}|tokens?|markers?|specifiers?|separators?|delimiters?|wildcards?|"
           r"parameter expansions?|escapes?|escape sequences?|transformations?|format codes?|directives?|"
-          r"presentation types?)")  # a symbol is asked for
+          r"presentation types?|syntax(?! of\b)|quantifiers?|placeholders?|modifiers?|prefix|prefixes|"
+          r"jobspecs?|cast|brackets?|quotes?)")  # a symbol is asked for
 _NOT_SYMBOL = (r"(?! (?:set|sets|encoding|encodings|class|classes|string|strings|type|types|limit|length|count|"
                r"did|does(?! (?:that|this|it)\b)|do\b(?! (?:i|you|we)\b)|was|were|played|plays|voiced|portrayed|in the|"
                r"from the))")  # a role
@@ -47,8 +48,9 @@ _ASKS = re.compile(
     + _NOT_SYMBOL)  # "which ${parameter@operator} transformation..." too
 # "what do I put between the name and the word...", "what goes between the parameter name and its value"
 _ASKS_TO_TYPE = re.compile(
-    r"(?:^|, )what (?:(?:do|should|must|can) (?:i|you|we) (?:put|write|add|type|place|insert)|goes) "
-    r"(?:[^?]* )?(?:between|after|before|in front of|at the end of)\b")
+    r"(?:^|, )what (?:(?:do|should|must|can) (?:i|you|we) (?:put|write|add|type|place|insert)|goes|"
+    r"(?:has|needs) to (?:come|go)) (?:[^?]* )?(?:between|after|before|in front of|at the end of)\b|"
+    r"(?:^|, )what (?:do|should|must|can) (?:i|you|we) (?:append|prepend|attach|wrap)\b")
 _RUN = re.compile(r"\$\d(?!\d)|[!#$%&*+\-/:;<=>?@\\^_|~]+")  # a positional parameter ($0, $1) is a symbol too
 _CLOSE = ")]'\"\u2019"  # closing quotes and brackets
 _PROSE = set(".,;:?!")  # a run of these right after a word is the sentence's punctuation
@@ -70,13 +72,17 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     own punctuation (``word:``, ``word?``); a dash operator on its own syntax line (``-nt`` of
     ``file1 -nt file2``, ``-e`` of ``-e file``: the test operators); a format specifier or an escape
     of one letter (``%q``, ``\\n``); a parameter expansion's operator (``:+`` of
-    ``${parameter:+word}``, not its ``$``); and any one character quoted alone (``‘(’``, ``“[”``)."""
+    ``${parameter:+word}``, not its ``$``); a regular expression's group form written with an ellipsis
+    (``(?=...)``, ``(?P<name>...)``); and any one character quoted alone (``‘(’``, ``“[”``). An
+    interactive prompt opening an example line (``>>>``, ``...``) is no symbol of the text."""
     specifiers = [(m.start(), m.group()) for m in _SPECIFIER.finditer(text)]
     forms = list(_EXPANSION.finditer(text))
+    groups = [(m.start(), m.group()) for m in _GROUP_FORM.finditer(text)]
     taken = {s for s, _ in specifiers} | {m.start() for m in forms}  # "%q" and "${" are no runs of their own
-    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers,
+    inside = {i for s, g in groups for i in range(s, s + len(g))}  # "?=" and "..." of "(?=...)": the form's
+    found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers, *groups,
                     *((m.start(1), m.group(1)) for m in forms),
-                    *((s, r) for s, r in _runs(text) if s not in taken),
+                    *((s, r) for s, r in _runs(text) if s not in taken and s not in inside),
                     *((m.start(1), m.group(1)) for m in _QUOTED_CHAR.finditer(text))])
     return list(dict.fromkeys(c for _, c in found))[:limit]
 
@@ -90,6 +96,8 @@ _FORMS = re.compile(r"\$\{[^}]*\}(?:,\s*\$\{[^}]*\})*")
 _EXPANSION = re.compile(r"\$\{[#!]?\w+(?:\[[^\]]*\])?([^\w\s}\[]+)")
 _SPECIFIER = re.compile(r"(?<![\w%\\])[%\\][A-Za-z](?:\{\w*\})?(?!\w)")  # %q, %s, \n, \D{format}: one letter
 _QUOTED_CHAR = re.compile("[\u2018\u201c'\"]([^\\w\\s])[\u2019\u201d'\"]")  # ‘(’ “[” ‘,’
+_GROUP_FORM = re.compile(r"\(\?[^\s()]{0,16}?\.\.\.\)")  # (?=...), (?<!...), (?P<name>...): a group's syntax
+_PROMPT = re.compile(r"(?:>>>|\.\.\.)(?= |$)")  # the interactive prompt at an example line's start
 _DASH_OPERATOR = re.compile(r"^[ \t]*(?:[\w$]+[ \t]+)?(-[a-z]{1,3})[ \t]+[\w$]+[ \t]*$", re.MULTILINE)
 
 
@@ -109,6 +117,8 @@ def _runs(text: str) -> list[tuple[int, str]]:
             continue  # "word:" "pipeline?" "end;"
         if len(run) > 1 and run[-1] in ",;" and run[-2] != run[-1] and ends_clause:
             run = run[:-1]  # "--;" at a clause's end: the clause's punctuation is not the symbol's
+        if (s == 0 or text[s - 1] == "\n") and _PROMPT.match(text, s):
+            continue  # ">>> import re": an example's prompt
         if _in_literal(text, s, e):
             continue  # inside a quoted literal with text: a pattern's characters ('T.*ma'), not an operator
         if len(run) == 1 and run in ";:" and not (before in "(\u2018\u201c'\"`" and after in ")\u2019\u201d'\"`"):
