@@ -4,9 +4,11 @@
 (k = 60) with the flat dense and flat BM25 ranks of every leaf, the route's rank weighted W; the
 best fused leaves fill the budget (the ``route+rrf`` row of ``scripts/route_vs_hybrid.py``). Rows
 go to the bench's ``selection.jsonl`` in OUT/<dataset>; indexes are read from ``bench-results/cache``
-copied into OUT when OUT has none. Prints evidence (all) per method and budget.
+copied into OUT when OUT has none. ``rescueK``: the route's kept leaves ranked by its score, after
+the K best flat-hybrid leaves it did not keep (``scripts/route_vs_hybrid.py --rescue``). Prints
+evidence (all) per method and budget. WEIGHTS (default 1,2) and RESCUE (default none): comma lists.
 
-    .venv/bin/python scripts/route_hybrid_bench.py hotpotqa-long 8k OUT
+    .venv/bin/python scripts/route_hybrid_bench.py hotpotqa-long 8k OUT [WEIGHTS [RESCUE]]
 """
 import json, sys, shutil
 from pathlib import Path
@@ -15,6 +17,8 @@ from h2mt.eval.runner import BenchOptions, prepare, run_selection
 from h2mt.eval.methods.base import MethodBase, nodes_selection
 from h2mt.index.lexical import query_terms
 from h2mt.backends import load_counter
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from route_vs_hybrid import _rescued
 import time
 
 class RouteRRF(MethodBase):
@@ -38,13 +42,33 @@ class RouteRRF(MethodBase):
         fused += self.w / (60 + routed)
         return nodes_selection(view.fill(fused.tolist(), budget), 0, t0)
 
+class RouteRescue(RouteRRF):
+    def __init__(self, k): self.k = k; self.name = f"rescue{k}"
+    def select(self, view, question, budget):
+        t0 = time.perf_counter()
+        kept = view.eng.route(question, budget=budget, beam_width=8).kept
+        n = len(view.leaves)
+        cos = view.embeddings @ view.eng.encoder.encode([question])[0]
+        t = query_terms(question)
+        lex = np.asarray(view.bm25.get_scores(t)) if t else np.zeros(n)
+        flat = np.zeros(n)
+        for sc in (cos, lex):
+            r = np.empty(n); r[np.argsort(-sc, kind='stable')] = np.arange(n); flat += 1 / (60 + r)
+        at = {l.id: i for i, l in enumerate(view.leaves)}
+        routed = np.full(n, 1e6)
+        for k, s in enumerate(sorted(kept, key=lambda s: -s.score)):
+            if s.node.id in at: routed[at[s.node.id]] = k
+        return nodes_selection(view.fill(_rescued(flat, routed, self.k).tolist(), budget), 0, t0)
+
 ds_name, length, out = sys.argv[1], sys.argv[2], sys.argv[3]
+weights = [float(w) for w in (sys.argv[4] if len(sys.argv) > 4 else "1,2").split(",") if w]
+rescue = [int(k) for k in (sys.argv[5] if len(sys.argv) > 5 else "").split(",") if k]
 Path(out).mkdir(parents=True, exist_ok=True)
 if not (Path(out) / 'cache').exists() and Path('bench-results/cache').exists():
     shutil.copytree('bench-results/cache', Path(out) / 'cache')
 opts = BenchOptions(dataset=ds_name, length=length, data=None, budgets=(512, 1024), results=out, progress=False)
 ds, folder = prepare(opts, load_counter(opts.backend_config()))
-run_selection(opts, ds, folder, [RouteRRF(1.0), RouteRRF(2.0)])
+run_selection(opts, ds, folder, [*(RouteRRF(w) for w in weights), *(RouteRescue(k) for k in rescue)])
 rows = [json.loads(l) for l in open(folder / 'selection.jsonl')]
 for m in sorted({r['method'] for r in rows}):
     for b in (512, 1024):

@@ -9,12 +9,18 @@ leaves kept by
   the budget is full);
 - ``rrf``: ``h2mt bench``'s hybrid baseline, the two flat ranks fused by reciprocal rank (k = 60);
 - ``route+rrf``: the route's own order (its kept leaves by score; the rest unranked) fused with
-  both flat ranks the same way: a probe of a routing that hybrid search backs up.
+  both flat ranks the same way: a probe of a routing that hybrid search backs up;
+- ``route+rrf wW`` (``--weights``): the same with the route's reciprocal rank weighted W;
+- ``rescueK`` (``--rescue``): the route's kept leaves ranked by its score, after the K best
+  flat-hybrid leaves it did not keep, filling the budget (K = 0 refills the route's own leaves);
+- ``beamB`` (``--beams``): the route with beam width B.
 
 Prints each share and its paired difference with ``route`` (bootstrap 95% interval). No generator
 is loaded.
 
     .venv/bin/python scripts/route_vs_hybrid.py --index-dir $IDX tests/data/answer_heldout1[0-7].jsonl
+    .venv/bin/python scripts/route_vs_hybrid.py tests/data/answer_heldout1[0-7].jsonl --index-dir $IDX \
+        --weights 2 3 4 6 --rescue 0 1 2 3 --beams 16 32
 """
 
 from __future__ import annotations
@@ -41,10 +47,15 @@ def main() -> None:
     ap.add_argument("files", nargs="+", help="answer-set JSONL files")
     ap.add_argument("--budget", type=int, default=1024, help="context budget in generator tokens")
     ap.add_argument("--index-dir", default="/tmp/ans/idx", help="the indexes scripts/answer_eval.py built")
+    ap.add_argument("--weights", type=float, nargs="*", default=[], help="route+rrf with these route weights")
+    ap.add_argument("--rescue", type=int, nargs="*", default=[], help="the route plus its K best missed flat leaves")
+    ap.add_argument("--beams", type=int, nargs="*", default=[], help="the route with these beam widths")
     args = ap.parse_args()
 
     views: dict[str, GroupView] = {}
-    hits: dict[str, list[float]] = {k: [] for k in ("route", "dense", "bm25", "rrf", "route+rrf")}
+    names = ["route", "dense", "bm25", "rrf", "route+rrf", *(f"route+rrf w{w:g}" for w in args.weights),
+             *(f"rescue{k}" for k in args.rescue), *(f"beam{b}" for b in args.beams)]
+    hits: dict[str, list[float]] = {k: [] for k in names}
     for path in args.files:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
             if not line.strip():
@@ -73,6 +84,13 @@ def main() -> None:
             chosen = {"route": [s.node for s in kept], "dense": v.fill(cosine.tolist(), args.budget),
                       "bm25": v.fill(lexical.tolist(), args.budget), "rrf": v.fill(flat.tolist(), args.budget),
                       "route+rrf": v.fill((flat + 1.0 / (RRF_K + routed)).tolist(), args.budget)}
+            for w in args.weights:
+                chosen[f"route+rrf w{w:g}"] = v.fill((flat + w / (RRF_K + routed)).tolist(), args.budget)
+            for k in args.rescue:
+                chosen[f"rescue{k}"] = v.fill(_rescued(flat, routed, k).tolist(), args.budget)
+            for b in args.beams:
+                chosen[f"beam{b}"] = [s.node for s in v.eng.route(q["question"], budget=args.budget,
+                                                                    beam_width=b).kept]
             for name, nodes in chosen.items():
                 hits[name].append(float(evidence_kept(q["evidence"], "\n".join(x.text for x in nodes))))
     total = len(hits["route"])
@@ -80,6 +98,20 @@ def main() -> None:
         d, lo, hi = bootstrap_ci([b - a for a, b in zip(hits["route"], h, strict=True)])
         print(f"{name:10s} evidence kept {sum(h) / total:.3f}; - route {d:+.3f} ({lo:+.3f} to {hi:+.3f}) "  # noqa: T201
               f"over {total} questions at {args.budget} tokens")
+
+
+def _rescued(flat, routed, k: int):
+    """Leaf scores: the ``k`` best flat leaves the route did not keep first, then the route's leaves
+    by its rank, then the rest by flat rank (to fill what is left)."""
+    import numpy as np
+
+    scores = flat * 1e-3  # (L,): below every kept leaf
+    kept = routed < UNRANKED
+    scores[kept] = 1.0 + 1.0 / (1.0 + routed[kept])
+    missed = [i for i in np.argsort(-flat, kind="stable") if not kept[i]][:k]
+    for place, i in enumerate(missed):
+        scores[i] = 3.0 + 1.0 / (1.0 + place)
+    return scores
 
 
 if __name__ == "__main__":
