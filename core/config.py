@@ -330,8 +330,8 @@ class PrefillConfig:
     # a server that templates the messages itself ignores it); () = any token
     first_words: tuple[str, ...] = ()
     # task="auto": a yes/no question's generated brief answer starts with the generator's choice between
-    # "Yes" and "No" (first_words), the rest generated after it
-    verdict_first: bool = True
+    # "Yes" and "No" (first_words), the rest generated after it; off: no gain measured on blind questions
+    verdict_first: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

@@ -506,9 +506,10 @@ class H2MT:
         quoting the kept sentence that states it when one matches well (:mod:`h2mt.query.evidence`).
         A bare number answered short takes the unit the kept text gives it ("60" -> "60 seconds",
         :func:`h2mt.query.answer.with_unit`); a generated answer to a yes/no question that restates
-        it says the verdict it states first (:func:`h2mt.query.answer.with_verdict`); a yes/no question's
-        generated brief answer starts with the generator's own choice between "Yes" and "No", its first
-        token constrained to the two (``PrefillConfig.verdict_first``, local generators).
+        it says the verdict it states first (:func:`h2mt.query.answer.with_verdict`); with
+        ``PrefillConfig.verdict_first`` (off by default) a yes/no question's generated brief answer starts
+        with the generator's own choice between "Yes" and "No", its first token constrained to the two
+        (local generators).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
         prefill time of both generations; TTFT is then the second one's first token, and a checked
         answer shown without a retry counts the check in its TTFT (nothing is shown before it)."""
@@ -570,8 +571,8 @@ class H2MT:
         sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
         question asking for an operator or symbol gets a symbol of the sentence matching it best,
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
-        leaves (:func:`h2mt.query.answer.focus_sources`), and one to a yes/no question starts with
-        "Yes" or "No" (``first_words``), unless ``verdict_first`` is off or a server generates."""
+        leaves (:func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
+        question starts with "Yes" or "No" (``first_words``), unless a server generates."""
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled

@@ -64,10 +64,16 @@ def test_first_words_must_be_words():
     assert PrefillConfig(first_words=["Yes", "No"]).first_words == ("Yes", "No")  # type: ignore[arg-type]
 
 
+def _verdict_first(eng, backend, on: bool = True):
+    """``eng`` over the same index with ``PrefillConfig.verdict_first`` set to ``on``."""
+    cfg = replace(eng.config, prefill=replace(eng.config.prefill, verdict_first=on))
+    return type(eng)(eng.index, cfg, encoder=eng.encoder, backend=backend)
+
+
 def test_a_yes_no_question_gets_its_verdict_chosen_first(tmp_path, encoder, counter, monkeypatch):
     monkeypatch.setattr("h2mt.engine.evidence_quote", lambda *a, **k: None)  # generated, not quoted
     be = ScriptedBackend("No, entries are dropped on restart.")
-    ans = _engine(tmp_path, encoder, counter, be).answer(YES_NO)
+    ans = _verdict_first(_engine(tmp_path, encoder, counter, be), be).answer(YES_NO)
     assert be.cfgs[-1].first_words == VERDICT_WORDS
     assert ans.accounting.task == "brief" and "Yes and No first" in ans.accounting.task_reason
     assert ans.text.startswith("No, entries are dropped")
@@ -77,19 +83,19 @@ def test_a_yes_no_question_gets_its_verdict_chosen_first(tmp_path, encoder, coun
 def test_other_questions_generate_freely(tmp_path, encoder, counter, monkeypatch, question):
     monkeypatch.setattr("h2mt.engine.evidence_quote", lambda *a, **k: None)
     be = ScriptedBackend("35 days")
-    _engine(tmp_path, encoder, counter, be).answer(question)
+    _verdict_first(_engine(tmp_path, encoder, counter, be), be).answer(question)
     assert be.cfgs and all(c.first_words == () for c in be.cfgs)
 
 
-def test_no_constraint_when_off_forced_or_on_a_server(tmp_path, encoder, counter, monkeypatch):
+def test_no_constraint_by_default_when_forced_or_on_a_server(tmp_path, encoder, counter, monkeypatch):
     monkeypatch.setattr("h2mt.engine.evidence_quote", lambda *a, **k: None)
     be = ScriptedBackend("Entries are dropped on restart.")
     eng = _engine(tmp_path, encoder, counter, be)
-    off = replace(eng.config, prefill=replace(eng.config.prefill, verdict_first=False))
-    type(eng)(eng.index, off, encoder=encoder, backend=be).answer(YES_NO)
+    assert not eng.config.prefill.verdict_first  # off by default
+    eng.answer(YES_NO)
     assert be.cfgs[-1].first_words == ()
-    _engine(tmp_path, encoder, counter, be, task="brief").answer(YES_NO)  # a forced task: as asked
+    _verdict_first(_engine(tmp_path, encoder, counter, be, task="brief"), be).answer(YES_NO)  # a forced task
     assert be.cfgs[-1].first_words == ()
     be.takes_messages = True  # a server templates the messages and returns text: no logits to constrain
-    _engine(tmp_path, encoder, counter, be).answer(YES_NO)
+    _verdict_first(eng, be).answer(YES_NO)
     assert be.cfgs[-1].first_words == ()

@@ -111,7 +111,7 @@ def ask(
     verdict_first: bool = typer.Option(
         default(PrefillConfig, "verdict_first"), "--verdict-first/--no-verdict-first",
         help="With --task auto: a yes/no question's brief answer starts with the generator's choice between "
-        "Yes and No (its first token constrained), the reason generated after it.",
+        "Yes and No (its first token constrained), the reason generated after it (off by default).",
     ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
