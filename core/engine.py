@@ -595,13 +595,13 @@ class H2MT:
                                     [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],
                                     [self._leaf_before(s.node) for s in p.sources])
                    if auto and choice.task == AnswerTask.SHORT and p.soft is None and asks_for_symbol(question) else [])
-        if len(symbols) > 1 and getattr(self.backend, "takes_messages", False):
+        server = getattr(self.backend, "takes_messages", False)  # it returns text, not logits to constrain
+        if len(symbols) > 1 and server:
             symbols = []  # a server returns text, not the logits a choice between symbols needs
         if symbols:
             note = f"a symbol of the sentence matching best, constrained ({len(symbols)} candidates)"
             return p, symbol_generation(self.backend, p, symbols), note, "constrained"
-        if brief and choice.reason == "yes-no" and cfg.verdict_first and not getattr(self.backend, "takes_messages",
-                                                                                       False):
+        if brief and choice.reason == "yes-no" and cfg.verdict_first and not server:
             verdict = replace(cfg, first_words=VERDICT_WORDS)  # the generator's own Yes or No, then its reason
             return p, self.generate(p, verdict), "the verdict chosen between Yes and No first", "generated"
         return p, self.generate(p, cfg), None, "generated"

@@ -10,55 +10,51 @@ evidence (all) per method and budget. WEIGHTS (default 1,2) and RESCUE (default 
 
     .venv/bin/python scripts/route_hybrid_bench.py hotpotqa-long 8k OUT [WEIGHTS [RESCUE]]
 """
-import json, sys, shutil
-from pathlib import Path
-import numpy as np
-from h2mt.eval.runner import BenchOptions, prepare, run_selection
-from h2mt.eval.methods.base import MethodBase, nodes_selection
-from h2mt.index.lexical import query_terms
-from h2mt.backends import load_counter
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from route_vs_hybrid import _rescued
+import json
+import shutil
+import sys
 import time
+from pathlib import Path
 
-class RouteRRF(MethodBase):
+from h2mt.backends import load_counter
+from h2mt.eval.methods.base import MethodBase, nodes_selection
+from h2mt.eval.methods.flat import RRF_K, flat_scores, rrf
+from h2mt.eval.runner import BenchOptions, prepare, run_selection
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from route_vs_hybrid import _rescued, route_ranks  # noqa: E402
+
+
+class RouteHybrid(MethodBase):
+    """The route (beam 8) and flat hybrid search over the same leaves; ``scores`` combines them."""
+
     budgeted, needs_encoder = True, True
-    def __init__(self, w): self.w = w; self.name = f"route-rrf{w}"
-    def prepare(self, view): view.bm25; view.embeddings
-    def select(self, view, question, budget):
-        t0 = time.perf_counter()
-        kept = view.eng.route(question, budget=budget, beam_width=8).kept
-        n = len(view.leaves)
-        cos = view.embeddings @ view.eng.encoder.encode([question])[0]
-        t = query_terms(question)
-        lex = np.asarray(view.bm25.get_scores(t)) if t else np.zeros(n)
-        fused = np.zeros(n)
-        for sc in (cos, lex):
-            r = np.empty(n); r[np.argsort(-sc, kind='stable')] = np.arange(n); fused += 1 / (60 + r)
-        at = {l.id: i for i, l in enumerate(view.leaves)}
-        routed = np.full(n, 1e6)
-        for k, s in enumerate(sorted(kept, key=lambda s: -s.score)):
-            if s.node.id in at: routed[at[s.node.id]] = k
-        fused += self.w / (60 + routed)
-        return nodes_selection(view.fill(fused.tolist(), budget), 0, t0)
 
-class RouteRescue(RouteRRF):
-    def __init__(self, k): self.k = k; self.name = f"rescue{k}"
+    def prepare(self, view):
+        view.bm25, view.embeddings  # noqa: B018 - builds and caches both
+
     def select(self, view, question, budget):
         t0 = time.perf_counter()
         kept = view.eng.route(question, budget=budget, beam_width=8).kept
-        n = len(view.leaves)
-        cos = view.embeddings @ view.eng.encoder.encode([question])[0]
-        t = query_terms(question)
-        lex = np.asarray(view.bm25.get_scores(t)) if t else np.zeros(n)
-        flat = np.zeros(n)
-        for sc in (cos, lex):
-            r = np.empty(n); r[np.argsort(-sc, kind='stable')] = np.arange(n); flat += 1 / (60 + r)
-        at = {l.id: i for i, l in enumerate(view.leaves)}
-        routed = np.full(n, 1e6)
-        for k, s in enumerate(sorted(kept, key=lambda s: -s.score)):
-            if s.node.id in at: routed[at[s.node.id]] = k
-        return nodes_selection(view.fill(_rescued(flat, routed, self.k).tolist(), budget), 0, t0)
+        flat, routed = rrf(*flat_scores(view, question)), route_ranks(view, kept)  # (L,), (L,)
+        return nodes_selection(view.fill(self.scores(flat, routed).tolist(), budget), 0, t0)
+
+
+class RouteRRF(RouteHybrid):
+    def __init__(self, w):
+        self.w, self.name = w, f"route-rrf{w}"
+
+    def scores(self, flat, routed):
+        return flat + self.w / (RRF_K + routed)
+
+
+class RouteRescue(RouteHybrid):
+    def __init__(self, k):
+        self.k, self.name = k, f"rescue{k}"
+
+    def scores(self, flat, routed):
+        return _rescued(flat, routed, self.k)
+
 
 ds_name, length, out = sys.argv[1], sys.argv[2], sys.argv[3]
 weights = [float(w) for w in (sys.argv[4] if len(sys.argv) > 4 else "1,2").split(",") if w]

@@ -30,18 +30,15 @@ import json
 from pathlib import Path
 
 WHOLE = {"bash": "bash", "postgres": "postgres-docs", "python": "python-docs"}  # as answer_eval --whole-docs
-RRF_K = 60  # as h2mt.eval.methods.flat.RRF_K
 UNRANKED = 10**6  # the route's rank of a leaf it did not keep
 
 
 def main() -> None:
     """Command line: the shares and paired differences."""
-    import numpy as np
-
     from h2mt import H2MT
     from h2mt.eval.methods.base import GroupView
+    from h2mt.eval.methods.flat import RRF_K, flat_scores, rrf
     from h2mt.eval.metrics import bootstrap_ci, evidence_kept
-    from h2mt.index.lexical import query_terms
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="+", help="answer-set JSONL files")
@@ -66,21 +63,9 @@ def main() -> None:
                 views[doc] = GroupView(H2MT.load(Path(args.index_dir) / f"{doc}.h2mt"))
             v = views[doc]
             kept = v.eng.route(q["question"], budget=args.budget).kept
-            n = len(v.leaves)
-            cosine = v.embeddings @ v.eng.encoder.encode([q["question"]])[0]  # (L,)
-            terms = query_terms(q["question"])
-            lexical = np.asarray(v.bm25.get_scores(terms)) if terms else np.zeros(n)  # (L,)
-            ranks = []
-            for scores in (cosine, lexical):
-                r = np.empty(n)
-                r[np.argsort(-scores, kind="stable")] = np.arange(n)
-                ranks.append(r)
-            at = {leaf.id: i for i, leaf in enumerate(v.leaves)}
-            routed = np.full(n, float(UNRANKED))
-            for rank, s in enumerate(sorted(kept, key=lambda s: -s.score)):
-                if s.node.id in at:
-                    routed[at[s.node.id]] = rank
-            flat = 1.0 / (RRF_K + ranks[0]) + 1.0 / (RRF_K + ranks[1])
+            cosine, lexical = flat_scores(v, q["question"])  # (L,), (L,)
+            flat = rrf(cosine, lexical)  # (L,)
+            routed = route_ranks(v, kept)  # (L,)
             chosen = {"route": [s.node for s in kept], "dense": v.fill(cosine.tolist(), args.budget),
                       "bm25": v.fill(lexical.tolist(), args.budget), "rrf": v.fill(flat.tolist(), args.budget),
                       "route+rrf": v.fill((flat + 1.0 / (RRF_K + routed)).tolist(), args.budget)}
@@ -98,6 +83,19 @@ def main() -> None:
         d, lo, hi = bootstrap_ci([b - a for a, b in zip(hits["route"], h, strict=True)])
         print(f"{name:10s} evidence kept {sum(h) / total:.3f}; - route {d:+.3f} ({lo:+.3f} to {hi:+.3f}) "  # noqa: T201
               f"over {total} questions at {args.budget} tokens")
+
+
+def route_ranks(view, kept):
+    """(L,) the route's rank of each leaf of ``view`` (its kept leaves by score, 0 = best), UNRANKED for
+    the leaves it did not keep."""
+    import numpy as np
+
+    at = {leaf.id: i for i, leaf in enumerate(view.leaves)}
+    routed = np.full(len(view.leaves), float(UNRANKED))
+    for rank, s in enumerate(sorted(kept, key=lambda s: -s.score)):
+        if s.node.id in at:
+            routed[at[s.node.id]] = rank
+    return routed
 
 
 def _rescued(flat, routed, k: int):

@@ -14,12 +14,13 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ...index.lexical import query_terms
 from ...types import Node
 from .base import GroupView, MethodBase, Selection, nodes_selection
 
-__all__ = ["FullContext", "Truncation", "BM25TopK", "DenseTopK", "RRFTopK", "RRF_K"]
+__all__ = ["FullContext", "Truncation", "BM25TopK", "DenseTopK", "RRFTopK", "RRF_K", "flat_scores", "rrf"]
 
 RRF_K = 60  # reciprocal-rank fusion constant of the hybrid baseline
 
@@ -94,6 +95,28 @@ class DenseTopK(MethodBase):
         return nodes_selection(view.fill((emb @ qv).tolist(), budget), len(view.leaves), t0)
 
 
+def flat_scores(view: GroupView, question: str) -> tuple[Any, Any]:
+    """The (L,) dense cosine and (L,) BM25 score of every leaf of ``view`` with ``question``."""
+    import numpy as np
+
+    qv = view.eng.encoder.encode([question])[0]  # (D,)
+    q = query_terms(question)  # the question terms of h2mt's own BM25 (one tokenizer)
+    lexical = np.asarray(view.bm25.get_scores(q)) if q else np.zeros(len(view.leaves))  # (L,)
+    return view.embeddings @ qv, lexical
+
+
+def rrf(*scores: Any) -> Any:
+    """Reciprocal-rank fusion of (L,) score vectors: ``1 / (RRF_K + rank)`` summed, rank 0 = best."""
+    import numpy as np
+
+    fused = np.zeros(len(scores[0]))  # (L,)
+    for s in scores:
+        ranks = np.empty(len(s))
+        ranks[np.argsort(-np.asarray(s), kind="stable")] = np.arange(len(s))
+        fused += 1.0 / (RRF_K + ranks)
+    return fused
+
+
 class RRFTopK(MethodBase):
     """Hybrid search: BM25 and dense ranks of every leaf fused by reciprocal rank; top leaves fill the budget."""
 
@@ -106,16 +129,5 @@ class RRFTopK(MethodBase):
 
     def select(self, view: GroupView, question: str, budget: int) -> Selection:
         """Top fused leaves in document order."""
-        import numpy as np
-
-        emb, retriever = view.embeddings, view.bm25
         t0 = time.perf_counter()
-        qv = view.eng.encoder.encode([question])[0]  # (D,)
-        q = query_terms(question)
-        lexical = np.asarray(retriever.get_scores(q)) if q else np.zeros(len(view.leaves))  # (L,)
-        fused = np.zeros(len(view.leaves))  # (L,)
-        for scores in (emb @ qv, lexical):
-            ranks = np.empty(len(scores))
-            ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores))  # 0 = best
-            fused += 1.0 / (RRF_K + ranks)
-        return nodes_selection(view.fill(fused.tolist(), budget), len(view.leaves), t0)
+        return nodes_selection(view.fill(rrf(*flat_scores(view, question)).tolist(), budget), len(view.leaves), t0)
