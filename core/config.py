@@ -160,6 +160,10 @@ class RouteConfig:
     # weigh every title match by how well the section's own text supports its title (h2mt.index.agreement)
     title_agreement: bool = True
     lexical_leaves: int = 8  # best leaves by leaf-level BM25 that join the candidates whatever their branch (0 = off)
+    # the candidates ranked again by reciprocal-rank fusion of the route's order with flat cosine and flat BM25
+    # ranks of every leaf (query/fusion.py); the route's ``flat_keep`` best and its lifted leaves stay first
+    flat_fusion: bool = False
+    flat_keep: int = 2
     # re-ranking of the candidates before selection (query/routing.py, _Search.rerank):
     novelty: float = 0.6  # a leaf's score shrinks by this times the share of its question terms already held
     mmr: float = 0.2  # a leaf's score drops by this times its best cosine with the leaves ranked before it
@@ -195,6 +199,7 @@ class RouteConfig:
         _check(self.link_sources >= 0 and self.link_fanout >= 1 and self.title_leaves >= 1,
                "RouteConfig.link_sources must be >= 0, link_fanout and title_leaves >= 1")
         _check(self.lexical_leaves >= 0, f"RouteConfig.lexical_leaves must be >= 0, got {self.lexical_leaves}")
+        _check(self.flat_keep >= 0, f"RouteConfig.flat_keep must be >= 0, got {self.flat_keep}")
         _check(0 <= self.excerpt_share <= 1 and self.excerpt_top >= 0 and 0 < self.excerpt_fill <= 1,
                f"RouteConfig.excerpt_share must be in [0, 1], excerpt_top >= 0 and excerpt_fill in (0, 1], got "
                f"{self.excerpt_share}, {self.excerpt_top} and {self.excerpt_fill}")

@@ -13,7 +13,9 @@ leaves kept by
 - ``route+rrf wW`` (``--weights``): the same with the route's reciprocal rank weighted W;
 - ``rescueK`` (``--rescue``): the route's kept leaves ranked by its score, after the K best
   flat-hybrid leaves it did not keep, filling the budget (K = 0 refills the route's own leaves);
-- ``beamB`` (``--beams``): the route with beam width B.
+- ``beamB`` (``--beams``): the route with beam width B;
+- ``KEY=V,...`` (``--configs``): the route with these :class:`h2mt.RouteConfig` fields changed
+  (``flat_fusion=1``, ``flat_fusion=1,flat_keep=1``).
 
 Prints each share and its paired difference with ``route`` (bootstrap 95% interval). No generator
 is loaded.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 WHOLE = {"bash": "bash", "postgres": "postgres-docs", "python": "python-docs"}  # as answer_eval --whole-docs
@@ -47,11 +50,12 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs="*", default=[], help="route+rrf with these route weights")
     ap.add_argument("--rescue", type=int, nargs="*", default=[], help="the route plus its K best missed flat leaves")
     ap.add_argument("--beams", type=int, nargs="*", default=[], help="the route with these beam widths")
+    ap.add_argument("--configs", nargs="*", default=[], help="the route with these RouteConfig changes: KEY=V,...")
     args = ap.parse_args()
 
     views: dict[str, GroupView] = {}
     names = ["route", "dense", "bm25", "rrf", "route+rrf", *(f"route+rrf w{w:g}" for w in args.weights),
-             *(f"rescue{k}" for k in args.rescue), *(f"beam{b}" for b in args.beams)]
+             *(f"rescue{k}" for k in args.rescue), *(f"beam{b}" for b in args.beams), *args.configs]
     hits: dict[str, list[float]] = {k: [] for k in names}
     for path in args.files:
         for line in Path(path).read_text(encoding="utf-8").splitlines():
@@ -76,6 +80,9 @@ def main() -> None:
             for b in args.beams:
                 chosen[f"beam{b}"] = [s.node for s in v.eng.route(q["question"], budget=args.budget,
                                                                     beam_width=b).kept]
+            for spec in args.configs:
+                cfg = replace(v.eng.route_config(budget=args.budget), **_changes(spec))
+                chosen[spec] = [s.node for s in v.eng.route(q["question"], cfg).kept]
             for name, nodes in chosen.items():
                 hits[name].append(float(evidence_kept(q["evidence"], "\n".join(x.text for x in nodes))))
     total = len(hits["route"])
@@ -83,6 +90,15 @@ def main() -> None:
         d, lo, hi = bootstrap_ci([b - a for a, b in zip(hits["route"], h, strict=True)])
         print(f"{name:10s} evidence kept {sum(h) / total:.3f}; - route {d:+.3f} ({lo:+.3f} to {hi:+.3f}) "  # noqa: T201
               f"over {total} questions at {args.budget} tokens")
+
+
+def _changes(spec: str) -> dict[str, float]:
+    """``"flat_keep=1,mmr=0.1"`` -> {"flat_keep": 1, "mmr": 0.1}."""
+    out: dict[str, float] = {}
+    for item in spec.split(","):
+        key, value = item.split("=")
+        out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+    return out
 
 
 def route_ranks(view, kept):

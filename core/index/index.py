@@ -104,6 +104,13 @@ class Index:
 
         return np.array([n.kind == NodeKind.LEAF for n in self.nodes], dtype=bool)
 
+    @cached_property
+    def leaf_ids(self) -> np.ndarray:
+        """(L,) the node ids of the leaves, in document order."""
+        import numpy as np
+
+        return np.flatnonzero(self.leaf_mask)
+
     def leaves(self) -> list[Node]:
         """All leaves in document order."""
         return [n for n in self.nodes if n.kind == NodeKind.LEAF]

@@ -53,6 +53,7 @@ from ..index.index import Index
 from ..index.lexical import analyze
 from ..types import Node, NodeKind, RouteResult, ScoredNode
 from .excerpt import QuestionTerms, excerpt
+from .fusion import flat_ranks, fuse_flat, protected
 from .select import Excerpter, select_leaves
 
 if TYPE_CHECKING:
@@ -173,6 +174,7 @@ class _Search:
         self.pool_tokens = 0
         self.pruned: list[tuple[float, int]] = []  # max-heap via negated scores
         self.scored = 0
+        self.lifted: set[int] = set()  # leaves whose pool score a title, link or option lift raised
 
     def descend(self, frontier: list[int]) -> None:
         """Beam search from ``frontier`` down to the leaves."""
@@ -235,6 +237,8 @@ class _Search:
                 self.pool_tokens += self.index.nodes[c].tokens
             if old is None or s > old:
                 self.pool[c] = s
+                if s > self.score[c]:
+                    self.lifted.add(c)
 
     def pull_up(self) -> None:
         """The best leaves by leaf-level BM25 join the pool, scored like any leaf: their fused score with
@@ -397,6 +401,17 @@ class _Search:
             take(i)
         self.pool = out
 
+    def fuse_flat(self, select: Callable[[dict[int, float]], list[ScoredNode]]) -> None:
+        """Re-rank the pool with flat search (:mod:`h2mt.query.fusion`): the leaves ``select`` would keep stay
+        first when lifted or among the ``flat_keep`` best, the rest go by reciprocal-rank fusion of the pool's
+        order with every leaf's flat cosine and BM25 ranks."""
+        if len(self.pool) < 2:
+            return
+        sc, cfg = self.scorer, self.cfg
+        kept = [k.node.id for k in sorted(select(self.pool), key=lambda k: (-k.score, k.node.id))]
+        dense, lexical = flat_ranks(self.index, sc.query_emb, sc.lex_cols, sc.lex_weights, cfg.bm25_k1, cfg.bm25_b)
+        self.pool = fuse_flat(self.pool, protected(kept, self.lifted, cfg.flat_keep), dense, lexical)
+
     def backfill(self, need: float) -> None:
         """Reopen the best pruned branches until the pool holds ``need`` tokens."""
         while self.pool_tokens < need and self.pruned:
@@ -482,7 +497,12 @@ def route(
     search.rerank(every=every)
     excerpter = _excerpter(index, question, cfg, relevance, *([search.pool] if every else []))
     fill = min(cfg.excerpt_fill, cfg.list_fill) if every else cfg.excerpt_fill
-    kept = select_leaves(index.nodes, search.pool, cfg.budget, cfg.min_score, excerpter, fill)
+    def select(pool: dict[int, float]) -> list[ScoredNode]:
+        return select_leaves(index.nodes, pool, cfg.budget, cfg.min_score, excerpter, fill)
+
+    if cfg.flat_fusion:
+        search.fuse_flat(select)
+    kept = select(search.pool)
     if not kept:
         smallest = min(index.nodes[i].tokens for i in search.pool)
         raise BudgetError(
