@@ -161,9 +161,9 @@ class RouteConfig:
     title_agreement: bool = True
     lexical_leaves: int = 8  # best leaves by leaf-level BM25 that join the candidates whatever their branch (0 = off)
     # the candidates ranked again by reciprocal-rank fusion of the route's order with flat cosine and flat BM25
-    # ranks of every leaf (query/fusion.py); the route's ``flat_keep`` best and its lifted leaves stay first
-    flat_fusion: bool = False
-    flat_keep: int = 2
+    # ranks of every leaf (query/fusion.py); the ``flat_keep`` best leaves of the route's own selection stay first
+    flat_fusion: bool = True
+    flat_keep: int = 3
     # re-ranking of the candidates before selection (query/routing.py, _Search.rerank):
     novelty: float = 0.6  # a leaf's score shrinks by this times the share of its question terms already held
     mmr: float = 0.2  # a leaf's score drops by this times its best cosine with the leaves ranked before it

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from h2mt import H2MT, ChunkConfig, H2MTConfig, RouteConfig
-from h2mt.query.fusion import RRF_K, flat_ranks, fuse_flat, fused_order, protected
+from h2mt.query.fusion import RRF_K, flat_ranks, fuse_flat, fused_order
 
 from tests.test_route_evidence import _nested
 
@@ -39,12 +39,11 @@ def test_fused_order_lets_both_flat_ranks_outvote_the_route():
     assert fused_order(pool, d, lex) == sorted(score, key=lambda c: -score[c])
 
 
-def test_protected_leaves_stay_first_and_scores_keep_their_scale():
+def test_the_first_leaves_stay_first_and_scores_keep_their_scale():
     pool = {3: 0.9, 5: 0.7, 8: 0.5, 9: 0.1}
     flat = _ranks([9, 8, 5, 3], 10)
-    assert protected([3, 5, 8], lifted={8}, keep=1) == [3, 8]
     out = fuse_flat(pool, [3, 8], flat, flat)
-    assert list(out) == [3, 8, 9, 5]  # the protected leaves, then flat search's order of the rest
+    assert list(out) == [3, 8, 9, 5]  # the leaves kept first, then flat search's order of the rest
     assert sorted(out.values(), reverse=True) == list(out.values()) == sorted(pool.values(), reverse=True)
     assert list(fuse_flat(pool, [], flat, flat)) == [9, 8, 5, 3]
 
@@ -76,7 +75,7 @@ def test_flat_ranks_rank_every_leaf_by_its_own_cosine_and_bm25(eng, encoder):
 def test_protecting_every_kept_leaf_keeps_the_route(eng, q):
     """With ``flat_keep`` at least the number of kept leaves the fusion only re-orders what the route leaves out."""
     base = RouteConfig(budget=120, excerpt_share=0.0)
-    off = eng.route(q, base)
+    off = eng.route(q, replace(base, flat_fusion=False))
     on = eng.route(q, replace(base, flat_fusion=True, flat_keep=len(off.kept)))
     assert [(k.node.id, k.score) for k in on.kept] == [(k.node.id, k.score) for k in off.kept]
 

@@ -10,9 +10,9 @@ Flat search ranks each leaf by its own text only. :func:`fuse_flat` re-orders th
    leaf-level BM25 (the index's own lexical statistics, query terms' postings only);
 2. :func:`fused_order`: each pool leaf scores ``1/(k + its rank in the route's pool)`` plus the same
    for its two flat ranks (k = :data:`RRF_K`), best first;
-3. :func:`protected`: leaves the route itself would keep stay ahead of that order when a title,
-   link or option lift raised them (a flat rank knows nothing of a bridge entity that a link
-   followed, or of the section a question names), or when they are its ``flat_keep`` best;
+3. the ``flat_keep`` best leaves the route itself would keep stay ahead of that order: a leaf
+   that a title or a link lifted (the section a question names, the bridge entity of a multi-hop
+   question) usually ranks there, and a flat rank knows nothing of either;
 4. the pool's scores are handed out again in the new order (the i-th leaf of the order gets the
    pool's i-th best score), so scores keep the route's scale and stay non-increasing in it.
 
@@ -22,7 +22,7 @@ missed flat leaves loses more evidence than it finds; docs/benchmarks.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..index.index import Index
 
-__all__ = ["RRF_K", "flat_ranks", "fused_order", "protected", "fuse_flat"]
+__all__ = ["RRF_K", "flat_ranks", "fused_order", "fuse_flat"]
 
 RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al., 2009); h2mt bench's rrf baseline uses the same
 
@@ -73,15 +73,8 @@ def fused_order(pool: Mapping[int, float], dense: np.ndarray, lexical: np.ndarra
     return sorted(fused, key=lambda c: (-fused[c], c))
 
 
-def protected(kept: list[int], lifted: Iterable[int], keep: int) -> list[int]:
-    """Of ``kept`` (the leaves the route would keep, best first): the ``keep`` best and those a lift raised,
-    in that order."""
-    lifted = set(lifted)
-    return [c for i, c in enumerate(kept) if i < keep or c in lifted]
-
-
 def fuse_flat(pool: Mapping[int, float], first: list[int], dense: np.ndarray, lexical: np.ndarray) -> dict[int, float]:
-    """``pool`` re-scored: the ``first`` leaves (:func:`protected`) in their order, then the rest by
+    """``pool`` re-scored: the ``first`` leaves in their order, then the rest by
     :func:`fused_order`; the i-th leaf gets the pool's i-th best score."""
     head = [c for c in first if c in pool]
     taken = set(head)

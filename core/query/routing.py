@@ -29,7 +29,10 @@ leaves that fit the budget are kept. A leaf that no longer fits what is left of 
 was among the ``excerpt_top`` best before the re-ranking, is kept as an excerpt instead of being
 skipped: its sentences holding at least ``excerpt_share`` of the question's terms (idf-weighted),
 when they fit (:mod:`h2mt.query.excerpt`; ``excerpt_fill`` < 1 also cuts a leaf that would take more
-than that share of what is left). Scores are higher-is-better.
+than that share of what is left). With ``flat_fusion`` the re-ranked pool is ordered once more
+before selection (:mod:`h2mt.query.fusion`): the ``flat_keep`` best leaves the route would keep stay first,
+and the rest go by reciprocal-rank fusion of the route's order with every leaf's flat cosine and flat BM25
+ranks, so a leaf whose own text matches best is not lost to its section's weak aggregate. Scores are higher-is-better.
 
 With ``RouteConfig.memory_weight`` w > 0 every node score becomes ``(1 - w) * fused + w * mem``,
 where ``mem`` is HMT's memory-search similarity cos(S_q W_q, M W_k) between the question's
@@ -53,7 +56,7 @@ from ..index.index import Index
 from ..index.lexical import analyze
 from ..types import Node, NodeKind, RouteResult, ScoredNode
 from .excerpt import QuestionTerms, excerpt
-from .fusion import flat_ranks, fuse_flat, protected
+from .fusion import flat_ranks, fuse_flat
 from .select import Excerpter, select_leaves
 
 if TYPE_CHECKING:
@@ -174,7 +177,6 @@ class _Search:
         self.pool_tokens = 0
         self.pruned: list[tuple[float, int]] = []  # max-heap via negated scores
         self.scored = 0
-        self.lifted: set[int] = set()  # leaves whose pool score a title, link or option lift raised
 
     def descend(self, frontier: list[int]) -> None:
         """Beam search from ``frontier`` down to the leaves."""
@@ -237,8 +239,6 @@ class _Search:
                 self.pool_tokens += self.index.nodes[c].tokens
             if old is None or s > old:
                 self.pool[c] = s
-                if s > self.score[c]:
-                    self.lifted.add(c)
 
     def pull_up(self) -> None:
         """The best leaves by leaf-level BM25 join the pool, scored like any leaf: their fused score with
@@ -402,15 +402,15 @@ class _Search:
         self.pool = out
 
     def fuse_flat(self, select: Callable[[dict[int, float]], list[ScoredNode]]) -> None:
-        """Re-rank the pool with flat search (:mod:`h2mt.query.fusion`): the leaves ``select`` would keep stay
-        first when lifted or among the ``flat_keep`` best, the rest go by reciprocal-rank fusion of the pool's
-        order with every leaf's flat cosine and BM25 ranks."""
+        """Re-rank the pool with flat search (:mod:`h2mt.query.fusion`): the ``flat_keep`` best leaves that
+        ``select`` keeps stay first, the rest go by reciprocal-rank fusion of the pool's order with every
+        leaf's flat cosine and BM25 ranks."""
         if len(self.pool) < 2:
             return
         sc, cfg = self.scorer, self.cfg
         kept = [k.node.id for k in sorted(select(self.pool), key=lambda k: (-k.score, k.node.id))]
         dense, lexical = flat_ranks(self.index, sc.query_emb, sc.lex_cols, sc.lex_weights, cfg.bm25_k1, cfg.bm25_b)
-        self.pool = fuse_flat(self.pool, protected(kept, self.lifted, cfg.flat_keep), dense, lexical)
+        self.pool = fuse_flat(self.pool, kept[: cfg.flat_keep], dense, lexical)
 
     def backfill(self, need: float) -> None:
         """Reopen the best pruned branches until the pool holds ``need`` tokens."""
