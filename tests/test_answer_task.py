@@ -113,22 +113,9 @@ def test_auto_is_the_default_and_resolves_everywhere():
     ("FUNCNEST.", "If set, FUNCNEST defines a maximum function nesting level.", True),
     ("the maximum nesting level", "FUNCNEST defines a maximum function nesting level.", True),
     ("", "anything", False),
-    (":", "If the first character of optstring is a colon, silent error reporting is used.", True),
-    ("-", "A word preceded by a dash is excluded.", True),
-    (":", "Options are separated by blanks.", False),
-    (";", "If the first character of optstring is a colon, silent error reporting is used.", False),
 ])
 def test_supported_by(answer, context, supported):
     assert supported_by(answer, context) is supported
-
-
-@pytest.mark.parametrize("reply", [":", "`:`", " ‘:’ "])
-def test_a_lone_mark_answers_a_question_asking_for_a_character(reply):
-    """A colon or a semicolon on its own is the answer when a character is asked for, and no answer otherwise."""
-    cfg = PrefillConfig()
-    asked = "To silence getopts' error messages, what character do I put at the very start of the optstring?"
-    assert clean_answer(reply, asked, cfg) == ":"
-    assert clean_answer(reply, "What is the default value of PS2?", cfg) == NOT_FOUND
 
 
 @pytest.mark.parametrize("text, question, reason", [

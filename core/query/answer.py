@@ -46,7 +46,6 @@ from collections.abc import Mapping, Sequence
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
 from .evidence import rank_sentences, split_sentences
-from .symbols import asks_for_symbol
 from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
@@ -145,9 +144,6 @@ def _offers_a_choice(question: str) -> bool:
     return re.search(r"\bor\b|\bwhether\b", question, flags=re.IGNORECASE) is not None
 
 
-_LONE_MARK = re.compile(r"[.,;:!?]{1,2}")  # a punctuation mark on its own: an answer only when a symbol is asked for
-
-
 def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
     """The answer's text from the generated ``text`` for ``question`` under ``cfg`` (module docstring;
     ``task="auto"`` is resolved for ``question`` first)."""
@@ -162,8 +158,6 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
     if not content:
         if out.strip(_QUOTES + " .,;:!"):  # a symbol is an answer: ‘> ’, ||, ~
             return out
-        if _LONE_MARK.fullmatch(out.strip(_QUOTES + " ")) and asks_for_symbol(question):
-            return out.strip(_QUOTES + " ")  # ":" for "what character do I put at the start of optstring?"
         return NOT_FOUND if text.strip() else ""
     if content <= asked and not _offers_a_choice(question):
         return NOT_FOUND
@@ -250,19 +244,10 @@ def _lower_ok(text: str) -> bool:
                                                "according", "by", "after", "before", "once", "unless"}
 
 
-_MARK_NAMES = {":": ("colon",), ";": ("semicolon",), ",": ("comma",), ".": ("period", "dot", "full stop"),
-               "!": ("exclamation point", "exclamation mark", "bang"), "?": ("question mark",),
-               "-": ("hyphen", "dash", "minus sign"), "*": ("asterisk", "star"), "#": ("hash", "pound sign"),
-               "&": ("ampersand",), "|": ("vertical bar", "pipe character"), "~": ("tilde",), "^": ("caret",),
-               "/": ("slash",), "\\": ("backslash",), "_": ("underscore",), "@": ("at sign",)}
-"""A punctuation mark as the docs spell it out in words: a mark answered is supported by its name."""
-
-
 def supported_by(answer: str, context: str) -> bool:
     """Whether a short ``answer`` is in the kept ``context``: verbatim as whole words (quotes and a
     final period dropped, case ignored; a symbol such as ``> `` or ``$?`` too; a number also as
-    its word, "3" as "three", and a mark as its name, ":" as "colon"), or by at least
-    :data:`SUPPORT_SHARE` of its content words."""
+    its word, "3" as "three"), or by at least :data:`SUPPORT_SHARE` of its content words."""
     a = answer.strip().rstrip(".").strip(_QUOTES + " ")
     if not a:
         return False
@@ -270,8 +255,6 @@ def supported_by(answer: str, context: str) -> bool:
         return True
     if a.isdigit() and int(a) < len(_NUMBER_WORDS) and _verbatim(_NUMBER_WORDS[int(a)], context):
         return True  # "3" for "The default is three."
-    if any(_verbatim(name, context) for name in _MARK_NAMES.get(a, ())):
-        return True  # ":" for "If the first character of optstring is a colon..."
     words = [w for _, _, w in _spans(a) if w not in STOP_WORDS]
     if not words:
         return False
