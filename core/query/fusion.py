@@ -30,18 +30,18 @@ if TYPE_CHECKING:
 
     from ..index.index import Index
 
-__all__ = ["RRF_K", "flat_ranks", "fused_order", "fuse_flat"]
+__all__ = ["RRF_K", "ranks", "flat_ranks", "fused_order", "fuse_flat"]
 
-RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al., 2009); h2mt bench's rrf baseline uses the same
+RRF_K = 60  # reciprocal-rank fusion constant (Cormack et al., 2009); h2mt bench's rrf baseline uses it too
 
 
-def _ranks(scores: np.ndarray) -> np.ndarray:
+def ranks(scores: np.ndarray) -> np.ndarray:
     """(L,) rank of each score, 0 = highest; ties by position."""
     import numpy as np
 
-    ranks = np.empty(len(scores), dtype=np.int64)
-    ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
-    return ranks
+    out = np.empty(len(scores), dtype=np.int64)
+    out[np.argsort(-np.asarray(scores), kind="stable")] = np.arange(len(scores))
+    return out
 
 
 def flat_ranks(index: Index, query_emb: np.ndarray, lex_cols: Any, lex_weights: np.ndarray,
@@ -59,8 +59,8 @@ def flat_ranks(index: Index, query_emb: np.ndarray, lex_cols: Any, lex_weights: 
             bm25[holding] = index.lexical.scores(lex_cols, lex_weights, leaves[holding].tolist(), k1, b)
     dense = np.full(len(index.nodes), -1, dtype=np.int64)
     lexical = np.full(len(index.nodes), -1, dtype=np.int64)
-    dense[leaves] = _ranks(cosine)
-    lexical[leaves] = _ranks(bm25)
+    dense[leaves] = ranks(cosine)
+    lexical[leaves] = ranks(bm25)
     return dense, lexical
 
 

@@ -497,6 +497,7 @@ def route(
     search.rerank(every=every)
     excerpter = _excerpter(index, question, cfg, relevance, *([search.pool] if every else []))
     fill = min(cfg.excerpt_fill, cfg.list_fill) if every else cfg.excerpt_fill
+
     def select(pool: dict[int, float]) -> list[ScoredNode]:
         return select_leaves(index.nodes, pool, cfg.budget, cfg.min_score, excerpter, fill)
 

@@ -17,12 +17,11 @@ import time
 from typing import Any
 
 from ...index.lexical import query_terms
+from ...query.fusion import RRF_K, ranks
 from ...types import Node
 from .base import GroupView, MethodBase, Selection, nodes_selection
 
 __all__ = ["FullContext", "Truncation", "BM25TopK", "DenseTopK", "RRFTopK", "RRF_K", "flat_scores", "rrf"]
-
-RRF_K = 60  # reciprocal-rank fusion constant of the hybrid baseline
 
 
 class FullContext(MethodBase):
@@ -111,9 +110,7 @@ def rrf(*scores: Any) -> Any:
 
     fused = np.zeros(len(scores[0]))  # (L,)
     for s in scores:
-        ranks = np.empty(len(s))
-        ranks[np.argsort(-np.asarray(s), kind="stable")] = np.arange(len(s))
-        fused += 1.0 / (RRF_K + ranks)
+        fused += 1.0 / (RRF_K + ranks(s))
     return fused
 
 
