@@ -28,9 +28,26 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def build_assets(root: Path) -> tuple[Path, Path]:
-    """(tiny model folder, index file) under ``root``."""
+def never_ending(model: Path) -> None:
+    """Zero the output rows of the tiny model's end tokens: their logit is always 0 while the largest
+    of the other logits is positive, so greedy decoding runs to ``max_tokens`` and a test can keep the
+    generator busy for as long as it needs (the random weights otherwise end the answer after ~90 tokens)."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model)
+    path = model / "model.safetensors"
+    weights = load_file(path)
+    for name in ("<|im_end|>", "<|endoftext|>"):
+        weights["lm_head.weight"][tok.convert_tokens_to_ids(name)] = 0.0
+    save_file(weights, path, metadata={"format": "pt"})
+
+
+def build_assets(root: Path, endless: bool = False) -> tuple[Path, Path]:
+    """(tiny model folder, index file) under ``root``; ``endless``: a model that never ends its answer."""
     model = make_tiny_model_dir(root / "tiny")
+    if endless:
+        never_ending(model)
     for name, key in (("config.json", "max_position_embeddings"), ("tokenizer_config.json", "model_max_length")):
         conf = json.loads((model / name).read_text())  # rotary positions: a longer window needs no new weights,
         conf[key] = LONG_CONTEXT  # and lets a test keep the generator busy for seconds
@@ -46,8 +63,8 @@ class Server:
     """``h2mt serve`` in a subprocess; its stderr (uvicorn and the access log) goes to ``log``."""
 
     def __init__(self, root: Path, *args: str, tiny_model: bool = True, env: dict[str, str] | None = None,
-                 name: str = "server") -> None:
-        tiny, index = build_assets(root)
+                 name: str = "server", endless: bool = False) -> None:
+        tiny, index = build_assets(root, endless)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = root / f"{name}-{self.port}.log"

@@ -23,7 +23,7 @@ EXTRA = {"task": "chat"}  # a plain chat turn: the tiny model's reply is not cut
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     srv = Server(root, "--queue", "0", "--api-key-env", "H2MT_TEST_KEY", "--timeout", "60",
-                 env={"H2MT_TEST_KEY": KEY})
+                 env={"H2MT_TEST_KEY": KEY}, endless=True)  # a stream lasts until its max_tokens
     srv.wait_ready()
     yield srv
     assert srv.stop() == 0
@@ -193,7 +193,7 @@ def _metric(server, name: str) -> float:
 def test_past_the_queue_bound_is_429_then_a_dropped_stream_frees_the_slot(server):
     rejected = _metric(server, "h2mt_rejected_total")
     cancelled = _metric(server, 'h2mt_generations_cancelled_total{reason="disconnect"}')
-    c, resp, lines = _start_stream(server, max_tokens=2000)  # ~1000 tokens, many seconds, of generation if left alone
+    c, resp, lines = _start_stream(server, max_tokens=2000)  # 2000 tokens, many seconds, of generation if left alone
     busy = httpx.post(server.url + "/v1/chat/completions", headers=_auth(),
                       json={"model": "manual", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]})
     assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
