@@ -44,6 +44,7 @@ from .query.entries import (
     option_sentence,
     sentence_default,
     stated_default,
+    whole_entries,
 )
 from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
 from .query.generate import Generation, generate
@@ -629,8 +630,9 @@ class H2MT:
                 short and is_lookup(question)):
             return None
         before = [self._leaf_before(s.node) for s in kept]
+        lead = lead_passage(question, kept, signals.similarity(kept), signals.likelihood(kept)) if describes else None
+        kept = whole_entries(kept, *self._neighbours(kept))  # entries cut by a leaf boundary, whole
         if describes:
-            lead = lead_passage(question, kept, signals.similarity(kept), signals.likelihood(kept))
             found = described_entries(question, kept, before, lead)
             if not found:
                 return None
@@ -682,14 +684,22 @@ class H2MT:
         same = 0 <= node.id < len(nodes) and nodes[node.id].path == node.path and nodes[node.id].kind == node.kind
         return nodes[node.id].text if same else node.text
 
-    def _leaf_before(self, node: Node) -> str | None:
-        """The text of the leaf right before ``node`` under the same parent (``None``: none)."""
+    def _own(self, node: Node) -> bool:
+        """Whether ``node`` is a whole leaf of this index (not an excerpt, not a node of another index)."""
         nodes = self.index.nodes
-        if not 0 <= node.parent < len(nodes) or not 0 <= node.id < len(nodes):
-            return None
-        siblings = nodes[node.parent].children
-        at = siblings.index(node.id) if node.id in siblings else 0
-        return (nodes[siblings[at - 1]].text or None) if at > 0 else None
+        return 0 <= node.id < len(nodes) and nodes[node.id].path == node.path and nodes[node.id].text == node.text
+
+    def _leaf_before(self, node: Node) -> str | None:
+        """The text of the leaf right before ``node`` in its section (``None``: none)."""
+        near = self.index.next_leaf(node.id, -1) if 0 <= node.id < len(self.index.nodes) else None
+        return (near.text or None) if near is not None else None
+
+    def _neighbours(self, kept: Sequence[ScoredNode]) -> tuple[list[str | None], list[str | None]]:
+        """For each kept leaf that is its index leaf whole, the text of the leaf right before and
+        right after it in its section (``None``: none, or the kept leaf is an excerpt), for
+        :func:`h2mt.query.entries.whole_entries`."""
+        near = [[self.index.next_leaf(s.node.id, d) if self._own(s.node) else None for d in (-1, 1)] for s in kept]
+        return ([(b.text or None) if b else None for b, _ in near], [(a.text or None) if a else None for _, a in near])
 
     async def aroute(self, question: str, *, budget: int | None = None, beam_width: int | None = None) -> RouteResult:
         """:meth:`route` without blocking the event loop."""

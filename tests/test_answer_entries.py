@@ -5,7 +5,7 @@ opening sentences, a value of X is read from X's entry alone."""
 from __future__ import annotations
 
 import pytest
-from h2mt import H2MT, H2MTConfig, PrefillConfig
+from h2mt import H2MT, ChunkConfig, H2MTConfig, PrefillConfig
 from h2mt.query.entries import (
     Entry,
     asks_for_default,
@@ -20,6 +20,7 @@ from h2mt.query.entries import (
     sentence_default,
     split_entries,
     stated_default,
+    whole_entries,
 )
 from h2mt.types import Node, NodeKind, ScoredNode
 
@@ -222,6 +223,7 @@ def test_the_kind_noun_after_a_subject_names_no_entry():
     ("If set to ‘audible’ (the default), Readline rings the bell. If set to ‘none’, it never does.", "‘audible’"),
     ("The default value is ~/.bash_history.", "~/.bash_history"),
     ("The default is three.", "three"),
+    ("By default, this variable is set to ‘off’.", "‘off’"),
     ("The default is 100 connections, but might be less if the kernel will not support it.", "100 connections"),
     ("Return an iterator whose start defaults to 0.", "0"),
     ("The default is to use the setting of the operating system for everything that matters.", ""),  # a sentence
@@ -369,3 +371,64 @@ def test_a_detail_the_question_asks_beyond_the_entry_gets_the_entry_sentence_on_
     assert detail_sentence(e, [SKIP], q, shown).startswith("If enabled, Readline does not insert characters")
     assert detail_sentence(e, [SKIP], "What does skip-completed-text do?", shown) == ""  # asks only about the entry
     assert detail_sentence(e, [SKIP], "What does skip-completed-text change for the cursor?", SKIP.node.text) == ""
+
+
+READLINE_A = ("enable-keypad\n\nWhen set to ‘on’, Readline will try to enable the application keypad.\n\n"
+              "horizontal-scroll-mode\n\nThis variable can be set to either ‘on’ or ‘off’.")
+READLINE_B = ("Setting it to ‘on’ means that the text of the lines being edited will scroll horizontally. "
+              "By default, this variable is set to ‘off’.\n\ninput-meta\n\nIf set to ‘on’, Readline will enable "
+              "eight-bit input.")
+
+
+def test_an_entry_cut_by_a_leaf_boundary_is_made_whole_from_either_side():
+    path = ("Bash", "8.3.1 Readline Init File Syntax", "Variable Settings")
+    a, b = _leaf(READLINE_A, path, 0), _leaf(READLINE_B, path, 1)
+    (joined_b,) = whole_entries([b], before=[READLINE_A])
+    assert joined_b.node.text.startswith("horizontal-scroll-mode\nThis variable can be set to either ‘on’ or ‘off’.\n"
+                                         "Setting it to ‘on’")
+    assert joined_b.node.tokens > b.node.tokens and (joined_b.node.id, joined_b.score) == (b.node.id, b.score)
+    e = next(e for e in split_entries([joined_b]) if e.keys == ("horizontal-scroll-mode",))
+    assert stated_default(e, [joined_b]) == "‘off’"
+    assert [e.keys[0] for e in split_entries([b])] == ["input-meta"]  # alone, the cut entry has no name
+    (joined_a,) = whole_entries([a], after=[READLINE_B])  # the rest, up to the next leaf's first term line
+    assert joined_a.node.text.endswith("By default, this variable is set to ‘off’.") and "input-meta" not in \
+        joined_a.node.text
+    assert stated_default(split_entries([joined_a])[-1], [joined_a]) == "‘off’"
+
+
+def test_a_leaf_with_nothing_cut_is_returned_as_it_is():
+    path = ("Bash", "Variable Settings")
+    starts_with_term = _leaf(READLINE_A, path)
+    assert whole_entries([starts_with_term], before=[READLINE_B])[0] is starts_with_term  # it starts at a term
+    assert whole_entries([SHOPT], before=[None], after=[None])[0] is SHOPT  # no neighbours
+    prose = _leaf("Readline is customized by putting commands in an init file.", ("Bash", "8.3 Readline Init File"))
+    assert whole_entries([prose], after=[READLINE_B])[0] is prose  # no entry of its own runs to its end
+
+
+def test_a_default_in_the_leaf_after_its_entrys_term_is_quoted(tmp_path, encoder, counter):
+    doc = ("# Readline\n\n## Variable Settings\n\n" + "\n\n".join(
+        f"{name}\n\n{text}" for name, text in (
+            ("bell-style", "Controls what happens when Readline wants to ring the terminal bell. If set to ‘none’, "
+                           "Readline never rings the bell."),
+            ("comment-begin", "The string to insert at the beginning of the line when the insert-comment command is "
+                              "executed."),
+            ("enable-keypad", "When set to ‘on’, Readline will try to enable the application keypad when it is "
+                              "called. Some systems need this to enable the arrow keys."),
+            ("horizontal-scroll-mode", "This variable can be set to either ‘on’ or ‘off’. Setting it to ‘on’ means "
+                                       "that the text of the lines being edited will scroll horizontally on a single "
+                                       "screen line when they are longer than the width of the screen, instead of "
+                                       "wrapping onto a new screen line. By default, this variable is set to ‘off’."),
+            ("input-meta", "If set to ‘on’, Readline will enable eight-bit input."))))
+    (tmp_path / "readline.md").write_text(doc, encoding="utf-8")
+    cfg = H2MTConfig(chunk=ChunkConfig(max_tokens=60, min_tokens=8), prefill=PrefillConfig(task="auto"))
+    be = ScriptedBackend("on")  # what a small model reads in the cut entry's first sentence
+    eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
+    leaves = eng.index.leaves()
+    rest = next(n for n in leaves if "By default, this variable is set to ‘off’." in n.text)
+    assert "horizontal-scroll-mode" not in rest.text  # the premise: the entry is cut by a leaf boundary
+    start = eng.index.next_leaf(rest.id, -1)
+    assert start is not None and "horizontal-scroll-mode" in start.text and eng.index.next_leaf(start.id) == rest
+    ans = eng.answer("My long lines wrap; unless I change it, what is the default of horizontal-scroll-mode?",
+                     budget=400)
+    assert ans.text == "‘off’" and be.calls == 0
+    assert "the default stated in horizontal-scroll-mode's entry" in str(ans.accounting.task_reason)

@@ -111,6 +111,19 @@ class Index:
 
         return np.flatnonzero(self.leaf_mask)
 
+    def next_leaf(self, node_id: int, step: int = 1) -> Node | None:
+        """The leaf ``step`` places after leaf ``node_id`` in document order (``step=-1``: the one
+        before) when it is of the same document and under the same heading path (a long section is
+        cut into leaves, which may sit under different groups); ``None`` otherwise."""
+        import numpy as np
+
+        ids = self.leaf_ids  # (L,) ascending
+        at = int(np.searchsorted(ids, node_id))
+        if at >= len(ids) or ids[at] != node_id or not 0 <= at + step < len(ids):
+            return None
+        node, near = self.nodes[node_id], self.nodes[int(ids[at + step])]
+        return near if near.doc == node.doc and near.path == node.path else None
+
     def leaves(self) -> list[Node]:
         """All leaves in document order."""
         return [n for n in self.nodes if n.kind == NodeKind.LEAF]

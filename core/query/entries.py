@@ -8,6 +8,12 @@ A small model reading several neighbouring entries answers with a neighbour's na
 ``maintenance_work_mem``) or explains the wrong entry. Under ``task="auto"`` the engine therefore
 reads the kept text as entries:
 
+0. **Join** (:func:`whole_entries`): a long list of entries is cut into leaves wherever the
+   chunker's token limit falls, often inside an entry (``horizontal-scroll-mode`` / "This variable
+   can be set to either ‘on’ or ‘off’." | "Setting it to ‘on’ means... By default, this variable
+   is set to ‘off’."). A kept leaf that starts inside an entry gets the entry's start from the leaf
+   before it in its section, and a kept leaf whose last entry runs to its end gets the rest from
+   the leaf after it, so that every entry of the kept text is read whole.
 1. **Split** (:func:`split_entries`): every kept leaf is cut into entries at its *terms*, a line
    that is an identifier-like name followed by more text (``cdspell``, ``-f``,
    ``hash [-r] [-p filename] [-dt] [name]``), and the lines before the first term belong to the
@@ -51,8 +57,8 @@ from .routing import command_options
 from .task import plain_question
 from .words import STOP_WORDS, stems
 
-__all__ = ["Entry", "entry_keys", "split_entries", "asks_for_name", "described_entries", "named_entry", "opening",
-           "option_sentence", "detail_sentence",
+__all__ = ["Entry", "entry_keys", "whole_entries", "split_entries", "asks_for_name", "described_entries",
+           "named_entry", "opening", "option_sentence", "detail_sentence",
            "asks_for_default", "stated_default", "sentence_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES",
            "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
@@ -133,6 +139,52 @@ def _is_term(unit: str, following: str | None) -> bool:
     if u[-1] in ".,:;?!" or _NOT_TERM.search(u):
         return False
     return bool(entry_keys(u)) and following.strip()[:1].isupper()
+
+
+def _terms(units: Sequence[str]) -> list[int]:
+    """The indices of the term lines among ``units`` (a leaf's :func:`h2mt.query.evidence.split_sentences`)."""
+    return [j for j in range(len(units)) if _is_term(units[j], units[j + 1] if j + 1 < len(units) else None)]
+
+
+def whole_entries(sources: Sequence[ScoredNode], before: Sequence[str | None] = (),
+                  after: Sequence[str | None] = ()) -> list[ScoredNode]:
+    """The kept leaves with the entries that a leaf boundary cut made whole (module docstring, step 0).
+
+    ``before[i]`` / ``after[i]`` is the text of the leaf right before / after ``sources[i]`` in its
+    section (``None``: none, or ``sources[i]`` is an excerpt, not its whole leaf):
+
+    * a leaf that does not start with a term line, while the leaf before it has one, starts inside
+      that leaf's last entry: the entry's term line and the text after it are put in front;
+    * a leaf whose last entry runs to its end (it has a term line, was given one in front, or its
+      heading names an entry) gets the sentences of the leaf after it up to that leaf's first term
+      line.
+
+    A leaf with nothing to join is returned as it is; a joined one keeps its node id, path and score,
+    with its text and token count grown."""
+    out: list[ScoredNode] = []
+    for i, s in enumerate(sources):
+        units = split_sentences(s.node.text)
+        starts = _terms(units)
+        prev = split_sentences(before[i] or "") if i < len(before) else []
+        nxt = split_sentences(after[i] or "") if i < len(after) else []
+        head: list[str] = []
+        if units and prev and (not starts or starts[0] > 0):  # the leaf starts inside something
+            if _is_term(prev[-1], units[0]):
+                head = [prev[-1]]  # the term line closed the leaf before
+            elif prev_terms := _terms(prev):
+                head = prev[prev_terms[-1]:]  # the last entry of the leaf before runs on into this one
+        title = s.node.path[-1] if s.node.path else ""
+        tail: list[str] = []
+        if nxt and (starts or head or entry_keys(title)):
+            next_terms = _terms(nxt)
+            tail = nxt[:next_terms[0] if next_terms else len(nxt)]
+        if not head and not tail:
+            out.append(s)
+            continue
+        text = "\n".join([*(u.strip() for u in head), s.node.text, *(u.strip() for u in tail)])
+        tokens = max(1, round(s.node.tokens * len(text) / max(1, len(s.node.text))))
+        out.append(ScoredNode(replace(s.node, text=text, tokens=tokens), s.score))
+    return out
 
 
 def split_entries(sources: Sequence[ScoredNode], before: Sequence[str | None] = ()) -> list[Entry]:
@@ -326,6 +378,8 @@ _QUOTED = r"\u2018[^\u2019]+\u2019|'[^']+'|\"[^\"]+\""  # a value in quotes: ‘
 _VALUE = rf"(?P<v>{_QUOTED}|.+?)"
 _DEFAULTS = (
     re.compile(r"\bthe default(?: value| setting)? (?:is|was)\s+" + _VALUE + r"(?=[.;,]\s|[.;,]?$)", re.IGNORECASE),
+    re.compile(r"\bby default,?\s+(?:this|the|it)\b(?:\s+[\w-]+){0,2}?\s+(?:is|are)\s+(?:set to\s+)?" + _VALUE
+               + r"(?=[.;,]\s|[.;,]?$)", re.IGNORECASE),  # "By default, this variable is set to ‘off’."
     re.compile(r"\bdefaults to\s+" + _VALUE + r"(?=[.;,)]\s|[.;,)]?$)", re.IGNORECASE),
     re.compile(rf"(?P<v>{_QUOTED}|\S+)\s*\(the default\)", re.IGNORECASE),
     re.compile(r"\(default:?\s+(?P<v>[^()]+?)\)", re.IGNORECASE),  # "cutoff (default 0.6)"
@@ -353,13 +407,14 @@ def stated_default(entry: Entry, sources: Sequence[ScoredNode], question: str = 
     ‘audible’ (the default), ...", "... which defaults to 0"), as written; empty when it states
     none, or more than one, or one longer than :data:`DEFAULT_MAX_WORDS` words. When ``question``
     asks about a part of the entry ("the default byteorder of int.to_bytes()": words of the
-    entry's text other than its name and "default"/"value"), only a sentence naming that part counts."""
+    entry's text other than its name and "default"/"value"), only a sentence naming that part counts,
+    unless none of those states a default (the words were the user's setting, "my long lines wrap")."""
     units = split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]
     part = stems(question) - stems(" ".join(entry.keys)) - _VALUE_WORDS  # a signature's parameters may be the part
     part &= stems(" ".join(units))
-    if part:
-        units = [u for u in units if part & stems(u)]
-    found = _stated_values(units)
+    found = _stated_values([u for u in units if part & stems(u)]) if part else set()
+    if not found:
+        found = _stated_values(units)
     return found.pop() if len(found) == 1 else ""
 
 
