@@ -15,6 +15,7 @@ from h2mt.query.symbols import (
     asks_for_symbol,
     choose_span,
     evidence_symbols,
+    named_symbols,
     respective_symbol,
     symbol_candidates,
 )
@@ -146,6 +147,29 @@ def test_an_entry_named_by_a_symbol_gives_its_heading():
 def test_the_questions_own_symbol_is_no_candidate():
     row = "x % y\nremainder of x / y\n(2)"
     assert evidence_symbols("Which operator gives the remainder of x / y?", [row]) == ["%"]  # not its "/"
+
+
+@pytest.mark.parametrize("text, named", [
+    ("It is printed as two hexadecimal numbers, separated by a slash; for example, 16/B374D848.", ["/"]),
+    ("Backslash will escape ‘&’ in string; the backslash is removed.", ["\\"]),
+    ("A colon-separated list of directories. Use a semicolon on Windows.", [":", ";"]),
+    ("Lines starting with an at sign or a number sign are comments.", ["@", "#"]),
+    ("The period of the timer, in seconds; a star rating.", []),  # words that also name no mark
+])
+def test_the_symbols_a_text_names_in_words(text, named):
+    assert named_symbols(text) == named
+
+
+def test_a_symbol_the_evidence_names_in_words_is_a_candidate_unless_the_question_names_it():
+    pg = ("The pg_lsn data type can be used to store LSN data. It is printed as two hexadecimal numbers of up to 8 "
+          "digits each, separated by a slash; for example, 16/B374D848.")
+    assert evidence_symbols("When PostgreSQL prints a pg_lsn value, what character separates its two hexadecimal "
+                            "halves?", [pg]) == ["/"]  # not the "/" inside 16/B374D848, a word of its own
+    bash = ("If the patsub_replacement shell option is enabled, any unquoted instances of ‘&’ in string are replaced "
+            "with the matching portion of pattern. Backslash will escape ‘&’ in string; the backslash is removed in "
+            "order to permit a literal ‘&’ in the replacement string.")
+    assert evidence_symbols("With patsub_replacement on, what do I put in front of an ampersand in the replacement to "
+                            "get a literal ampersand?", [bash]) == ["\\"]  # the question names "&": no answer
 
 
 TABLE = ("Operation\n\nResult\n\nx // y\n\nfloored quotient of x and y\n\n(1)\n\n"

@@ -27,8 +27,8 @@ from .prompt import Prompt
 from .task import plain_question
 from .words import stems
 
-__all__ = ["asks_for_symbol", "symbol_candidates", "evidence_symbols", "respective_symbol", "choose_span",
-           "symbol_generation", "MAX_CANDIDATES"]
+__all__ = ["asks_for_symbol", "symbol_candidates", "named_symbols", "evidence_symbols", "respective_symbol",
+           "choose_span", "symbol_generation", "MAX_CANDIDATES"]
 
 SYNTAX_MAX_WORDS = 6  # an entry's syntax line ("set < other") is at most this many words
 MAX_CANDIDATES = 64  # at most this many distinct symbols of the kept text compete (first occurrences first)
@@ -140,6 +140,25 @@ def _in_literal(text: str, s: int, e: int) -> bool:
             and any(c.isalnum() for c in word))
 
 
+# a symbol the text names in words: "separated by a slash", "Backslash will escape ‘&’"
+_SYMBOL_NAMES: dict[str, str] = {
+    "slash": "/", "forward slash": "/", "backslash": "\\", "colon": ":", "semicolon": ";", "comma": ",",
+    "hyphen": "-", "minus sign": "-", "underscore": "_", "ampersand": "&", "asterisk": "*", "tilde": "~",
+    "caret": "^", "circumflex": "^", "vertical bar": "|", "at sign": "@", "at-sign": "@", "number sign": "#",
+    "hash sign": "#", "percent sign": "%", "dollar sign": "$", "exclamation mark": "!", "exclamation point": "!",
+    "question mark": "?", "equals sign": "=", "equal sign": "=", "plus sign": "+", "backquote": "`",
+    "backtick": "`", "back quote": "`", "apostrophe": "'", "double quote": '"',
+}
+_NAMED = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _SYMBOL_NAMES), key=len, reverse=True)) + r")s?\b",
+                    re.IGNORECASE)
+
+
+def named_symbols(text: str) -> list[str]:
+    """The symbols ``text`` names in words, in order of first mention ("separated by a slash" ->
+    ``/``; "Backslash will escape ‘&’" -> ``\\``): documents often write the name, not the mark."""
+    return list(dict.fromkeys(_SYMBOL_NAMES[m.group(1).lower()] for m in _NAMED.finditer(text)))
+
+
 def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] = (),
                      before: Sequence[str | None] = ()) -> list[str]:
     """The symbols a symbol question's answer is chosen from, nearest the evidence first.
@@ -148,8 +167,9 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
     and ``before[i]`` the text of the leaf before it in its section (``None``: none). The sentence
     (or table cell) matching the question best (:func:`h2mt.query.evidence.rank_sentences`; the
     kind of answer asked for, "operator", "special parameter", is not a word of the evidence) gives
-    its symbols; when it pairs several symbols with several descriptions "respectively", only the
-    symbol whose description the question names (:func:`respective_symbol`). When it has none:
+    its symbols, then those it names in words (:func:`named_symbols`: "separated by a slash"); when
+    it pairs several symbols with several descriptions "respectively", only the symbol whose
+    description the question names (:func:`respective_symbol`). When it has none:
 
     1. the line right before it (reference docs name an entry, a table row its operator, before
        describing it; for a leaf's first line, the last line of the leaf before), then the line
@@ -170,7 +190,8 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
     right before it ("set < other" above "Test whether the set is a proper subset of other, that
     is, set <= other and set != other"), the syntax line's symbols are the candidates: the entry
     explains its operator with others. A symbol the question itself writes ("the remainder of
-    x / y") is never a candidate. Empty when no sentence shares a word with the question."""
+    x / y", "a literal ampersand") is never a candidate. Empty when no sentence shares a word with the
+    question."""
     # "operator" names no evidence; "wildcard" or "separator" may ("uses _ and % as wildcard characters")
     ranked = rank_sentences(re.sub(_KIND_NOUNS, " ", question, flags=re.IGNORECASE), texts)
     if not ranked or ranked[0].score <= 0:
@@ -181,17 +202,19 @@ def evidence_symbols(question: str, texts: Sequence[str], titles: Sequence[str] 
     prev = units[best.index - 1] if best.index > 0 else (earlier[-1] if earlier else "")
     after = units[best.index + 1] if best.index + 1 < len(units) else ""
     near = (after, prev) if best.text.rstrip().endswith(":") else (prev, after)
-    asked = set(symbol_candidates(question))  # "the remainder of x / y": the question's own symbol is no answer
+    # "the remainder of x / y", "a literal ampersand": the question's own symbol is no answer
+    asked = {*symbol_candidates(question), *named_symbols(question)}
 
-    def fresh(text: str) -> list[str]:
-        return [c for c in symbol_candidates(text) if c not in asked]
+    def fresh(text: str, named: bool = False) -> list[str]:  # the symbols written in ``text`` (and named in words)
+        return [c for c in dict.fromkeys([*symbol_candidates(text), *(named_symbols(text) if named else ())])
+                if c not in asked]
 
     title = titles[best.leaf].strip() if best.leaf < len(titles) else ""
     # an entry named by a symbol ("!#"), an operator's syntax ("file1 -nt file2") or expansion forms
     # ("${parameter:+word}")
     named = symbol_candidates(title) == [title] or _DASH_OPERATOR.fullmatch(title) or _FORMS.fullmatch(title)
     heading = fresh(title) if named else []
-    own = respective_symbol(question, best.text, fresh) or fresh(best.text)
+    own = respective_symbol(question, best.text, fresh) or fresh(best.text, named=True)
     value = _PLACEHOLDER.fullmatch(title)
     if not own and value and _PLACEHOLDER_VALUE.fullmatch(prev.strip()):
         return [value.group(1) + prev.strip()]  # "${parameter@operator}" lists its operators: "L" -> "@L"
