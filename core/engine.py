@@ -43,6 +43,7 @@ from .query.entries import (
     opening,
     option_sentence,
     sentence_default,
+    signature_default,
     stated_default,
     whole_entries,
 )
@@ -568,7 +569,8 @@ class H2MT:
         ``task="auto"``: a yes/no or "what happens" question whose answer a kept sentence states
         is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, nothing generated);
         questions about entries of reference docs are answered from the entry
-        (:meth:`_entry_first`); a default that no named entry states is quoted from the kept
+        (:meth:`_entry_first`), after a parameter's default that a kept signature writes
+        (:func:`h2mt.query.entries.signature_default`); a default that no named entry states is quoted from the kept
         sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
         question asking for an operator or symbol gets a symbol of the sentence matching it best,
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
@@ -579,11 +581,15 @@ class H2MT:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
             return p, quote_generation(quote[0].text), note, "quoted"
+        short = auto and choice.task == AnswerTask.SHORT
+        asks = short and asks_for_default(question) and not asks_for_symbol(question)
+        written = signature_default(question, kept) if asks else None
+        if written is not None and written[0] != "None":  # "maxlevels=0"; None stands for a rule the text states
+            p = build_prompt(question, [kept[written[1]]], cfg)  # what the quote stands on
+            return p, quote_generation(written[0]), "the default its signature writes", "quoted"
         entry = self._entry_first(question, choice, kept, cfg, signals) if auto else None
         if entry is not None:
             return entry
-        short = auto and choice.task == AnswerTask.SHORT
-        asks = short and asks_for_default(question) and not asks_for_symbol(question)
         found = sentence_default(question, kept) if asks else None
         if found is not None:  # "cutoff (default 0.6)": the documents' own value
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on

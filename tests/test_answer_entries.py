@@ -18,6 +18,7 @@ from h2mt.query.entries import (
     opening,
     option_sentence,
     sentence_default,
+    signature_default,
     split_entries,
     stated_default,
     whole_entries,
@@ -432,3 +433,41 @@ def test_a_default_in_the_leaf_after_its_entrys_term_is_quoted(tmp_path, encoder
                      budget=400)
     assert ans.text == "‘off’" and be.calls == 0
     assert "the default stated in horizontal-scroll-mode's entry" in str(ans.accounting.task_reason)
+
+
+COMPILE = _leaf("Byte-compile all the .py files found along sys.path. Note that unlike the other compile functions, "
+                "maxlevels defaults to 0.",
+                ("compileall", "compileall.compile_path(skip_curdir=True, maxlevels=0, force=False, "
+                 "rx=re.compile('a,b'), quiet=0, optimize=-1)"))
+
+
+@pytest.mark.parametrize("question, value", [
+    ("When I call compileall.compile_path() without passing maxlevels, how deep does it recurse?", "0"),
+    ("What is the default optimize level of compile_path()?", "-1"),
+    ("What is the default rx of compile_path()?", "re.compile('a,b')"),  # a comma inside a call does not split
+    ("What does compile_path() use by default for maxlevels and quiet?", None),  # two parameters: not one value
+    ("What is the default maxlevels of compile_dir()?", None),  # another function
+    ("What is the default value of skip_curdir?", None),  # the function is not named
+])
+def test_the_default_a_kept_signature_writes_for_the_parameter_asked(question, value):
+    got = signature_default(question, [COMPILE])
+    assert (got[0] if got else None) == value
+
+
+def test_a_term_line_signature_counts_and_disagreeing_signatures_give_none():
+    term = _leaf("textwrap.fill(text, width=70, **kwargs)\n\nWraps the single paragraph in text.", ("textwrap", "x"))
+    assert signature_default("What width does textwrap.fill() wrap to by default?", [term]) == ("70", 0)
+    other = _leaf("textwrap.fill(text, width=80)\n\nAn older signature.", ("textwrap", "y"), 1)
+    assert signature_default("What width does textwrap.fill() wrap to by default?", [term, other]) is None
+
+
+def test_a_signatures_default_is_quoted_without_generating(build):
+    files = {"compileall.md": "# compileall\n\n## compileall.compile_dir(dir, maxlevels=10, force=False)\n\n"
+                              "Recursively descend the directory tree named by dir.\n\n"
+                              "## compileall.compile_path(skip_curdir=True, maxlevels=0, force=False)\n\n"
+                              "Byte-compile all the .py files found along sys.path.\n"}
+    be = ScriptedBackend("10")  # the neighbouring function's default
+    ans = build(be, files).answer("When I call compileall.compile_path() without passing maxlevels, how deep "
+                                  "does it recurse?", budget=400)
+    assert ans.text == "0" and be.calls == 0
+    assert ans.accounting.task_reason is not None and "the default its signature writes" in ans.accounting.task_reason

@@ -59,7 +59,8 @@ from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "whole_entries", "split_entries", "asks_for_name", "described_entries",
            "named_entry", "opening", "option_sentence", "detail_sentence",
-           "asks_for_default", "stated_default", "sentence_default", "entry_source", "NAME_MARGIN", "NAME_CANDIDATES",
+           "asks_for_default", "stated_default", "sentence_default", "signature_default", "entry_source",
+           "NAME_MARGIN", "NAME_CANDIDATES",
            "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
 NAME_MARGIN = 0.85  # entries whose best sentence scores this share of the best one's compete for a name answer
@@ -427,6 +428,52 @@ def _stated_values(units: Sequence[str]) -> set[str]:
 
 DEFAULT_SENTENCES = 3  # a default stated outside any named entry is read from this many best-matching sentences
 DEFAULT_FOLLOWING = 3  # ...or from this many sentences right after the best one in its leaf (its entry goes on)
+
+
+_SIGNATURE = re.compile(r"^(?:[\w.]+ )?(?P<name>[A-Za-z_][\w.]*)\((?P<params>.*)\)(?:\s*->.*)?$")
+
+
+def _parameters(params: str) -> dict[str, str]:
+    """``"dir, maxlevels=0, *, quiet=0"`` -> {"maxlevels": "0", "quiet": "0"}: the defaults a
+    signature writes (commas inside brackets, quotes or calls do not split)."""
+    out: dict[str, str] = {}
+    depth, start, quote = 0, 0, ""
+    for i, ch in enumerate(params + ","):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            name, eq, value = params[start:i].partition("=")
+            if eq and re.fullmatch(r"\s*\w+\s*", name) and value.strip():
+                out[name.strip()] = value.strip()
+            start = i + 1
+    return out
+
+
+def signature_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
+    """(value, leaf index) of the default a kept signature writes for the parameter ``question``
+    asks about ("When I call compileall.compile_path() without passing maxlevels..." ->
+    ``compileall.compile_path(skip_curdir=True, maxlevels=0, ...)`` -> ``0``): the signature is a
+    kept leaf's heading or one of its term lines, the question names its function (a key,
+    :func:`entry_keys`) and exactly one of its parameters that has a default; ``None`` otherwise,
+    or when kept signatures of that function disagree."""
+    found: dict[str, int] = {}
+    for i, s in enumerate(sources):
+        lines = [*(s.node.path[-1:] if s.node.path else ()), *s.node.text.splitlines()]
+        for line in lines:
+            m = _SIGNATURE.match(line.strip())
+            if m is None or not any(_names(k, question) for k in entry_keys(line.strip())):
+                continue
+            asked = [v for p, v in _parameters(m.group("params")).items()
+                     if re.search(rf"(?<![\w.]){re.escape(p)}(?!\w)", question)]
+            if len(asked) == 1:
+                found.setdefault(asked[0], i)
+    return next(iter(found.items())) if len(found) == 1 else None
 
 
 def sentence_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
