@@ -278,6 +278,10 @@ def test_what_an_entry_is_for_is_its_opening_quoted(build):
     ("How similar must a match be if I leave the cutoff argument alone?", True),
     ("If I never change log_destination, where do the messages go?", True),
     ("Which category does PostgreSQL assume without saying anything about volatility?", True),
+    ("Which weekday do the weeks start on unless I change it?", True),
+    ("Out of the box, what level is client_min_messages set to?", True),
+    ("What does the timer do if I keep it as is?", True),
+    ("What happens unless I quote the variable?", False),  # no setting changed
     ("What is the value of PS2?", False),
     ("Which variable sets the history size?", False),
     ("What happens if I don't quote the variable?", False),  # not a setting left alone

@@ -388,11 +388,14 @@ _DEFAULTS = (
     re.compile(rf"(?:^|[,;:]\s|\b(?:and|or|then)\s)(?!(?:this|that|it|which|there|one|each|both)\b)"
                rf"(?P<v>{_QUOTED}|[\w.$%-]+)(?:\s+\([^()]*\))?\s+is the default\b", re.IGNORECASE),
 )
-# "the default ...", and what users write for it: "if I don't set one", "when I leave X alone", "without passing"
+# "the default ...", and what users write for it: "if I don't set one", "when I leave X alone", "without passing",
+# "unless I change it", "out of the box"
 _ASKS_DEFAULT = re.compile(
     r"\bdefault|\b(?:if|when) (?:i|you|we) (?:don't|do not|never|didn't) (?:set|pass|give|specify|provide|supply|"
     r"change|say|use|name)\b|\b(?:if|when) (?:i|you|we) (?:leave|omit)\b|\bwithout (?:passing|setting|giving|"
-    r"specifying|providing|saying|naming)\b|\bleft (?:unset|alone|out)\b", re.IGNORECASE)
+    r"specifying|providing|saying|naming)\b|\bleft (?:unset|alone|out)\b|\bunless (?:i|you|we) (?:change|set|"
+    r"override|configure|touch)\b|\bout of the box\b|\bif (?:i|you|we) (?:leave|keep) (?:it|them|that|this) "
+    r"(?:alone|as is|unset)\b", re.IGNORECASE)
 _VALUE_WORDS = stems("default defaults value values setting settings")
 DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a value
 
