@@ -475,3 +475,14 @@ def test_a_signatures_default_is_quoted_without_generating(build):
                                   "does it recurse?", budget=400)
     assert ans.text == "0" and be.calls == 0
     assert ans.accounting.task_reason is not None and "the default its signature writes" in ans.accounting.task_reason
+
+
+def test_an_example_call_is_no_entry_so_the_text_after_it_joins_no_name():
+    howto = ("Defining Networks\n\n>>> ipaddress.ip_network('2001:db8::0/96')\n\nIPv6Network('2001:db8::/96')")
+    rest = _leaf("Network objects cannot have any host bits set. To request that the additional bits instead be "
+                 "coerced to zero, the flag strict=False can be passed to the constructor:",
+                 ("Python HOWTOs", "Defining Networks"))
+    assert split_entries(whole_entries([rest], before=[howto])) == []
+    sig = _leaf("ipaddress.ip_network(address, strict=True)\n\nReturn an IPv4Network or IPv6Network object.",
+                ("ipaddress", "Module functions"))
+    assert [e.keys[0] for e in split_entries([sig])] == ["ipaddress.ip_network"]  # a signature still is one

@@ -77,8 +77,9 @@ _LEAD = re.compile(
     re.IGNORECASE)
 _IDENT = re.compile(r"^[-$@%]?[A-Za-z_][\w.$-]*$")
 _TITLE_WORD = re.compile(r"^[A-Z][a-z]+$")  # "Synopsis", "Parameters": a section, not an entry
-# Not a term: grammar, a doctest, an assignment, a table row, a shell prompt, an index line ("name: page")
-_NOT_TERM = re.compile(r"::=|>>>|\s=\s|\s\|\s|^[#$>]\s|\w: ")
+# Not a term: grammar, a doctest, an assignment, a table row, a shell prompt, an index line ("name: page"),
+# an example call whose first argument is a literal ("IPv6Network('2001:db8::/96')"; a signature names its parameters)
+_NOT_TERM = re.compile(r"::=|>>>|\s=\s|\s\|\s|^[#$>]\s|\w: |^[\w.]+\(\s*(?:['\"\d]|-\d)")
 _CODE = re.compile(r"::=|>>>")  # a grammar rule or a doctest: not a sentence to quote
 # The kinds of entry a question names ("which shopt option", "the command builtin")
 _KINDS = "|".join(("variable", "parameter", "option", "setting", "function", "method", "exception", "command",
