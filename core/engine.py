@@ -583,8 +583,8 @@ class H2MT:
             return p, quote_generation(quote[0].text), note, "quoted"
         short = auto and choice.task == AnswerTask.SHORT
         asks = short and asks_for_default(question) and not asks_for_symbol(question)
-        written = signature_default(question, kept) if asks else None
-        if written is not None and written[0] != "None":  # "maxlevels=0"; None stands for a rule the text states
+        written = signature_default(question, kept) if asks else None  # "maxlevels=0"
+        if written is not None:
             p = build_prompt(question, [kept[written[1]]], cfg)  # what the quote stands on
             return p, quote_generation(written[0]), "the default its signature writes", "quoted"
         entry = self._entry_first(question, choice, kept, cfg, signals) if auto else None

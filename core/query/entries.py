@@ -47,12 +47,13 @@ reads the kept text as entries:
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from ..types import ScoredNode
-from .evidence import rank_sentences, split_sentences
+from .evidence import rank_sentences, split_sentences, with_text
 from .routing import command_options
 from .task import plain_question
 from .words import STOP_WORDS, stems
@@ -183,9 +184,7 @@ def whole_entries(sources: Sequence[ScoredNode], before: Sequence[str | None] = 
         if not head and not tail:
             out.append(s)
             continue
-        text = "\n".join([*(u.strip() for u in head), s.node.text, *(u.strip() for u in tail)])
-        tokens = max(1, round(s.node.tokens * len(text) / max(1, len(s.node.text))))
-        out.append(ScoredNode(replace(s.node, text=text, tokens=tokens), s.score))
+        out.append(with_text(s, "\n".join([*(u.strip() for u in head), s.node.text, *(u.strip() for u in tail)])))
     return out
 
 
@@ -434,29 +433,24 @@ DEFAULT_SENTENCES = 3  # a default stated outside any named entry is read from t
 DEFAULT_FOLLOWING = 3  # ...or from this many sentences right after the best one in its leaf (its entry goes on)
 
 
-_SIGNATURE = re.compile(r"^(?:[\w.]+ )?(?P<name>[A-Za-z_][\w.]*)\((?P<params>.*)\)(?:\s*->.*)?$")
+_SIGNATURE = re.compile(r"^(?:[\w.]+ )?[A-Za-z_][\w.]*\((?P<params>.*)\)(?:\s*->.*)?$")
 
 
 def _parameters(params: str) -> dict[str, str]:
     """``"dir, maxlevels=0, *, quiet=0"`` -> {"maxlevels": "0", "quiet": "0"}: the defaults a
-    signature writes (commas inside brackets, quotes or calls do not split)."""
-    out: dict[str, str] = {}
-    depth, start, quote = 0, 0, ""
-    for i, ch in enumerate(params + ","):
-        if quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            name, eq, value = params[start:i].partition("=")
-            if eq and re.fullmatch(r"\s*\w+\s*", name) and value.strip():
-                out[name.strip()] = value.strip()
-            start = i + 1
-    return out
+    signature writes, as written, read by Python's own parser; empty when the parameter list is not
+    Python (``iterable[, initializer]``)."""
+    src = f"def _({params}): pass"
+    try:
+        fn = ast.parse(src).body[0]
+    except SyntaxError:
+        return {}
+    assert isinstance(fn, ast.FunctionDef)
+    a = fn.args
+    positional = [*a.posonlyargs, *a.args]
+    pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults, strict=True),
+             *((arg, d) for arg, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None)]
+    return {arg.arg: ast.get_source_segment(src, d) or "" for arg, d in pairs}
 
 
 def signature_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
@@ -465,7 +459,8 @@ def signature_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str
     ``compileall.compile_path(skip_curdir=True, maxlevels=0, ...)`` -> ``0``): the signature is a
     kept leaf's heading or one of its term lines, the question names its function (a key,
     :func:`entry_keys`) and exactly one of its parameters that has a default; ``None`` otherwise,
-    or when kept signatures of that function disagree."""
+    when kept signatures of that function disagree, or when the default is ``None`` (it stands for
+    a rule the text states: "If max_workers is None or not given, it will default to...")."""
     found: dict[str, int] = {}
     for i, s in enumerate(sources):
         lines = [*(s.node.path[-1:] if s.node.path else ()), *s.node.text.splitlines()]
@@ -477,7 +472,7 @@ def signature_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str
                      if re.search(rf"(?<![\w.]){re.escape(p)}(?!\w)", question)]
             if len(asked) == 1:
                 found.setdefault(asked[0], i)
-    return next(iter(found.items())) if len(found) == 1 else None
+    return next(iter(found.items())) if len(found) == 1 and "None" not in found else None
 
 
 def sentence_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
@@ -509,6 +504,4 @@ def entry_source(entry: Entry, sources: Sequence[ScoredNode]) -> ScoredNode:
     units = [u.strip() for u in split_sentences(src.node.text)[entry.first:entry.last]]
     if entry.term and units[:1] != [entry.name]:
         units.insert(0, entry.name)  # the term line closed the leaf before
-    text = "\n".join(units)
-    tokens = max(1, round(src.node.tokens * len(text) / max(1, len(src.node.text))))
-    return ScoredNode(replace(src.node, text=text, tokens=tokens), src.score)
+    return with_text(src, "\n".join(units))

@@ -33,8 +33,8 @@ from ..types import GenerationStats, ScoredNode
 from .generate import Generation
 from .words import stem_list, stems
 
-__all__ = ["Sentence", "split_sentences", "rank_sentences", "evidence_sources", "evidence_quote", "quote_generation",
-           "EVIDENCE_SENTENCES", "QUOTE_REASONS", "QUOTE_MIN_COVERAGE"]
+__all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "evidence_sources", "evidence_quote",
+           "quote_generation", "EVIDENCE_SENTENCES", "QUOTE_REASONS", "QUOTE_MIN_COVERAGE"]
 
 EVIDENCE_SENTENCES = 3  # evidence_sources keeps this many best-matching sentences
 QUOTE_REASONS = ("yes-no", "what-happens")  # choose_task rules whose questions are answered by a quote
@@ -58,6 +58,13 @@ class Sentence:
 def split_sentences(text: str) -> list[str]:
     """``text`` in lines (a table's cells are lines in the parsed docs) and the lines in sentences."""
     return [u for line in text.splitlines() for u in _SENTENCE.split(line.strip()) if u.strip()]
+
+
+def with_text(src: ScoredNode, text: str) -> ScoredNode:
+    """``src`` with its text replaced by ``text`` (a cut or a grown leaf) and its token count scaled
+    by the change in length; its node id, path and score kept."""
+    tokens = max(1, round(src.node.tokens * len(text) / max(1, len(src.node.text))))
+    return ScoredNode(replace(src.node, text=text, tokens=tokens), src.score)
 
 
 def _idf(df: int, n: int) -> float:
@@ -116,9 +123,7 @@ def evidence_sources(question: str, sources: Sequence[ScoredNode], k: int = EVID
         mine = sorted(s.index for s in best if s.leaf == i)
         if mine:
             units = split_sentences(src.node.text)
-            text = " ".join(units[j] for j in mine)
-            tokens = max(1, round(src.node.tokens * len(text) / max(1, len(src.node.text))))
-            out.append(ScoredNode(replace(src.node, text=text, tokens=tokens), src.score))
+            out.append(with_text(src, " ".join(units[j] for j in mine)))
     top = next(i for i, x in enumerate(out) if x.node.id == sources[best[0].leaf].node.id)
     return [x for i, x in enumerate(out) if i != top] + [out[top]]
 
@@ -132,9 +137,7 @@ def evidence_quote(question: str, sources: Sequence[ScoredNode],
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return None
     best = ranked[0]
-    src = sources[best.leaf]
-    tokens = max(1, round(src.node.tokens * len(best.text) / max(1, len(src.node.text))))
-    return best, ScoredNode(replace(src.node, text=best.text, tokens=tokens), src.score)
+    return best, with_text(sources[best.leaf], best.text)
 
 
 def quote_generation(text: str) -> Generation:
