@@ -458,6 +458,14 @@ def test_the_default_a_kept_signature_writes_for_the_parameter_asked(question, v
     assert (got[0] if got else None) == value
 
 
+def test_a_signature_in_the_docs_notation_with_an_optional_group_still_gives_its_defaults():
+    mmap = _leaf("class mmap.mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, "
+                 "access=ACCESS_DEFAULT[, offset])\n\nMaps length bytes from the file.", ("mmap", "x"))
+    assert signature_default("Which flags does mmap.mmap() use by default?", [mmap]) == ("MAP_SHARED", 0)
+    none = _leaf("concurrent.futures.ThreadPoolExecutor(max_workers=None)\n\nAn Executor subclass.", ("cf", "y"))
+    assert signature_default("What is the default max_workers of ThreadPoolExecutor()?", [none]) is None
+
+
 def test_a_term_line_signature_counts_and_disagreeing_signatures_give_none():
     term = _leaf("textwrap.fill(text, width=70, **kwargs)\n\nWraps the single paragraph in text.", ("textwrap", "x"))
     assert signature_default("What width does textwrap.fill() wrap to by default?", [term]) == ("70", 0)

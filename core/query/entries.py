@@ -47,7 +47,6 @@ reads the kept text as entries:
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -437,20 +436,27 @@ _SIGNATURE = re.compile(r"^(?:[\w.]+ )?[A-Za-z_][\w.]*\((?P<params>.*)\)(?:\s*->
 
 
 def _parameters(params: str) -> dict[str, str]:
-    """``"dir, maxlevels=0, *, quiet=0"`` -> {"maxlevels": "0", "quiet": "0"}: the defaults a
-    signature writes, as written, read by Python's own parser; empty when the parameter list is not
-    Python (``iterable[, initializer]``)."""
-    src = f"def _({params}): pass"
-    try:
-        fn = ast.parse(src).body[0]
-    except SyntaxError:
-        return {}
-    assert isinstance(fn, ast.FunctionDef)
-    a = fn.args
-    positional = [*a.posonlyargs, *a.args]
-    pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults, strict=True),
-             *((arg, d) for arg, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None)]
-    return {arg.arg: ast.get_source_segment(src, d) or "" for arg, d in pairs}
+    """``"dir, maxlevels=0, *, quiet=0[, offset]"`` -> {"maxlevels": "0", "quiet": "0"}: the defaults
+    a signature writes, as written (commas inside brackets, quotes or calls do not split). The
+    docs' notation is not Python (``iterable[, initializer]``), so Python's own parser would refuse
+    many of them."""
+    out: dict[str, str] = {}
+    depth, start, quote = 0, 0, ""
+    for i, ch in enumerate(params + ","):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            name, eq, value = params[start:i].partition("=")
+            if eq and re.fullmatch(r"\s*\w+\s*", name) and value.strip():
+                out[name.strip()] = value.strip()
+            start = i + 1
+    return out
 
 
 def signature_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
