@@ -30,6 +30,7 @@ from .query.answer import (
     passage_text,
     rank_sources,
     retry_reason,
+    sentence_order,
     with_unit,
     with_verdict,
 )
@@ -42,12 +43,13 @@ from .query.entries import (
     named_entry,
     opening,
     option_sentence,
+    sentence_contexts,
     sentence_default,
     signature_default,
     stated_default,
     whole_entries,
 )
-from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation
+from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation, rank_sentences
 from .query.generate import Generation, generate
 from .query.likelihood import can_score, likelihoods
 from .query.prefill.base import PromptTools, prefill_strategy
@@ -114,11 +116,44 @@ class _Signals:
     ``rerank`` kept leaves (:func:`h2mt.query.likelihood.likelihoods`). Both are off (``None``)
     unless ``task="auto"``."""
 
-    def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int) -> None:
+    def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int,
+                 placed: bool = True) -> None:
         self._engine, self._question, self._kept, self._auto, self._rerank = engine, question, kept, auto, rerank
+        self._placed = placed
         self._cosines: dict[int, float] | None = None  # node id -> cosine
         self._likelihood: dict[int, float] | None = None  # node id -> mean log p(question | leaf)
+        self._meanings: dict[str, float] = {}  # a placed sentence -> its cosine with the question
+        self._asked: Any = None  # (D,) the question's unit embedding
         self.rerank_ms = 0.0
+
+    def placed(self, sources: Sequence[ScoredNode]) -> dict[str, Any]:
+        """The keyword arguments that rank the kept sentences of ``sources`` in their places
+        (:func:`h2mt.query.evidence.rank_sentences`: ``contexts`` and ``meaning``); none unless
+        ``task="auto"`` with ``placed_sentences``."""
+        if not self._auto or not self._placed or not sources:
+            return {}
+        before = [self._engine._leaf_before(s.node) for s in sources]
+        return {"contexts": sentence_contexts(sources, before), "meaning": self._meaning}
+
+    def _meaning(self, texts: Sequence[str]) -> list[float]:
+        """The cosine of each of ``texts`` with the question (the index's encoder; each text once)."""
+        enc = self._engine.encoder
+        if self._asked is None:
+            self._asked = enc.encode([self._question])[0]  # (D,) unit
+        new = list(dict.fromkeys(t for t in texts if t not in self._meanings))
+        if new:
+            cos = enc.encode(new) @ self._asked  # (N, D) @ (D,) -> (N,)
+            self._meanings.update(zip(new, (float(c) for c in cos), strict=True))
+        return [self._meanings[t] for t in texts]
+
+    def by_sentence(self, sources: Sequence[ScoredNode]) -> list[int] | None:
+        """``sources`` (indices) in the order of their best sentence ranked in its place
+        (:func:`h2mt.query.answer.sentence_order`), or ``None`` (the BM25 order) when that is off."""
+        placed = self.placed(sources)
+        if not placed:
+            return None
+        ranked = rank_sentences(self._question, [s.node.text for s in sources], **placed)
+        return sentence_order(ranked, len(sources))
 
     @property
     def leaves_reranked(self) -> int:
@@ -523,7 +558,7 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        signals = _Signals(self, question, kept, auto, base.rerank_leaves)
+        signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences)
         p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, signals)
         prompts = [p]
         why: list[str] = [note] if note else []
@@ -537,7 +572,7 @@ class H2MT:
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
             focus = focus_sources(question, kept, similarity=signals.similarity(kept),
-                                  likelihood=signals.likelihood(kept))
+                                  likelihood=signals.likelihood(kept), by_sentence=signals.by_sentence(kept))
             prompts.append(self.prompt(question, focus, cfgs[-1]))
             return self.generate(prompts[-1], cfgs[-1])
 
@@ -576,7 +611,8 @@ class H2MT:
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
         leaves (:func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
         question starts with "Yes" or "No" (``first_words``), unless a server generates."""
-        quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
+        quote = (evidence_quote(question, kept, **signals.placed(kept)) if auto and choice.reason in QUOTE_REASONS
+                 else None)
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
@@ -595,7 +631,8 @@ class H2MT:
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
             return p, quote_generation(found[0]), "the default stated in the sentence matching best", "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
-        focus = (focus_sources(question, kept, similarity=signals.similarity(kept), likelihood=signals.likelihood(kept))
+        focus = (focus_sources(question, kept, similarity=signals.similarity(kept), likelihood=signals.likelihood(kept),
+                               by_sentence=signals.by_sentence(kept))
                  if brief else kept)
         p = self.prompt(question, focus, cfg)
         symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],

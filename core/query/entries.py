@@ -60,6 +60,7 @@ from .words import STOP_WORDS, stems
 __all__ = ["Entry", "entry_keys", "whole_entries", "split_entries", "asks_for_name", "described_entries",
            "named_entry", "opening", "option_sentence", "detail_sentence",
            "asks_for_default", "stated_default", "sentence_default", "signature_default", "entry_source",
+           "sentence_contexts",
            "NAME_MARGIN", "NAME_CANDIDATES",
            "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
@@ -208,6 +209,24 @@ def split_entries(sources: Sequence[ScoredNode], before: Sequence[str | None] = 
             end = starts[k + 1] if k + 1 < len(starts) else len(units)
             if end - j > 1:  # a term with text of its own (not an index line or a list of names)
                 out.append(Entry(units[j].strip(), entry_keys(units[j]), i, j, end, s.node.path, True))
+    return out
+
+
+def sentence_contexts(sources: Sequence[ScoredNode], before: Sequence[str | None] = ()) -> list[list[str]]:
+    """For every sentence of every kept leaf (:func:`h2mt.query.evidence.split_sentences`), the
+    words that situate it: its section's heading and the name of the entry it belongs to
+    (:func:`split_entries`; the name once when the heading is the entry). What
+    :func:`h2mt.query.evidence.rank_sentences` reads a sentence with."""
+    entries = split_entries(sources, before)
+    out: list[list[str]] = []
+    for i, s in enumerate(sources):
+        heading = s.node.path[-1] if s.node.path else ""
+        row = []
+        for j in range(len(split_sentences(s.node.text))):
+            entry = _entry_of(entries, i, j)
+            name = entry.name if entry is not None and entry.name != heading else ""
+            row.append(" ".join(w for w in (heading, name) if w))
+        out.append(row)
     return out
 
 

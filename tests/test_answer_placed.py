@@ -1,0 +1,149 @@
+"""Kept sentences ranked in their places (h2mt.query.evidence.rank_sentences with ``contexts`` and
+``meaning``; h2mt.query.entries.sentence_contexts; h2mt.query.answer.sentence_order): a sentence
+that names neither its subject nor its setting is read with its heading and entry name, and the
+BM25 order is fused with the encoder's."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from h2mt import PrefillConfig
+from h2mt.query.answer import focus_sources, rank_passages, sentence_order
+from h2mt.query.entries import sentence_contexts
+from h2mt.query.evidence import SENTENCE_RRF_K, evidence_quote, placed, rank_sentences, split_sentences
+from h2mt.types import Node, NodeKind, ScoredNode
+
+
+def _leaf(text: str, path: tuple[str, ...], i: int = 0) -> ScoredNode:
+    return ScoredNode(Node(i, NodeKind.LEAF, path[-1], -1, [], 0, 0, len(text), len(text.split()), len(path), path,
+                           text), 1.0)
+
+
+# Two entries of one leaf: the sentence that answers names neither reset() nor a barrier
+BARRIER = _leaf("wait()\n\nPass the barrier. When all the tasks party to the barrier have called this function, "
+                "they are all unblocked simultaneously.\n\nreset()\n\nReturn the barrier to the default, empty "
+                "state. Any tasks waiting on it will receive the BrokenBarrierError exception.",
+                ("asyncio", "Synchronization Primitives", "Barrier"))
+QUESTION = "What happens to tasks waiting on an asyncio Barrier when another task calls its reset() method?"
+
+
+def test_contexts_name_each_sentence_s_heading_and_entry():
+    ctx = sentence_contexts([BARRIER])
+    units = split_sentences(BARRIER.node.text)
+    assert len(ctx) == 1 and len(ctx[0]) == len(units)
+    said = dict(zip(units, ctx[0], strict=True))
+    assert said["Any tasks waiting on it will receive the BrokenBarrierError exception."] == "Barrier reset()"
+    assert said["Pass the barrier."] == "Barrier wait()"
+    head = _leaf("The default is 64MB.", ("Resource Consumption", "work_mem (integer)"))
+    assert sentence_contexts([head]) == [["work_mem (integer)"]]  # the heading is the entry: named once
+
+
+def test_a_sentence_read_in_its_place_outranks_one_naming_the_question_s_words_elsewhere():
+    texts = [BARRIER.node.text]
+    plain = rank_sentences(QUESTION, texts)
+    assert not plain[0].text.startswith("Any tasks waiting")  # BM25 alone: another sentence of the leaf
+    ranked = rank_sentences(QUESTION, texts, contexts=sentence_contexts([BARRIER]))
+    assert ranked[0].text == "Any tasks waiting on it will receive the BrokenBarrierError exception."
+    own = {s.text: s.coverage for s in plain}
+    assert all(s.coverage == own[s.text] for s in ranked)  # coverage: the sentence's own words only
+
+
+def test_no_context_and_no_meaning_is_bm25_alone():
+    texts = [BARRIER.node.text, "Barriers are new in version 3.11."]
+    assert rank_sentences(QUESTION, texts) == rank_sentences(QUESTION, texts, contexts=None, meaning=None)
+    assert rank_sentences(QUESTION, texts) == rank_sentences(QUESTION, texts, contexts=[[], []])
+
+
+def _meaning(prefer: Sequence[str]):
+    """A meaning order that ranks sentences by their place in ``prefer`` (first = most similar)."""
+    def cosines(texts: Sequence[str]) -> list[float]:
+        return [1.0 - next(i for i, p in enumerate(prefer) if t.endswith(p)) / len(prefer) for t in texts]
+    return cosines
+
+
+def test_meaning_is_fused_with_bm25_by_reciprocal_rank():
+    texts = ["alpha beta gamma delta.\nalpha beta epsilon.\nalpha zeta."]
+    question = "alpha beta gamma delta?"
+    bm25 = [s.text for s in rank_sentences(question, texts)]
+    assert bm25 == ["alpha beta gamma delta.", "alpha beta epsilon.", "alpha zeta."]
+    fused = rank_sentences(question, texts, meaning=_meaning(list(reversed(bm25))))
+    # first and last swap their ranks (equal sums, BM25 breaks the tie); the middle one stays middle
+    assert 1 / SENTENCE_RRF_K + 1 / (SENTENCE_RRF_K + 2) > 2 / (SENTENCE_RRF_K + 1)
+    assert [s.text for s in fused] == ["alpha beta gamma delta.", "alpha zeta.", "alpha beta epsilon."]
+    assert {s.text: s.score for s in fused} == {s.text: s.score for s in rank_sentences(question, texts)}
+    agree = rank_sentences(question, texts, meaning=_meaning(bm25))
+    assert [s.text for s in agree] == bm25  # an order that agrees with BM25 changes nothing
+
+
+def test_meaning_reads_each_sentence_placed_in_its_context():
+    seen: list[str] = []
+
+    def meaning(texts: Sequence[str]) -> list[float]:
+        seen.extend(texts)
+        return [0.0] * len(texts)
+
+    rank_sentences(QUESTION, [BARRIER.node.text], contexts=sentence_contexts([BARRIER]), meaning=meaning)
+    assert placed("Any tasks waiting on it will receive the BrokenBarrierError exception.", "Barrier reset()") in seen
+    assert placed("Pass the barrier.", "") == "Pass the barrier."
+
+
+def test_a_meaning_of_the_wrong_length_is_an_error():
+    with pytest.raises(ValueError, match="cosines"):
+        rank_sentences(QUESTION, [BARRIER.node.text], meaning=lambda texts: [0.0])
+
+
+def test_the_quote_is_the_sentence_ranked_in_its_place():
+    sources = [BARRIER]
+    quoted = evidence_quote(QUESTION, sources, min_coverage=0.0, contexts=sentence_contexts(sources))
+    assert quoted is not None and quoted[0].text.startswith("Any tasks waiting on it")
+    assert quoted[1].node.text == quoted[0].text and quoted[1].node.id == BARRIER.node.id
+
+
+def test_sentence_order_puts_each_passage_at_its_best_sentence():
+    ranked = rank_sentences("zeta?", ["alpha.", "zeta one.", "beta zeta."])
+    assert sentence_order(ranked, 3)[2] == 0  # the passage without the word last
+    assert sentence_order([], 3) == [0, 1, 2]
+
+
+def test_passages_follow_a_given_sentence_order():
+    passages = ["alpha beta gamma", "alpha", "beta"]
+    sim = [0.1, 0.9, 0.2]
+    assert rank_passages("alpha beta gamma?", passages, sim, by_sentence=[1, 2, 0])[0] == 1
+    assert rank_passages("alpha beta gamma?", passages, sim, by_sentence=[0, 1, 2])[0] == 0
+    with pytest.raises(ValueError, match="no order"):
+        rank_passages("alpha?", passages, sim, by_sentence=[0, 0, 1])
+    srcs = [_leaf(t, ("H", str(i)), i) for i, t in enumerate(passages)]
+    assert focus_sources("alpha beta gamma?", srcs, k=1, similarity=sim, by_sentence=[1, 2, 0])[-1] is srcs[1]
+
+
+def test_placed_sentences_is_on_by_default_and_can_be_turned_off():
+    assert PrefillConfig().placed_sentences is True
+    assert PrefillConfig(placed_sentences=False).placed_sentences is False
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_the_engine_ranks_quotes_in_their_places_unless_turned_off(tmp_path, encoder, counter, monkeypatch, on):
+    from dataclasses import replace
+
+    from .test_answer_task import ScriptedBackend, _engine
+
+    seen: list[dict] = []
+
+    def quote(question, sources, **kw):
+        seen.append(kw)
+        return None
+
+    monkeypatch.setattr("h2mt.engine.evidence_quote", quote)
+    eng = _engine(tmp_path, encoder, counter, ScriptedBackend("They are kept for 35 days."))
+    eng.config = replace(eng.config, prefill=replace(eng.config.prefill, placed_sentences=on))
+    eng.answer("What happens to database snapshots after 35 days?")
+    assert len(seen) == 1
+    if not on:
+        assert seen[0] == {}
+        return
+    kw = seen[0]
+    kept = eng.route("What happens to database snapshots after 35 days?").kept
+    assert [len(c) for c in kw["contexts"]] == [len(split_sentences(s.node.text)) for s in kept]
+    cos = kw["meaning"](["Database snapshots are taken nightly.", "Session entries expire."])
+    assert len(cos) == 2 and cos[0] > cos[1]  # the encoder's own cosines with the question
