@@ -49,7 +49,14 @@ from .query.entries import (
     stated_default,
     whole_entries,
 )
-from .query.evidence import QUOTE_REASONS, evidence_quote, quote_generation, rank_sentences
+from .query.evidence import (
+    PLACED_QUOTE_REASONS,
+    QUOTE_REASONS,
+    evidence_quote,
+    placed_quote,
+    quote_generation,
+    rank_sentences,
+)
 from .query.generate import Generation, generate
 from .query.likelihood import can_score, likelihoods
 from .query.prefill.base import PromptTools, prefill_strategy
@@ -601,8 +608,11 @@ class H2MT:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
         documents (shown as is) or chosen among names of the kept text (``constrained``). Under
-        ``task="auto"``: a yes/no or "what happens" question whose answer a kept sentence states
-        is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`, nothing generated);
+        ``task="auto"``: a yes/no, "what happens" or "what does X do" question is answered by
+        quoting the two kept sentences ranked best in their places when the best one holds enough
+        of the question (:func:`h2mt.query.evidence.placed_quote`, ``placed_sentences``; nothing
+        generated), else a yes/no or "what happens" question whose answer a kept sentence states
+        is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`);
         questions about entries of reference docs are answered from the entry
         (:meth:`_entry_first`), after a parameter's default that a kept signature writes
         (:func:`h2mt.query.entries.signature_default`); a default that no named entry states is quoted from the kept
@@ -611,8 +621,14 @@ class H2MT:
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
         leaves (:func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
         question starts with "Yes" or "No" (``first_words``), unless a server generates."""
-        quote = (evidence_quote(question, kept, **signals.placed(kept)) if auto and choice.reason in QUOTE_REASONS
-                 else None)
+        places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
+        quoted = placed_quote(question, kept, **places) if places else None
+        if quoted is not None:  # the kept text's own sentences, ranked in their places
+            p = build_prompt(question, quoted[1], cfg)  # what the answer stands on; nothing is prefilled
+            note = (f"quoted the {len(quoted[0])} sentences ranked best in their places "
+                    f"({quoted[0][0].coverage:.2f})")
+            return p, quote_generation(" ".join(s.text for s in quoted[0])), note, "quoted"
+        quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"

@@ -11,7 +11,14 @@ import pytest
 from h2mt import PrefillConfig
 from h2mt.query.answer import focus_sources, rank_passages, sentence_order
 from h2mt.query.entries import sentence_contexts
-from h2mt.query.evidence import SENTENCE_RRF_K, evidence_quote, placed, rank_sentences, split_sentences
+from h2mt.query.evidence import (
+    SENTENCE_RRF_K,
+    evidence_quote,
+    placed,
+    placed_quote,
+    rank_sentences,
+    split_sentences,
+)
 from h2mt.types import Node, NodeKind, ScoredNode
 
 
@@ -123,27 +130,69 @@ def test_placed_sentences_is_on_by_default_and_can_be_turned_off():
 
 
 @pytest.mark.parametrize("on", [True, False])
-def test_the_engine_ranks_quotes_in_their_places_unless_turned_off(tmp_path, encoder, counter, monkeypatch, on):
+def test_the_engine_quotes_sentences_ranked_in_their_places_unless_turned_off(tmp_path, encoder, counter,
+                                                                              monkeypatch, on):
     from dataclasses import replace
 
     from .test_answer_task import ScriptedBackend, _engine
 
     seen: list[dict] = []
 
-    def quote(question, sources, **kw):
-        seen.append(kw)
+    def quote(question, sources, contexts, meaning, **kw):
+        seen.append({"contexts": contexts, "meaning": meaning})
         return None
 
-    monkeypatch.setattr("h2mt.engine.evidence_quote", quote)
+    monkeypatch.setattr("h2mt.engine.placed_quote", quote)
     eng = _engine(tmp_path, encoder, counter, ScriptedBackend("They are kept for 35 days."))
     eng.config = replace(eng.config, prefill=replace(eng.config.prefill, placed_sentences=on))
     eng.answer("What happens to database snapshots after 35 days?")
-    assert len(seen) == 1
     if not on:
-        assert seen[0] == {}
+        assert seen == []  # BM25 alone: no placed quote
         return
+    assert len(seen) == 1
     kw = seen[0]
     kept = eng.route("What happens to database snapshots after 35 days?").kept
     assert [len(c) for c in kw["contexts"]] == [len(split_sentences(s.node.text)) for s in kept]
     cos = kw["meaning"](["Database snapshots are taken nightly.", "Session entries expire."])
     assert len(cos) == 2 and cos[0] > cos[1]  # the encoder's own cosines with the question
+
+
+def test_a_placed_quote_is_the_two_best_sentences_best_first_and_their_leaves():
+    other = _leaf("Barrier objects are new in Python 3.11. They are not thread-safe.",
+                  ("asyncio", "Synchronization Primitives", "Notes"), 1)
+    sources = [BARRIER, other]
+    contexts = sentence_contexts(sources)
+    ranked = rank_sentences(QUESTION, [s.node.text for s in sources], contexts)
+    got = placed_quote(QUESTION, sources, contexts, None, min_coverage=0.0)
+    assert got is not None
+    sentences, cut = got
+    assert [s.text for s in sentences] == [s.text for s in ranked[:2]]
+    assert sentences[0].text.startswith("Any tasks waiting on it")
+    assert all(any(s.text in c.node.text for c in cut) for s in sentences)  # each quoted leaf, cut to its sentences
+    assert [c.node.id for c in cut] == sorted({sources[s.leaf].node.id for s in sentences})
+    one = placed_quote(QUESTION, sources, contexts, None, k=1, min_coverage=0.0)
+    assert one is not None and [s.text for s in one[0]] == [ranked[0].text]
+
+
+def test_no_placed_quote_when_the_kept_text_is_about_something_else():
+    sources = [BARRIER]
+    assert placed_quote("Does frobnicate --purge delete the cache?", sources, sentence_contexts(sources), None) is None
+    assert placed_quote(QUESTION, sources, sentence_contexts(sources), None, min_coverage=0.0) is not None
+    assert placed_quote(QUESTION, sources, sentence_contexts(sources), None, min_coverage=0.99) is None
+
+
+def test_the_engine_answers_a_behaviour_question_with_the_placed_quote(tmp_path, encoder, counter):
+    from .test_answer_task import ScriptedBackend, _engine
+
+    be = ScriptedBackend("Something the generator made up.")
+    eng = _engine(tmp_path, encoder, counter, be)
+    a = eng.answer("Are database snapshots kept for 35 days?")
+    assert a.text.startswith("Database snapshots are taken nightly and kept for 35 days.")
+    assert "ranked best in their places" in a.accounting.task_reason
+    assert a.accounting.completion_tokens == 0  # nothing generated
+    off = _engine(tmp_path, encoder, counter, ScriptedBackend("Something the generator made up."))
+    from dataclasses import replace
+
+    off.config = replace(off.config, prefill=replace(off.config.prefill, placed_sentences=False))
+    reason = off.answer("Are database snapshots kept for 35 days?").accounting.task_reason
+    assert "ranked best in their places" not in reason

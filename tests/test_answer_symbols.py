@@ -5,6 +5,7 @@ it, and a comparison of two things asked for a bare yes or no."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -315,10 +316,16 @@ def test_several_symbols_are_chosen_between_by_the_generator(tmp_path, encoder, 
     assert ans.text == "**" and be.calls == 0 and be.forwards == 2  # "*" (both alive), then "*" over the end
 
 
-def test_a_behaviour_question_is_answered_by_the_sentence_that_states_it(tmp_path, encoder, counter):
+def test_a_behaviour_question_is_answered_by_the_sentences_that_state_it(tmp_path, encoder, counter):
     be = LogitBackend("If the nullglob option is set, the word remains unchanged.")  # a small model's inversion
     eng = _build(tmp_path, NULLGLOB, encoder, counter, be)
-    ans = eng.answer("If the nullglob option is set and no matches are found, what happens to the word?")
+    q = "If the nullglob option is set and no matches are found, what happens to the word?"
+    ans = eng.answer(q)
+    assert ans.text.startswith("If the nullglob option is set, and no matches are found, the word is removed. ")
+    assert "ranked best in their places" in str(ans.accounting.task_reason)  # the two best, best first
+    assert be.calls == 0 and ans.accounting.completion_tokens == 0 and ans.accounting.prefill_ms == 0.0
+    eng.config = replace(eng.config, prefill=replace(eng.config.prefill, placed_sentences=False))
+    ans = eng.answer(q)  # BM25 alone: the one best sentence, when it holds half the question
     assert ans.text == "If the nullglob option is set, and no matches are found, the word is removed."
     assert be.calls == 0 and ans.accounting.completion_tokens == 0 and ans.accounting.prefill_ms == 0.0
     assert ans.accounting.task == "brief" and "quoted" in str(ans.accounting.task_reason)

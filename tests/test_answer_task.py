@@ -305,7 +305,8 @@ def test_a_lookup_answer_from_the_matching_entry_is_shown():
 def test_a_brief_answer_reads_the_best_matching_leaves(tmp_path, encoder, counter):
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("It sets how many days database snapshots are kept.")
-    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    cfg = H2MTConfig(prefill=PrefillConfig(placed_sentences=False))  # generated, not quoted in their places
+    eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
     q = "What does the retention policy do for database snapshots?"  # names no entry (else its entry is quoted)
     ans = eng.answer(q, budget=400)
     assert be.calls == 1 and len(ans.sources) == 2 and ans.sources[-1].node.path[-1] == "KEEP_DAYS"

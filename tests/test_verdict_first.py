@@ -72,6 +72,7 @@ def _verdict_first(eng, backend, on: bool = True):
 
 def test_a_yes_no_question_gets_its_verdict_chosen_first(tmp_path, encoder, counter, monkeypatch):
     monkeypatch.setattr("h2mt.engine.evidence_quote", lambda *a, **k: None)  # generated, not quoted
+    monkeypatch.setattr("h2mt.engine.placed_quote", lambda *a, **k: None)
     be = ScriptedBackend("No, entries are dropped on restart.")
     ans = _verdict_first(_engine(tmp_path, encoder, counter, be), be).answer(YES_NO)
     assert be.cfgs[-1].first_words == VERDICT_WORDS
@@ -82,6 +83,7 @@ def test_a_yes_no_question_gets_its_verdict_chosen_first(tmp_path, encoder, coun
 @pytest.mark.parametrize("question", ["What does CACHE_TTL control?", "How long are database snapshots kept?"])
 def test_other_questions_generate_freely(tmp_path, encoder, counter, monkeypatch, question):
     monkeypatch.setattr("h2mt.engine.evidence_quote", lambda *a, **k: None)
+    monkeypatch.setattr("h2mt.engine.placed_quote", lambda *a, **k: None)
     be = ScriptedBackend("35 days")
     _verdict_first(_engine(tmp_path, encoder, counter, be), be).answer(question)
     assert be.cfgs and all(c.first_words == () for c in be.cfgs)
@@ -89,6 +91,7 @@ def test_other_questions_generate_freely(tmp_path, encoder, counter, monkeypatch
 
 def test_no_constraint_by_default_when_forced_or_on_a_server(tmp_path, encoder, counter, monkeypatch):
     monkeypatch.setattr("h2mt.engine.evidence_quote", lambda *a, **k: None)
+    monkeypatch.setattr("h2mt.engine.placed_quote", lambda *a, **k: None)
     be = ScriptedBackend("Entries are dropped on restart.")
     eng = _engine(tmp_path, encoder, counter, be)
     assert not eng.config.prefill.verdict_first  # off by default
