@@ -320,6 +320,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["task"], ask["prefill"]) == (p["task"].value, p["mode"].value)
     assert (ask["max_new_tokens"], ask["text_leaves"]) == (p["max_new_tokens"], p["text_leaves"])
     assert ask["rerank_leaves"] == p["rerank_leaves"]
+    assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]
@@ -409,3 +410,18 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
     assert "%|" not in r.stderr, r.stderr
     r = invoke(*args, "--progress")
     assert r.exit_code == 0 and "%|" in r.stderr
+
+
+@pytest.mark.parametrize(("flag", "expect"), [([], True), (["--no-placed-sentences"], False)])
+def test_ask_passes_placed_sentences_to_the_engine(index, monkeypatch, flag, expect):
+    import h2mt.engine
+
+    seen = []
+
+    def load(path, config=None, **kw):
+        seen.append(config.prefill.placed_sentences)
+        raise SystemExit(0)  # the config is all this test reads
+
+    monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))
+    invoke("ask", index, "What does the guide say?", *flag)
+    assert seen == [expect]

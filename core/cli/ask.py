@@ -113,6 +113,12 @@ def ask(
         help="With --task auto: a yes/no question's brief answer starts with the generator's choice between "
         "Yes and No (its first token constrained), the reason generated after it (off by default).",
     ),
+    placed_sentences: bool = typer.Option(
+        default(PrefillConfig, "placed_sentences"), "--placed-sentences/--no-placed-sentences",
+        help="With --task auto: rank the kept sentences in their places (each with its heading and entry name, "
+        "BM25 fused with the encoder) for quoted answers and a brief answer's passages; a yes/no, 'what "
+        "happens' or 'what does X do' question is answered by the two sentences ranked best (on by default).",
+    ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
         None, help="HMT memory folder (default: the index's, else the shipped one)."
@@ -135,6 +141,7 @@ def ask(
                 text_leaves=text_leaves,
                 rerank_leaves=rerank_leaves,
                 verdict_first=verdict_first,
+                placed_sentences=placed_sentences,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),
