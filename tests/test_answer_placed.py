@@ -14,6 +14,7 @@ from h2mt.query.entries import sentence_contexts
 from h2mt.query.evidence import (
     SENTENCE_RRF_K,
     evidence_quote,
+    is_prose,
     placed,
     placed_quote,
     rank_sentences,
@@ -166,7 +167,7 @@ def test_a_placed_quote_is_the_two_best_sentences_best_first_and_their_leaves():
     got = placed_quote(QUESTION, sources, contexts, None, min_coverage=0.0)
     assert got is not None
     sentences, cut = got
-    assert [s.text for s in sentences] == [s.text for s in ranked[:2]]
+    assert [s.text for s in sentences] == [s.text for s in ranked if is_prose(s.text)][:2]
     assert sentences[0].text.startswith("Any tasks waiting on it")
     assert all(any(s.text in c.node.text for c in cut) for s in sentences)  # each quoted leaf, cut to its sentences
     assert [c.node.id for c in cut] == sorted({sources[s.leaf].node.id for s in sentences})
@@ -196,3 +197,13 @@ def test_the_engine_answers_a_behaviour_question_with_the_placed_quote(tmp_path,
     off.config = replace(off.config, prefill=replace(off.config.prefill, placed_sentences=False))
     reason = off.answer("Are database snapshots kept for 35 days?").accounting.task_reason
     assert "ranked best in their places" not in reason
+
+
+def test_a_placed_quote_is_prose_never_a_term_line_or_heading():
+    contexts = sentence_contexts([BARRIER])
+    ranked = [s.text for s in rank_sentences(QUESTION, [BARRIER.node.text], contexts)]
+    assert "reset()" in ranked[:2]  # the term line itself ranks high in its place...
+    got = placed_quote(QUESTION, [BARRIER], contexts, None, min_coverage=0.0)
+    assert got is not None and "reset()" not in [s.text for s in got[0]]  # ...but is never quoted
+    assert all(is_prose(s.text) for s in got[0]) and len(got[0]) == 2
+    assert not is_prose("revert-line (M-r)") and not is_prose(">>> x = 1.") and is_prose("It is closed.")

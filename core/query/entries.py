@@ -52,7 +52,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..types import ScoredNode
-from .evidence import rank_sentences, split_sentences, with_text
+from .evidence import is_prose, rank_sentences, split_sentences, with_text
 from .routing import command_options
 from .task import plain_question
 from .words import STOP_WORDS, stems
@@ -81,7 +81,6 @@ _TITLE_WORD = re.compile(r"^[A-Z][a-z]+$")  # "Synopsis", "Parameters": a sectio
 # Not a term: grammar, a doctest, an assignment, a table row, a shell prompt, an index line ("name: page"),
 # an example call whose first argument is a literal ("IPv6Network('2001:db8::/96')"; a signature names its parameters)
 _NOT_TERM = re.compile(r"::=|>>>|\s=\s|\s\|\s|^[#$>]\s|\w: |^[\w.]+\(\s*(?:['\"\d]|-\d)")
-_CODE = re.compile(r"::=|>>>")  # a grammar rule or a doctest: not a sentence to quote
 # The kinds of entry a question names ("which shopt option", "the command builtin")
 _KINDS = "|".join(("variable", "parameter", "option", "setting", "function", "method", "exception", "command",
                    "builtin", "module", "class", "decorator", "keyword", "flag", "statement"))
@@ -321,10 +320,6 @@ def named_entry(question: str, sources: Sequence[ScoredNode], before: Sequence[s
     return None
 
 
-def _prose(unit: str) -> bool:
-    return unit.rstrip()[-1:] in ".!?" and not _CODE.search(unit)
-
-
 def opening(entry: Entry, sources: Sequence[ScoredNode]) -> str:
     """The first :data:`OPENING_SENTENCES` prose sentences of ``entry`` (a syntax line such as
     ``hash [-r] [-p filename]`` or ``continue_stmt ::= "continue"`` skipped), fewer when they pass
@@ -335,7 +330,7 @@ def opening(entry: Entry, sources: Sequence[ScoredNode]) -> str:
     units = split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]
     out: list[str] = []
     for u in units:
-        if not _prose(u):
+        if not is_prose(u):
             continue
         out.append(u.strip())
         if len(out) >= OPENING_SENTENCES or sum(len(x.split()) for x in out) >= OPENING_MAX_WORDS:
@@ -356,11 +351,11 @@ def option_sentence(entry: Entry, sources: Sequence[ScoredNode], question: str) 
     units = [u.strip() for u in split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]]
     for opt in options:
         for i, u in enumerate(units):
-            if (u == opt or u.startswith(opt + " ")) and not _prose(u):  # the option's term line
-                after = next((v for v in units[i + 1:] if _prose(v)), "")
+            if (u == opt or u.startswith(opt + " ")) and not is_prose(u):  # the option's term line
+                after = next((v for v in units[i + 1:] if is_prose(v)), "")
                 if after:
                     return after
-            elif _prose(u) and _names(opt, u):
+            elif is_prose(u) and _names(opt, u):
                 return u
     return ""
 
@@ -385,7 +380,7 @@ def detail_sentence(entry: Entry, sources: Sequence[ScoredNode], question: str, 
     best, most = "", 0
     for u in split_sentences(sources[entry.leaf].node.text)[entry.first:entry.last]:
         u = u.strip()
-        if not _prose(u) or u in shown or not (stems(u) & lacking):
+        if not is_prose(u) or u in shown or not (stems(u) & lacking):
             continue
         n = len(stems(u) & asked)
         if n > most:

@@ -25,9 +25,9 @@ against 0.508.
 So ranked, the kept text's own sentences answer an explanation question better than the small
 generator does: a yes/no, "what happens..." or "what does X do..." question
 (:data:`PLACED_QUOTE_REASONS`) is answered by :func:`placed_quote`, the
-:data:`PLACED_QUOTE_SENTENCES` best sentences quoted, best first, when the best one holds at least
-:data:`PLACED_QUOTE_MIN_COVERAGE` of the question words' weight (less: the kept text is about
-something else, and the question goes on as before).
+:data:`PLACED_QUOTE_SENTENCES` best prose sentences quoted (no term line or heading), best first,
+when the best one holds at least :data:`PLACED_QUOTE_MIN_COVERAGE` of the question words' weight
+(less: the kept text is about something else, and the question goes on as before).
 
 **Quoted answers** (``task="auto"``): a small model inverts behaviour statements ("Does
 list.sort() return the sorted sequence?" -> "list.sort() returns the sorted sequence."; with the
@@ -54,7 +54,7 @@ from .generate import Generation
 from .words import stem_list, stems
 
 __all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "evidence_sources", "evidence_quote",
-           "quote_generation", "placed", "placed_quote", "Meaning", "EVIDENCE_SENTENCES", "QUOTE_REASONS",
+           "quote_generation", "placed", "placed_quote", "is_prose", "Meaning", "EVIDENCE_SENTENCES", "QUOTE_REASONS",
            "QUOTE_MIN_COVERAGE", "SENTENCE_RRF_K", "PLACED_QUOTE_REASONS", "PLACED_QUOTE_SENTENCES",
            "PLACED_QUOTE_MIN_COVERAGE"]
 
@@ -68,6 +68,8 @@ PLACED_QUOTE_MIN_COVERAGE = 0.15  # ...when the best holds this share of the que
 _K1, _B = 1.2, 0.75  # BM25 (bm25s, Lucene variant) over the kept sentences
 _WORDS = re.compile(r"\w+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\u2018'\"])")
+
+_CODE = re.compile(r"::=|>>>")  # a grammar rule or a doctest: not a sentence to quote
 
 Meaning = Callable[[Sequence[str]], Sequence[float]]
 """Texts -> the cosine of each text's embedding with the question's (the index's own encoder)."""
@@ -87,6 +89,12 @@ class Sentence:
 def split_sentences(text: str) -> list[str]:
     """``text`` in lines (a table's cells are lines in the parsed docs) and the lines in sentences."""
     return [u for line in text.splitlines() for u in _SENTENCE.split(line.strip()) if u.strip()]
+
+
+def is_prose(unit: str) -> bool:
+    """Whether a unit of :func:`split_sentences` reads as a sentence to quote: it ends like one and is
+    not a grammar rule or a doctest (a term line, a heading, a table cell or a signature is not)."""
+    return unit.rstrip()[-1:] in ".!?" and not _CODE.search(unit)
 
 
 def with_text(src: ScoredNode, text: str) -> ScoredNode:
@@ -209,10 +217,12 @@ def placed_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequenc
                  meaning: Meaning | None, k: int = PLACED_QUOTE_SENTENCES,
                  min_coverage: float = PLACED_QUOTE_MIN_COVERAGE) -> tuple[list[Sentence], list[ScoredNode]] | None:
     """The ``k`` sentences of the kept ``sources`` ranked best in their places
-    (:func:`rank_sentences` with ``contexts`` and ``meaning``), best first, and the leaves they
-    come from cut down to them (in the order of ``sources``); ``None`` when the best one shares
-    no word with the question or holds less than ``min_coverage`` of the question words' weight."""
-    ranked = rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
+    (:func:`rank_sentences` with ``contexts`` and ``meaning``) that read as prose (:func:`is_prose`:
+    not an entry's term line, a heading or a table cell), best first, and the leaves they come from
+    cut down to them (in the order of ``sources``); ``None`` when the best one shares no word with
+    the question or holds less than ``min_coverage`` of the question words' weight."""
+    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
+              if is_prose(s.text)]
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return None
     best = ranked[:k]
