@@ -337,9 +337,9 @@ class PrefillConfig:
     # task="auto": a yes/no question's generated brief answer starts with the generator's choice between
     # "Yes" and "No" (first_words), the rest generated after it; off: no gain measured on blind questions
     verdict_first: bool = False
-    # task="auto": the kept sentences are ranked in their places (each read with its heading and entry
-    # name, BM25 fused with the encoder's cosine: h2mt.query.evidence) for the quoted answers and the
-    # passages a brief answer reads; off: BM25 over the sentences alone
+    # task="auto": a yes/no, "what happens" or "what does X do" question is answered by quoting the two
+    # kept sentences ranked best in their places (each read with its heading and entry name, BM25 fused
+    # with the encoder's cosine: h2mt.query.evidence.placed_quote); off: the rules before it
     placed_sentences: bool = True
 
     def __post_init__(self) -> None:

@@ -30,7 +30,6 @@ from .query.answer import (
     passage_text,
     rank_sources,
     retry_reason,
-    sentence_order,
     with_unit,
     with_verdict,
 )
@@ -55,7 +54,6 @@ from .query.evidence import (
     evidence_quote,
     placed_quote,
     quote_generation,
-    rank_sentences,
 )
 from .query.generate import Generation, generate
 from .query.likelihood import can_score, likelihoods
@@ -152,15 +150,6 @@ class _Signals:
             cos = enc.encode(new) @ self._asked  # (N, D) @ (D,) -> (N,)
             self._meanings.update(zip(new, (float(c) for c in cos), strict=True))
         return [self._meanings[t] for t in texts]
-
-    def by_sentence(self, sources: Sequence[ScoredNode]) -> list[int] | None:
-        """``sources`` (indices) in the order of their best sentence ranked in its place
-        (:func:`h2mt.query.answer.sentence_order`), or ``None`` (the BM25 order) when that is off."""
-        placed = self.placed(sources)
-        if not placed:
-            return None
-        ranked = rank_sentences(self._question, [s.node.text for s in sources], **placed)
-        return sentence_order(ranked, len(sources))
 
     @property
     def leaves_reranked(self) -> int:
@@ -579,7 +568,7 @@ class H2MT:
             why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
             focus = focus_sources(question, kept, similarity=signals.similarity(kept),
-                                  likelihood=signals.likelihood(kept), by_sentence=signals.by_sentence(kept))
+                                  likelihood=signals.likelihood(kept))
             prompts.append(self.prompt(question, focus, cfgs[-1]))
             return self.generate(prompts[-1], cfgs[-1])
 
@@ -647,8 +636,7 @@ class H2MT:
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
             return p, quote_generation(found[0]), "the default stated in the sentence matching best", "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
-        focus = (focus_sources(question, kept, similarity=signals.similarity(kept), likelihood=signals.likelihood(kept),
-                               by_sentence=signals.by_sentence(kept))
+        focus = (focus_sources(question, kept, similarity=signals.similarity(kept), likelihood=signals.likelihood(kept))
                  if brief else kept)
         p = self.prompt(question, focus, cfg)
         symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],

@@ -1,5 +1,5 @@
 """Kept sentences ranked in their places (h2mt.query.evidence.rank_sentences with ``contexts`` and
-``meaning``; h2mt.query.entries.sentence_contexts; h2mt.query.answer.sentence_order): a sentence
+``meaning``; h2mt.query.entries.sentence_contexts; h2mt.query.evidence.placed_quote): a sentence
 that names neither its subject nor its setting is read with its heading and entry name, and the
 BM25 order is fused with the encoder's."""
 
@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import pytest
 from h2mt import PrefillConfig
-from h2mt.query.answer import focus_sources, rank_passages, sentence_order
 from h2mt.query.entries import sentence_contexts
 from h2mt.query.evidence import (
     SENTENCE_RRF_K,
@@ -106,23 +105,6 @@ def test_the_quote_is_the_sentence_ranked_in_its_place():
     quoted = evidence_quote(QUESTION, sources, min_coverage=0.0, contexts=sentence_contexts(sources))
     assert quoted is not None and quoted[0].text.startswith("Any tasks waiting on it")
     assert quoted[1].node.text == quoted[0].text and quoted[1].node.id == BARRIER.node.id
-
-
-def test_sentence_order_puts_each_passage_at_its_best_sentence():
-    ranked = rank_sentences("zeta?", ["alpha.", "zeta one.", "beta zeta."])
-    assert sentence_order(ranked, 3)[2] == 0  # the passage without the word last
-    assert sentence_order([], 3) == [0, 1, 2]
-
-
-def test_passages_follow_a_given_sentence_order():
-    passages = ["alpha beta gamma", "alpha", "beta"]
-    sim = [0.1, 0.9, 0.2]
-    assert rank_passages("alpha beta gamma?", passages, sim, by_sentence=[1, 2, 0])[0] == 1
-    assert rank_passages("alpha beta gamma?", passages, sim, by_sentence=[0, 1, 2])[0] == 0
-    with pytest.raises(ValueError, match="no order"):
-        rank_passages("alpha?", passages, sim, by_sentence=[0, 0, 1])
-    srcs = [_leaf(t, ("H", str(i)), i) for i, t in enumerate(passages)]
-    assert focus_sources("alpha beta gamma?", srcs, k=1, similarity=sim, by_sentence=[1, 2, 0])[-1] is srcs[1]
 
 
 def test_placed_sentences_is_on_by_default_and_can_be_turned_off():

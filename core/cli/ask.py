@@ -115,9 +115,9 @@ def ask(
     ),
     placed_sentences: bool = typer.Option(
         default(PrefillConfig, "placed_sentences"), "--placed-sentences/--no-placed-sentences",
-        help="With --task auto: rank the kept sentences in their places (each with its heading and entry name, "
-        "BM25 fused with the encoder) for quoted answers and a brief answer's passages; a yes/no, 'what "
-        "happens' or 'what does X do' question is answered by the two sentences ranked best (on by default).",
+        help="With --task auto: a yes/no, 'what happens' or 'what does X do' question is answered by quoting "
+        "the two kept sentences ranked best in their places (each with its heading and entry name, BM25 fused "
+        "with the encoder) when the best holds enough of the question (on by default).",
     ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(

@@ -45,13 +45,12 @@ from collections.abc import Mapping, Sequence
 
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
-from .evidence import Sentence, rank_sentences, split_sentences
+from .evidence import rank_sentences, split_sentences
 from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
 __all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "rank_sources", "sentence_order", "passage_text", "rerank", "lead_passage",
-           "focus_sources",
+           "is_lookup", "rank_passages", "rank_sources", "passage_text", "rerank", "lead_passage", "focus_sources",
            "with_unit", "with_verdict", "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE", "VERDICT_WORDS"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
@@ -270,8 +269,7 @@ def is_lookup(question: str) -> bool:
 
 
 def rank_passages(question: str, passages: Sequence[str], similarity: Sequence[float] | None = None,
-                  likelihood: Mapping[int, float] | None = None,
-                  by_sentence: Sequence[int] | None = None) -> list[int]:
+                  likelihood: Mapping[int, float] | None = None) -> list[int]:
     """Indices of ``passages`` (heading path + text of each kept leaf), best match to the question
     first.
 
@@ -287,12 +285,8 @@ def rank_passages(question: str, passages: Sequence[str], similarity: Sequence[f
     ``likelihood`` (passage index -> the generator's query likelihood,
     :func:`h2mt.query.likelihood.likelihoods`) re-ranks the passages it scores: they keep the
     places they hold in the order above, filled by the reciprocal-rank fusion of their order there
-    and their likelihood order (:func:`rerank`).
-
-    ``by_sentence`` (optional: passage indices, the passage holding the best sentence first, as
-    the engine ranks the kept sentences in their places, :func:`sentence_order`) replaces the
-    order by each passage's best BM25 sentence."""
-    return rerank(_fused(question, passages, similarity, by_sentence), likelihood or {})
+    and their likelihood order (:func:`rerank`)."""
+    return rerank(_fused(question, passages, similarity), likelihood or {})
 
 
 def rerank(order: Sequence[int], likelihood: Mapping[int, float]) -> list[int]:
@@ -310,8 +304,7 @@ def rerank(order: Sequence[int], likelihood: Mapping[int, float]) -> list[int]:
     return [next(best) if i in likelihood else i for i in order]
 
 
-def _fused(question: str, passages: Sequence[str], similarity: Sequence[float] | None,
-           by_sentence: Sequence[int] | None = None) -> list[int]:
+def _fused(question: str, passages: Sequence[str], similarity: Sequence[float] | None) -> list[int]:
     """:func:`rank_passages` without the likelihood."""
     asked = stems(question)
     by_words = sorted(range(len(passages)), key=lambda i: -len(asked & stems(passages[i])))
@@ -319,13 +312,10 @@ def _fused(question: str, passages: Sequence[str], similarity: Sequence[float] |
         return by_words
     if len(similarity) != len(passages):
         raise ValueError(f"{len(similarity)} similarities for {len(passages)} passages")
-    if by_sentence is None:
-        best: dict[int, float] = {}
-        for s in rank_sentences(question, passages):  # best first: a passage's first is its best sentence
-            best.setdefault(s.leaf, s.score)
-        by_sentence = sorted(range(len(passages)), key=lambda i: -best.get(i, float("-inf")))
-    elif sorted(by_sentence) != list(range(len(passages))):
-        raise ValueError(f"by_sentence {list(by_sentence)} is no order of {len(passages)} passages")
+    best: dict[int, float] = {}
+    for s in rank_sentences(question, passages):  # best first: a passage's first is its best sentence
+        best.setdefault(s.leaf, s.score)
+    by_sentence = sorted(range(len(passages)), key=lambda i: -best.get(i, float("-inf")))
     by_meaning = sorted(range(len(passages)), key=lambda i: -float(similarity[i]))
     fused = [0.0] * len(passages)
     for order in (by_words, by_sentence, by_meaning):
@@ -334,26 +324,15 @@ def _fused(question: str, passages: Sequence[str], similarity: Sequence[float] |
     return sorted(range(len(passages)), key=lambda i: -fused[i])
 
 
-def sentence_order(ranked: Sequence[Sentence], n: int) -> list[int]:
-    """The ``n`` passages in the order of their best sentence in ``ranked``
-    (:func:`h2mt.query.evidence.rank_sentences`, best first); passages without a sentence last,
-    in their given order."""
-    first: dict[int, int] = {}
-    for rank, s in enumerate(ranked):
-        first.setdefault(s.leaf, rank)
-    return sorted(range(n), key=lambda i: first.get(i, len(ranked)))
-
-
 def passage_text(s: ScoredNode) -> str:
     """A kept leaf as the passage rankings read it: its heading path, then its text."""
     return " ".join([*s.node.path, s.node.text])
 
 
 def rank_sources(question: str, sources: Sequence[ScoredNode], similarity: Sequence[float] | None = None,
-                 likelihood: Mapping[int, float] | None = None,
-                 by_sentence: Sequence[int] | None = None) -> list[int]:
+                 likelihood: Mapping[int, float] | None = None) -> list[int]:
     """:func:`rank_passages` of the kept leaves ``sources``, each read as its heading path + text."""
-    return rank_passages(question, [passage_text(s) for s in sources], similarity, likelihood, by_sentence)
+    return rank_passages(question, [passage_text(s) for s in sources], similarity, likelihood)
 
 
 def lead_passage(question: str, sources: Sequence[ScoredNode], similarity: Sequence[float] | None = None,
@@ -365,14 +344,13 @@ def lead_passage(question: str, sources: Sequence[ScoredNode], similarity: Seque
 
 def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS,
                   similarity: Sequence[float] | None = None,
-                  likelihood: Mapping[int, float] | None = None,
-                  by_sentence: Sequence[int] | None = None) -> list[ScoredNode]:
+                  likelihood: Mapping[int, float] | None = None) -> list[ScoredNode]:
     """The kept leaves a brief answer reads: the ``k`` passages matching the question best
     (:func:`rank_passages`, with ``similarity[i]`` the cosine of ``sources[i]`` and the question
     when given), in document order except the best one, which goes last, nearest the question.
     A small model explains from two passages far better than from a full budget of neighbouring
-    entries (docs/benchmarks.md). ``by_sentence``: as for :func:`rank_passages`."""
-    order = rank_sources(question, sources, similarity, likelihood, by_sentence)
+    entries (docs/benchmarks.md)."""
+    order = rank_sources(question, sources, similarity, likelihood)
     if not order:
         return list(sources)
     keep = set(order[:k])
