@@ -189,3 +189,15 @@ def test_a_placed_quote_is_prose_never_a_term_line_or_heading():
     assert got is not None and "reset()" not in [s.text for s in got[0]]  # ...but is never quoted
     assert all(is_prose(s.text) for s in got[0]) and len(got[0]) == 2
     assert not is_prose("revert-line (M-r)") and not is_prose(">>> x = 1.") and is_prose("It is closed.")
+
+
+def test_a_mere_cross_reference_is_never_quoted():
+    leaf = _leaf("See the description of shopt in The Shopt Builtin, for a description of the nullglob option.\n"
+                 "If set, filename patterns which match no files expand to a null string, rather than themselves.",
+                 ("Bash", "Filename Expansion"))
+    q = "What does the nullglob option do to filename patterns?"
+    contexts = sentence_contexts([leaf])
+    assert rank_sentences(q, [leaf.node.text], contexts)[0].text.startswith("See the description")
+    got = placed_quote(q, [leaf], contexts, None, min_coverage=0.0)
+    assert got is not None and [s.text for s in got[0]] == [
+        "If set, filename patterns which match no files expand to a null string, rather than themselves."]

@@ -25,9 +25,10 @@ against 0.508.
 So ranked, the kept text's own sentences answer an explanation question better than the small
 generator does: a yes/no, "what happens..." or "what does X do..." question
 (:data:`PLACED_QUOTE_REASONS`) is answered by :func:`placed_quote`, the
-:data:`PLACED_QUOTE_SENTENCES` best prose sentences quoted (no term line or heading), best first,
-when the best one holds at least :data:`PLACED_QUOTE_MIN_COVERAGE` of the question words' weight
-(less: the kept text is about something else, and the question goes on as before).
+:data:`PLACED_QUOTE_SENTENCES` best prose sentences quoted (no term line, heading or mere
+cross-reference), best first, when the best one holds at least :data:`PLACED_QUOTE_MIN_COVERAGE`
+of the question words' weight (less: the kept text is about something else, and the question goes
+on as before).
 
 **Quoted answers** (``task="auto"``): a small model inverts behaviour statements ("Does
 list.sort() return the sorted sequence?" -> "list.sort() returns the sorted sequence."; with the
@@ -70,6 +71,7 @@ _WORDS = re.compile(r"\w+")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\u2018'\"])")
 
 _CODE = re.compile(r"::=|>>>")  # a grammar rule or a doctest: not a sentence to quote
+_ELSEWHERE = re.compile(r"^\(?(?:see|refer to)\b", re.IGNORECASE)  # "See The Shopt Builtin...": no answer
 
 Meaning = Callable[[Sequence[str]], Sequence[float]]
 """Texts -> the cosine of each text's embedding with the question's (the index's own encoder)."""
@@ -218,11 +220,12 @@ def placed_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequenc
                  min_coverage: float = PLACED_QUOTE_MIN_COVERAGE) -> tuple[list[Sentence], list[ScoredNode]] | None:
     """The ``k`` sentences of the kept ``sources`` ranked best in their places
     (:func:`rank_sentences` with ``contexts`` and ``meaning``) that read as prose (:func:`is_prose`:
-    not an entry's term line, a heading or a table cell), best first, and the leaves they come from
+    not an entry's term line, a heading or a table cell) and say something themselves (not "See
+    The Shopt Builtin for..."), best first, and the leaves they come from
     cut down to them (in the order of ``sources``); ``None`` when the best one shares no word with
     the question or holds less than ``min_coverage`` of the question words' weight."""
     ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
-              if is_prose(s.text)]
+              if is_prose(s.text) and not _ELSEWHERE.match(s.text)]
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return None
     best = ranked[:k]
