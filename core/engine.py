@@ -119,7 +119,9 @@ class _Signals:
     signal computed once, when first needed: the cosines of their embeddings with the question's
     (one encoder call) and, with ``rerank`` leaves, the generator's query likelihood of the leading
     ``rerank`` kept leaves (:func:`h2mt.query.likelihood.likelihoods`). Both are off (``None``)
-    unless ``task="auto"``."""
+    unless ``task="auto"``. With ``placed`` (``PrefillConfig.placed_sentences``), also what ranks
+    the kept sentences in their places (:meth:`placed`: each sentence's context and the encoder's
+    cosine of the sentence so placed, each text encoded once)."""
 
     def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int,
                  placed: bool = True) -> None:
