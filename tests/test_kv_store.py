@@ -230,7 +230,8 @@ def test_cli_kv_build_info_prune_and_ask(setup, tmp_path: Path, capsys) -> None:
     code, text, _ = run(["kv", "info", out], capsys)
     assert code == 0 and "2 generator/prefix folders" in text  # task auto: the short and the brief prefix
     code, text, err = run(["ask", out, "What does trap do?", "--model", model, "--device", "cpu", "--prefill", "kv",
-                           "--recompute-first", "4", "--max-new-tokens", "3", "--budget", "80", "--json"], capsys)
+                           "--recompute-first", "4", "--max-new-tokens", "3", "--budget", "80", "--json",
+                           "--no-placed-sentences"], capsys)  # generated over the stored KV, not quoted
     assert code == 0, err
     acc = json.loads(text)["accounting"]
     assert acc["kv_misses"] == 0 and acc["positions_reused"] > 0 and acc["kv_bytes_read"] > 0

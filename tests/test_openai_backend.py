@@ -295,7 +295,8 @@ def test_server_down_fails_quickly(tiny_dir: Path) -> None:
 
 
 def test_answer_through_the_facade(server: FakeServer, tiny_dir: Path, manual_engine: H2MT) -> None:
-    cfg = H2MTConfig(backend=BackendConfig(kind="openai", base_url=server.url, tokenizer=str(tiny_dir)))
+    cfg = H2MTConfig(backend=BackendConfig(kind="openai", base_url=server.url, tokenizer=str(tiny_dir)),
+                     prefill=PrefillConfig(placed_sentences=False))  # the server generates; nothing quoted
     eng = H2MT(manual_engine.index, cfg, encoder=manual_engine.encoder)
     q = "What does the trap builtin do with signals?"
     ans = eng.answer(q, budget=96)
@@ -326,11 +327,12 @@ def test_cli_ask_on_a_server(server: FakeServer, tiny_dir: Path, manual_engine: 
 
     manual_engine.save(tmp_path / "m.h2mt")
     res = CliRunner().invoke(app, ["ask", str(tmp_path / "m.h2mt"), "What does trap do?", "--budget", "96",
-                                   "--server", server.url, "--model", str(tiny_dir), "--json"])
+                                   "--server", server.url, "--model", str(tiny_dir), "--json",
+                                   "--no-placed-sentences"])  # the server generates; nothing quoted
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
     assert out["answer"] == "".join(REPLY) and out["sources"]
     assert out["accounting"]["prompt_tokens"] == 321 and out["accounting"]["prefill_ms"] is None
     res = CliRunner().invoke(app, ["ask", str(tmp_path / "m.h2mt"), "What does trap do?", "--budget", "96",
-                                   "--server", server.url, "--model", str(tiny_dir)])
+                                   "--server", server.url, "--model", str(tiny_dir), "--no-placed-sentences"])
     assert res.exit_code == 0 and "prefill n/a" in res.output and "".join(REPLY) in res.output
