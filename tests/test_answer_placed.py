@@ -12,20 +12,14 @@ from h2mt import PrefillConfig
 from h2mt.query.entries import sentence_contexts
 from h2mt.query.evidence import (
     SENTENCE_RRF_K,
-    evidence_quote,
     is_prose,
     placed,
     placed_quote,
     rank_sentences,
     split_sentences,
 )
-from h2mt.types import Node, NodeKind, ScoredNode
 
-
-def _leaf(text: str, path: tuple[str, ...], i: int = 0) -> ScoredNode:
-    return ScoredNode(Node(i, NodeKind.LEAF, path[-1], -1, [], 0, 0, len(text), len(text.split()), len(path), path,
-                           text), 1.0)
-
+from .test_answer_entries import _leaf
 
 # Two entries of one leaf: the sentence that answers names neither reset() nor a barrier
 BARRIER = _leaf("wait()\n\nPass the barrier. When all the tasks party to the barrier have called this function, "
@@ -100,12 +94,11 @@ def test_a_meaning_of_the_wrong_length_is_an_error():
         rank_sentences(QUESTION, [BARRIER.node.text], meaning=lambda texts: [0.0])
 
 
-def test_the_quote_is_the_sentence_ranked_in_its_place():
+def test_a_one_sentence_placed_quote_cuts_its_leaf_to_that_sentence():
     sources = [BARRIER]
-    quoted = evidence_quote(QUESTION, sources, min_coverage=0.0, contexts=sentence_contexts(sources))
-    assert quoted is not None and quoted[0].text.startswith("Any tasks waiting on it")
-    assert quoted[1].node.text == quoted[0].text and quoted[1].node.id == BARRIER.node.id
-
+    quoted = placed_quote(QUESTION, sources, sentence_contexts(sources), None, k=1, min_coverage=0.0)
+    assert quoted is not None and quoted[0][0].text.startswith("Any tasks waiting on it")
+    assert [c.node.text for c in quoted[1]] == [quoted[0][0].text] and quoted[1][0].node.id == BARRIER.node.id
 
 def test_placed_sentences_is_on_by_default_and_can_be_turned_off():
     assert PrefillConfig().placed_sentences is True

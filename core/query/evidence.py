@@ -191,24 +191,17 @@ def evidence_sources(question: str, sources: Sequence[ScoredNode], k: int = EVID
     best = [s for s in rank_sentences(question, [x.node.text for x in sources])[:k] if s.score > 0]
     if not best:
         return list(sources)
-    out: list[ScoredNode] = []
-    for i, src in enumerate(sources):
-        mine = sorted(s.index for s in best if s.leaf == i)
-        if mine:
-            units = split_sentences(src.node.text)
-            out.append(with_text(src, " ".join(units[j] for j in mine)))
+    out = _cut_to(sources, best)
     top = next(i for i, x in enumerate(out) if x.node.id == sources[best[0].leaf].node.id)
     return [x for i, x in enumerate(out) if i != top] + [out[top]]
 
 
-def evidence_quote(question: str, sources: Sequence[ScoredNode], min_coverage: float = QUOTE_MIN_COVERAGE,
-                   contexts: Sequence[Sequence[str]] | None = None,
-                   meaning: Meaning | None = None) -> tuple[Sentence, ScoredNode] | None:
+def evidence_quote(question: str, sources: Sequence[ScoredNode],
+                   min_coverage: float = QUOTE_MIN_COVERAGE) -> tuple[Sentence, ScoredNode] | None:
     """The sentence of the kept ``sources`` that answers ``question`` in the documents' words
-    (:func:`rank_sentences`' best, read with ``contexts`` and ``meaning`` when given, when its
-    ``coverage`` is at least ``min_coverage``) and its leaf cut down to that sentence; ``None``
-    when no sentence matches that well."""
-    ranked = rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
+    (:func:`rank_sentences`' best, when its ``coverage`` is at least ``min_coverage``) and its
+    leaf cut down to that sentence; ``None`` when no sentence matches that well."""
+    ranked = rank_sentences(question, [s.node.text for s in sources])
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return None
     best = ranked[0]
@@ -221,21 +214,27 @@ def placed_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequenc
     """The ``k`` sentences of the kept ``sources`` ranked best in their places
     (:func:`rank_sentences` with ``contexts`` and ``meaning``) that read as prose (:func:`is_prose`:
     not an entry's term line, a heading or a table cell) and say something themselves (not "See
-    The Shopt Builtin for..."), best first, and the leaves they come from
-    cut down to them (in the order of ``sources``); ``None`` when the best one shares no word with
+    The Shopt Builtin for..."), best first, and the leaves they come from cut down to them (in
+    the order of ``sources``); ``None`` when the best one shares no word with
     the question or holds less than ``min_coverage`` of the question words' weight."""
     ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
               if is_prose(s.text) and not _ELSEWHERE.match(s.text)]
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return None
     best = ranked[:k]
-    cut = []
+    return best, _cut_to(sources, best)
+
+
+def _cut_to(sources: Sequence[ScoredNode], chosen: Sequence[Sentence]) -> list[ScoredNode]:
+    """The leaves of ``sources`` holding ``chosen`` sentences, each cut down to its own chosen
+    sentences in their order; the leaves in the order of ``sources``."""
+    out: list[ScoredNode] = []
     for i, src in enumerate(sources):
-        mine = sorted(s.index for s in best if s.leaf == i)
+        mine = sorted(s.index for s in chosen if s.leaf == i)
         if mine:
             units = split_sentences(src.node.text)
-            cut.append(with_text(src, " ".join(units[j] for j in mine)))
-    return best, cut
+            out.append(with_text(src, " ".join(units[j] for j in mine)))
+    return out
 
 
 def quote_generation(text: str) -> Generation:
