@@ -341,6 +341,10 @@ class PrefillConfig:
     # kept sentences ranked best in their places (each read with its heading and entry name, BM25 fused
     # with the encoder's cosine: h2mt.query.evidence.placed_quote); off: the rules before it
     placed_sentences: bool = True
+    # task="auto": a name or value question asking what holds when something is left out ("If I omit the port,
+    # which port...?") is answered by quoting the kept sentences ranked best that state a default
+    # (h2mt.query.entries.default_quote); off: the default a kept entry states, else the generator
+    quote_defaults: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

@@ -36,6 +36,8 @@ from .query.answer import (
 from .query.entries import (
     asks_for_default,
     asks_for_name,
+    asks_what_is_assumed,
+    default_quote,
     described_entries,
     detail_sentence,
     entry_source,
@@ -133,11 +135,12 @@ class _Signals:
         self._asked: Any = None  # (D,) the question's unit embedding
         self.rerank_ms = 0.0
 
-    def placed(self, sources: Sequence[ScoredNode]) -> dict[str, Any]:
+    def placed(self, sources: Sequence[ScoredNode], always: bool = False) -> dict[str, Any]:
         """The keyword arguments that rank the kept sentences of ``sources`` in their places
         (:func:`h2mt.query.evidence.rank_sentences`: ``contexts`` and ``meaning``); none unless
-        ``task="auto"`` with ``placed_sentences``."""
-        if not self._auto or not self._placed or not sources:
+        ``task="auto"`` with ``placed_sentences`` (or ``always``: a default is quoted from sentences
+        so ranked whatever ``placed_sentences`` says)."""
+        if not self._auto or not (self._placed or always) or not sources:
             return {}
         before = [self._engine._leaf_before(s.node) for s in sources]
         return {"contexts": sentence_contexts(sources, before), "meaning": self._meaning}
@@ -606,8 +609,11 @@ class H2MT:
         is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`);
         questions about entries of reference docs are answered from the entry
         (:meth:`_entry_first`), after a parameter's default that a kept signature writes
-        (:func:`h2mt.query.entries.signature_default`); a default that no named entry states is quoted from the kept
-        sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
+        (:func:`h2mt.query.entries.signature_default`); a name or value question asking what holds when
+        something is left out (:func:`h2mt.query.entries.asks_what_is_assumed`) and whose named entry states no
+        default is answered by quoting the kept sentences ranked best that state one
+        (:func:`h2mt.query.entries.default_quote`, ``quote_defaults``); a default that no named entry states is
+        quoted from the kept sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
         question asking for an operator or symbol gets a symbol of the sentence matching it best,
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
         leaves (:func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
@@ -630,8 +636,19 @@ class H2MT:
         if written is not None:
             p = build_prompt(question, [kept[written[1]]], cfg)  # what the quote stands on
             return p, quote_generation(written[0]), "the default its signature writes", "quoted"
-        entry = self._entry_first(question, choice, kept, cfg, signals) if auto else None
+        assumed = (short and cfg.quote_defaults and asks_what_is_assumed(question) and not asks_for_symbol(question)
+                   and not asks_for_name(question))  # "If I omit the port, which port...?"
+        entry = self._entry_first(question, choice, kept, cfg, signals, stated_only=assumed) if auto else None
         if entry is not None:
+            return entry
+        stated = default_quote(question, kept, **signals.placed(kept, always=True)) if assumed else None
+        if stated is not None:  # "If port is omitted, the standard IMAP4-over-SSL port (993) is used."
+            p = build_prompt(question, stated[1], cfg)  # what the quote stands on; nothing is prefilled
+            note = (f"quoted the {len(stated[0])} sentences ranked best that state a default "
+                    f"({stated[0][0].coverage:.2f})")
+            return p, quote_generation(" ".join(s.text for s in stated[0])), note, "quoted"
+        entry = self._entry_first(question, choice, kept, cfg, signals) if auto and assumed else None
+        if entry is not None:  # no kept sentence states a default: the generator reads the entry named
             return entry
         found = sentence_default(question, kept) if asks else None
         if found is not None:  # "cutoff (default 0.6)": the documents' own value
@@ -657,7 +674,7 @@ class H2MT:
         return p, self.generate(p, cfg), None, "generated"
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-                     signals: _Signals,
+                     signals: _Signals, stated_only: bool = False,
                      ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
         """:meth:`_first` for questions about entries of reference docs (:mod:`h2mt.query.entries`),
         or ``None`` when the kept text has no entry to answer from:
@@ -670,7 +687,8 @@ class H2MT:
           entry, quoted, and its sentence on a detail the question asks beyond X
           (:func:`h2mt.query.entries.detail_sentence`);
         * a value of X ("the default value of X"): the default X's entry states, quoted, else
-          generated from X's entry alone."""
+          generated from X's entry alone (``None`` with ``stated_only``: the kept sentences stating
+          a default answer next)."""
         short = choice.task == AnswerTask.SHORT
         if short and asks_for_symbol(question):
             return None
@@ -712,6 +730,8 @@ class H2MT:
         value = stated_default(entry, kept, question) if asks_for_default(question) else ""
         if value:  # "The default is 64MB.": the documents' own value
             return p, quote_generation(value), f"the default stated in {entry.keys[0]}'s entry", "quoted"
+        if stated_only:
+            return None
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"
 
     def _similarity(self, question: str, sources: Sequence[ScoredNode]) -> dict[int, float]:

@@ -462,6 +462,11 @@ def test_a_signature_in_the_docs_notation_with_an_optional_group_still_gives_its
     mmap = _leaf("class mmap.mmap(fileno, length, flags=MAP_SHARED, prot=PROT_WRITE|PROT_READ, "
                  "access=ACCESS_DEFAULT[, offset])\n\nMaps length bytes from the file.", ("mmap", "x"))
     assert signature_default("Which flags does mmap.mmap() use by default?", [mmap]) == ("MAP_SHARED", 0)
+    telnet = _leaf("class telnetlib.Telnet(host=None, port=0[, timeout])\n\nTelnet represents a connection.",
+                   ("t", "z"))
+    assert signature_default("Which port does telnetlib.Telnet() use by default?", [telnet]) == ("0", 0)
+    empty = _leaf("heapq.merge(key=None, reverse=False, seen=[])\n\nMerge.", ("h", "w"))
+    assert signature_default("What does heapq.merge() use for seen by default?", [empty]) == ("[]", 0)
     none = _leaf("concurrent.futures.ThreadPoolExecutor(max_workers=None)\n\nAn Executor subclass.", ("cf", "y"))
     assert signature_default("What is the default max_workers of ThreadPoolExecutor()?", [none]) is None
 

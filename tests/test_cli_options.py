@@ -321,6 +321,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["max_new_tokens"], ask["text_leaves"]) == (p["max_new_tokens"], p["text_leaves"])
     assert ask["rerank_leaves"] == p["rerank_leaves"]
     assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
+    assert ask["quote_defaults"] == p["quote_defaults"]
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]
@@ -412,14 +413,15 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
     assert r.exit_code == 0 and "%|" in r.stderr
 
 
-@pytest.mark.parametrize(("flag", "expect"), [([], True), (["--no-placed-sentences"], False)])
-def test_ask_passes_placed_sentences_to_the_engine(index, monkeypatch, flag, expect):
+@pytest.mark.parametrize(("flag", "expect"), [([], (True, True)), (["--no-placed-sentences"], (False, True)),
+                                              (["--no-quote-defaults"], (True, False))])
+def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
 
     seen = []
 
     def load(path, config=None, **kw):
-        seen.append(config.prefill.placed_sentences)
+        seen.append((config.prefill.placed_sentences, config.prefill.quote_defaults))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

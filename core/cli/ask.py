@@ -119,6 +119,12 @@ def ask(
         "the two kept sentences ranked best in their places (each with its heading and entry name, BM25 fused "
         "with the encoder) when the best holds enough of the question (on by default).",
     ),
+    quote_defaults: bool = typer.Option(
+        default(PrefillConfig, "quote_defaults"), "--quote-defaults/--no-quote-defaults",
+        help="With --task auto: a question asking what holds when something is left out ('If I omit the port, "
+        "which port...?') is answered by quoting up to two kept sentences ranked best that state a default "
+        "(on by default).",
+    ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
         None, help="HMT memory folder (default: the index's, else the shipped one)."
@@ -142,6 +148,7 @@ def ask(
                 rerank_leaves=rerank_leaves,
                 verdict_first=verdict_first,
                 placed_sentences=placed_sentences,
+                quote_defaults=quote_defaults,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),

@@ -43,6 +43,12 @@ reads the kept text as entries:
    entry states in so many words ("The default is 64MB.") is the answer to "what is the default
    of X" (:func:`stated_default`); another value question is answered by the generator reading
    that entry alone.
+4. **"If I leave out X, what is used?"** (:func:`asks_what_is_assumed`; :func:`default_quote`): when
+   the entry the question names states no default, the kept sentences ranked best in their places
+   that state one ("If port is omitted, the standard IMAP4-over-SSL port (993) is used.", "The
+   default is dtgvp.") are quoted, at most :data:`DEFAULT_QUOTE_SENTENCES`, best first. A small
+   model asked for the bare value reads a neighbouring entry's number or echoes the question; the
+   documents' sentence says the value together with the case it holds in.
 """
 
 from __future__ import annotations
@@ -52,7 +58,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..types import ScoredNode
-from .evidence import is_prose, rank_sentences, split_sentences, with_text
+from .evidence import Meaning, Sentence, cut_to, is_prose, is_quotable, rank_sentences, split_sentences, with_text
 from .routing import command_options
 from .task import plain_question
 from .words import STOP_WORDS, stems
@@ -60,7 +66,8 @@ from .words import STOP_WORDS, stems
 __all__ = ["Entry", "entry_keys", "whole_entries", "split_entries", "asks_for_name", "described_entries",
            "named_entry", "opening", "option_sentence", "detail_sentence",
            "asks_for_default", "stated_default", "sentence_default", "signature_default", "entry_source",
-           "sentence_contexts",
+           "sentence_contexts", "asks_what_is_assumed", "default_quote",
+           "DEFAULT_QUOTE_CANDIDATES", "DEFAULT_QUOTE_SENTENCES", "DEFAULT_QUOTE_MIN_COVERAGE",
            "NAME_MARGIN", "NAME_CANDIDATES",
            "OPENING_SENTENCES", "OPENING_MAX_WORDS", "DEFAULT_MAX_WORDS"]
 
@@ -419,6 +426,65 @@ def asks_for_default(question: str) -> bool:
     return _ASKS_DEFAULT.search(question) is not None
 
 
+# What users write for "what is used when I leave it out", beyond asks_for_default: "without the symbol argument",
+# "and leave out INITCOND", "with no file descriptor number", "neither LIMIT TO nor EXCEPT", "never set",
+# "an empty value"
+_ASKS_ASSUMED = re.compile(
+    r"\bwithout\b|\bomit|\bleav(?:e|ing) (?:\S+ ){0,4}?(?:out|off|unset|empty|alone|blank)\b|"
+    r"\bleft (?:out|off|unset|empty|blank)\b|\bnever (?:set|give|pass|specify|mention)|"
+    r"\b(?:don't|do not|didn't|doesn't|does not) (?:set|pass|give|specify|provide|supply|include|add|write|use|name|"
+    r"say|declare|type|mention|put)\b|\bwith no\b|\bno (?:\S+ ){0,2}(?:argument|option|clause|value|parameter|name|"
+    r"list|number|keyword|flag)s?\b|\bneither\b|\bunset\b|\bnot (?:set|given|specified|passed|supplied)\b|"
+    r"\b(?:is|as) none\b|\bempty\b", re.IGNORECASE)
+# A sentence stating what holds when nothing is given: "The default is dtgvp.", "If port is omitted, ...", "If it is
+# not supplied then...", "If no column_expression is given, ...", "If factory is None, ...", "...; otherwise ..."
+_STATES_DEFAULT = re.compile(
+    r"\bdefaults?\b|\bdefaulted\b|\bomitted\b|\bnot (?:specified|supplied|provided|given|set|present)\b|\bif no\b|"
+    r"\bis None\b|\bunset\b|\bif (?:\w+ ){1,4}(?:is|are) not\b|\bwithout\b|\botherwise\b|\babsent\b",
+    re.IGNORECASE)
+DEFAULT_QUOTE_CANDIDATES = 8  # default_quote reads this many quotable sentences ranked best...
+DEFAULT_QUOTE_SENTENCES = 2  # ...and quotes up to this many of them that state a default, best first...
+DEFAULT_QUOTE_MIN_COVERAGE = 0.1  # ...when the best holds this share of the question words' weight
+
+
+def asks_what_is_assumed(question: str) -> bool:
+    """Whether ``question`` asks what holds when something is left out: a default
+    (:func:`asks_for_default`) or what is used "without the symbol argument", when the user "leaves
+    out INITCOND", writes a redirection "with no file descriptor number", passes "neither LIMIT TO
+    nor EXCEPT"."""
+    return asks_for_default(question) or _ASKS_ASSUMED.search(question) is not None
+
+
+def default_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None = None,
+                  meaning: Meaning | None = None, candidates: int = DEFAULT_QUOTE_CANDIDATES,
+                  k: int = DEFAULT_QUOTE_SENTENCES, min_coverage: float = DEFAULT_QUOTE_MIN_COVERAGE,
+                  ) -> tuple[list[Sentence], list[ScoredNode]] | None:
+    """The kept sentences that say what ``question`` gets when something is left out, in the
+    documents' words: among the ``candidates`` quotable sentences ranked best
+    (:func:`h2mt.query.evidence.rank_sentences`, in their places with ``contexts`` and ``meaning``),
+    the first ``k`` that state a default ("The default is dtgvp.", "If port is omitted, the
+    standard IMAP4-over-SSL port (993) is used.", "If factory is None, ..."), best first, each text
+    once and no later one stating another value than the first ("The default value is ‘> ’." and
+    a neighbouring entry's "The default value is ‘\\s-\\v\\$ ’." would contradict each other), with
+    the leaves they come from cut down to them; ``None`` when the best quotable sentence holds less
+    than ``min_coverage`` of the question words' weight or none of the candidates states a default."""
+    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
+              if is_quotable(s.text)]
+    if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
+        return None
+    chosen: list[Sentence] = []
+    for sent in ranked[:candidates]:
+        if len(chosen) == k:
+            break
+        if not _STATES_DEFAULT.search(sent.text) or any(sent.text == c.text for c in chosen):
+            continue
+        first = _stated_values([chosen[0].text]) if chosen else set()
+        if first and _stated_values([sent.text]) - first:
+            continue  # another value than the first sentence's: a neighbouring entry's default
+        chosen.append(sent)
+    return (chosen, cut_to(sources, chosen)) if chosen else None
+
+
 def stated_default(entry: Entry, sources: Sequence[ScoredNode], question: str = "") -> str:
     """The default value ``entry``'s text states ("The default is 64 megabytes (64MB).", "If set to
     ‘audible’ (the default), ...", "... which defaults to 0"), as written; empty when it states
@@ -446,6 +512,7 @@ DEFAULT_SENTENCES = 3  # a default stated outside any named entry is read from t
 DEFAULT_FOLLOWING = 3  # ...or from this many sentences right after the best one in its leaf (its entry goes on)
 
 
+_OPTIONAL_TAIL = re.compile(r"(?<=\S)\s*\[.*$")  # "port=0[, timeout]" -> "0" (not "[]": a value of its own)
 _SIGNATURE = re.compile(r"^(?:[\w.]+ )?[A-Za-z_][\w.]*\((?P<params>.*)\)(?:\s*->.*)?$")
 
 
@@ -467,8 +534,9 @@ def _parameters(params: str) -> dict[str, str]:
             depth -= 1
         elif ch == "," and depth == 0:
             name, eq, value = params[start:i].partition("=")
-            if eq and re.fullmatch(r"\s*\w+\s*", name) and value.strip():
-                out[name.strip()] = value.strip()
+            value = _OPTIONAL_TAIL.sub("", value.strip())  # "0[, timeout]": the optional group is not the value
+            if eq and re.fullmatch(r"\s*\w+\s*", name) and value:
+                out[name.strip()] = value
             start = i + 1
     return out
 

@@ -55,7 +55,8 @@ from .generate import Generation
 from .words import stem_list, stems
 
 __all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "evidence_sources", "evidence_quote",
-           "quote_generation", "placed", "placed_quote", "is_prose", "Meaning", "EVIDENCE_SENTENCES", "QUOTE_REASONS",
+           "quote_generation", "placed", "placed_quote", "is_prose", "is_quotable", "cut_to", "Meaning",
+           "EVIDENCE_SENTENCES", "QUOTE_REASONS",
            "QUOTE_MIN_COVERAGE", "SENTENCE_RRF_K", "PLACED_QUOTE_REASONS", "PLACED_QUOTE_SENTENCES",
            "PLACED_QUOTE_MIN_COVERAGE"]
 
@@ -97,6 +98,12 @@ def is_prose(unit: str) -> bool:
     """Whether a unit of :func:`split_sentences` reads as a sentence to quote: it ends like one and is
     not a grammar rule or a doctest (a term line, a heading, a table cell or a signature is not)."""
     return unit.rstrip()[-1:] in ".!?" and not _CODE.search(unit)
+
+
+def is_quotable(unit: str) -> bool:
+    """Whether a unit of :func:`split_sentences` can be quoted as an answer: prose (:func:`is_prose`)
+    that says something itself, not a mere cross-reference ("See The Shopt Builtin, for...")."""
+    return is_prose(unit) and not _ELSEWHERE.match(unit)
 
 
 def with_text(src: ScoredNode, text: str) -> ScoredNode:
@@ -191,7 +198,7 @@ def evidence_sources(question: str, sources: Sequence[ScoredNode], k: int = EVID
     best = [s for s in rank_sentences(question, [x.node.text for x in sources])[:k] if s.score > 0]
     if not best:
         return list(sources)
-    out = _cut_to(sources, best)
+    out = cut_to(sources, best)
     top = next(i for i, x in enumerate(out) if x.node.id == sources[best[0].leaf].node.id)
     return [x for i, x in enumerate(out) if i != top] + [out[top]]
 
@@ -218,14 +225,14 @@ def placed_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequenc
     the order of ``sources``); ``None`` when the best one shares no word with
     the question or holds less than ``min_coverage`` of the question words' weight."""
     ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
-              if is_prose(s.text) and not _ELSEWHERE.match(s.text)]
+              if is_quotable(s.text)]
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return None
     best = ranked[:k]
-    return best, _cut_to(sources, best)
+    return best, cut_to(sources, best)
 
 
-def _cut_to(sources: Sequence[ScoredNode], chosen: Sequence[Sentence]) -> list[ScoredNode]:
+def cut_to(sources: Sequence[ScoredNode], chosen: Sequence[Sentence]) -> list[ScoredNode]:
     """The leaves of ``sources`` holding ``chosen`` sentences, each cut down to its own chosen
     sentences in their order; the leaves in the order of ``sources``."""
     out: list[ScoredNode] = []
