@@ -145,10 +145,10 @@ VARS = {"vars.md": "# Variables\n\n## CACHE_TTL\n\nMinutes before session entrie
 
 @pytest.fixture
 def build(tmp_path, encoder, counter):
-    def make(backend, files=VARS, task: str = "auto") -> H2MT:
+    def make(backend, files=VARS, task: str = "auto", **prefill) -> H2MT:
         for name, text in files.items():
             (tmp_path / name).write_text(text, encoding="utf-8")
-        cfg = H2MTConfig(prefill=PrefillConfig(task=task))
+        cfg = H2MTConfig(prefill=PrefillConfig(task=task, **prefill))
         return H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=backend)
 
     return make
@@ -311,9 +311,13 @@ def test_a_default_no_named_entry_states_is_quoted_from_its_sentence(build):
                             "Optional argument n (default 3) is the maximum number of close matches to return. "
                             "Optional argument cutoff (default 0.6) is a float in the range [0, 1].\n"}
     be = ScriptedBackend("3")  # a neighbouring sentence's number
-    ans = build(be, files).answer("What cutoff is used if I leave the cutoff argument alone?", budget=400)
+    q = "What cutoff is used if I leave the cutoff argument alone?"
+    ans = build(be, files, quote_defaults=False).answer(q, budget=400)
     assert be.calls == 0 and ans.text == "0.6"
     assert "the default stated in the sentence matching best" in str(ans.accounting.task_reason)
+    quoted = build(be, files).answer(q, budget=400)  # quote_defaults: the sentence itself, not n's "default 3"
+    assert be.calls == 0 and quoted.text == "Optional argument cutoff (default 0.6) is a float in the range [0, 1]."
+    assert "state a default" in str(quoted.accounting.task_reason)
 
 
 def test_the_stated_default_patterns():
