@@ -53,6 +53,7 @@ from .query.entries import (
 from .query.evidence import (
     PLACED_QUOTE_REASONS,
     QUOTE_REASONS,
+    Sentence,
     evidence_quote,
     placed_quote,
     quote_generation,
@@ -611,8 +612,8 @@ class H2MT:
         (:meth:`_entry_first`), after a parameter's default that a kept signature writes
         (:func:`h2mt.query.entries.signature_default`); a name or value question asking what holds when
         something is left out (:func:`h2mt.query.entries.asks_what_is_assumed`) and whose named entry states no
-        default is answered by quoting the kept sentences ranked best that state one
-        (:func:`h2mt.query.entries.default_quote`, ``quote_defaults``); a default that no named entry states is
+        default is answered by quoting the kept sentences ranked best that state one, those of the entry it
+        names first (:meth:`_default_quote`, ``quote_defaults``); a default that no named entry states is
         quoted from the kept sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
         question asking for an operator or symbol gets a symbol of the sentence matching it best,
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
@@ -641,7 +642,7 @@ class H2MT:
         entry = self._entry_first(question, choice, kept, cfg, signals, stated_only=assumed) if auto else None
         if entry is not None:
             return entry
-        stated = default_quote(question, kept, **signals.placed(kept, always=True)) if assumed else None
+        stated = self._default_quote(question, kept, signals) if assumed else None
         if stated is not None:  # "If port is omitted, the standard IMAP4-over-SSL port (993) is used."
             p = build_prompt(question, stated[1], cfg)  # what the quote stands on; nothing is prefilled
             note = (f"quoted the {len(stated[0])} sentences ranked best that state a default "
@@ -672,6 +673,20 @@ class H2MT:
             verdict = replace(cfg, first_words=VERDICT_WORDS)  # the generator's own Yes or No, then its reason
             return p, self.generate(p, verdict), "the verdict chosen between Yes and No first", "generated"
         return p, self.generate(p, cfg), None, "generated"
+
+    def _default_quote(self, question: str, kept: list[ScoredNode], signals: _Signals,
+                       ) -> tuple[list[Sentence], list[ScoredNode]] | None:
+        """:func:`h2mt.query.entries.default_quote` over the sentences of the kept entry ``question``
+        names ("...construct modulefinder.ModuleFinder() without a path argument": ModuleFinder's
+        entry, read whole) when they state a default, else over all the kept sentences."""
+        whole = whole_entries(kept, *self._neighbours(kept))
+        entry = named_entry(question, whole, [self._leaf_before(s.node) for s in kept])
+        if entry is not None:
+            scope = [entry_source(entry, whole)]
+            found = default_quote(question, scope, **signals.placed(scope, always=True))
+            if found is not None:
+                return found
+        return default_quote(question, kept, **signals.placed(kept, always=True))
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
                      signals: _Signals, stated_only: bool = False,

@@ -126,3 +126,31 @@ def test_a_question_about_something_else_is_generated_as_before(tmp_path, encode
     assert a.text == "4 minutes" and a.accounting.completion_tokens > 0
     assert any(split_sentences(s.node.text) == ["Session entries expire after 4 minutes of inactivity."]
                for s in a.sources)  # the generator read the kept text, not a cut
+
+
+FINDER = {
+    "finder.md": "# Finder\n\n## Classes\n\nModuleFinder(path=None)\n\nThis class determines the set of modules a "
+                 "script imports. If the path argument is not given, the directories in sys.path are searched."
+                 "\n\nScriptRunner(path=None)\n\nThis class runs a script in a fresh interpreter. Otherwise the "
+                 "directories to search are found from the Python executable by default.\n",
+    "cache.md": SERVER["cache.md"],
+}
+
+
+def test_the_default_is_quoted_from_the_entry_the_question_names_first(tmp_path, encoder, counter):
+    from h2mt.query.entries import named_entry, whole_entries
+
+    from .test_answer_task import ScriptedBackend
+
+    q = "If I construct ModuleFinder() without a path argument, which directories does it search?"
+    eng = _server_engine(tmp_path, encoder, counter, ScriptedBackend("PYTHONPATH"), files=FINDER)
+    kept = eng.route(q).kept
+    entry = named_entry(q, whole_entries(kept))
+    assert entry is not None and entry.keys[0] == "ModuleFinder"
+    a = eng.answer(q)
+    assert a.text == "If the path argument is not given, the directories in sys.path are searched."
+    assert a.accounting.completion_tokens == 0
+    everywhere = default_quote(q, kept)  # over all the kept sentences, ScriptRunner's comes in too
+    assert everywhere is not None and any(s.text.startswith("Otherwise") for s in everywhere[0])
+    assert "Otherwise" not in a.text
+    assert [s.node.text for s in a.sources] == [a.text]
