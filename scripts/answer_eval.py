@@ -205,6 +205,7 @@ def score(paths: list[str], data: str) -> None:
     scored: list[dict[str, dict[str, float]]] = []
     for p in paths:
         rows = [json.loads(line) for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()]
+        rows = [r for r in rows if r["id"] in gold]  # a run over more questions than --data: only these count
         ms = {r["id"]: _metrics(gold[r["id"]], r) for r in rows}
         scored.append(ms)
         print(f"\n{p}: {len(rows)} answers, task {rows[0]['task'] if rows else '?'}, "
