@@ -58,7 +58,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..types import ScoredNode
-from .evidence import Meaning, Sentence, cut_to, is_prose, is_quotable, rank_sentences, split_sentences, with_text
+from .evidence import (
+    Meaning,
+    Sentence,
+    cut_to,
+    is_prose,
+    quotable_sentences,
+    rank_sentences,
+    split_sentences,
+    with_text,
+)
 from .routing import command_options
 from .task import plain_question
 from .words import STOP_WORDS, stems
@@ -468,12 +477,8 @@ def default_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequen
     a neighbouring entry's "The default value is ‘\\s-\\v\\$ ’." would contradict each other), with
     the leaves they come from cut down to them; ``None`` when the best quotable sentence holds less
     than ``min_coverage`` of the question words' weight or none of the candidates states a default."""
-    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
-              if is_quotable(s.text)]
-    if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
-        return None
     chosen: list[Sentence] = []
-    for sent in ranked[:candidates]:
+    for sent in quotable_sentences(question, sources, contexts, meaning, min_coverage)[:candidates]:
         if len(chosen) == k:
             break
         if not _STATES_DEFAULT.search(sent.text) or any(sent.text == c.text for c in chosen):

@@ -55,7 +55,8 @@ from .generate import Generation
 from .words import stem_list, stems
 
 __all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "evidence_sources", "evidence_quote",
-           "quote_generation", "placed", "placed_quote", "is_prose", "is_quotable", "cut_to", "Meaning",
+           "quote_generation", "placed", "placed_quote", "is_prose", "is_quotable", "quotable_sentences", "cut_to",
+           "Meaning",
            "EVIDENCE_SENTENCES", "QUOTE_REASONS",
            "QUOTE_MIN_COVERAGE", "SENTENCE_RRF_K", "PLACED_QUOTE_REASONS", "PLACED_QUOTE_SENTENCES",
            "PLACED_QUOTE_MIN_COVERAGE"]
@@ -224,12 +225,21 @@ def placed_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequenc
     The Shopt Builtin for..."), best first, and the leaves they come from cut down to them (in
     the order of ``sources``); ``None`` when the best one shares no word with
     the question or holds less than ``min_coverage`` of the question words' weight."""
+    best = quotable_sentences(question, sources, contexts, meaning, min_coverage)[:k]
+    return (best, cut_to(sources, best)) if best else None
+
+
+def quotable_sentences(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None = None,
+                       meaning: Meaning | None = None, min_coverage: float = 0.0) -> list[Sentence]:
+    """The quotable sentences (:func:`is_quotable`) of the kept ``sources`` ranked against
+    ``question`` (:func:`rank_sentences`, in their places with ``contexts`` and ``meaning``), best
+    first; none when the best one shares no word with the question or holds less than
+    ``min_coverage`` of the question words' weight (the kept text is about something else)."""
     ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
               if is_quotable(s.text)]
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
-        return None
-    best = ranked[:k]
-    return best, cut_to(sources, best)
+        return []
+    return ranked
 
 
 def cut_to(sources: Sequence[ScoredNode], chosen: Sequence[Sentence]) -> list[ScoredNode]:
