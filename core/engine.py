@@ -34,6 +34,7 @@ from .query.answer import (
     with_verdict,
 )
 from .query.entries import (
+    Entry,
     asks_for_default,
     asks_for_name,
     asks_what_is_assumed,
@@ -53,7 +54,6 @@ from .query.entries import (
 from .query.evidence import (
     PLACED_QUOTE_REASONS,
     QUOTE_REASONS,
-    Sentence,
     evidence_quote,
     placed_quote,
     quote_generation,
@@ -613,7 +613,7 @@ class H2MT:
         (:func:`h2mt.query.entries.signature_default`); a name or value question asking what holds when
         something is left out (:func:`h2mt.query.entries.asks_what_is_assumed`) and whose named entry states no
         default is answered by quoting the kept sentences ranked best that state one, those of the entry it
-        names first (:meth:`_default_quote`, ``quote_defaults``); a default that no named entry states is
+        names first (:meth:`_quoted_default`, ``quote_defaults``); a default that no named entry states is
         quoted from the kept sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
         question asking for an operator or symbol gets a symbol of the sentence matching it best,
         chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
@@ -639,18 +639,12 @@ class H2MT:
             return p, quote_generation(written[0]), "the default its signature writes", "quoted"
         assumed = (short and cfg.quote_defaults and asks_what_is_assumed(question) and not asks_for_symbol(question)
                    and not asks_for_name(question))  # "If I omit the port, which port...?"
-        entry = self._entry_first(question, choice, kept, cfg, signals, stated_only=assumed) if auto else None
+        entry = self._entry_first(question, choice, kept, cfg, signals, quote_defaults=assumed) if auto else None
         if entry is not None:
             return entry
-        stated = self._default_quote(question, kept, signals) if assumed else None
+        stated = self._quoted_default(question, kept, cfg, signals) if assumed else None
         if stated is not None:  # "If port is omitted, the standard IMAP4-over-SSL port (993) is used."
-            p = build_prompt(question, stated[1], cfg)  # what the quote stands on; nothing is prefilled
-            note = (f"quoted the {len(stated[0])} sentences ranked best that state a default "
-                    f"({stated[0][0].coverage:.2f})")
-            return p, quote_generation(" ".join(s.text for s in stated[0])), note, "quoted"
-        entry = self._entry_first(question, choice, kept, cfg, signals) if auto and assumed else None
-        if entry is not None:  # no kept sentence states a default: the generator reads the entry named
-            return entry
+            return stated
         found = sentence_default(question, kept) if asks else None
         if found is not None:  # "cutoff (default 0.6)": the documents' own value
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
@@ -674,22 +668,32 @@ class H2MT:
             return p, self.generate(p, verdict), "the verdict chosen between Yes and No first", "generated"
         return p, self.generate(p, cfg), None, "generated"
 
-    def _default_quote(self, question: str, kept: list[ScoredNode], signals: _Signals,
-                       ) -> tuple[list[Sentence], list[ScoredNode]] | None:
-        """:func:`h2mt.query.entries.default_quote` over the sentences of the kept entry ``question``
-        names ("...construct modulefinder.ModuleFinder() without a path argument": ModuleFinder's
-        entry, read whole) when they state a default, else over all the kept sentences."""
-        whole = whole_entries(kept, *self._neighbours(kept))
-        entry = named_entry(question, whole, [self._leaf_before(s.node) for s in kept])
+    def _quoted_default(self, question: str, kept: list[ScoredNode], cfg: PrefillConfig, signals: _Signals,
+                        named: tuple[Entry | None, list[ScoredNode]] | None = None,
+                        ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
+        """The answer quoting the kept sentences that state a default
+        (:func:`h2mt.query.entries.default_quote`): those of the kept entry ``question`` names first
+        ("...construct modulefinder.ModuleFinder() without a path argument": ModuleFinder's entry,
+        read whole), else all the kept sentences; ``None`` when none states one. ``named``: that
+        entry and the kept leaves with their entries made whole, when :meth:`_entry_first` has
+        found them already."""
+        if named is None:
+            whole = whole_entries(kept, *self._neighbours(kept))
+            named = named_entry(question, whole, [self._leaf_before(s.node) for s in kept]), whole
+        entry, whole = named
+        found = None
         if entry is not None:
             scope = [entry_source(entry, whole)]
             found = default_quote(question, scope, **signals.placed(scope, always=True))
-            if found is not None:
-                return found
-        return default_quote(question, kept, **signals.placed(kept, always=True))
+        found = found or default_quote(question, kept, **signals.placed(kept, always=True))
+        if found is None:
+            return None
+        p = build_prompt(question, found[1], cfg)  # what the quote stands on; nothing is prefilled
+        note = f"quoted the {len(found[0])} sentences ranked best that state a default ({found[0][0].coverage:.2f})"
+        return p, quote_generation(" ".join(s.text for s in found[0])), note, "quoted"
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
-                     signals: _Signals, stated_only: bool = False,
+                     signals: _Signals, quote_defaults: bool = False,
                      ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
         """:meth:`_first` for questions about entries of reference docs (:mod:`h2mt.query.entries`),
         or ``None`` when the kept text has no entry to answer from:
@@ -702,8 +706,8 @@ class H2MT:
           entry, quoted, and its sentence on a detail the question asks beyond X
           (:func:`h2mt.query.entries.detail_sentence`);
         * a value of X ("the default value of X"): the default X's entry states, quoted, else
-          generated from X's entry alone (``None`` with ``stated_only``: the kept sentences stating
-          a default answer next)."""
+          generated from X's entry alone (with ``quote_defaults``, first the kept sentences that
+          state a default, :meth:`_quoted_default`)."""
         short = choice.task == AnswerTask.SHORT
         if short and asks_for_symbol(question):
             return None
@@ -713,7 +717,7 @@ class H2MT:
             return None
         before = [self._leaf_before(s.node) for s in kept]
         lead = lead_passage(question, kept, signals.similarity(kept), signals.likelihood(kept)) if describes else None
-        kept = whole_entries(kept, *self._neighbours(kept))  # entries cut by a leaf boundary, whole
+        given, kept = kept, whole_entries(kept, *self._neighbours(kept))  # entries cut by a leaf boundary, whole
         if describes:
             found = described_entries(question, kept, before, lead)
             if not found:
@@ -741,12 +745,15 @@ class H2MT:
             what = "the sentence on its option" if option else "the opening"
             what += " and on the detail asked" if detail else ""
             return p, quote_generation(text), f"quoted {what} of {entry.keys[0]}'s entry", "quoted"
-        p = self.prompt(question, [entry_source(entry, kept)], cfg)
+        read = [entry_source(entry, kept)]
         value = stated_default(entry, kept, question) if asks_for_default(question) else ""
         if value:  # "The default is 64MB.": the documents' own value
-            return p, quote_generation(value), f"the default stated in {entry.keys[0]}'s entry", "quoted"
-        if stated_only:
-            return None
+            note = f"the default stated in {entry.keys[0]}'s entry"
+            return self.prompt(question, read, cfg), quote_generation(value), note, "quoted"
+        quoted = self._quoted_default(question, given, cfg, signals, (entry, kept)) if quote_defaults else None
+        if quoted is not None:  # the entry states no default in so many words; its sentences (or others) do
+            return quoted
+        p = self.prompt(question, read, cfg)
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"
 
     def _similarity(self, question: str, sources: Sequence[ScoredNode]) -> dict[int, float]:
