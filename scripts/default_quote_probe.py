@@ -5,7 +5,7 @@ chooses a short answer; ``h2mt.query.entries.asks_what_is_assumed``; no symbol o
 routed over its document group's whole-manual index (the indexes ``scripts/answer_eval.py
 --whole-docs`` builds under ``--index-dir``) at one budget, and the kept sentences that state a
 default are quoted twice, with the engine's own functions: as the engine does (the sentences of
-the entry the question names first, ``H2MT._default_quote``) and over all the kept sentences
+the entry the question names first, ``H2MT._quoted_default``) and over all the kept sentences
 (``default_quote`` alone). Each quote is judged (``h2mt.eval.answer_judge``). No generator is
 loaded, and the rules the engine tries before the quote (a signature's default, a default the
 named entry states) are not applied. ``--score`` prints the quotes made and right under each,
@@ -18,12 +18,11 @@ and the paired bootstrap interval of entry-first minus all-kept.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
-INDEXES = {"bash": "bash", "postgres": "postgres-docs", "python": "python-docs"}  # doc -> index file stem
+from routing_probe import main, pending, routed
 
 
 def reads(question: str) -> bool:
@@ -38,30 +37,18 @@ def reads(question: str) -> bool:
 
 def probe(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
     """One row per question the rule reads (resumable: questions in ``out`` are skipped)."""
-    from h2mt import H2MT
     from h2mt.engine import _Signals
     from h2mt.eval.answer_judge import judge_row
     from h2mt.query.entries import default_quote
-    from tqdm import tqdm
 
-    done = {json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()} if out.exists() else set()
-    rows = []
-    for path in files:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if line.strip() and (q := json.loads(line))["id"] not in done and reads(q["question"]):
-                rows.append({**q, "set": Path(path).stem})
-    engine, doc = None, None
     with out.open("a", encoding="utf-8") as f:
-        for q in tqdm(sorted(rows, key=lambda r: r["doc"]), desc="questions"):
-            if q["doc"] != doc:
-                doc, engine = q["doc"], H2MT.load(index_dir / f"{INDEXES[q['doc']]}.h2mt")
-            assert engine is not None
-            kept = engine.route(q["question"], budget=budget).kept
+        for q, engine, kept in routed(pending(files, out, lambda q: reads(q["question"])), index_dir, budget):
             signals = _Signals(engine, q["question"], kept, True, 0, True)
             row: dict[str, Any] = {"id": q["id"], "set": q["set"], "type": q["type"]}
-            for name, found in (("entry_first", engine._default_quote(q["question"], kept, signals)),
-                                ("all_kept", default_quote(q["question"], kept, **signals.placed(kept, always=True)))):
-                text = " ".join(s.text for s in found[0]) if found else None
+            quoted = engine._quoted_default(q["question"], kept, engine.config.prefill, signals)
+            alone = default_quote(q["question"], kept, **signals.placed(kept, always=True))
+            for name, text in (("entry_first", quoted[1].run() if quoted else None),
+                               ("all_kept", " ".join(s.text for s in alone[0]) if alone else None)):
                 row[name] = text
                 row[f"{name}_right"] = judge_row(q, text).correct if text else False
             f.write(json.dumps(row) + "\n")
@@ -82,22 +69,5 @@ def score(path: str) -> None:
     print(f"entry first - all kept: {gained} gained, {lost} lost, {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
 
 
-def main() -> None:
-    """Command line: probe the files' questions (``--out``) or score a row file (``--score``)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("files", nargs="*", help="answer-set JSONL files")
-    ap.add_argument("--budget", type=int, default=1024, help="context budget in generator tokens")
-    ap.add_argument("--index-dir", type=Path, default=Path("/tmp/ans35/idx"), help="whole-manual indexes")
-    ap.add_argument("--out", type=Path, help="row file to write (appended: a run resumes)")
-    ap.add_argument("--score", help="row file to score")
-    a = ap.parse_args()
-    if a.score:
-        score(a.score)
-    elif a.out and a.files:
-        probe(a.files, a.budget, a.index_dir, a.out)
-    else:
-        ap.error("give answer-set files and --out, or --score")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, probe, score)

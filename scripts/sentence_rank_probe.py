@@ -19,13 +19,12 @@ bootstrap interval of placed minus BM25.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
 from typing import Any
 
-INDEXES = {"bash": "bash", "postgres": "postgres-docs", "python": "python-docs"}  # doc -> index file stem
+from routing_probe import main, pending, routed
 
 
 def _is_evidence(sentence: str, evidence: str) -> bool:
@@ -42,25 +41,12 @@ def _rank(ranked: list[Any], evidence: str) -> int | None:
 
 def probe(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
     """One row per question whose evidence the route keeps (resumable: questions in ``out`` are skipped)."""
-    from h2mt import H2MT
     from h2mt.engine import _Signals
     from h2mt.eval.metrics import evidence_kept
     from h2mt.query.evidence import rank_sentences
-    from tqdm import tqdm
 
-    done = {json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()} if out.exists() else set()
-    rows = []
-    for path in files:
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if line.strip() and (q := json.loads(line))["id"] not in done:
-                rows.append({**q, "set": Path(path).stem})
-    engine, doc = None, None
     with out.open("a", encoding="utf-8") as f:
-        for q in tqdm(sorted(rows, key=lambda r: r["doc"]), desc="questions"):
-            if q["doc"] != doc:
-                doc, engine = q["doc"], H2MT.load(index_dir / f"{INDEXES[q['doc']]}.h2mt")
-            assert engine is not None
-            kept = engine.route(q["question"], budget=budget).kept
+        for q, engine, kept in routed(pending(files, out), index_dir, budget):
             texts = [s.node.text for s in kept]
             row: dict[str, Any] = {"id": q["id"], "set": q["set"], "type": q["type"],
                                    "kept": evidence_kept(q["evidence"], "\n".join(texts))}
@@ -99,22 +85,5 @@ def score(path: str) -> None:
         print(f"{name} (n={len(rs)}): " + "; ".join(cells))
 
 
-def main() -> None:
-    """Command line: probe the files' questions (``--out``) or score a row file (``--score``)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("files", nargs="*", help="answer-set JSONL files")
-    ap.add_argument("--budget", type=int, default=1024, help="context budget in generator tokens")
-    ap.add_argument("--index-dir", type=Path, default=Path("/tmp/ans35/idx"), help="whole-manual indexes")
-    ap.add_argument("--out", type=Path, help="row file to write (appended: a run resumes)")
-    ap.add_argument("--score", help="row file to score")
-    a = ap.parse_args()
-    if a.score:
-        score(a.score)
-    elif a.out and a.files:
-        probe(a.files, a.budget, a.index_dir, a.out)
-    else:
-        ap.error("give answer-set files and --out, or --score")
-
-
 if __name__ == "__main__":
-    main()
+    main(__doc__, probe, score)
