@@ -345,6 +345,10 @@ class PrefillConfig:
     # which port...?") is answered by quoting the kept sentences ranked best that state a default
     # (h2mt.query.entries.default_quote); off: the default a kept entry states, else the generator
     quote_defaults: bool = True
+    # task="auto": a short answer that fails its check (h2mt.query.answer.retry_reason) to a question asking for
+    # neither a symbol nor an entry's name is replaced by the two kept sentences ranked best in their places
+    # (h2mt.query.evidence.placed_quote), when the best holds enough of the question; off: asked again, brief
+    quote_retries: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

@@ -54,6 +54,7 @@ from .query.entries import (
 from .query.evidence import (
     PLACED_QUOTE_REASONS,
     QUOTE_REASONS,
+    Sentence,
     evidence_quote,
     placed_quote,
     quote_generation,
@@ -564,21 +565,32 @@ class H2MT:
         p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, signals)
         prompts = [p]
         why: list[str] = [note] if note else []
-        quoted, constrained = kind == "quoted", kind == "constrained"
+        kinds = [kind]  # how each generation was made: "generated", "quoted" or "constrained"
+        constrained = kind == "constrained"
 
         def retry(g: Generation) -> Generation | None:
             reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
                                   similarity=signals.similarity(p.sources), likelihood=signals.likelihood(p.sources))
             if reason is None:
                 return None
-            why.append(f"short answer {g.text.strip()[:40]!r} retried as brief: {reason}")
+            said = g.text.strip()[:40]
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
+            quote = self._retry_quote(question, kept, signals) if base.quote_retries else None
+            if quote is not None:  # the kept text's own sentences, not a second generation
+                why.append(f"short answer {said!r} replaced by the {len(quote[0])} sentences ranked best "
+                           f"in their places ({quote[0][0].coverage:.2f}): {reason}")
+                prompts.append(build_prompt(question, quote[1], cfgs[-1]))  # what the quote stands on
+                kinds.append("quoted")
+                return quote_generation(" ".join(s.text for s in quote[0]))
+            why.append(f"short answer {said!r} retried as brief: {reason}")
             focus = focus_sources(question, kept, similarity=signals.similarity(kept),
                                   likelihood=signals.likelihood(kept))
             prompts.append(self.prompt(question, focus, cfgs[-1]))
+            kinds.append("generated")
             return self.generate(prompts[-1], cfgs[-1])
 
         def finish(gens: list[Generation]) -> Answer:
+            quoted = kinds[len(gens) - 1] == "quoted"
             text = gens[-1].text if quoted else clean_answer(gens[-1].text, question, cfgs[-1])  # no leak, no echo
             if auto and cfgs[-1].task == AnswerTask.SHORT:
                 text = with_unit(text, prompts[-1].context, question)  # "60" -> "60 seconds", as the context says
@@ -594,8 +606,18 @@ class H2MT:
                 acc.ttft_ms, acc.total_ms = max(acc.ttft_ms, shown), max(acc.total_ms, shown)
             return Answer(question, text, p.sources, acc, p.context)
 
-        checked = auto and choice.task == AnswerTask.SHORT and not quoted
+        checked = auto and choice.task == AnswerTask.SHORT and kind != "quoted"
         return AnswerStream(first, finish, retry if checked else None)
+
+    def _retry_quote(self, question: str, kept: list[ScoredNode], signals: _Signals,
+                     ) -> tuple[list[Sentence], list[ScoredNode]] | None:
+        """What replaces a short answer that failed its check (``PrefillConfig.quote_retries``): the
+        two kept sentences ranked best in their places (:func:`h2mt.query.evidence.placed_quote`), or
+        ``None`` when the best holds too little of the question, or the question asks for a symbol
+        or an entry's name (a sentence holds many; those answers stay the generator's)."""
+        if asks_for_symbol(question) or asks_for_name(question):
+            return None
+        return placed_quote(question, kept, **signals.placed(kept, always=True))
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
                auto: bool, signals: _Signals,

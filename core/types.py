@@ -196,7 +196,9 @@ class Accounting:
         return self.tokens_kept / self.tokens_total if self.tokens_total else 0.0
 
     def add_generation(self, stats: GenerationStats) -> None:
-        """Add an earlier generation's tokens and prefill time (a retried answer: both count)."""
+        """Add an earlier generation's tokens and prefill time (a retried answer: both count), and
+        its peak memory (the larger counts: a quote that replaced it used none)."""
+        self.peak_mem_bytes = max(self.peak_mem_bytes, stats.peak_mem_bytes)
         if self.prompt_tokens is not None and stats.prompt_tokens is not None:
             self.prompt_tokens += stats.prompt_tokens
         if self.completion_tokens is not None and stats.completion_tokens is not None:

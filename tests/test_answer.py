@@ -28,6 +28,10 @@ LEAK = "The exact name, value or phrase from the context is $? expand to."
     ("Arthur", "Who is older, Arthur or Bob?", "Arthur"),  # a choice: the answer is one of the question's words
     ("yes", "Is bash a shell?", "yes"),
     ("", "What is X?", ""),  # nothing generated stays nothing (a stopped stream), not a claim
+    # a mark of punctuation answers a question asking for a character, not for a name
+    (",", "Which operator, after the name in ${...}, turns uppercase letters into lowercase?", ","),
+    ("'.'", "Which character delimits nested folder levels in a Maildir folder's name?", "'.'"),
+    (".", "Which variable, when set, limits function nesting?", NOT_FOUND),
 ])
 def test_short_answers(raw, question, expected):
     assert clean_answer(raw, question, SHORT) == expected

@@ -113,6 +113,8 @@ def test_auto_is_the_default_and_resolves_everywhere():
     ("FUNCNEST.", "If set, FUNCNEST defines a maximum function nesting level.", True),
     ("the maximum nesting level", "FUNCNEST defines a maximum function nesting level.", True),
     ("", "anything", False),
+    (".", "Levels are delimited with '.' as in Archived.2005.", True),  # a mark alone: written in the text
+    (",", "No comma here.", False),
 ])
 def test_supported_by(answer, context, supported):
     assert supported_by(answer, context) is supported
@@ -192,10 +194,10 @@ NOTES = {
 }
 
 
-def _engine(tmp_path, encoder, counter, backend: ScriptedBackend, task: str = "auto") -> H2MT:
+def _engine(tmp_path, encoder, counter, backend: ScriptedBackend, task: str = "auto", **prefill: Any) -> H2MT:
     for name, text in NOTES.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    cfg = H2MTConfig(prefill=PrefillConfig(task=task))
+    cfg = H2MTConfig(prefill=PrefillConfig(task=task, **prefill))
     return H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=backend)
 
 
@@ -220,7 +222,7 @@ def test_a_checked_short_answer_counts_its_check_in_ttft(tmp_path, encoder, coun
 
 def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter):
     be = ScriptedBackend("snapshots", "Database snapshots are kept for 35 days.")
-    eng = _engine(tmp_path, encoder, counter, be)
+    eng = _engine(tmp_path, encoder, counter, be, quote_retries=False)  # asked again (quoted: test_answer_retry_quote)
     s = eng.stream("How long are database snapshots kept?")
     pieces = list(s)
     ans = s.answer
@@ -234,7 +236,7 @@ def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter
 
 def test_an_answer_not_in_the_kept_text_is_retried(tmp_path, encoder, counter):
     be = ScriptedBackend("4 weeks", "35 days.")
-    ans = _engine(tmp_path, encoder, counter, be).answer("How long are database snapshots kept?")
+    ans = _engine(tmp_path, encoder, counter, be, quote_retries=False).answer("How long are database snapshots kept?")
     assert be.calls == 2 and ans.text == "35 days."
     assert "not in the kept text" in str(ans.accounting.task_reason)
 
@@ -285,7 +287,8 @@ def test_a_lookup_answer_from_a_neighbouring_entry_is_retried_over_the_best_pass
     the entry's name without generating, tests/test_answer_entries.py.)"""
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("CACHE_TTL", "KEEP_DAYS sets how many days snapshots are kept.")
-    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    cfg = H2MTConfig(prefill=PrefillConfig(quote_retries=False))  # asked again, not quoted
+    eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
     ans = eng.answer("Tell me which variable sets how many days database snapshots are kept.", budget=400)
     assert be.calls == 2 and ans.text.startswith("KEEP_DAYS")
     assert "not in the passage matching the question best" in str(ans.accounting.task_reason)

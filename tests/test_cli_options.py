@@ -321,7 +321,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["max_new_tokens"], ask["text_leaves"]) == (p["max_new_tokens"], p["text_leaves"])
     assert ask["rerank_leaves"] == p["rerank_leaves"]
     assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
-    assert ask["quote_defaults"] == p["quote_defaults"]
+    assert (ask["quote_defaults"], ask["quote_retries"]) == (p["quote_defaults"], p["quote_retries"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]
@@ -413,15 +413,18 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
     assert r.exit_code == 0 and "%|" in r.stderr
 
 
-@pytest.mark.parametrize(("flag", "expect"), [([], (True, True)), (["--no-placed-sentences"], (False, True)),
-                                              (["--no-quote-defaults"], (True, False))])
+@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, True)),
+                                              (["--no-placed-sentences"], (False, True, True)),
+                                              (["--no-quote-defaults"], (True, False, True)),
+                                              (["--no-quote-retries"], (True, True, False))])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
 
     seen = []
 
     def load(path, config=None, **kw):
-        seen.append((config.prefill.placed_sentences, config.prefill.quote_defaults))
+        p = config.prefill
+        seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

@@ -125,6 +125,12 @@ def ask(
         "which port...?') is answered by quoting up to two kept sentences ranked best that state a default "
         "(on by default).",
     ),
+    quote_retries: bool = typer.Option(
+        default(PrefillConfig, "quote_retries"), "--quote-retries/--no-quote-retries",
+        help="With --task auto: a short answer that fails its check (an echo of the question, not in the kept "
+        "text) to a question asking for neither a symbol nor a name is replaced by the two kept sentences "
+        "ranked best in their places, instead of being asked again as a brief answer (on by default).",
+    ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
         None, help="HMT memory folder (default: the index's, else the shipped one)."
@@ -149,6 +155,7 @@ def ask(
                 verdict_first=verdict_first,
                 placed_sentences=placed_sentences,
                 quote_defaults=quote_defaults,
+                quote_retries=quote_retries,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),

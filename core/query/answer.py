@@ -10,7 +10,10 @@ context does not support says so: :func:`clean_answer` returns :data:`NOT_FOUND`
    removed, with the glue words right after it ("is", "the").
 2. **A short answer must say something the question does not**: when every content word left is
    one of the question's (and the question offers no choice such as "A or B", whose answer is
-   one of its own words), or nothing is left, the answer is :data:`NOT_FOUND`.
+   one of its own words), or nothing is left, the answer is :data:`NOT_FOUND`; a mark of
+   punctuation alone (``,``, ``.``) is left to answer a question asking for a character or a
+   symbol (:func:`h2mt.query.symbols.asks_for_symbol`), not counted as the question's own
+   punctuation.
 
 3. **The model's own "not found"** ("The context does not say.", "...is not mentioned in the
    context") becomes :data:`NOT_FOUND`.
@@ -46,6 +49,7 @@ from collections.abc import Mapping, Sequence
 from ..config import TASK_SYSTEM_PROMPTS, AnswerTask, PrefillConfig
 from ..types import ScoredNode
 from .evidence import rank_sentences, split_sentences
+from .symbols import asks_for_symbol
 from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
@@ -158,6 +162,8 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
     if not content:
         if out.strip(_QUOTES + " .,;:!"):  # a symbol is an answer: ‘> ’, ||, ~
             return out
+        if asks_for_symbol(question) and out.strip(_QUOTES + " "):  # "which character...": ‘,’ or ‘.’ is one
+            return out
         return NOT_FOUND if text.strip() else ""
     if content <= asked and not _offers_a_choice(question):
         return NOT_FOUND
@@ -250,7 +256,8 @@ def supported_by(answer: str, context: str) -> bool:
     its word, "3" as "three"), or by at least :data:`SUPPORT_SHARE` of its content words."""
     a = answer.strip().rstrip(".").strip(_QUOTES + " ")
     if not a:
-        return False
+        mark = answer.strip().strip(_QUOTES + " ")
+        return bool(mark) and mark in context  # a period alone, the answer to "which character...?"
     if _verbatim(a, context):
         return True
     if a.isdigit() and int(a) < len(_NUMBER_WORDS) and _verbatim(_NUMBER_WORDS[int(a)], context):

@@ -1,0 +1,81 @@
+"""A short answer that fails its check is replaced by the kept sentences ranked best in their
+places (the engine's ``quote_retries``), unless the question asks for a symbol or an entry's name."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from h2mt import PrefillConfig
+from h2mt.query.evidence import split_sentences
+
+from .test_answer_task import NOTES, ScriptedBackend, _engine
+
+SNAPSHOTS = "Database snapshots are taken nightly and kept for 35 days."
+
+
+def test_quote_retries_is_on_by_default():
+    assert PrefillConfig().quote_retries is True
+    assert PrefillConfig(quote_retries=False).quote_retries is False
+
+
+def test_an_echoed_short_answer_is_replaced_by_the_best_placed_sentences(tmp_path, encoder, counter):
+    be = ScriptedBackend("snapshots", "never asked")
+    s = _engine(tmp_path, encoder, counter, be).stream("How long are database snapshots kept?")
+    pieces = list(s)
+    ans = s.answer
+    assert ans is not None and be.calls == 1  # nothing generated after the short answer
+    assert ans.text == "".join(pieces) and ans.text.startswith(SNAPSHOTS)  # the best sentence first
+    assert "never asked" not in ans.text
+    said = split_sentences(ans.text)
+    assert len(said) == 2 and all(any(x in t for t in NOTES.values()) for x in said)  # the documents' own words
+    reason = ans.accounting.task_reason
+    assert reason.startswith("how-much; short answer 'snapshots' replaced by the 2 sentences ranked best")
+    assert reason.endswith(": echo of the question")
+    assert ans.accounting.task == "brief" and ans.accounting.completion_tokens == 1  # the short answer's only
+    assert sorted(x for src in ans.sources for x in split_sentences(src.node.text)) == sorted(said)  # cut to them
+
+
+def test_an_answer_not_in_the_kept_text_is_replaced_too(tmp_path, encoder, counter):
+    be = ScriptedBackend("4 weeks", "never asked")
+    ans = _engine(tmp_path, encoder, counter, be).answer("How long are database snapshots kept?")
+    assert be.calls == 1 and ans.text.startswith(SNAPSHOTS)
+    assert ans.accounting.task_reason.endswith(": not in the kept text")
+
+
+def test_turned_off_the_answer_is_asked_again(tmp_path, encoder, counter):
+    be = ScriptedBackend("snapshots", "Kept for 35 days.")
+    ans = _engine(tmp_path, encoder, counter, be, quote_retries=False).answer("How long are database snapshots kept?")
+    assert be.calls == 2 and ans.text == "Kept for 35 days."
+    assert "retried as brief: echo of the question" in ans.accounting.task_reason
+
+
+def test_nothing_is_quoted_when_the_kept_text_is_about_something_else(tmp_path, encoder, counter):
+    be = ScriptedBackend("12 hours", "The context does not say.")
+    ans = _engine(tmp_path, encoder, counter, be).answer("How long are audit logs retained?")
+    assert be.calls == 2 and "retried as brief" in ans.accounting.task_reason  # asked again, as before
+
+
+def test_a_question_asking_for_a_symbol_or_a_name_is_asked_again(tmp_path, encoder, counter):
+    for question, echo in (("Which character separates the fields of the snapshot schedule?", "fields"),  # a symbol
+                           ("Which setting decides how long database snapshots are kept?", "snapshots")):  # a name
+        be = ScriptedBackend(echo, "Kept for 35 days.")
+        ans = _engine(tmp_path, encoder, counter, be).answer(question)
+        assert be.calls == 2, question
+        assert "replaced by" not in ans.accounting.task_reason, question
+
+
+def test_the_peak_memory_of_the_replaced_answer_is_kept(tmp_path, encoder, counter):
+    class Measured(ScriptedBackend):
+        def stream(self, input_ids, cfg, stats):
+            stats.peak_mem_bytes = 123 * 2**20
+            yield from super().stream(input_ids, cfg, stats)
+
+    ans = _engine(tmp_path, encoder, counter, Measured("snapshots")).answer("How long are database snapshots kept?")
+    assert "replaced by" in ans.accounting.task_reason and ans.accounting.peak_mem_bytes == 123 * 2**20
+
+
+def test_the_engine_config_is_not_changed(tmp_path, encoder, counter):
+    eng = _engine(tmp_path, encoder, counter, ScriptedBackend("snapshots"))
+    before = replace(eng.config.prefill)
+    eng.answer("How long are database snapshots kept?")
+    assert eng.config.prefill == before
