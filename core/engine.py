@@ -539,7 +539,10 @@ class H2MT:
         ``task="auto"`` (the default) picks the task per question (:func:`h2mt.query.task.choose_task`);
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
         and, when it is no answer or not in the kept text (for a lookup: in the passage matching the
-        question best), asked once more as a brief explanation. A brief answer reads the kept leaves
+        question best), replaced by the two kept sentences ranked best in their places when the question
+        asks for neither a symbol nor an entry's name and the best holds enough of it
+        (``PrefillConfig.quote_retries``, :meth:`_retry_quote`; nothing more is generated), else asked
+        once more as a brief explanation. A brief answer reads the kept leaves
         matching the question best (:func:`h2mt.query.answer.focus_sources`). A question asking for
         an operator or symbol is answered by a symbol of the kept sentence matching it best
         (constrained decoding, :mod:`h2mt.query.symbols`); a yes/no or "what happens" question, by
@@ -551,7 +554,8 @@ class H2MT:
         with the generator's own choice between "Yes" and "No", its first token constrained to the two
         (local generators).
         The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
-        prefill time of both generations; TTFT is then the second one's first token, and a checked
+        prefill time of both generations (a quote adds none; the peak memory is the larger); TTFT is then
+        the second one's first token (a quote's: when it is made, after the first answer), and a checked
         answer shown without a retry counts the check in its TTFT (nothing is shown before it)."""
         _ = self.backend if full else (self.encoder, self.backend)
         started = time.perf_counter()
