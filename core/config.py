@@ -347,8 +347,9 @@ class PrefillConfig:
     quote_defaults: bool = True
     # task="auto": a short answer that fails its check (h2mt.query.answer.retry_reason) to a question asking for
     # neither a symbol nor an entry's name is replaced by the two kept sentences ranked best in their places
-    # (h2mt.query.evidence.placed_quote), when the best holds enough of the question; off: asked again, brief
-    quote_retries: bool = True
+    # (h2mt.query.evidence.placed_quote), when the best holds enough of the question; off (asked again, brief):
+    # no gain measured on blind questions (docs/benchmarks.md)
+    quote_retries: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

@@ -539,10 +539,10 @@ class H2MT:
         ``task="auto"`` (the default) picks the task per question (:func:`h2mt.query.task.choose_task`);
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
         and, when it is no answer or not in the kept text (for a lookup: in the passage matching the
-        question best), replaced by the two kept sentences ranked best in their places when the question
-        asks for neither a symbol nor an entry's name and the best holds enough of it
-        (``PrefillConfig.quote_retries``, :meth:`_retry_quote`; nothing more is generated), else asked
-        once more as a brief explanation. A brief answer reads the kept leaves
+        question best), asked once more as a brief explanation; with ``PrefillConfig.quote_retries`` (off
+        by default) it is replaced instead by the two kept sentences ranked best in their places when the
+        question asks for neither a symbol nor an entry's name and the best holds enough of it
+        (:meth:`_retry_quote`; nothing more is generated). A brief answer reads the kept leaves
         matching the question best (:func:`h2mt.query.answer.focus_sources`). A question asking for
         an operator or symbol is answered by a symbol of the kept sentence matching it best
         (constrained decoding, :mod:`h2mt.query.symbols`); a yes/no or "what happens" question, by

@@ -1,5 +1,5 @@
-"""A short answer that fails its check is replaced by the kept sentences ranked best in their
-places (the engine's ``quote_retries``), unless the question asks for a symbol or an entry's name."""
+"""With ``quote_retries``, a short answer that fails its check is replaced by the kept sentences
+ranked best in their places, unless the question asks for a symbol or an entry's name."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from .test_answer_task import NOTES, ScriptedBackend, _engine
 SNAPSHOTS = "Database snapshots are taken nightly and kept for 35 days."
 
 
-def test_quote_retries_is_on_by_default():
-    assert PrefillConfig().quote_retries is True
-    assert PrefillConfig(quote_retries=False).quote_retries is False
+def test_quote_retries_is_off_by_default():
+    assert PrefillConfig().quote_retries is False
+    assert PrefillConfig(quote_retries=True).quote_retries is True
 
 
 def test_an_echoed_short_answer_is_replaced_by_the_best_placed_sentences(tmp_path, encoder, counter):
     be = ScriptedBackend("snapshots", "never asked")
-    s = _engine(tmp_path, encoder, counter, be).stream("How long are database snapshots kept?")
+    s = _engine(tmp_path, encoder, counter, be, quote_retries=True).stream("How long are database snapshots kept?")
     pieces = list(s)
     ans = s.answer
     assert ans is not None and be.calls == 1  # nothing generated after the short answer
@@ -37,21 +37,21 @@ def test_an_echoed_short_answer_is_replaced_by_the_best_placed_sentences(tmp_pat
 
 def test_an_answer_not_in_the_kept_text_is_replaced_too(tmp_path, encoder, counter):
     be = ScriptedBackend("4 weeks", "never asked")
-    ans = _engine(tmp_path, encoder, counter, be).answer("How long are database snapshots kept?")
+    ans = _engine(tmp_path, encoder, counter, be, quote_retries=True).answer("How long are database snapshots kept?")
     assert be.calls == 1 and ans.text.startswith(SNAPSHOTS)
     assert ans.accounting.task_reason.endswith(": not in the kept text")
 
 
-def test_turned_off_the_answer_is_asked_again(tmp_path, encoder, counter):
+def test_by_default_the_answer_is_asked_again(tmp_path, encoder, counter):
     be = ScriptedBackend("snapshots", "Kept for 35 days.")
-    ans = _engine(tmp_path, encoder, counter, be, quote_retries=False).answer("How long are database snapshots kept?")
+    ans = _engine(tmp_path, encoder, counter, be).answer("How long are database snapshots kept?")  # the default
     assert be.calls == 2 and ans.text == "Kept for 35 days."
     assert "retried as brief: echo of the question" in ans.accounting.task_reason
 
 
 def test_nothing_is_quoted_when_the_kept_text_is_about_something_else(tmp_path, encoder, counter):
     be = ScriptedBackend("12 hours", "The context does not say.")
-    ans = _engine(tmp_path, encoder, counter, be).answer("How long are audit logs retained?")
+    ans = _engine(tmp_path, encoder, counter, be, quote_retries=True).answer("How long are audit logs retained?")
     assert be.calls == 2 and "retried as brief" in ans.accounting.task_reason  # asked again, as before
 
 
@@ -59,7 +59,7 @@ def test_a_question_asking_for_a_symbol_or_a_name_is_asked_again(tmp_path, encod
     for question, echo in (("Which character separates the fields of the snapshot schedule?", "fields"),  # a symbol
                            ("Which setting decides how long database snapshots are kept?", "snapshots")):  # a name
         be = ScriptedBackend(echo, "Kept for 35 days.")
-        ans = _engine(tmp_path, encoder, counter, be).answer(question)
+        ans = _engine(tmp_path, encoder, counter, be, quote_retries=True).answer(question)
         assert be.calls == 2, question
         assert "replaced by" not in ans.accounting.task_reason, question
 
@@ -70,12 +70,13 @@ def test_the_peak_memory_of_the_replaced_answer_is_kept(tmp_path, encoder, count
             stats.peak_mem_bytes = 123 * 2**20
             yield from super().stream(input_ids, cfg, stats)
 
-    ans = _engine(tmp_path, encoder, counter, Measured("snapshots")).answer("How long are database snapshots kept?")
+    eng = _engine(tmp_path, encoder, counter, Measured("snapshots"), quote_retries=True)
+    ans = eng.answer("How long are database snapshots kept?")
     assert "replaced by" in ans.accounting.task_reason and ans.accounting.peak_mem_bytes == 123 * 2**20
 
 
 def test_the_engine_config_is_not_changed(tmp_path, encoder, counter):
-    eng = _engine(tmp_path, encoder, counter, ScriptedBackend("snapshots"))
+    eng = _engine(tmp_path, encoder, counter, ScriptedBackend("snapshots"), quote_retries=True)
     before = replace(eng.config.prefill)
     eng.answer("How long are database snapshots kept?")
     assert eng.config.prefill == before

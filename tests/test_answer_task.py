@@ -222,7 +222,7 @@ def test_a_checked_short_answer_counts_its_check_in_ttft(tmp_path, encoder, coun
 
 def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter):
     be = ScriptedBackend("snapshots", "Database snapshots are kept for 35 days.")
-    eng = _engine(tmp_path, encoder, counter, be, quote_retries=False)  # asked again (quoted: test_answer_retry_quote)
+    eng = _engine(tmp_path, encoder, counter, be)
     s = eng.stream("How long are database snapshots kept?")
     pieces = list(s)
     ans = s.answer
@@ -236,7 +236,7 @@ def test_an_echoed_question_entity_triggers_the_retry(tmp_path, encoder, counter
 
 def test_an_answer_not_in_the_kept_text_is_retried(tmp_path, encoder, counter):
     be = ScriptedBackend("4 weeks", "35 days.")
-    ans = _engine(tmp_path, encoder, counter, be, quote_retries=False).answer("How long are database snapshots kept?")
+    ans = _engine(tmp_path, encoder, counter, be).answer("How long are database snapshots kept?")
     assert be.calls == 2 and ans.text == "35 days."
     assert "not in the kept text" in str(ans.accounting.task_reason)
 
@@ -287,8 +287,7 @@ def test_a_lookup_answer_from_a_neighbouring_entry_is_retried_over_the_best_pass
     the entry's name without generating, tests/test_answer_entries.py.)"""
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("CACHE_TTL", "KEEP_DAYS sets how many days snapshots are kept.")
-    cfg = H2MTConfig(prefill=PrefillConfig(quote_retries=False))  # asked again, not quoted
-    eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
+    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
     ans = eng.answer("Tell me which variable sets how many days database snapshots are kept.", budget=400)
     assert be.calls == 2 and ans.text.startswith("KEEP_DAYS")
     assert "not in the passage matching the question best" in str(ans.accounting.task_reason)

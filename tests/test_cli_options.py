@@ -413,10 +413,10 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
     assert r.exit_code == 0 and "%|" in r.stderr
 
 
-@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, True)),
-                                              (["--no-placed-sentences"], (False, True, True)),
-                                              (["--no-quote-defaults"], (True, False, True)),
-                                              (["--no-quote-retries"], (True, True, False))])
+@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, False)),
+                                              (["--no-placed-sentences"], (False, True, False)),
+                                              (["--no-quote-defaults"], (True, False, False)),
+                                              (["--quote-retries"], (True, True, True))])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
 

@@ -129,7 +129,8 @@ def ask(
         default(PrefillConfig, "quote_retries"), "--quote-retries/--no-quote-retries",
         help="With --task auto: a short answer that fails its check (an echo of the question, not in the kept "
         "text) to a question asking for neither a symbol nor a name is replaced by the two kept sentences "
-        "ranked best in their places, instead of being asked again as a brief answer (on by default).",
+        "ranked best in their places, instead of being asked again as a brief answer (off by default: no gain "
+        "measured on blind questions).",
     ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
