@@ -69,6 +69,12 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("I added a -v flag with action='count'; what value does that give me?", B),
     ("What value does HISTSIZE default to?", S),  # a value
     ("My workers contend for rows; what does SKIP LOCKED do in SELECT ... FOR UPDATE?", B),
+    ("What does the -N file test check in bash conditional expressions?", B),  # what X does, in any verb
+    ("What does wrapping an awaitable in asyncio.shield() guard it against?", B),
+    ("What does the ending position default to?", S),  # a value
+    ("What do I write in place of the fd number?", S),  # a symbol to type
+    ("What does it print?", S),  # no subject of its own to explain
+    ("What does encodestring() pass as quotetabs when I leave that argument out?", S),  # what is assumed: a value
     ("What is a here string?", B),
     ("What is PROMPT_COMMAND?", B),
     ("What is autovacuum used for?", B),

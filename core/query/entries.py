@@ -69,7 +69,7 @@ from .evidence import (
     with_text,
 )
 from .routing import command_options
-from .task import plain_question
+from .task import asks_for_default, asks_what_is_assumed, plain_question
 from .words import STOP_WORDS, stems
 
 __all__ = ["Entry", "entry_keys", "whole_entries", "split_entries", "asks_for_name", "described_entries",
@@ -417,34 +417,10 @@ _DEFAULTS = (
     re.compile(rf"(?:^|[,;:]\s|\b(?:and|or|then)\s)(?!(?:this|that|it|which|there|one|each|both)\b)"
                rf"(?P<v>{_QUOTED}|[\w.$%-]+)(?:\s+\([^()]*\))?\s+is the default\b", re.IGNORECASE),
 )
-# "the default ...", and what users write for it: "if I don't set one", "when I leave X alone", "without passing",
-# "unless I change it", "out of the box"
-_ASKS_DEFAULT = re.compile(
-    r"\bdefault|\b(?:if|when) (?:i|you|we) (?:don't|do not|never|didn't) (?:set|pass|give|specify|provide|supply|"
-    r"change|say|use|name)\b|\b(?:if|when) (?:i|you|we) (?:leave|omit)\b|\bwithout (?:passing|setting|giving|"
-    r"specifying|providing|saying|naming)\b|\bleft (?:unset|alone|out)\b|\bunless (?:i|you|we) (?:change|set|"
-    r"override|configure|touch)\b|\bout of the box\b|\bif (?:i|you|we) (?:leave|keep) (?:it|them|that|this) "
-    r"(?:alone|as is|unset)\b", re.IGNORECASE)
 _VALUE_WORDS = stems("default defaults value values setting settings")
 DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a value
 
 
-def asks_for_default(question: str) -> bool:
-    """Whether ``question`` asks for a default ("the default value of X", "by default, how many...",
-    "what fillfactor does a table get if I don't set one?", "...if I leave the cutoff alone?")."""
-    return _ASKS_DEFAULT.search(question) is not None
-
-
-# What users write for "what is used when I leave it out", beyond asks_for_default: "without the symbol argument",
-# "and leave out INITCOND", "with no file descriptor number", "neither LIMIT TO nor EXCEPT", "never set",
-# "an empty value"
-_ASKS_ASSUMED = re.compile(
-    r"\bwithout\b|\bomit|\bleav(?:e|ing) (?:\S+ ){0,4}?(?:out|off|unset|empty|alone|blank)\b|"
-    r"\bleft (?:out|off|unset|empty|blank)\b|\bnever (?:set|give|pass|specify|mention)|"
-    r"\b(?:don't|do not|didn't|doesn't|does not) (?:set|pass|give|specify|provide|supply|include|add|write|use|name|"
-    r"say|declare|type|mention|put)\b|\bwith no\b|\bno (?:\S+ ){0,2}(?:argument|option|clause|value|parameter|name|"
-    r"list|number|keyword|flag)s?\b|\bneither\b|\bunset\b|\bnot (?:set|given|specified|passed|supplied)\b|"
-    r"\b(?:is|as) none\b|\bempty\b", re.IGNORECASE)
 # A sentence stating what holds when nothing is given: "The default is dtgvp.", "If port is omitted, ...", "If it is
 # not supplied then...", "If no column_expression is given, ...", "If factory is None, ...", "...; otherwise ..."
 _STATES_DEFAULT = re.compile(
@@ -454,14 +430,6 @@ _STATES_DEFAULT = re.compile(
 DEFAULT_QUOTE_CANDIDATES = 8  # default_quote reads this many quotable sentences ranked best...
 DEFAULT_QUOTE_SENTENCES = 2  # ...and quotes up to this many of them that state a default, best first...
 DEFAULT_QUOTE_MIN_COVERAGE = 0.1  # ...when the best holds this share of the question words' weight
-
-
-def asks_what_is_assumed(question: str) -> bool:
-    """Whether ``question`` asks what holds when something is left out: a default
-    (:func:`asks_for_default`) or what is used "without the symbol argument", when the user "leaves
-    out INITCOND", writes a redirection "with no file descriptor number", passes "neither LIMIT TO
-    nor EXCEPT"."""
-    return asks_for_default(question) or _ASKS_ASSUMED.search(question) is not None
 
 
 def default_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None = None,

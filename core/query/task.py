@@ -4,7 +4,8 @@
 nothing and are tested on a table of questions (``tests/test_answer_task.py``):
 
 * **brief** (one or two sentences) when the question asks what something does or means, how or
-  why: "what does X do / mean / expand to / control", "how does...", "why...", "what happens...",
+  why: "what does X do / mean / expand to / control" (or any verb: "what does the -N test check",
+  not "what does X default to"), "how does...", "why...", "what happens...",
   "explain...", "describe...", "what is a/an X", "what is X used for", and yes/no questions
   ("Does TRUNCATE scan the tables?"), whose bare "yes" or "no" a small model gets wrong far more
   often than the sentence that says why (under ``auto`` the engine quotes that sentence when the
@@ -27,7 +28,8 @@ from dataclasses import dataclass, replace
 
 from ..config import AnswerTask, PrefillConfig
 
-__all__ = ["TaskChoice", "choose_task", "resolve_task", "asks_yes_no", "plain_question", "main_clause"]
+__all__ = ["TaskChoice", "choose_task", "resolve_task", "asks_yes_no", "plain_question", "main_clause",
+           "asks_for_default", "asks_what_is_assumed"]
 
 # The values a "what is the <noun>" question asks for: answered by a name or a value.
 _VALUE_NOUNS = (
@@ -56,6 +58,10 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("definition", r"^what (?:is|are) an? [^ ]+(?: [^ ]+){0,2}\??$"),
     ("yes-no", rf"^{_AUX}\b"),  # _YES_NO
 )
+# "what does the -N file test check?", "what does shield() guard it against?": what X does, in any verb; not
+# "what do I write...", a symbol or a name to type, nor "what does X default to", a value (nor, in choose_task, a
+# question asking what holds when something is left out: asks_what_is_assumed)
+_WHAT_DOES_ANY_VERB = re.compile(r"^what (?:does|did) (?!(?:i|you|we|it)\b)(?!.*\bdefaults? to\b)")
 _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("which", r"^(?:which|who|whom|whose|when|where)\b"),
     ("how-much", r"^how (?:many|much|long|often|big|large|old|far)\b"),
@@ -84,6 +90,41 @@ _CONDITION_WH = re.compile(_LEADS + r"[^?]*?,\s*(?=(?:which|what|who|whom|whose|
 # (not "..., is written by someone born in what year?": a wh-word later asks for something else)
 _PHRASE_YES_NO = re.compile(rf"^(?!(?:which|what|who|whom|whose|how|when|where|why|{_AUX_WORDS})\b)[^?]*?,\s*"
                             rf"(?={_AUX} \w)(?![^?]*\b(?:what|which|who|whom|whose)\b)")
+
+
+# "the default ...", and what users write for it: "if I don't set one", "when I leave X alone", "without passing",
+# "unless I change it", "out of the box"
+_ASKS_DEFAULT = re.compile(
+    r"\bdefault|\b(?:if|when) (?:i|you|we) (?:don't|do not|never|didn't) (?:set|pass|give|specify|provide|supply|"
+    r"change|say|use|name)\b|\b(?:if|when) (?:i|you|we) (?:leave|omit)\b|\bwithout (?:passing|setting|giving|"
+    r"specifying|providing|saying|naming)\b|\bleft (?:unset|alone|out)\b|\bunless (?:i|you|we) (?:change|set|"
+    r"override|configure|touch)\b|\bout of the box\b|\bif (?:i|you|we) (?:leave|keep) (?:it|them|that|this) "
+    r"(?:alone|as is|unset)\b", re.IGNORECASE)
+
+# What users write for "what is used when I leave it out", beyond asks_for_default: "without the symbol argument",
+# "and leave out INITCOND", "with no file descriptor number", "neither LIMIT TO nor EXCEPT", "never set",
+# "an empty value"
+_ASKS_ASSUMED = re.compile(
+    r"\bwithout\b|\bomit|\bleav(?:e|ing) (?:\S+ ){0,4}?(?:out|off|unset|empty|alone|blank)\b|"
+    r"\bleft (?:out|off|unset|empty|blank)\b|\bnever (?:set|give|pass|specify|mention)|"
+    r"\b(?:don't|do not|didn't|doesn't|does not) (?:set|pass|give|specify|provide|supply|include|add|write|use|name|"
+    r"say|declare|type|mention|put)\b|\bwith no\b|\bno (?:\S+ ){0,2}(?:argument|option|clause|value|parameter|name|"
+    r"list|number|keyword|flag)s?\b|\bneither\b|\bunset\b|\bnot (?:set|given|specified|passed|supplied)\b|"
+    r"\b(?:is|as) none\b|\bempty\b", re.IGNORECASE)
+
+
+def asks_for_default(question: str) -> bool:
+    """Whether ``question`` asks for a default ("the default value of X", "by default, how many...",
+    "what fillfactor does a table get if I don't set one?", "...if I leave the cutoff alone?")."""
+    return _ASKS_DEFAULT.search(question) is not None
+
+
+def asks_what_is_assumed(question: str) -> bool:
+    """Whether ``question`` asks what holds when something is left out: a default
+    (:func:`asks_for_default`) or what is used "without the symbol argument", when the user "leaves
+    out INITCOND", writes a redirection "with no file descriptor number", passes "neither LIMIT TO
+    nor EXCEPT"."""
+    return asks_for_default(question) or _ASKS_ASSUMED.search(question) is not None
 
 
 @dataclass(frozen=True)
@@ -132,6 +173,8 @@ def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> Task
     for name, pattern in _BRIEF_RULES:
         if re.search(pattern, q):
             return TaskChoice(AnswerTask.BRIEF, name)
+    if _WHAT_DOES_ANY_VERB.search(q) and not asks_what_is_assumed(question):
+        return TaskChoice(AnswerTask.BRIEF, "what-does")
     for name, pattern in _SHORT_RULES[2:]:
         if re.search(pattern, q):
             return TaskChoice(AnswerTask.SHORT, name)
