@@ -337,7 +337,7 @@ class PrefillConfig:
     # task="auto": a yes/no question's generated brief answer starts with the generator's choice between
     # "Yes" and "No" (first_words), the rest generated after it; off: no gain measured on blind questions
     verdict_first: bool = False
-    # task="auto": a yes/no, "what happens" or "what does X do" question is answered by quoting the two
+    # task="auto": a yes/no, "what happens" or "what does X do" question is answered by quoting the three
     # kept sentences ranked best in their places (each read with its heading and entry name, BM25 fused
     # with the encoder's cosine: h2mt.query.evidence.placed_quote); off: the rules before it
     placed_sentences: bool = True
@@ -346,7 +346,7 @@ class PrefillConfig:
     # (h2mt.query.entries.default_quote); off: the default a kept entry states, else the generator
     quote_defaults: bool = True
     # task="auto": a short answer that fails its check (h2mt.query.answer.retry_reason) to a question asking for
-    # neither a symbol nor an entry's name is replaced by the two kept sentences ranked best in their places
+    # neither a symbol nor an entry's name is replaced by the kept sentences ranked best in their places
     # (h2mt.query.evidence.placed_quote), when the best holds enough of the question; off (asked again, brief):
     # no gain measured on blind questions (docs/benchmarks.md)
     quote_retries: bool = False

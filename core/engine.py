@@ -540,7 +540,7 @@ class H2MT:
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
         and, when it is no answer or not in the kept text (for a lookup: in the passage matching the
         question best), asked once more as a brief explanation; with ``PrefillConfig.quote_retries`` (off
-        by default) it is replaced instead by the two kept sentences ranked best in their places when the
+        by default) it is replaced instead by the kept sentences ranked best in their places when the
         question asks for neither a symbol nor an entry's name and the best holds enough of it
         (:meth:`_retry_quote`; nothing more is generated). A brief answer reads the kept leaves
         matching the question best (:func:`h2mt.query.answer.focus_sources`). A question asking for
@@ -616,7 +616,7 @@ class H2MT:
     def _retry_quote(self, question: str, kept: list[ScoredNode], signals: _Signals,
                      ) -> tuple[list[Sentence], list[ScoredNode]] | None:
         """What replaces a short answer that failed its check (``PrefillConfig.quote_retries``): the
-        two kept sentences ranked best in their places (:func:`h2mt.query.evidence.placed_quote`), or
+        kept sentences ranked best in their places (:func:`h2mt.query.evidence.placed_quote`), or
         ``None`` when the best holds too little of the question, or the question asks for a symbol
         or an entry's name (a sentence holds many; those answers stay the generator's)."""
         if asks_for_symbol(question) or asks_for_name(question):
@@ -630,7 +630,7 @@ class H2MT:
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
         documents (shown as is) or chosen among names of the kept text (``constrained``). Under
         ``task="auto"``: a yes/no, "what happens" or "what does X do" question is answered by
-        quoting the two kept sentences ranked best in their places when the best one holds enough
+        quoting the three kept sentences ranked best in their places when the best one holds enough
         of the question (:func:`h2mt.query.evidence.placed_quote`, ``placed_sentences``; nothing
         generated), else a yes/no or "what happens" question whose answer a kept sentence states
         is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`);

@@ -11,6 +11,7 @@ import pytest
 from h2mt import PrefillConfig
 from h2mt.query.entries import sentence_contexts
 from h2mt.query.evidence import (
+    PLACED_QUOTE_SENTENCES,
     SENTENCE_RRF_K,
     is_prose,
     placed,
@@ -133,7 +134,7 @@ def test_the_engine_quotes_sentences_ranked_in_their_places_unless_turned_off(tm
     assert len(cos) == 2 and cos[0] > cos[1]  # the encoder's own cosines with the question
 
 
-def test_a_placed_quote_is_the_two_best_sentences_best_first_and_their_leaves():
+def test_a_placed_quote_is_the_best_sentences_best_first_and_their_leaves():
     other = _leaf("Barrier objects are new in Python 3.11. They are not thread-safe.",
                   ("asyncio", "Synchronization Primitives", "Notes"), 1)
     sources = [BARRIER, other]
@@ -142,7 +143,8 @@ def test_a_placed_quote_is_the_two_best_sentences_best_first_and_their_leaves():
     got = placed_quote(QUESTION, sources, contexts, None, min_coverage=0.0)
     assert got is not None
     sentences, cut = got
-    assert [s.text for s in sentences] == [s.text for s in ranked if is_prose(s.text)][:2]
+    assert [s.text for s in sentences] == [s.text for s in ranked if is_prose(s.text)][:PLACED_QUOTE_SENTENCES]
+    assert len(sentences) == PLACED_QUOTE_SENTENCES == 3
     assert sentences[0].text.startswith("Any tasks waiting on it")
     assert all(any(s.text in c.node.text for c in cut) for s in sentences)  # each quoted leaf, cut to its sentences
     assert [c.node.id for c in cut] == sorted({sources[s.leaf].node.id for s in sentences})
@@ -180,7 +182,7 @@ def test_a_placed_quote_is_prose_never_a_term_line_or_heading():
     assert "reset()" in ranked[:2]  # the term line itself ranks high in its place...
     got = placed_quote(QUESTION, [BARRIER], contexts, None, min_coverage=0.0)
     assert got is not None and "reset()" not in [s.text for s in got[0]]  # ...but is never quoted
-    assert all(is_prose(s.text) for s in got[0]) and len(got[0]) == 2
+    assert all(is_prose(s.text) for s in got[0]) and len(got[0]) == PLACED_QUOTE_SENTENCES
     assert not is_prose("revert-line (M-r)") and not is_prose(">>> x = 1.") and is_prose("It is closed.")
 
 

@@ -347,7 +347,8 @@ def test_similarity_decides_between_the_word_and_the_sentence_orders():
 def test_a_brief_answer_reads_the_passages_the_fused_order_ranks_first(tmp_path, encoder, counter):
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("It sets how many days database snapshots are kept.")
-    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    cfg = H2MTConfig(prefill=PrefillConfig(placed_sentences=False))  # generated, not quoted
+    eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
     q = "What does the retention policy do for database snapshots?"
     kept = eng.route(q, budget=400).kept
     sim = eng._similarity(q, kept)
@@ -356,6 +357,7 @@ def test_a_brief_answer_reads_the_passages_the_fused_order_ranks_first(tmp_path,
     assert all(abs(sim[s.node.id] - float(eng.index.embeddings[s.node.id] @ qv)) < 1e-6 for s in kept)
     order = rank_passages(q, [" ".join([*s.node.path, s.node.text]) for s in kept], [sim[s.node.id] for s in kept])
     ans = eng.answer(q, budget=400)
+    assert be.calls == 1 and ans.accounting.task == "brief"
     assert ans.sources[-1].node.id == kept[order[0]].node.id  # the best of the fused order, nearest the question
 
 

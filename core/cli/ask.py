@@ -116,7 +116,7 @@ def ask(
     placed_sentences: bool = typer.Option(
         default(PrefillConfig, "placed_sentences"), "--placed-sentences/--no-placed-sentences",
         help="With --task auto: a yes/no, 'what happens' or 'what does X do' question is answered by quoting "
-        "the two kept sentences ranked best in their places (each with its heading and entry name, BM25 fused "
+        "the three kept sentences ranked best in their places (each with its heading and entry name, BM25 fused "
         "with the encoder) when the best holds enough of the question (on by default).",
     ),
     quote_defaults: bool = typer.Option(
@@ -128,7 +128,7 @@ def ask(
     quote_retries: bool = typer.Option(
         default(PrefillConfig, "quote_retries"), "--quote-retries/--no-quote-retries",
         help="With --task auto: a short answer that fails its check (an echo of the question, not in the kept "
-        "text) to a question asking for neither a symbol nor a name is replaced by the two kept sentences "
+        "text) to a question asking for neither a symbol nor a name is replaced by the kept sentences "
         "ranked best in their places, instead of being asked again as a brief answer (off by default: no gain "
         "measured on blind questions).",
     ),
