@@ -111,6 +111,14 @@ class AnswerStream:
         self.answer = self._finish([self._generation, again])
 
 
+def _quoted(question: str, found: tuple[list[Sentence], list[ScoredNode]], cfg: PrefillConfig,
+            ) -> tuple[Prompt, Generation]:
+    """A quote's prompt (what it stands on: the kept leaves cut to its sentences; nothing is
+    prefilled) and the quote itself, ``found``'s sentences joined, best first."""
+    sentences, cut = found
+    return build_prompt(question, cut, cfg), quote_generation(" ".join(s.text for s in sentences))
+
+
 def _aligned(sim: dict[int, float], sources: Sequence[ScoredNode]) -> list[float] | None:
     """``sim``'s cosine for each of ``sources`` in order, or ``None`` when one has none."""
     if not sources or any(s.node.id not in sim for s in sources):
@@ -583,9 +591,10 @@ class H2MT:
             if quote is not None:  # the kept text's own sentences, not a second generation
                 why.append(f"short answer {said!r} replaced by the {len(quote[0])} sentences ranked best "
                            f"in their places ({quote[0][0].coverage:.2f}): {reason}")
-                prompts.append(build_prompt(question, quote[1], cfgs[-1]))  # what the quote stands on
+                prompt, generation = _quoted(question, quote, cfgs[-1])
+                prompts.append(prompt)
                 kinds.append("quoted")
-                return quote_generation(" ".join(s.text for s in quote[0]))
+                return generation
             why.append(f"short answer {said!r} retried as brief: {reason}")
             focus = focus_sources(question, kept, similarity=signals.similarity(kept),
                                   likelihood=signals.likelihood(kept))
@@ -648,10 +657,9 @@ class H2MT:
         places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
         quoted = placed_quote(question, kept, **places) if places else None
         if quoted is not None:  # the kept text's own sentences, ranked in their places
-            p = build_prompt(question, quoted[1], cfg)  # what the answer stands on; nothing is prefilled
             note = (f"quoted the {len(quoted[0])} sentences ranked best in their places "
                     f"({quoted[0][0].coverage:.2f})")
-            return p, quote_generation(" ".join(s.text for s in quoted[0])), note, "quoted"
+            return *_quoted(question, quoted, cfg), note, "quoted"
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
@@ -714,9 +722,8 @@ class H2MT:
         found = found or default_quote(question, kept, **signals.placed(kept, always=True))
         if found is None:
             return None
-        p = build_prompt(question, found[1], cfg)  # what the quote stands on; nothing is prefilled
         note = f"quoted the {len(found[0])} sentences ranked best that state a default ({found[0][0].coverage:.2f})"
-        return p, quote_generation(" ".join(s.text for s in found[0])), note, "quoted"
+        return *_quoted(question, found, cfg), note, "quoted"
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
                      signals: _Signals, quote_defaults: bool = False,

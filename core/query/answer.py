@@ -160,9 +160,8 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
     content = ({w for _, _, w in _spans(out)} - STOP_WORDS) | (_symbols(out) - _symbols(question))
     asked = {w for _, _, w in _spans(question)}
     if not content:
-        if out.strip(_QUOTES + " .,;:!"):  # a symbol is an answer: ‘> ’, ||, ~
-            return out
-        if asks_for_symbol(question) and out.strip(_QUOTES + " "):  # "which character...": ‘,’ or ‘.’ is one
+        # a symbol is an answer: ‘> ’, ||, ~; so is a lone ‘,’ or ‘.’ to "which character...?"
+        if out.strip(_QUOTES + " .,;:!") or (out.strip(_QUOTES + " ") and asks_for_symbol(question)):
             return out
         return NOT_FOUND if text.strip() else ""
     if content <= asked and not _offers_a_choice(question):
