@@ -350,6 +350,9 @@ class PrefillConfig:
     # (h2mt.query.evidence.placed_quote), when the best holds enough of the question; off (asked again, brief):
     # no gain measured on blind questions (docs/benchmarks.md)
     quote_retries: bool = False
+    # task="auto": the kept sentences ranked in their places are re-ranked by the learned sentence ranker shipped
+    # for the index's encoder (h2mt.query.sentence_ranker); off, or no weights for the encoder: the fused order
+    sentence_ranker: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

@@ -59,6 +59,7 @@ from .query.evidence import (
     placed_quote,
     quote_generation,
 )
+from .query.evidence import placed as placed_text
 from .query.generate import Generation, generate
 from .query.likelihood import can_score, likelihoods
 from .query.prefill.base import PromptTools, prefill_strategy
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
     from .query.prefill.kv_store import KVStore
     from .query.prefill.kv_stores import KVStores
     from .query.prefill.memory import MemoryReader
+    from .query.sentence_ranker import SentenceRanker
 
 __all__ = ["H2MT", "AnswerStream"]
 
@@ -136,12 +138,13 @@ class _Signals:
     cosine of the sentence so placed, each text encoded once)."""
 
     def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int,
-                 placed: bool = True) -> None:
+                 placed: bool = True, ranker: bool = False) -> None:
         self._engine, self._question, self._kept, self._auto, self._rerank = engine, question, kept, auto, rerank
         self._placed = placed
+        self._ranker = engine.sentence_ranker if ranker else None
         self._cosines: dict[int, float] | None = None  # node id -> cosine
         self._likelihood: dict[int, float] | None = None  # node id -> mean log p(question | leaf)
-        self._meanings: dict[str, float] = {}  # a placed sentence -> its cosine with the question
+        self._placements: dict[str, Any] = {}  # a placed sentence -> its (D,) unit embedding
         self._asked: Any = None  # (D,) the question's unit embedding
         self.rerank_ms = 0.0
 
@@ -153,18 +156,42 @@ class _Signals:
         if not self._auto or not (self._placed or always) or not sources:
             return {}
         before = [self._engine._leaf_before(s.node) for s in sources]
-        return {"contexts": sentence_contexts(sources, before), "meaning": self._meaning}
+        found: dict[str, Any] = {"contexts": sentence_contexts(sources, before), "meaning": self._meaning}
+        if self._ranker is not None:
+            found["rerank"] = self._reranked
+        return found
 
-    def _meaning(self, texts: Sequence[str]) -> list[float]:
-        """The cosine of each of ``texts`` with the question (the index's encoder; each text once)."""
+    def _embedded(self, texts: Sequence[str]) -> Any:
+        """(N, D) unit embeddings of ``texts`` (the index's encoder; each text encoded once)."""
+        import numpy as np
+
         enc = self._engine.encoder
         if self._asked is None:
             self._asked = enc.encode([self._question])[0]  # (D,) unit
-        new = list(dict.fromkeys(t for t in texts if t not in self._meanings))
+        new = list(dict.fromkeys(t for t in texts if t not in self._placements))
         if new:
-            cos = enc.encode(new) @ self._asked  # (N, D) @ (D,) -> (N,)
-            self._meanings.update(zip(new, (float(c) for c in cos), strict=True))
-        return [self._meanings[t] for t in texts]
+            self._placements.update(zip(new, enc.encode(new), strict=True))  # (N, D)
+        return np.stack([self._placements[t] for t in texts]) if texts else np.zeros((0, len(self._asked)))
+
+    def _meaning(self, texts: Sequence[str]) -> list[float]:
+        """The cosine of each of ``texts`` with the question."""
+        return [float(c) for c in self._embedded(texts) @ self._asked]  # (N, D) @ (D,) -> (N,)
+
+    def _reranked(self, sentences: Sequence[Sentence], contexts: Sequence[str]) -> list[int]:
+        """The learned order of the fused ``sentences`` (:class:`h2mt.query.sentence_ranker.SentenceRanker`)."""
+        from .query.sentence_ranker import features
+
+        assert self._ranker is not None
+        head = min(self._ranker.top, len(sentences))
+        placed_texts = [placed_text(s.text, c) for s, c in zip(sentences[:head], contexts[:head], strict=True)]
+        vectors = self._embedded(placed_texts)  # (head, D)
+        feats = features(sentences[:head], contexts[:head], [float(c) for c in vectors @ self._asked])  # (head, F)
+        return self._ranker.order(feats, self._asked, vectors) + list(range(head, len(sentences)))
+
+    @property
+    def by_ranker(self) -> str:
+        """What an answer's note adds when the learned sentence ranker ordered its sentences ("" when off)."""
+        return " (re-ranked by the learned sentence ranker)" if self._ranker is not None else ""
 
     @property
     def leaves_reranked(self) -> int:
@@ -212,6 +239,7 @@ class H2MT:
         self._lock = threading.RLock()
         self.path: str | None = None  # the index file loaded or last saved (its leaf KV store sits beside it)
         self._kv_stores: KVStores | None = None  # the leaf KV stores, opened on first kv use
+        self._sentence_ranker: SentenceRanker | None | Literal[False] = False  # False: not looked up yet
         if encoder is not None:
             self._check_encoder(encoder)
 
@@ -465,6 +493,18 @@ class H2MT:
             return self._encoder
 
     @property
+    def sentence_ranker(self) -> SentenceRanker | None:
+        """The learned re-ranking of the kept sentences shipped for the index's encoder
+        (:func:`h2mt.query.sentence_ranker.load_sentence_ranker`; loaded once), or ``None``."""
+        with self._lock:
+            if self._sentence_ranker is False:
+                from .query.sentence_ranker import load_sentence_ranker
+
+                name = self.index.meta.get("encoder", {}).get("name") or self.encoder.name
+                self._sentence_ranker = load_sentence_ranker(name)
+            return self._sentence_ranker
+
+    @property
     def backend(self) -> Backend:
         """The local generator (loaded on first use; engines and integration components of one
         process with the same :class:`BackendConfig` share one loaded model,
@@ -573,7 +613,7 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences)
+        signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences, base.sentence_ranker)
         p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, signals)
         prompts = [p]
         why: list[str] = [note] if note else []
@@ -657,7 +697,7 @@ class H2MT:
         places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
         quoted = placed_quote(question, kept, **places) if places else None
         if quoted is not None:  # the kept text's own sentences, ranked in their places
-            note = (f"quoted the {len(quoted[0])} sentences ranked best in their places "
+            note = (f"quoted the {len(quoted[0])} sentences ranked best in their places{signals.by_ranker} "
                     f"({quoted[0][0].coverage:.2f})")
             return *_quoted(question, quoted, cfg), note, "quoted"
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
@@ -722,7 +762,8 @@ class H2MT:
         found = found or default_quote(question, kept, **signals.placed(kept, always=True))
         if found is None:
             return None
-        note = f"quoted the {len(found[0])} sentences ranked best that state a default ({found[0][0].coverage:.2f})"
+        note = (f"quoted the {len(found[0])} sentences ranked best{signals.by_ranker} that state a default "
+                f"({found[0][0].coverage:.2f})")
         return *_quoted(question, found, cfg), note, "quoted"
 
     def _entry_first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,

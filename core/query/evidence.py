@@ -56,7 +56,7 @@ from .words import stem_list, stems
 
 __all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "evidence_sources", "evidence_quote",
            "quote_generation", "placed", "placed_quote", "is_prose", "is_quotable", "quotable_sentences", "cut_to",
-           "Meaning",
+           "Meaning", "Rerank",
            "EVIDENCE_SENTENCES", "QUOTE_REASONS",
            "QUOTE_MIN_COVERAGE", "SENTENCE_RRF_K", "PLACED_QUOTE_REASONS", "PLACED_QUOTE_SENTENCES",
            "PLACED_QUOTE_MIN_COVERAGE"]
@@ -77,6 +77,10 @@ _ELSEWHERE = re.compile(r"^\(?(?:see|refer to)\b", re.IGNORECASE)  # "See The Sh
 
 Meaning = Callable[[Sequence[str]], Sequence[float]]
 """Texts -> the cosine of each text's embedding with the question's (the index's own encoder)."""
+
+Rerank = Callable[[Sequence["Sentence"], Sequence[str]], Sequence[int]]
+"""The sentences in the fused order and each one's context -> their new order (a permutation of
+their indices, best first): a learned re-ranking (:mod:`h2mt.query.sentence_ranker`)."""
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def placed(sentence: str, context: str) -> str:
 
 
 def rank_sentences(question: str, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None,
-                   meaning: Meaning | None = None) -> list[Sentence]:
+                   meaning: Meaning | None = None, rerank: Rerank | None = None) -> list[Sentence]:
     """Every sentence of ``texts`` scored against ``question`` (BM25 over the sentences), best
     first; a tie goes to the sentence sharing more consecutive word pairs with the question, then
     keeps document order. Empty when there are no sentences or no question words.
@@ -147,7 +151,8 @@ def rank_sentences(question: str, texts: Sequence[str], contexts: Sequence[Seque
     ``contexts[i][j]`` (optional) situates the ``j``-th sentence of ``texts[i]``
     (:func:`split_sentences`): BM25 reads the sentence followed by it. ``meaning`` (optional)
     scores every sentence, :func:`placed` in its context, by its cosine with the question; the
-    order is then the reciprocal-rank fusion of the BM25 order and that one (module docstring).
+    order is then the reciprocal-rank fusion of the BM25 order and that one (module docstring);
+    ``rerank`` (optional, with ``meaning``) then re-orders the fused order.
     ``score`` stays the BM25 score and ``coverage`` that of the sentence's own words."""
     asked = sorted(stems(question))
     units = [(i, j, u) for i, t in enumerate(texts) for j, u in enumerate(split_sentences(t))]
@@ -174,6 +179,11 @@ def rank_sentences(question: str, texts: Sequence[str], contexts: Sequence[Seque
             for rank, k in enumerate(ranking):
                 fused[k] += 1.0 / (SENTENCE_RRF_K + rank)
         order = sorted(range(n), key=lambda k: -fused[k])  # stable: BM25 order breaks ties
+        if rerank is not None:
+            new = list(rerank([ranked[k] for k in order], [where[k] for k in order]))
+            if sorted(new) != list(range(n)):
+                raise ValueError(f"rerank gave {len(new)} indices that are not a permutation of {n} sentences")
+            order = [order[i] for i in new]
     return [ranked[k] for k in order]
 
 
@@ -218,24 +228,26 @@ def evidence_quote(question: str, sources: Sequence[ScoredNode],
 
 def placed_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None,
                  meaning: Meaning | None, k: int = PLACED_QUOTE_SENTENCES,
-                 min_coverage: float = PLACED_QUOTE_MIN_COVERAGE) -> tuple[list[Sentence], list[ScoredNode]] | None:
+                 min_coverage: float = PLACED_QUOTE_MIN_COVERAGE,
+                 rerank: Rerank | None = None) -> tuple[list[Sentence], list[ScoredNode]] | None:
     """The ``k`` sentences of the kept ``sources`` ranked best in their places
-    (:func:`rank_sentences` with ``contexts`` and ``meaning``) that read as prose (:func:`is_prose`:
+    (:func:`rank_sentences` with ``contexts``, ``meaning`` and ``rerank``) that read as prose (:func:`is_prose`:
     not an entry's term line, a heading or a table cell) and say something themselves (not "See
     The Shopt Builtin for..."), best first, and the leaves they come from cut down to them (in
     the order of ``sources``); ``None`` when the best one shares no word with
     the question or holds less than ``min_coverage`` of the question words' weight."""
-    best = quotable_sentences(question, sources, contexts, meaning, min_coverage)[:k]
+    best = quotable_sentences(question, sources, contexts, meaning, min_coverage, rerank)[:k]
     return (best, cut_to(sources, best)) if best else None
 
 
 def quotable_sentences(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None = None,
-                       meaning: Meaning | None = None, min_coverage: float = 0.0) -> list[Sentence]:
+                       meaning: Meaning | None = None, min_coverage: float = 0.0,
+                       rerank: Rerank | None = None) -> list[Sentence]:
     """The quotable sentences (:func:`is_quotable`) of the kept ``sources`` ranked against
     ``question`` (:func:`rank_sentences`, in their places with ``contexts`` and ``meaning``), best
     first; none when the best one shares no word with the question or holds less than
     ``min_coverage`` of the question words' weight (the kept text is about something else)."""
-    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning)
+    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning, rerank)
               if is_quotable(s.text)]
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return []
