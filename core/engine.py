@@ -58,6 +58,7 @@ from .query.evidence import (
     evidence_quote,
     placed_quote,
     quote_generation,
+    rank_sentences,
 )
 from .query.evidence import placed as placed_text
 from .query.generate import Generation, generate
@@ -187,6 +188,13 @@ class _Signals:
         vectors = self._embedded(placed_texts)  # (head, D)
         feats = features(sentences[:head], contexts[:head], [float(c) for c in vectors @ self._asked])  # (head, F)
         return self._ranker.order(feats, self._asked, vectors) + list(range(head, len(sentences)))
+
+    def learned(self, sources: Sequence[ScoredNode]) -> list[Sentence] | None:
+        """The sentences of ``sources`` in the learned order (in their places, fused, re-ranked),
+        or ``None`` when the learned ranker is off."""
+        if self._ranker is None or not sources:
+            return None
+        return rank_sentences(self._question, [s.node.text for s in sources], **self.placed(sources, always=True))
 
     @property
     def by_ranker(self) -> str:
@@ -719,10 +727,11 @@ class H2MT:
         stated = self._quoted_default(question, kept, cfg, signals) if assumed else None
         if stated is not None:  # "If port is omitted, the standard IMAP4-over-SSL port (993) is used."
             return stated
-        found = sentence_default(question, kept) if asks else None
+        found = sentence_default(question, kept, signals.learned(kept)) if asks else None
         if found is not None:  # "cutoff (default 0.6)": the documents' own value
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
-            return p, quote_generation(found[0]), "the default stated in the sentence matching best", "quoted"
+            note = f"the default stated in the sentence matching best{signals.by_ranker}"
+            return p, quote_generation(found[0]), note, "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
         focus = (focus_sources(question, kept, similarity=signals.similarity(kept), likelihood=signals.likelihood(kept))
                  if brief else kept)

@@ -537,7 +537,8 @@ def signature_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str
     return next(iter(found.items())) if len(found) == 1 and "None" not in found else None
 
 
-def sentence_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str, int] | None:
+def sentence_default(question: str, sources: Sequence[ScoredNode], ranked: Sequence[Sentence] | None = None,
+                     ) -> tuple[str, int] | None:
     """The default value a kept sentence states (the patterns of :func:`stated_default`: "cutoff
     (default 0.6)", "spread (the default)", "VOLATILE is the default assumption"), with the index
     of its leaf in ``sources``: the first of the :data:`DEFAULT_SENTENCES` sentences matching
@@ -547,8 +548,11 @@ def sentence_default(question: str, sources: Sequence[ScoredNode]) -> tuple[str,
     that states exactly one value of at most :data:`DEFAULT_MAX_WORDS` words; ``None`` when none
     does. For a default question that names no kept entry ("How many threads does a
     ThreadPoolExecutor use when I don't pass max_workers?"), where a small model reads a
-    neighbouring number."""
-    ranked = [sent for sent in rank_sentences(question, [s.node.text for s in sources]) if sent.score > 0]
+    neighbouring number. ``ranked``: the sentences of ``sources`` already ranked another way (the
+    learned order, :mod:`h2mt.query.sentence_ranker`) instead of by BM25."""
+    if ranked is None:
+        ranked = rank_sentences(question, [s.node.text for s in sources])
+    ranked = [sent for sent in ranked if sent.score > 0]
     if not ranked:
         return None
     best = ranked[0]
