@@ -23,6 +23,7 @@ from h2mt.query.entries import (
     stated_default,
     whole_entries,
 )
+from h2mt.query.evidence import rank_sentences
 from h2mt.types import Node, NodeKind, ScoredNode
 
 from .test_answer_symbols import LogitBackend, ServerBackend
@@ -503,3 +504,14 @@ def test_an_example_call_is_no_entry_so_the_text_after_it_joins_no_name():
     sig = _leaf("ipaddress.ip_network(address, strict=True)\n\nReturn an IPv4Network or IPv6Network object.",
                 ("ipaddress", "Module functions"))
     assert [e.keys[0] for e in split_entries([sig])] == ["ipaddress.ip_network"]  # a signature still is one
+
+
+def test_sentence_default_reads_a_given_order_instead_of_bm25():
+    src = [_leaf("Sets checkpoint mode to fast (immediate) or spread (the default).\n100 (complete packing) is the "
+                 "default.", ("Doc", "Entry"))]
+    question = "Which checkpoint mode is the default?"
+    bm25 = rank_sentences(question, [src[0].node.text])
+    assert sentence_default(question, src) == ("spread", 0)
+    assert sentence_default(question, src, bm25) == ("spread", 0)  # the same order: the same value
+    assert sentence_default(question, src, bm25[::-1]) == ("100", 0)  # another order: its first value
+    assert sentence_default(question, src, []) is None

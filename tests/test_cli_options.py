@@ -322,6 +322,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert ask["rerank_leaves"] == p["rerank_leaves"]
     assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
     assert (ask["quote_defaults"], ask["quote_retries"]) == (p["quote_defaults"], p["quote_retries"])
+    assert ask["sentence_ranker"] == p["sentence_ranker"]
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]
@@ -413,10 +414,11 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
     assert r.exit_code == 0 and "%|" in r.stderr
 
 
-@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, False)),
-                                              (["--no-placed-sentences"], (False, True, False)),
-                                              (["--no-quote-defaults"], (True, False, False)),
-                                              (["--quote-retries"], (True, True, True))])
+@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, False, False)),
+                                              (["--no-placed-sentences"], (False, True, False, False)),
+                                              (["--no-quote-defaults"], (True, False, False, False)),
+                                              (["--quote-retries"], (True, True, True, False)),
+                                              (["--sentence-ranker"], (True, True, False, True))])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
 
@@ -424,7 +426,7 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
 
     def load(path, config=None, **kw):
         p = config.prefill
-        seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries))
+        seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

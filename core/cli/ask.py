@@ -132,6 +132,12 @@ def ask(
         "ranked best in their places, instead of being asked again as a brief answer (off by default: no gain "
         "measured on blind questions).",
     ),
+    sentence_ranker: bool = typer.Option(
+        default(PrefillConfig, "sentence_ranker"), "--sentence-ranker/--no-sentence-ranker",
+        help="With --task auto: the kept sentences the quotes and a default value are taken from are re-ranked "
+        "by the learned sentence ranker shipped for the index's encoder (off by default: no gain in answers "
+        "measured on blind questions).",
+    ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
         None, help="HMT memory folder (default: the index's, else the shipped one)."
@@ -157,6 +163,7 @@ def ask(
                 placed_sentences=placed_sentences,
                 quote_defaults=quote_defaults,
                 quote_retries=quote_retries,
+                sentence_ranker=sentence_ranker,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),
