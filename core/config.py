@@ -351,7 +351,9 @@ class PrefillConfig:
     # no gain measured on blind questions (docs/benchmarks.md)
     quote_retries: bool = False
     # task="auto": the kept sentences ranked in their places are re-ranked by the learned sentence ranker shipped
-    # for the index's encoder (h2mt.query.sentence_ranker); off, or no weights for the encoder: the fused order
+    # for the index's encoder (h2mt.query.sentence_ranker) before the quotes and a sentence's default are taken;
+    # off (or no weights for the encoder): the fused order. Off by default: the evidence ranks first more often,
+    # but no more answers were right on blind questions (docs/benchmarks.md, stop 45)
     sentence_ranker: bool = False
 
     def __post_init__(self) -> None:
