@@ -60,7 +60,7 @@ from .query.evidence import (
     quote_generation,
     rank_sentences,
 )
-from .query.evidence import placed as placed_text
+from .query.evidence import placed as placed_text  # the name "placed" is _Signals.placed's
 from .query.generate import Generation, generate
 from .query.likelihood import can_score, likelihoods
 from .query.prefill.base import PromptTools, prefill_strategy
@@ -185,9 +185,8 @@ class _Signals:
         assert self._ranker is not None
         head = min(self._ranker.top, len(sentences))
         placed_texts = [placed_text(s.text, c) for s, c in zip(sentences[:head], contexts[:head], strict=True)]
-        vectors = self._embedded(placed_texts)  # (head, D)
-        feats = features(sentences[:head], contexts[:head], [float(c) for c in vectors @ self._asked])  # (head, F)
-        return self._ranker.order(feats, self._asked, vectors) + list(range(head, len(sentences)))
+        feats = features(sentences[:head], contexts[:head], self._meaning(placed_texts))  # (head, F)
+        return self._ranker.order(feats, self._asked, self._embedded(placed_texts)) + list(range(head, len(sentences)))
 
     def learned(self, sources: Sequence[ScoredNode]) -> list[Sentence] | None:
         """The sentences of ``sources`` in the learned order (in their places, fused, re-ranked),

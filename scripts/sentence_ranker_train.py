@@ -83,7 +83,8 @@ def load(out_dir: Path, sets: list[str]) -> dict[str, list[Any]]:
 
     found: dict[str, list[Any]] = {}
     for name in sets:
-        z = np.load(out_dir / f"{name}.npz")
+        with np.load(out_dir / f"{name}.npz") as npz:
+            z = dict(npz)  # each array read once (an NpzFile reads an array again at every access)
         off, groups = 0, []
         for k, n in enumerate(z["counts"]):
             part = slice(off, off + n)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError
 from .evidence import Sentence, is_quotable
 
 if TYPE_CHECKING:
@@ -80,9 +81,9 @@ class SentenceRanker:
 
     def __post_init__(self) -> None:
         if self.weights.shape != (len(FEATURES),):
-            raise ValueError(f"sentence ranker weights have shape {self.weights.shape}, expected ({len(FEATURES)},)")
+            raise ConfigError(f"sentence ranker weights have shape {self.weights.shape}, expected ({len(FEATURES)},)")
         if self.u.shape != self.v.shape or self.u.ndim != 2:
-            raise ValueError(f"sentence ranker U {self.u.shape} and V {self.v.shape} must both be (D, R)")
+            raise ConfigError(f"sentence ranker U {self.u.shape} and V {self.v.shape} must both be (D, R)")
 
     @property
     def dim(self) -> int:
@@ -95,7 +96,7 @@ class SentenceRanker:
         import numpy as np
 
         if asked.shape != (self.dim,) or placed.shape[1:] != (self.dim,):
-            raise ValueError(f"sentence ranker expects {self.dim}-d embeddings, got {asked.shape} and {placed.shape}")
+            raise ConfigError(f"sentence ranker expects {self.dim}-d embeddings, got {asked.shape} and {placed.shape}")
         gate = asked.astype(np.float32) @ self.u  # (R,)
         kind = placed.astype(np.float32) @ self.v  # (n, R)
         return feats @ self.weights + self.bias + kind @ gate  # (n,)
@@ -132,7 +133,7 @@ def ranker_path(encoder: str) -> Path:
 
 def load_sentence_ranker(encoder: str, path: str | Path | None = None) -> SentenceRanker | None:
     """The shipped ranker for ``encoder`` (or the one at ``path``, without suffix); ``None`` when
-    there are no weights for it. Raises ``ValueError`` when the weights do not match
+    there are no weights for it. Raises :class:`~h2mt.errors.ConfigError` when the weights do not match
     :data:`FEATURES` (written by another version)."""
     import numpy as np
     from safetensors.numpy import load_file
@@ -143,7 +144,7 @@ def load_sentence_ranker(encoder: str, path: str | Path | None = None) -> Senten
         return None
     card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.is_file() else {}
     if card.get("features", list(FEATURES)) != list(FEATURES):
-        raise ValueError(f"{tensors_file} was trained on the features {card.get('features')}, this version "
+        raise ConfigError(f"{tensors_file} was trained on the features {card.get('features')}, this version "
                          f"computes {list(FEATURES)}: retrain it with scripts/sentence_ranker_train.py")
     t = load_file(str(tensors_file))
     return SentenceRanker(np.asarray(t["weights"]), float(t["bias"][0]), np.asarray(t["u"]), np.asarray(t["v"]),
