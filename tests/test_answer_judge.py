@@ -52,7 +52,8 @@ HELDOUT_LATER = {name: _rows(name) for name in ("answer_heldout2.jsonl", "answer
                                                  "answer_heldout52.jsonl", "answer_heldout53.jsonl",
                                                  "answer_heldout54.jsonl", "answer_heldout55.jsonl",
                                                  "answer_heldout56.jsonl", "answer_heldout57.jsonl",
-                                                 "answer_heldout58.jsonl")}
+                                                 "answer_heldout58.jsonl", "answer_heldout59.jsonl",
+                                                 "answer_heldout60.jsonl", "answer_heldout61.jsonl")}
 TYPES = ("name", "default", "what", "polarity", "symbol")
 DOCS = {"bash": "/usr/share/doc/bash-doc/bashref.html", "postgres": "/usr/share/doc/postgresql-doc-15/html",
         "python": "/usr/share/doc/python3.11/html"}
