@@ -355,6 +355,10 @@ class PrefillConfig:
     # off (or no weights for the encoder): the fused order. Off by default: the evidence ranks first more often,
     # but no more answers were right on blind questions (docs/benchmarks.md, stop 45)
     sentence_ranker: bool = False
+    # task="auto": a short or brief answer the generator writes reads only the kept sentences ranked best in their
+    # places (this many, each with the sentence before and after it: h2mt.query.evidence.focus_sentences) instead
+    # of whole leaves; 0 = whole leaves
+    focus_sentences: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))
@@ -370,6 +374,7 @@ class PrefillConfig:
                "PrefillConfig.first_words must be non-empty words, e.g. ('Yes', 'No')")
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
         _check(self.rerank_leaves >= 0, "PrefillConfig.rerank_leaves must be >= 0 (0 = no re-ranking)")
+        _check(self.focus_sentences >= 0, "PrefillConfig.focus_sentences must be >= 0 (0 = whole leaves)")
         _check(self.max_new_tokens >= 0, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")
         _check(0 < self.top_p <= 1, "PrefillConfig.top_p must be in (0, 1]")

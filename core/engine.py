@@ -56,6 +56,7 @@ from .query.evidence import (
     QUOTE_REASONS,
     Sentence,
     evidence_quote,
+    focus_sentences,
     placed_quote,
     quote_generation,
     rank_sentences,
@@ -643,8 +644,10 @@ class H2MT:
                 kinds.append("quoted")
                 return generation
             why.append(f"short answer {said!r} retried as brief: {reason}")
-            focus = focus_sources(question, kept, similarity=signals.similarity(kept),
-                                  likelihood=signals.likelihood(kept))
+            focus = (focus_sentences(question, kept, base.focus_sentences, **signals.placed(kept, always=True))
+                     if base.focus_sentences else
+                     focus_sources(question, kept, similarity=signals.similarity(kept),
+                                   likelihood=signals.likelihood(kept)))
             prompts.append(self.prompt(question, focus, cfgs[-1]))
             kinds.append("generated")
             return self.generate(prompts[-1], cfgs[-1])
@@ -732,8 +735,13 @@ class H2MT:
             note = f"the default stated in the sentence matching best{signals.by_ranker}"
             return p, quote_generation(found[0]), note, "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
-        focus = (focus_sources(question, kept, similarity=signals.similarity(kept), likelihood=signals.likelihood(kept))
-                 if brief else kept)
+        if auto and cfg.focus_sentences:  # the best sentences of all the kept leaves, each with its neighbours
+            focus = focus_sentences(question, kept, cfg.focus_sentences, **signals.placed(kept, always=True))
+        elif brief:
+            focus = focus_sources(question, kept, similarity=signals.similarity(kept),
+                                  likelihood=signals.likelihood(kept))
+        else:
+            focus = kept
         p = self.prompt(question, focus, cfg)
         symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],
                                     [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],

@@ -94,7 +94,8 @@ def _hotpot_rows(path: str) -> list[dict[str, Any]]:
 
 
 def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None, mode: str = "text",
-            rerank: int | None = None, verdict_first: bool | None = None, sentence_ranker: bool | None = None) -> Any:
+            rerank: int | None = None, verdict_first: bool | None = None, sentence_ranker: bool | None = None,
+            focus_sentences: int | None = None) -> Any:
     from h2mt import H2MT, H2MTConfig, PrefillConfig
     from h2mt.config import BackendConfig
 
@@ -105,6 +106,8 @@ def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any
         prefill = replace(prefill, verdict_first=verdict_first)
     if sentence_ranker is not None:
         prefill = replace(prefill, sentence_ranker=sentence_ranker)
+    if focus_sentences is not None:
+        prefill = replace(prefill, focus_sentences=focus_sentences)
     cfg = H2MTConfig(prefill=prefill, backend=BackendConfig(model=model))
     if shared is not None:  # the same index, generator and encoder under another task
         return H2MT(shared.index, cfg, encoder=shared.encoder, backend=shared.backend)
@@ -162,7 +165,8 @@ def generate(args: argparse.Namespace) -> None:
                 engines[q["doc"]] = eng = _engine(q["doc"], Path(args.index_dir), args.task, args.model,
                                                   mode=args.mode, rerank=args.rerank_leaves,
                                                   verdict_first=args.verdict_first,
-                                                  sentence_ranker=args.sentence_ranker)
+                                                  sentence_ranker=args.sentence_ranker,
+                                                  focus_sentences=args.focus_sentences)
                 if not _ENC:
                     eng.answer("Say hello.", budget=64)  # warm-up: load the models, untimed
                     _ENC.update(enc=eng.encoder, backend=eng.backend)
@@ -180,7 +184,7 @@ def generate(args: argparse.Namespace) -> None:
                 if not same:
                     other = _engine(q["doc"], Path(args.index_dir), args.paired_task, args.model, shared=eng,
                                     mode=args.mode, rerank=args.rerank_leaves, verdict_first=args.verdict_first,
-                                    sentence_ranker=args.sentence_ranker)
+                                    sentence_ranker=args.sentence_ranker, focus_sentences=args.focus_sentences)
                     ans2 = other.answer(q["question"], budget=args.budget)
                     line += f" | {args.paired_task}: {ans2.text[:60]!r}"
                 fp.write(json.dumps(_row(q, args.paired_task, args.budget, ans if same else ans2, same),
@@ -261,6 +265,9 @@ def main() -> None:
     ap.add_argument("--sentence-ranker", action=argparse.BooleanOptionalAction, default=None,
                     help="PrefillConfig.sentence_ranker (default: the config's): the learned re-ranking of the kept "
                     "sentences the quotes and a default value are taken from")
+    ap.add_argument("--focus-sentences", type=int, default=None,
+                    help="PrefillConfig.focus_sentences (default: the config's): a generated short or brief answer "
+                    "reads only this many kept sentences ranked best, each with its neighbours")
     ap.add_argument("--docs", nargs="*", default=None, help="only these document groups (bash postgres python)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--whole-docs", action="store_true",

@@ -13,6 +13,7 @@ from h2mt.query.entries import sentence_contexts
 from h2mt.query.evidence import (
     PLACED_QUOTE_SENTENCES,
     SENTENCE_RRF_K,
+    focus_sentences,
     is_prose,
     placed,
     placed_quote,
@@ -196,3 +197,59 @@ def test_a_mere_cross_reference_is_never_quoted():
     got = placed_quote(q, [leaf], contexts, None, min_coverage=0.0)
     assert got is not None and [s.text for s in got[0]] == [
         "If set, filename patterns which match no files expand to a null string, rather than themselves."]
+
+
+def test_focus_sentences_cut_the_leaves_to_the_best_sentences_and_their_neighbours():
+    other = _leaf("Barrier objects are new in Python 3.11. They are not thread-safe. Use them from one event loop.",
+                  ("asyncio", "Synchronization Primitives", "Notes"), 1)
+    sources = [BARRIER, other]
+    contexts = sentence_contexts(sources)
+    ranked = rank_sentences(QUESTION, [s.node.text for s in sources], contexts)
+    units = [split_sentences(s.node.text) for s in sources]
+    cut = focus_sentences(QUESTION, sources, 1, contexts, around=0)
+    assert [c.node.text for c in cut] == [ranked[0].text]  # one sentence, its leaf alone
+    assert cut[0].node.id == sources[ranked[0].leaf].node.id
+    near = focus_sentences(QUESTION, sources, 1, contexts)  # with the sentence before and after it
+    best = ranked[0]
+    want = units[best.leaf][max(0, best.index - 1):best.index + 2]
+    assert [c.node.text for c in near] == ["\n".join(want)]
+    every = focus_sentences(QUESTION, sources, 100, contexts, around=0)
+    assert [c.node.text.split("\n") for c in every] == units  # all of them: each leaf whole, in document order
+    assert [c.node.id for c in every] == [s.node.id for s in sources]
+
+
+def test_focus_sentences_keep_the_sources_when_no_sentence_matches():
+    assert focus_sentences("zzz qqq?", [BARRIER], 4) == [BARRIER]
+
+
+def test_focus_sentences_is_off_by_default_and_must_not_be_negative():
+    from h2mt.errors import ConfigError
+
+    assert PrefillConfig().focus_sentences == 0
+    with pytest.raises(ConfigError, match="focus_sentences"):
+        PrefillConfig(focus_sentences=-1)
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_a_generated_answer_reads_only_the_focus_sentences_when_asked(tmp_path, encoder, counter, n):
+    from h2mt import H2MT, H2MTConfig
+
+    from .test_answer_task import ScriptedBackend
+
+    lines = ["Restores are tested every quarter by the operations team.", "Backups go to a separate region.",
+             "Database snapshots are kept for 35 days.", "Older snapshots are deleted automatically.",
+             "Billing for storage is monthly."]
+    text = "# Backup Policy\n\n## Retention\n\n" + " ".join(lines) + "\n"
+    (tmp_path / "backup.md").write_text(text, encoding="utf-8")
+    be = ScriptedBackend("35 days")
+    cfg = H2MTConfig(prefill=PrefillConfig(task="auto", focus_sentences=n))
+    eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
+    a = eng.answer("How many days are database snapshots kept?")
+    assert a.accounting.completion_tokens > 0 and be.prompts  # generated
+    read = be.prompts[0]
+    assert "Database snapshots are kept for 35 days." in read
+    if n == 0:
+        assert all(line in read for line in lines)  # the whole leaf
+    else:  # the best sentence and its neighbours only
+        assert lines[1] in read and lines[3] in read
+        assert lines[0] not in read and lines[4] not in read

@@ -55,7 +55,8 @@ from .generate import Generation
 from .words import stem_list, stems
 
 __all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "evidence_sources", "evidence_quote",
-           "quote_generation", "placed", "placed_quote", "is_prose", "is_quotable", "quotable_sentences", "cut_to",
+           "quote_generation", "placed", "placed_quote", "focus_sentences", "is_prose", "is_quotable",
+           "quotable_sentences", "cut_to",
            "Meaning", "Rerank",
            "EVIDENCE_SENTENCES", "QUOTE_REASONS",
            "QUOTE_MIN_COVERAGE", "SENTENCE_RRF_K", "PLACED_QUOTE_REASONS", "PLACED_QUOTE_SENTENCES",
@@ -263,6 +264,27 @@ def cut_to(sources: Sequence[ScoredNode], chosen: Sequence[Sentence]) -> list[Sc
         if mine:
             units = split_sentences(src.node.text)
             out.append(with_text(src, " ".join(units[j] for j in mine)))
+    return out
+
+
+def focus_sentences(question: str, sources: Sequence[ScoredNode], n: int,
+                    contexts: Sequence[Sequence[str]] | None = None, meaning: Meaning | None = None,
+                    rerank: Rerank | None = None, around: int = 1) -> list[ScoredNode]:
+    """The leaves of ``sources`` cut down to the ``n`` sentences ranked best (:func:`rank_sentences`,
+    in their places with ``contexts``, ``meaning`` and ``rerank``), each with the ``around``
+    sentences before and after it in its leaf (an entry's term line before its description), one
+    line each in document order; the leaves in the order of ``sources``. ``sources`` as they are
+    when no sentence shares a word with the question."""
+    best = rank_sentences(question, [s.node.text for s in sources], contexts, meaning, rerank)[:n]
+    if not best or max(s.score for s in best) <= 0:
+        return list(sources)
+    out: list[ScoredNode] = []
+    for i, src in enumerate(sources):
+        units = split_sentences(src.node.text)
+        mine = sorted({j for s in best if s.leaf == i
+                       for j in range(max(0, s.index - around), min(len(units), s.index + around + 1))})
+        if mine:
+            out.append(with_text(src, "\n".join(units[j] for j in mine)))
     return out
 
 
