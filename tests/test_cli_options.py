@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from h2mt import errors
+from h2mt import PrefillConfig, errors
 from h2mt.cli.main import app
 from typer.testing import CliRunner
 
@@ -226,6 +226,7 @@ def test_a_folder_given_as_the_index_says_so_and_names_an_index_file(index, tmp_
         (["ask", "{index}", "q", "--max-new-tokens", "-1"], "--max-new-tokens", "PrefillConfig"),
         (["ask", "{index}", "q", "--text-leaves", "-1"], "--text-leaves", "PrefillConfig"),
         (["ask", "{index}", "q", "--rerank-leaves", "-1"], "--rerank-leaves", "PrefillConfig"),
+        (["ask", "{index}", "q", "--focus-sentences", "-1"], "--focus-sentences", "PrefillConfig"),
         (["ask", "{index}", "q", "--server", "localhost:8000"], "--server", "BackendConfig"),
         (["build", "{source}", "-o", "x.h2mt", "--max-tokens", "4"], "--max-tokens", "ChunkConfig"),
         (
@@ -322,7 +323,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert ask["rerank_leaves"] == p["rerank_leaves"]
     assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
     assert (ask["quote_defaults"], ask["quote_retries"]) == (p["quote_defaults"], p["quote_retries"])
-    assert ask["sentence_ranker"] == p["sentence_ranker"]
+    assert (ask["sentence_ranker"], ask["focus_sentences"]) == (p["sentence_ranker"], p["focus_sentences"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]
@@ -414,11 +415,15 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
     assert r.exit_code == 0 and "%|" in r.stderr
 
 
-@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, False, False)),
-                                              (["--no-placed-sentences"], (False, True, False, False)),
-                                              (["--no-quote-defaults"], (True, False, False, False)),
-                                              (["--quote-retries"], (True, True, True, False)),
-                                              (["--sentence-ranker"], (True, True, False, True))])
+FOCUS = PrefillConfig().focus_sentences  # the default
+
+
+@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, False, False, FOCUS)),
+                                              (["--no-placed-sentences"], (False, True, False, False, FOCUS)),
+                                              (["--no-quote-defaults"], (True, False, False, False, FOCUS)),
+                                              (["--quote-retries"], (True, True, True, False, FOCUS)),
+                                              (["--sentence-ranker"], (True, True, False, True, FOCUS)),
+                                              (["--focus-sentences", "6"], (True, True, False, False, 6))])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
 
@@ -426,7 +431,7 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
 
     def load(path, config=None, **kw):
         p = config.prefill
-        seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker))
+        seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker, p.focus_sentences))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

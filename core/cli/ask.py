@@ -138,6 +138,11 @@ def ask(
         "by the learned sentence ranker shipped for the index's encoder (off by default: no gain in answers "
         "measured on blind questions).",
     ),
+    focus_sentences: int = typer.Option(
+        default(PrefillConfig, "focus_sentences"), "--focus-sentences",
+        help="With --task auto: a short or brief answer the generator writes reads only this many kept sentences "
+        "ranked best, each with the sentence before and after it, instead of whole leaves (0: whole leaves).",
+    ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
         None, help="HMT memory folder (default: the index's, else the shipped one)."
@@ -164,6 +169,7 @@ def ask(
                 quote_defaults=quote_defaults,
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
+                focus_sentences=focus_sentences,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
             ),

@@ -22,6 +22,7 @@ OPTION_NAMES = {
     "PrefillConfig.max_new_tokens": "--max-new-tokens",
     "PrefillConfig.text_leaves": "--text-leaves",
     "PrefillConfig.rerank_leaves": "--rerank-leaves",
+    "PrefillConfig.focus_sentences": "--focus-sentences",
     "BackendConfig.quantization": "--quantization",
     "BackendConfig(kind='openai') needs base_url=http(s)://HOST:PORT/v1": "--server needs http(s)://HOST:PORT/v1",
     "ChunkConfig.max_tokens": "--max-tokens",
