@@ -329,7 +329,8 @@ class PrefillConfig:
     layout: PromptLayout | None = None  # None = blocks for kv prefill, else the task's default layout
     kv: KVConfig = field(default_factory=KVConfig)  # kv prefill: store and recompute
     # task="auto": the generator re-ranks this many leading kept leaves by query likelihood before a
-    # brief answer or a described name picks its passages (h2mt.query.likelihood); 0 = off
+    # brief answer (with focus_sentences=0: whole leaves) or a described name picks its passages
+    # (h2mt.query.likelihood); 0 = off
     rerank_leaves: int = 0
     # the reply's first token is chosen only among the first tokens of these words (local generators;
     # a server that templates the messages itself ignores it); () = any token
@@ -357,8 +358,8 @@ class PrefillConfig:
     sentence_ranker: bool = False
     # task="auto": a short or brief answer the generator writes reads only the kept sentences ranked best in their
     # places (this many, each with the sentence before and after it: h2mt.query.evidence.focus_sentences) instead
-    # of whole leaves; 0 = whole leaves
-    focus_sentences: int = 0
+    # of whole leaves; 0 = whole leaves. A third of the prompt, as many answers right (docs/benchmarks.md, stop 46)
+    focus_sentences: int = 4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

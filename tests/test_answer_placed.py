@@ -222,10 +222,10 @@ def test_focus_sentences_keep_the_sources_when_no_sentence_matches():
     assert focus_sentences("zzz qqq?", [BARRIER], 4) == [BARRIER]
 
 
-def test_focus_sentences_is_off_by_default_and_must_not_be_negative():
+def test_focus_sentences_is_four_by_default_and_must_not_be_negative():
     from h2mt.errors import ConfigError
 
-    assert PrefillConfig().focus_sentences == 0
+    assert PrefillConfig().focus_sentences == 4
     with pytest.raises(ConfigError, match="focus_sentences"):
         PrefillConfig(focus_sentences=-1)
 

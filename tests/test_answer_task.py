@@ -293,7 +293,8 @@ def test_a_lookup_answer_from_a_neighbouring_entry_is_retried_over_the_best_pass
     the entry's name without generating, tests/test_answer_entries.py.)"""
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("CACHE_TTL", "KEEP_DAYS sets how many days snapshots are kept.")
-    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    cfg = H2MTConfig(prefill=PrefillConfig(focus_sentences=0))  # whole leaves (focus: tests/test_answer_placed.py)
+    eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
     ans = eng.answer("Tell me which variable sets how many days database snapshots are kept.", budget=400)
     assert be.calls == 2 and ans.text.startswith("KEEP_DAYS")
     assert "not in the passage matching the question best" in str(ans.accounting.task_reason)
@@ -313,7 +314,7 @@ def test_a_lookup_answer_from_the_matching_entry_is_shown():
 def test_a_brief_answer_reads_the_best_matching_leaves(tmp_path, encoder, counter):
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("It sets how many days database snapshots are kept.")
-    cfg = H2MTConfig(prefill=PrefillConfig(placed_sentences=False))  # generated, not quoted in their places
+    cfg = H2MTConfig(prefill=PrefillConfig(placed_sentences=False, focus_sentences=0))  # generated from whole leaves
     eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
     q = "What does the retention policy do for database snapshots?"  # names no entry (else its entry is quoted)
     ans = eng.answer(q, budget=400)
@@ -347,7 +348,7 @@ def test_similarity_decides_between_the_word_and_the_sentence_orders():
 def test_a_brief_answer_reads_the_passages_the_fused_order_ranks_first(tmp_path, encoder, counter):
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
     be = ScriptedBackend("It sets how many days database snapshots are kept.")
-    cfg = H2MTConfig(prefill=PrefillConfig(placed_sentences=False))  # generated, not quoted
+    cfg = H2MTConfig(prefill=PrefillConfig(placed_sentences=False, focus_sentences=0))  # generated from whole leaves
     eng = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
     q = "What does the retention policy do for database snapshots?"
     kept = eng.route(q, budget=400).kept

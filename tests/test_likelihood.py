@@ -116,8 +116,8 @@ class LikelihoodBackend(ScriptedBackend):
 def _vars_engine(tmp_path: Path, encoder, counter, be, rerank_leaves: int) -> H2MT:
     tmp_path.mkdir(exist_ok=True)
     (tmp_path / "vars.md").write_text(ENTRIES["vars.md"], encoding="utf-8")
-    # the generated brief answer's passages, ranked with BM25 sentences (not quoted in their places)
-    cfg = H2MTConfig(prefill=PrefillConfig(rerank_leaves=rerank_leaves, placed_sentences=False))
+    # the generated brief answer's passages (whole leaves), ranked with BM25 sentences (not quoted in their places)
+    cfg = H2MTConfig(prefill=PrefillConfig(rerank_leaves=rerank_leaves, placed_sentences=False, focus_sentences=0))
     return H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be)
 
 
