@@ -5,7 +5,9 @@ Debian ``bash-doc``, ``postgresql-doc-15``, ``python3.11-doc``) is asked through
 (route -> prompt -> generate -> answer, the path users get from ``h2mt ask``) at one budget with
 one answer task, and one row per question is appended to ``--out`` as it is answered (rerunning
 resumes). ``--score`` then prints correctness per question type with 95% bootstrap intervals
-(``h2mt.eval.answer_judge``), evidence kept, TTFT and total time.
+(``h2mt.eval.answer_judge``), the share whose answer's context holds the evidence sentence (for a
+quote: the quoted sentences alone, so not what routing kept: ``scripts/answer_routes.py``), TTFT
+and total time.
 
     .venv/bin/python scripts/answer_eval.py --task auto --out /tmp/ans_auto.jsonl
     .venv/bin/python scripts/answer_eval.py --score /tmp/ans_auto.jsonl [/tmp/ans_short.jsonl ...]
@@ -219,7 +221,7 @@ def score(paths: list[str], data: str) -> None:
         print(f"\n{p}: {len(rows)} answers, task {rows[0]['task'] if rows else '?'}, "
               f"budget {rows[0]['budget'] if rows else '?'}")
         names = list(next(iter(ms.values())).keys()) if ms else []
-        print("| type | n | " + " | ".join(f"{n} (95% CI)" for n in names) + " | evidence kept |")
+        print("| type | n | " + " | ".join(f"{n} (95% CI)" for n in names) + " | evidence in the answer's context |")
         print("|---|---|" + "---|" * len(names) + "---|")
         for t in [*sorted({r["type"] for r in rows}), "all"]:
             sel = [r for r in rows if t in ("all", r["type"])]

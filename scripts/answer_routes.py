@@ -10,6 +10,9 @@ type, with paired bootstrap intervals of h2mt minus each flat method.
 
     .venv/bin/python scripts/answer_routes.py --budget 1024 --out /tmp/routes_1024.jsonl tests/data/answer_*.jsonl
     .venv/bin/python scripts/answer_routes.py --score /tmp/routes_1024.jsonl
+
+``--whole-docs`` routes the postgres and python questions over the whole manuals, as
+``scripts/answer_eval.py --whole-docs`` answers them.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ from typing import Any
 METHODS = ("bm25", "dense")  # the flat methods h2mt is compared with
 
 
-def route(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
-    """One row per question: evidence kept by each method at ``budget``."""
+WHOLE = {"postgres": "postgres-docs", "python": "python-docs"}  # --whole-docs, as scripts/answer_eval.py
+
+
+def route(files: list[str], budget: int, index_dir: Path, out: Path, whole: bool = False) -> None:
+    """One row per question: evidence kept by each method at ``budget`` (``whole``: postgres and
+    python questions routed over the whole manuals' indexes)."""
     from h2mt import H2MT, RouteConfig
     from h2mt.eval.methods.base import GroupView
     from h2mt.eval.methods.registry import make_methods
@@ -38,6 +45,8 @@ def route(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
                 if not line.strip():
                     continue
                 q = json.loads(line)
+                if whole:
+                    q["doc"] = WHOLE.get(q["doc"], q["doc"])
                 if q["doc"] not in views:
                     views[q["doc"]] = view = GroupView(H2MT.load(index_dir / f"{q['doc']}.h2mt"))
                     for m in methods:
@@ -81,11 +90,13 @@ def main() -> None:
     ap.add_argument("--index-dir", default="/tmp/ans/idx", help="the group indexes (scripts/answer_eval.py)")
     ap.add_argument("--out", default=None, help="row file to write")
     ap.add_argument("--score", default=None, help="score this row file instead")
+    ap.add_argument("--whole-docs", action="store_true",
+                    help="route postgres and python questions over the whole manuals (postgres-docs, python-docs)")
     args = ap.parse_args()
     if args.score:
         score(args.score)
     elif args.out and args.files:
-        route(args.files, args.budget, Path(args.index_dir), Path(args.out))
+        route(args.files, args.budget, Path(args.index_dir), Path(args.out), args.whole_docs)
     else:
         ap.error("give --out FILE and question files, or --score FILE")
 
