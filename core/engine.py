@@ -598,8 +598,11 @@ class H2MT:
         question best), asked once more as a brief explanation; with ``PrefillConfig.quote_retries`` (off
         by default) it is replaced instead by the kept sentences ranked best in their places when the
         question asks for neither a symbol nor an entry's name and the best holds enough of it
-        (:meth:`_retry_quote`; nothing more is generated). A brief answer reads the kept leaves
-        matching the question best (:func:`h2mt.query.answer.focus_sources`). A question asking for
+        (:meth:`_retry_quote`; nothing more is generated). A short or brief answer the generator
+        writes reads the ``focus_sentences`` kept sentences ranked best in their places, each with its
+        neighbours (:func:`h2mt.query.evidence.focus_sentences`); with ``focus_sentences=0`` a short
+        answer reads the whole kept text and a brief one the kept leaves matching the question best
+        (:func:`h2mt.query.answer.focus_sources`). A question asking for
         an operator or symbol is answered by a symbol of the kept sentence matching it best
         (constrained decoding, :mod:`h2mt.query.symbols`); a yes/no or "what happens" question, by
         quoting the kept sentence that states it when one matches well (:mod:`h2mt.query.evidence`).
@@ -701,8 +704,9 @@ class H2MT:
         names first (:meth:`_quoted_default`, ``quote_defaults``); a default that no named entry states is
         quoted from the kept sentence matching best that states one (:func:`h2mt.query.entries.sentence_default`); a
         question asking for an operator or symbol gets a symbol of the sentence matching it best,
-        chosen by the generator (:mod:`h2mt.query.symbols`); a brief answer reads the best-matching
-        leaves (:func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
+        chosen by the generator (:mod:`h2mt.query.symbols`); a generated answer reads the best kept
+        sentences with their neighbours (``focus_sentences``; with 0, a brief answer reads the
+        best-matching leaves, :func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
         question starts with "Yes" or "No" (``first_words``), unless a server generates."""
         places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
         quoted = placed_quote(question, kept, **places) if places else None
