@@ -358,7 +358,8 @@ class PrefillConfig:
     sentence_ranker: bool = False
     # task="auto": a short or brief answer the generator writes reads only the kept sentences ranked best in their
     # places (this many, each with the sentence before and after it: h2mt.query.evidence.focus_sentences) instead
-    # of whole leaves; 0 = whole leaves. A third of the prompt, as many answers right (docs/benchmarks.md, stop 46)
+    # of whole leaves; 0 = whole leaves. A third of the prompt, as many answers right (docs/benchmarks.md, stop 46).
+    # Text prefill only: kv prefill reuses the whole leaves' stored caches, memory and hybrid read memory tokens
     focus_sentences: int = 4
 
     def __post_init__(self) -> None:

@@ -648,7 +648,7 @@ class H2MT:
                 return generation
             why.append(f"short answer {said!r} retried as brief: {reason}")
             focus = (focus_sentences(question, kept, base.focus_sentences, **signals.placed(kept, always=True))
-                     if base.focus_sentences else
+                     if base.focus_sentences and base.mode == PrefillMode.TEXT else
                      focus_sources(question, kept, similarity=signals.similarity(kept),
                                    likelihood=signals.likelihood(kept)))
             prompts.append(self.prompt(question, focus, cfgs[-1]))
@@ -739,7 +739,7 @@ class H2MT:
             note = f"the default stated in the sentence matching best{signals.by_ranker}"
             return p, quote_generation(found[0]), note, "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
-        if auto and cfg.focus_sentences:  # the best sentences of all the kept leaves, each with its neighbours
+        if auto and cfg.focus_sentences and cfg.mode == PrefillMode.TEXT:  # the best kept sentences, with neighbours
             focus = focus_sentences(question, kept, cfg.focus_sentences, **signals.placed(kept, always=True))
         elif brief:
             focus = focus_sources(question, kept, similarity=signals.similarity(kept),

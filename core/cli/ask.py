@@ -141,7 +141,8 @@ def ask(
     focus_sentences: int = typer.Option(
         default(PrefillConfig, "focus_sentences"), "--focus-sentences",
         help="With --task auto: a short or brief answer the generator writes reads only this many kept sentences "
-        "ranked best, each with the sentence before and after it, instead of whole leaves (0: whole leaves).",
+        "ranked best, each with the sentence before and after it, instead of whole leaves (0: whole leaves; "
+        "text prefill only).",
     ),
     memory_weight: float = MEMORY_WEIGHT,
     hmt_weights: str | None = typer.Option(
