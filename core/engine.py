@@ -647,11 +647,7 @@ class H2MT:
                 kinds.append("quoted")
                 return generation
             why.append(f"short answer {said!r} retried as brief: {reason}")
-            focus = (focus_sentences(question, kept, base.focus_sentences, **signals.placed(kept, always=True))
-                     if base.focus_sentences and base.mode == PrefillMode.TEXT else
-                     focus_sources(question, kept, similarity=signals.similarity(kept),
-                                   likelihood=signals.likelihood(kept)))
-            prompts.append(self.prompt(question, focus, cfgs[-1]))
+            prompts.append(self.prompt(question, self._read(question, kept, cfgs[-1], signals), cfgs[-1]))
             kinds.append("generated")
             return self.generate(prompts[-1], cfgs[-1])
 
@@ -739,14 +735,7 @@ class H2MT:
             note = f"the default stated in the sentence matching best{signals.by_ranker}"
             return p, quote_generation(found[0]), note, "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
-        if auto and cfg.focus_sentences and cfg.mode == PrefillMode.TEXT:  # the best kept sentences, with neighbours
-            focus = focus_sentences(question, kept, cfg.focus_sentences, **signals.placed(kept, always=True))
-        elif brief:
-            focus = focus_sources(question, kept, similarity=signals.similarity(kept),
-                                  likelihood=signals.likelihood(kept))
-        else:
-            focus = kept
-        p = self.prompt(question, focus, cfg)
+        p = self.prompt(question, self._read(question, kept, cfg, signals) if auto else kept, cfg)
         symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],
                                     [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],
                                     [self._leaf_before(s.node) for s in p.sources])
@@ -761,6 +750,19 @@ class H2MT:
             verdict = replace(cfg, first_words=VERDICT_WORDS)  # the generator's own Yes or No, then its reason
             return p, self.generate(p, verdict), "the verdict chosen between Yes and No first", "generated"
         return p, self.generate(p, cfg), None, "generated"
+
+    def _read(self, question: str, kept: list[ScoredNode], cfg: PrefillConfig, signals: _Signals) -> list[ScoredNode]:
+        """What an answer the generator writes under ``task="auto"`` reads of the kept leaves: the
+        ``cfg.focus_sentences`` sentences ranked best in their places, each with its neighbours
+        (:func:`h2mt.query.evidence.focus_sentences`; text prefill only: kv prefill reuses whole
+        leaves' caches), else for a brief answer the leaves matching the question best
+        (:func:`h2mt.query.answer.focus_sources`), else all of them."""
+        if cfg.focus_sentences and cfg.mode == PrefillMode.TEXT:
+            return focus_sentences(question, kept, cfg.focus_sentences, **signals.placed(kept, always=True))
+        if cfg.task == AnswerTask.BRIEF:
+            return focus_sources(question, kept, similarity=signals.similarity(kept),
+                                 likelihood=signals.likelihood(kept))
+        return kept
 
     def _quoted_default(self, question: str, kept: list[ScoredNode], cfg: PrefillConfig, signals: _Signals,
                         named: tuple[Entry | None, list[ScoredNode]] | None = None,

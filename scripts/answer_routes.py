@@ -23,10 +23,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from answer_eval import WHOLE  # --whole-docs: the whole manuals' index names
+
 METHODS = ("bm25", "dense")  # the flat methods h2mt is compared with
-
-
-WHOLE = {"postgres": "postgres-docs", "python": "python-docs"}  # --whole-docs, as scripts/answer_eval.py
 
 
 def route(files: list[str], budget: int, index_dir: Path, out: Path, whole: bool = False) -> None:

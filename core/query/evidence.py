@@ -258,12 +258,18 @@ def quotable_sentences(question: str, sources: Sequence[ScoredNode], contexts: S
 def cut_to(sources: Sequence[ScoredNode], chosen: Sequence[Sentence]) -> list[ScoredNode]:
     """The leaves of ``sources`` holding ``chosen`` sentences, each cut down to its own chosen
     sentences in their order; the leaves in the order of ``sources``."""
+    return _cut(sources, {(s.leaf, s.index) for s in chosen}, " ")
+
+
+def _cut(sources: Sequence[ScoredNode], keep: set[tuple[int, int]], sep: str) -> list[ScoredNode]:
+    """The leaves of ``sources`` holding a kept ``(leaf, sentence index)``, each cut down to those
+    sentences in their order, joined by ``sep``; the leaves in the order of ``sources``."""
     out: list[ScoredNode] = []
     for i, src in enumerate(sources):
-        mine = sorted(s.index for s in chosen if s.leaf == i)
+        units = split_sentences(src.node.text)
+        mine = [j for j in range(len(units)) if (i, j) in keep]
         if mine:
-            units = split_sentences(src.node.text)
-            out.append(with_text(src, " ".join(units[j] for j in mine)))
+            out.append(with_text(src, sep.join(units[j] for j in mine)))
     return out
 
 
@@ -278,14 +284,7 @@ def focus_sentences(question: str, sources: Sequence[ScoredNode], n: int,
     best = rank_sentences(question, [s.node.text for s in sources], contexts, meaning, rerank)[:n]
     if not best or max(s.score for s in best) <= 0:
         return list(sources)
-    out: list[ScoredNode] = []
-    for i, src in enumerate(sources):
-        units = split_sentences(src.node.text)
-        mine = sorted({j for s in best if s.leaf == i
-                       for j in range(max(0, s.index - around), min(len(units), s.index + around + 1))})
-        if mine:
-            out.append(with_text(src, "\n".join(units[j] for j in mine)))
-    return out
+    return _cut(sources, {(s.leaf, j) for s in best for j in range(s.index - around, s.index + around + 1)}, "\n")
 
 
 def quote_generation(text: str) -> Generation:
