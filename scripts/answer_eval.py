@@ -97,7 +97,7 @@ def _hotpot_rows(path: str) -> list[dict[str, Any]]:
 
 def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None, mode: str = "text",
             rerank: int | None = None, verdict_first: bool | None = None, sentence_ranker: bool | None = None,
-            focus_sentences: int | None = None) -> Any:
+            focus_sentences: int | None = None, overrides: dict[str, Any] | None = None) -> Any:
     from h2mt import H2MT, H2MTConfig, PrefillConfig
     from h2mt.config import BackendConfig
 
@@ -110,6 +110,8 @@ def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any
         prefill = replace(prefill, sentence_ranker=sentence_ranker)
     if focus_sentences is not None:
         prefill = replace(prefill, focus_sentences=focus_sentences)
+    if overrides:
+        prefill = replace(prefill, **overrides)
     cfg = H2MTConfig(prefill=prefill, backend=BackendConfig(model=model))
     if shared is not None:  # the same index, generator and encoder under another task
         return H2MT(shared.index, cfg, encoder=shared.encoder, backend=shared.backend)
@@ -132,6 +134,20 @@ def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any
 _ENC: dict[str, Any] = {}  # the encoder and generator shared by the per-question hotpot indexes
 
 
+def _overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """--prefill KEY=VALUE pairs -> PrefillConfig fields (the value read as JSON when it parses: 4, true, "x")."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--prefill takes KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def _row(q: dict[str, Any], task: str, budget: int, ans: Any, reused: bool = False) -> dict[str, Any]:
     from h2mt.eval.metrics import answer_contained, evidence_kept
 
@@ -151,8 +167,9 @@ def generate(args: argparse.Namespace) -> None:
     """Answer every pending question; one JSON row per answer, flushed as it is written."""
     out, paired = Path(args.out), Path(args.paired_out) if args.paired_out else None
     done, done_paired = _done(out), _done(paired)
+    only = set(Path(args.ids).read_text(encoding="utf-8").split()) if args.ids else None
     todo = [q for q in _questions(args.data, args.docs, args.limit, args.whole_docs)
-            if (args.types is None or q["type"] in args.types)
+            if (args.types is None or q["type"] in args.types) and (only is None or q["id"] in only)
             and (q["id"] not in done or (paired is not None and q["id"] not in done_paired))]
     if args.interleave:  # one question of each group in turn: a partial run covers every group
         seen: dict[str, int] = {}
@@ -168,7 +185,8 @@ def generate(args: argparse.Namespace) -> None:
                                                   mode=args.mode, rerank=args.rerank_leaves,
                                                   verdict_first=args.verdict_first,
                                                   sentence_ranker=args.sentence_ranker,
-                                                  focus_sentences=args.focus_sentences)
+                                                  focus_sentences=args.focus_sentences,
+                                                  overrides=_overrides(args.prefill))
                 if not _ENC:
                     eng.answer("Say hello.", budget=64)  # warm-up: load the models, untimed
                     _ENC.update(enc=eng.encoder, backend=eng.backend)
@@ -186,7 +204,8 @@ def generate(args: argparse.Namespace) -> None:
                 if not same:
                     other = _engine(q["doc"], Path(args.index_dir), args.paired_task, args.model, shared=eng,
                                     mode=args.mode, rerank=args.rerank_leaves, verdict_first=args.verdict_first,
-                                    sentence_ranker=args.sentence_ranker, focus_sentences=args.focus_sentences)
+                                    sentence_ranker=args.sentence_ranker, focus_sentences=args.focus_sentences,
+                                    overrides=_overrides(args.prefill))
                     ans2 = other.answer(q["question"], budget=args.budget)
                     line += f" | {args.paired_task}: {ans2.text[:60]!r}"
                 fp.write(json.dumps(_row(q, args.paired_task, args.budget, ans if same else ans2, same),
@@ -270,6 +289,9 @@ def main() -> None:
     ap.add_argument("--focus-sentences", type=int, default=None,
                     help="PrefillConfig.focus_sentences (default: the config's): a generated short or brief answer "
                     "reads only this many kept sentences ranked best, each with its neighbours")
+    ap.add_argument("--prefill", action="append", default=None, metavar="KEY=VALUE",
+                    help="set a PrefillConfig field (repeatable), e.g. --prefill worked_example=true")
+    ap.add_argument("--ids", default=None, help="only the questions whose ids this file lists (whitespace-separated)")
     ap.add_argument("--docs", nargs="*", default=None, help="only these document groups (bash postgres python)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
     ap.add_argument("--whole-docs", action="store_true",
