@@ -361,9 +361,6 @@ class PrefillConfig:
     # of whole leaves; 0 = whole leaves. A third of the prompt, as many answers right (docs/benchmarks.md, stop 46).
     # Text prefill only: kv prefill reuses the whole leaves' stored caches, memory and hybrid read memory tokens
     focus_sentences: int = 4
-    # a short or brief answer's prompt opens with one worked example (a question over a made-up manual and its
-    # answer, h2mt.query.prompt.WORKED_EXAMPLES) before the real one: the same before every question
-    worked_example: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

@@ -144,37 +144,3 @@ def test_a_page_heading_equal_to_the_document_title_is_one_level(encoder, counte
         assert all(a != b for a, b in zip(n.path, n.path[1:], strict=False)), n.path
     r = eng.route("wal_level settings", budget=1000)
     assert "## 20.5. Write Ahead Log > 20.5.1. Settings" in format_context([k.node for k in r.kept]).split("\n")
-
-
-@pytest.mark.parametrize("task", ["short", "brief"])
-def test_a_worked_example_opens_the_prompt_in_the_real_questions_layout(task):
-    from h2mt.query.prompt import WORKED_EXAMPLES, _DEMO_CONTEXT
-
-    plain = build_messages("Which option sets the limit?", "CTX", PrefillConfig(task=task))
-    msgs = build_messages("Which option sets the limit?", "CTX", PrefillConfig(task=task, worked_example=True))
-    question, answer = WORKED_EXAMPLES[AnswerTask(task)]
-    # system, the example's user turn and answer, then the real turn unchanged
-    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
-    assert msgs[0] == plain[0] and msgs[3] == plain[1] and msgs[2]["content"] == answer
-    # the example's turn is the real turn's layout with its own question and context
-    assert msgs[1]["content"] == plain[1]["content"].replace("Which option sets the limit?", question).replace(
-        "CTX", _DEMO_CONTEXT)
-    # a short example teaches a name that its question does not hold, read from its context
-    if task == "short":
-        assert answer not in question and answer in _DEMO_CONTEXT
-
-
-def test_no_worked_example_for_an_explanation_or_when_off():
-    on = PrefillConfig(task="explain", worked_example=True)
-    assert build_messages("Why?", "CTX", on) == build_messages("Why?", "CTX", PrefillConfig(task="explain"))
-    assert len(build_messages("Why?", "CTX", PrefillConfig(task="short"))) == 2
-
-
-def test_the_worked_example_of_the_blocks_layout_does_not_depend_on_the_question():
-    """Everything before the context is the same for every question, so kv prefill's blocks stay reusable."""
-    from h2mt.query.prompt import CONTEXT_MARK, block_messages
-
-    cfg = PrefillConfig(task="short", worked_example=True)
-    a, b = (block_messages(q, CONTEXT_MARK, cfg) for q in ("Which option?", "Which variable holds the limit?"))
-    assert a[:3] == b[:3] and a[1]["content"].endswith("Short answer:") and CONTEXT_MARK not in a[1]["content"]
-    assert a[3]["content"].split(CONTEXT_MARK)[0] == b[3]["content"].split(CONTEXT_MARK)[0]

@@ -17,8 +17,7 @@ from ..types import Node, ScoredNode, SoftTokens
 from .task import resolve_task
 
 __all__ = ["CRUMB_SEP", "BREADCRUMB_MARK", "Prompt", "SoftTokens", "ChatTemplate", "build_prompt", "build_messages",
-           "format_context", "breadcrumb", "PromptBlocks", "block_text", "block_messages", "build_block_prompt",
-           "WORKED_EXAMPLES"]
+           "format_context", "breadcrumb", "PromptBlocks", "block_text", "block_messages", "build_block_prompt"]
 
 CRUMB_SEP = " > "
 BREADCRUMB_MARK = "## "  # opens each breadcrumb heading line of the context
@@ -28,21 +27,6 @@ Encode = Callable[[str], list[int]]
 CONTEXT_MARK = "\u2063h2mt:context\u2063"  # stands for the context while the template is split
 LineFor = Callable[[Node], "str | None"]
 _CUES = {AnswerTask.SHORT: "Short answer:"}  # the line that ends the user turn
-_DEMO_CONTEXT = ("## Backup Tool Manual > Options\n\n"
-                 "--skip-unreadable: Files that cannot be read are skipped instead of stopping the backup.\n"
-                 "--overwrite: Replace files that already exist at the destination. Without it, an existing file is "
-                 "never replaced and a warning is printed.\n"
-                 "--retries: How many times a failed upload is tried again. The default is 3.")
-WORKED_EXAMPLES: dict[AnswerTask, tuple[str, str]] = {
-    AnswerTask.SHORT: ("Which option keeps the backup going when it meets a file it is not allowed to read?",
-                       "--skip-unreadable"),
-    AnswerTask.BRIEF: ("If I leave out --overwrite, does the tool still replace a file that is already there?",
-                       "No. Without --overwrite, an existing file is never replaced and a warning is printed."),
-}
-"""Task -> (question, answer) over one made-up manual page: the worked example a prompt opens with when
-``PrefillConfig.worked_example`` is on (the same before every question, so kv prefill's blocks stay
-reusable). The short answer is a name that is not in its question; the brief one states a verdict
-and the sentence it stands on."""
 
 
 def breadcrumb(path: Sequence[str]) -> str:
@@ -98,23 +82,11 @@ def build_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict
     """
     q = question.strip()
     cfg = resolve_task(q, cfg)
-
-    def turn(question: str, context: str) -> str:
-        if cfg.task in _CUES:
-            return f"Question: {question}\n\nContext:\n{context}\n\nQuestion: {question}\n{_CUES[cfg.task]}"
-        return f"Context:\n{context}\n\nQuestion: {question}"
-
-    return [{"role": "system", "content": cfg.system_message}, *_worked(cfg, turn),
-            {"role": "user", "content": turn(q, context)}]
-
-
-def _worked(cfg: PrefillConfig, turn: Callable[[str, str], str]) -> list[dict[str, str]]:
-    """The worked example's two turns (``PrefillConfig.worked_example``), in the real question's layout
-    (``turn``: question, context -> user turn); none when it is off or the task has none."""
-    if not cfg.worked_example or cfg.task not in WORKED_EXAMPLES:
-        return []
-    question, answer = WORKED_EXAMPLES[cfg.task]
-    return [{"role": "user", "content": turn(question, _DEMO_CONTEXT)}, {"role": "assistant", "content": answer}]
+    if cfg.task in _CUES:
+        user = f"Question: {q}\n\nContext:\n{context}\n\nQuestion: {q}\n{_CUES[cfg.task]}"
+    else:
+        user = f"Context:\n{context}\n\nQuestion: {q}"
+    return [{"role": "system", "content": cfg.system_message}, {"role": "user", "content": user}]
 
 
 @dataclass(frozen=True)
@@ -205,12 +177,8 @@ def block_messages(question: str, context: str, cfg: PrefillConfig) -> list[dict
     q = question.strip()
     cfg = resolve_task(q, cfg)
     cue = f"\n{_CUES[cfg.task]}" if cfg.task in _CUES else ""
-
-    def turn(question: str, context: str) -> str:
-        return f"Context:\n{context}Question: {question}{cue}"
-
-    return [{"role": "system", "content": cfg.system_message}, *_worked(cfg, lambda q_, c: turn(q_, f"{c}\n\n")),
-            {"role": "user", "content": turn(q, context)}]
+    user = f"Context:\n{context}Question: {q}{cue}"
+    return [{"role": "system", "content": cfg.system_message}, {"role": "user", "content": user}]
 
 
 def build_block_prompt(
