@@ -612,7 +612,8 @@ class H2MT:
         ``PrefillConfig.verdict_first`` (off by default) a yes/no question's generated brief answer starts
         with the generator's own choice between "Yes" and "No", its first token constrained to the two
         (local generators).
-        The accounting records the task and why (``task``, ``task_reason``) and sums the tokens and
+        The accounting records the task and why (``task``, ``task_reason``), how the shown answer was made
+        (``answer_kind``: generated, quoted or constrained) and sums the tokens and
         prefill time of both generations (a quote adds none; the peak memory is the larger); TTFT is then
         the second one's first token (a quote's: when it is made, after the first answer), and a checked
         answer shown without a retry counts the check in its TTFT (nothing is shown before it)."""
@@ -662,6 +663,7 @@ class H2MT:
             if len(gens) > 1:
                 acc.add_generation(gens[0].stats)
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
+            acc.answer_kind = kinds[len(gens) - 1]
             acc.leaves_reranked, acc.rerank_ms = signals.leaves_reranked, signals.rerank_ms
             if checked and len(gens) == 1:  # shown only once checked: its first token waited for the check
                 shown = (time.perf_counter() - started) * 1000.0

@@ -187,6 +187,9 @@ class Accounting:
     kv_adapter: str = ""  # kv prefill: the block-attention adapter's digest when it was on, else ""
     task: str | None = None  # the answer task that answered (short, brief, ...; PrefillConfig.task="auto" resolved)
     task_reason: str | None = None  # why: the rule that chose it ("which", "what-does", "forced"), and any retry
+    # how the shown answer was made: "generated" (written by the generator), "quoted" (the documents' own sentences
+    # or value, nothing generated) or "constrained" (the generator's choice among candidates of the kept text)
+    answer_kind: str | None = None
     leaves_reranked: int = 0  # task="auto": kept leaves the generator scored by query likelihood (rerank_leaves)
     rerank_ms: float = 0.0  # the forwards that scoring took (inside ttft_ms)
 

@@ -225,12 +225,46 @@ def _metrics(gold: dict[str, Any], row: dict[str, Any]) -> dict[str, float]:
     return m
 
 
-def score(paths: list[str], data: str) -> None:
-    """Correctness per type (95% bootstrap intervals), evidence kept, TTFT and total time per file;
-    with two or more files, the paired difference of each to the first."""
+def _kind(row: dict[str, Any]) -> str:
+    """How an answer row's answer was made (``Accounting.answer_kind``; rows written before it had one:
+    read from ``task_reason``)."""
+    kind = row["accounting"].get("answer_kind")
+    if kind:
+        return str(kind)
+    why = str(row["accounting"].get("task_reason") or "")
+    if "constrained" in why:
+        return "constrained"
+    quoted = ("quoted" in why and "retried as brief" not in why.split("quoted")[-1]) or any(
+        k in why for k in ("signature writes", "default stated"))
+    return "quoted" if quoted else "generated"
+
+
+def _losses(rows: list[dict[str, Any]], correct: dict[str, float], routes: dict[str, bool] | None) -> None:
+    """Where the answers are right and lost: per way the answer was made (generated, quoted, constrained),
+    whether the evidence sentence is in the answer's own context and, with ``--routes`` (rows of
+    ``scripts/answer_routes.py``), whether routing kept it at all."""
+    cells: dict[tuple[str, str, str], list[float]] = {}
+    for r in rows:
+        routed = "" if routes is None else ("routed" if routes.get(r["id"]) else "not routed")
+        ctx = "in context" if r["evidence_kept"] else "not in context"
+        cells.setdefault((_kind(r), routed, ctx), []).append(correct[r["id"]])
+    print("| answer made | evidence kept by routing | evidence in the answer's context | n | right |")
+    print("|---|---|---|---|---|")
+    for (kind, routed, ctx), v in sorted(cells.items()):
+        print(f"| {kind} | {routed or '(no --routes)'} | {ctx} | {len(v)} | {int(sum(v))} |")
+
+
+def score(paths: list[str], data: str, routes_file: str | None = None) -> None:
+    """Correctness per type (95% bootstrap intervals), evidence kept, TTFT and total time per file,
+    and where the answers are lost (:func:`_losses`); with two or more files, the paired difference of
+    each to the first."""
     from h2mt.eval.metrics import bootstrap_ci
 
     gold = {q["id"]: q for q in _questions(data, None, None)}
+    routes = None
+    if routes_file:
+        routes = {r["id"]: bool(r["h2mt"]) for r in map(json.loads, Path(routes_file).read_text(
+            encoding="utf-8").splitlines()) if r}
     scored: list[dict[str, dict[str, float]]] = []
     for p in paths:
         rows = [json.loads(line) for line in Path(p).read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -261,8 +295,11 @@ def score(paths: list[str], data: str) -> None:
             k += " (retried)" if "retried" in str(r["accounting"].get("task_reason")) else ""
             tasks[k] = tasks.get(k, 0) + 1
         print("tasks used:", ", ".join(f"{k} {v}" for k, v in sorted(tasks.items())))
+        _losses(rows, {i: m["correct"] for i, m in ms.items()}, routes)
     for p, ms in zip(paths[1:], scored[1:], strict=True):
         ids = sorted(set(ms) & set(scored[0]))
+        if not ids:
+            continue  # other questions: nothing to pair
         for n in next(iter(ms.values())).keys():
             m, lo, hi = bootstrap_ci([ms[i][n] - scored[0][i][n] for i in ids])
             print(f"paired {n}: {p} - {paths[0]} over {len(ids)} questions: {m:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})")
@@ -290,7 +327,7 @@ def main() -> None:
                     help="PrefillConfig.focus_sentences (default: the config's): a generated short or brief answer "
                     "reads only this many kept sentences ranked best, each with its neighbours")
     ap.add_argument("--prefill", action="append", default=None, metavar="KEY=VALUE",
-                    help="set a PrefillConfig field (repeatable), e.g. --prefill worked_example=true")
+                    help="set a PrefillConfig field (repeatable), e.g. --prefill quote_retries=true")
     ap.add_argument("--ids", default=None, help="only the questions whose ids this file lists (whitespace-separated)")
     ap.add_argument("--docs", nargs="*", default=None, help="only these document groups (bash postgres python)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N questions")
@@ -303,10 +340,12 @@ def main() -> None:
     ap.add_argument("--interleave", action="store_true", help="take the groups' questions in turn")
     ap.add_argument("--types", nargs="*", default=None, help="only these question types")
     ap.add_argument("--score", nargs="*", default=None, help="score these answer-row files instead")
+    ap.add_argument("--routes", default=None, help="with --score: rows of scripts/answer_routes.py for the same "
+                    "questions, to split the losses by whether routing kept the evidence")
     args = ap.parse_args()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if args.score is not None:
-        score(args.score, args.data)
+        score(args.score, args.data, args.routes)
     elif args.out:
         generate(args)
     else:

@@ -172,6 +172,7 @@ def test_close_entries_are_chosen_between_by_the_generator_constrained_to_their_
     ans = build(be, twins).answer("Which option makes queries run in parallel?", budget=400)
     assert ans.text == "QUICK_MODE" and be.calls == 0 and be.forwards == 1
     assert "constrained (2 candidates)" in str(ans.accounting.task_reason)
+    assert ans.accounting.answer_kind == "constrained"
     server = ServerBackend("FAST_MODE")  # no logits: the answer is generated as before
     assert build(server, twins).answer("Which option makes queries run in parallel?").text == "FAST_MODE"
 
@@ -182,6 +183,7 @@ def test_what_an_entry_does_is_its_own_opening_quoted(build):
     assert ans.text == "The number of days database snapshots are kept. The default is 35."
     assert be.calls == 0 and ans.accounting.prefill_ms == 0.0 and ans.accounting.task == "brief"
     assert "quoted the opening of KEEP_DAYS's entry" in str(ans.accounting.task_reason)
+    assert ans.accounting.answer_kind == "quoted" and ans.accounting.as_dict()["answer_kind"] == "quoted"
     assert ans.context.strip().endswith("The default is 35.") and "CACHE_TTL" not in ans.context
 
 
@@ -191,7 +193,7 @@ def test_a_value_of_a_named_entry_is_read_from_that_entry_alone(build):
     assert ans.text == "/var/log/app" and be.calls == 1
     context = be.prompts[0].split("Context:")[1].split("Question:")[0]
     assert "/var/log/app" in context and "CACHE_TTL" not in context and "35" not in context
-    assert "read LOG_DIR's entry" in str(ans.accounting.task_reason)
+    assert "read LOG_DIR's entry" in str(ans.accounting.task_reason) and ans.accounting.answer_kind == "generated"
 
 
 def test_a_leaf_continuing_its_section_has_no_opening_to_quote():

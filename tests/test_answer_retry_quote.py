@@ -40,12 +40,13 @@ def test_an_answer_not_in_the_kept_text_is_replaced_too(tmp_path, encoder, count
     ans = _engine(tmp_path, encoder, counter, be, quote_retries=True).answer("How long are database snapshots kept?")
     assert be.calls == 1 and ans.text.startswith(SNAPSHOTS)
     assert ans.accounting.task_reason.endswith(": not in the kept text")
+    assert ans.accounting.answer_kind == "quoted"  # the shown answer: the retry's quote, not the first generation
 
 
 def test_by_default_the_answer_is_asked_again(tmp_path, encoder, counter):
     be = ScriptedBackend("snapshots", "Kept for 35 days.")
     ans = _engine(tmp_path, encoder, counter, be).answer("How long are database snapshots kept?")  # the default
-    assert be.calls == 2 and ans.text == "Kept for 35 days."
+    assert be.calls == 2 and ans.text == "Kept for 35 days." and ans.accounting.answer_kind == "generated"
     assert "retried as brief: echo of the question" in ans.accounting.task_reason
 
 

@@ -303,8 +303,10 @@ def test_a_symbol_question_is_answered_by_a_symbol_of_the_kept_text(tmp_path, en
     ans = _build(tmp_path, OPS, encoder, counter, be).answer("Which operator gives the floored quotient of x and y?")
     assert ans.text == "//" and be.calls == 0  # never the neighbouring row's function name
     assert ans.accounting.task == "short" and "constrained" in str(ans.accounting.task_reason)
-    forced = _build(tmp_path, OPS, encoder, counter, be, task="short")
-    assert forced.answer("Which operator gives the floored quotient of x and y?").text == "divmod"  # as generated
+    assert ans.accounting.answer_kind == "constrained"
+    forced = _build(tmp_path, OPS, encoder, counter, be, task="short").answer(
+        "Which operator gives the floored quotient of x and y?")
+    assert forced.text == "divmod" and forced.accounting.answer_kind == "generated"  # as generated
     assert be.calls == 1
 
 
@@ -329,6 +331,7 @@ def test_a_behaviour_question_is_answered_by_the_sentences_that_state_it(tmp_pat
     assert ans.text == "If the nullglob option is set, and no matches are found, the word is removed."
     assert be.calls == 0 and ans.accounting.completion_tokens == 0 and ans.accounting.prefill_ms == 0.0
     assert ans.accounting.task == "brief" and "quoted" in str(ans.accounting.task_reason)
+    assert ans.accounting.answer_kind == "quoted"
     assert ans.context.endswith("the word is removed.") and "left unchanged" not in ans.context
     yes_no = eng.answer("Is the word removed when the nullglob option is set and no matches are found?")
     assert yes_no.text.endswith("the word is removed.") and be.calls == 0
@@ -339,6 +342,7 @@ def test_no_quote_when_no_kept_sentence_states_the_answer(tmp_path, encoder, cou
     eng = _build(tmp_path, NULLGLOB, encoder, counter, be)
     ans = eng.answer("Are audit logs encrypted at rest?")
     assert be.calls == 1 and "quoted" not in str(ans.accounting.task_reason)
+    assert ans.accounting.answer_kind == "generated"
 
 
 def _leaf(text: str, i: int = 0) -> ScoredNode:
