@@ -35,7 +35,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,22 +96,12 @@ def _hotpot_rows(path: str) -> list[dict[str, Any]]:
 
 
 def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any = None, mode: str = "text",
-            rerank: int | None = None, verdict_first: bool | None = None, sentence_ranker: bool | None = None,
-            focus_sentences: int | None = None, overrides: dict[str, Any] | None = None) -> Any:
+            overrides: dict[str, Any] | None = None) -> Any:
     from h2mt import H2MT, H2MTConfig, PrefillConfig
     from h2mt.config import BackendConfig
 
     prefill = PrefillConfig(task=task) if mode == "text" else PrefillConfig(task=task, mode=mode)
-    if rerank is not None:
-        prefill = replace(prefill, rerank_leaves=rerank)
-    if verdict_first is not None:
-        prefill = replace(prefill, verdict_first=verdict_first)
-    if sentence_ranker is not None:
-        prefill = replace(prefill, sentence_ranker=sentence_ranker)
-    if focus_sentences is not None:
-        prefill = replace(prefill, focus_sentences=focus_sentences)
-    if overrides:
-        prefill = replace(prefill, **overrides)
+    prefill = replace(prefill, **(overrides or {}))
     cfg = H2MTConfig(prefill=prefill, backend=BackendConfig(model=model))
     if shared is not None:  # the same index, generator and encoder under another task
         return H2MT(shared.index, cfg, encoder=shared.encoder, backend=shared.backend)
@@ -134,13 +124,20 @@ def _engine(doc: str, index_dir: Path, task: str, model: str | None, shared: Any
 _ENC: dict[str, Any] = {}  # the encoder and generator shared by the per-question hotpot indexes
 
 
-def _overrides(pairs: list[str] | None) -> dict[str, Any]:
-    """--prefill KEY=VALUE pairs -> PrefillConfig fields (the value read as JSON when it parses: 4, true, "x")."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The PrefillConfig fields the command line sets: the named flags left at None keep the config's
+    default, then each --prefill KEY=VALUE (the value read as JSON when it parses: 4, true, "x")."""
+    from h2mt import PrefillConfig
+
+    named = {"rerank_leaves": args.rerank_leaves, "verdict_first": args.verdict_first,
+             "sentence_ranker": args.sentence_ranker, "focus_sentences": args.focus_sentences}
+    out: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
+    names = {f.name for f in fields(PrefillConfig)}
+    for pair in args.prefill or []:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--prefill takes KEY=VALUE, got {pair!r}")
+        if not sep or key not in names:
+            raise SystemExit(f"--prefill takes KEY=VALUE with KEY a PrefillConfig field ({', '.join(sorted(names))}), "
+                             f"got {pair!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -168,6 +165,7 @@ def generate(args: argparse.Namespace) -> None:
     out, paired = Path(args.out), Path(args.paired_out) if args.paired_out else None
     done, done_paired = _done(out), _done(paired)
     only = set(Path(args.ids).read_text(encoding="utf-8").split()) if args.ids else None
+    overrides = _overrides(args)  # checked before any model loads
     todo = [q for q in _questions(args.data, args.docs, args.limit, args.whole_docs)
             if (args.types is None or q["type"] in args.types) and (only is None or q["id"] in only)
             and (q["id"] not in done or (paired is not None and q["id"] not in done_paired))]
@@ -182,11 +180,7 @@ def generate(args: argparse.Namespace) -> None:
                 if q["doc"].startswith("hotpot:"):
                     engines.clear()
                 engines[q["doc"]] = eng = _engine(q["doc"], Path(args.index_dir), args.task, args.model,
-                                                  mode=args.mode, rerank=args.rerank_leaves,
-                                                  verdict_first=args.verdict_first,
-                                                  sentence_ranker=args.sentence_ranker,
-                                                  focus_sentences=args.focus_sentences,
-                                                  overrides=_overrides(args.prefill))
+                                                  mode=args.mode, overrides=overrides)
                 if not _ENC:
                     eng.answer("Say hello.", budget=64)  # warm-up: load the models, untimed
                     _ENC.update(enc=eng.encoder, backend=eng.backend)
@@ -203,9 +197,7 @@ def generate(args: argparse.Namespace) -> None:
                 same = acc.get("task") == args.paired_task and ";" not in str(acc.get("task_reason"))
                 if not same:
                     other = _engine(q["doc"], Path(args.index_dir), args.paired_task, args.model, shared=eng,
-                                    mode=args.mode, rerank=args.rerank_leaves, verdict_first=args.verdict_first,
-                                    sentence_ranker=args.sentence_ranker, focus_sentences=args.focus_sentences,
-                                    overrides=_overrides(args.prefill))
+                                    mode=args.mode, overrides=overrides)
                     ans2 = other.answer(q["question"], budget=args.budget)
                     line += f" | {args.paired_task}: {ans2.text[:60]!r}"
                 fp.write(json.dumps(_row(q, args.paired_task, args.budget, ans if same else ans2, same),
@@ -234,9 +226,8 @@ def _kind(row: dict[str, Any]) -> str:
     why = str(row["accounting"].get("task_reason") or "")
     if "constrained" in why:
         return "constrained"
-    quoted = ("quoted" in why and "retried as brief" not in why.split("quoted")[-1]) or any(
-        k in why for k in ("signature writes", "default stated"))
-    return "quoted" if quoted else "generated"
+    quoted = ("quoted", "replaced by the", "signature writes", "default stated")  # the notes of answers not generated
+    return "quoted" if any(k in why for k in quoted) else "generated"
 
 
 def _losses(rows: list[dict[str, Any]], correct: dict[str, float], routes: dict[str, bool] | None) -> None:
