@@ -688,7 +688,7 @@ class H2MT:
                ) -> tuple[Prompt, Generation, str | None, Literal["generated", "quoted", "constrained"]]:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
-        documents (shown as is) or chosen among names of the kept text (``constrained``). Under
+        documents (shown as is) or chosen among symbols of the kept text (``constrained``). Under
         ``task="auto"``: a yes/no, "what happens" or "what does X do" question is answered by
         quoting the three kept sentences ranked best in their places when the best one holds enough
         of the question (:func:`h2mt.query.evidence.placed_quote`, ``placed_sentences``; nothing
@@ -798,8 +798,8 @@ class H2MT:
 
         * "which option / parameter / function ... <description>?": the name of the entry whose
           sentence matches best (when it holds enough of the question's words or sits in the kept
-          leaf matching the question best, :func:`h2mt.query.answer.rank_passages`), as is, or
-          chosen by the generator among up to three close ones;
+          leaf matching the question best, :func:`h2mt.query.answer.rank_passages`), as is; up to
+          two close ones are read with it as its sources;
         * "what does X do?" / "what is X (used) for?" / "what is X?": the opening sentences of X's
           entry, quoted, and its sentence on a detail the question asks beyond X
           (:func:`h2mt.query.entries.detail_sentence`);
@@ -820,15 +820,12 @@ class H2MT:
             found = described_entries(question, kept, before, lead)
             if not found:
                 return None
+            # the close entries are what the answer stands on; the best one's name is the answer, as is (the
+            # generator choosing among them picked worse: docs/benchmarks.md, stop 48)
             p = self.prompt(question, [entry_source(e, kept) for e in sorted(found, key=lambda e: (e.leaf, e.first))],
                             cfg)
-            names = [e.keys[0] for e in found]
-            if len(names) == 1:  # a name of the kept text, shown as is
-                return p, quote_generation(names[0]), "the entry whose text matches best", "quoted"
-            if p.soft is not None or getattr(self.backend, "takes_messages", False):
-                return None  # a choice needs the generator's logits over a text prompt
-            note = f"an entry's name, constrained ({len(names)} candidates)"
-            return p, symbol_generation(self.backend, p, names), note, "constrained"
+            note = "the entry whose text matches best" + (f" ({len(found)} close)" if len(found) > 1 else "")
+            return p, quote_generation(found[0].keys[0]), note, "quoted"
         entry = named_entry(question, kept, before)
         if entry is None:
             return None

@@ -165,16 +165,17 @@ def test_a_described_entry_is_answered_by_its_name_without_generating(build):
     assert forced.text == "CACHE_TTL" and be.calls == 1  # a forced task generates as before
 
 
-def test_close_entries_are_chosen_between_by_the_generator_constrained_to_their_names(build):
-    twins = {"modes.md": "# Modes\n\n## FAST_MODE\n\nIf set, queries run in parallel.\n\n"
-                         "## QUICK_MODE\n\nIf set, queries run in parallel.\n\n## SLOW_MODE\n\nIf set, logs grow.\n"}
-    be = LogitBackend("SLOW_MODE", favour="Q")
-    ans = build(be, twins).answer("Which option makes queries run in parallel?", budget=400)
-    assert ans.text == "QUICK_MODE" and be.calls == 0 and be.forwards == 1
-    assert "constrained (2 candidates)" in str(ans.accounting.task_reason)
-    assert ans.accounting.answer_kind == "constrained"
-    server = ServerBackend("FAST_MODE")  # no logits: the answer is generated as before
-    assert build(server, twins).answer("Which option makes queries run in parallel?").text == "FAST_MODE"
+def test_of_close_entries_the_best_matching_ones_name_is_the_answer_and_all_are_its_sources(build):
+    modes = {"modes.md": "# Modes\n\n## FAST_MODE\n\nIf set, queries run in parallel.\n\n"
+                         "## QUICK_MODE\n\nIf set, queries run in parallel too.\n\n"
+                         "## SLOW_MODE\n\nIf set, logs grow.\n"}
+    question = "Which option makes queries run in parallel?"
+    for be in (LogitBackend("SLOW_MODE", favour="Q"), ServerBackend("QUICK_MODE")):  # neither is asked
+        ans = build(be, modes).answer(question, budget=400)
+        assert ans.text == "FAST_MODE" and be.calls == 0 and getattr(be, "forwards", 0) == 0
+        assert ans.accounting.answer_kind == "quoted" and ans.accounting.completion_tokens == 0
+        assert "the entry whose text matches best (2 close)" in str(ans.accounting.task_reason)
+        assert [s.node.path[-1] for s in ans.sources] == ["FAST_MODE", "QUICK_MODE"]  # both read, document order
 
 
 def test_what_an_entry_does_is_its_own_opening_quoted(build):
