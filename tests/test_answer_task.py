@@ -75,6 +75,12 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("What do I write in place of the fd number?", S),  # a symbol to type
     ("What does it print?", S),  # no subject of its own to explain
     ("What does encodestring() pass as quotetabs when I leave that argument out?", S),  # what is assumed: a value
+    ("What changes when I pass strict=False to mimetypes.guess_type()?", B),  # what it does, by its outcome
+    ("What do I get when I yank afterwards?", B),
+    ("What's the point of the cdable_vars shell option?", B),
+    ("What kind of objects end up in the gc.garbage list?", B),
+    ("What kind of index does CREATE INDEX build by default?", S),  # a name: not a thing, object or result
+    ("What do I write in place of the fd number when I get it wrong?", S),  # a symbol to type
     ("What is a here string?", B),
     ("What is PROMPT_COMMAND?", B),
     ("What is autovacuum used for?", B),

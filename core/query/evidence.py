@@ -23,7 +23,7 @@ first for 0.415 of them against 0.338 for BM25 alone, and among the first three 
 against 0.508.
 
 So ranked, the kept text's own sentences answer an explanation question better than the small
-generator does: a yes/no, "what happens..." or "what does X do..." question
+generator does: a yes/no, "what happens...", "what does X do..." or "what changes when..." question
 (:data:`PLACED_QUOTE_REASONS`) is answered by :func:`placed_quote`, the
 :data:`PLACED_QUOTE_SENTENCES` best prose sentences quoted (no term line, heading or mere
 cross-reference), best first, when the best one holds at least :data:`PLACED_QUOTE_MIN_COVERAGE`
@@ -66,7 +66,7 @@ EVIDENCE_SENTENCES = 3  # evidence_sources keeps this many best-matching sentenc
 QUOTE_REASONS = ("yes-no", "what-happens")  # choose_task rules whose questions are answered by a quote
 QUOTE_MIN_COVERAGE = 0.5  # a quoted sentence holds at least this share of the question words' weight
 SENTENCE_RRF_K = 5  # rank_sentences' reciprocal-rank constant when BM25 and meaning are fused
-PLACED_QUOTE_REASONS = ("yes-no", "what-happens", "what-does")  # choose_task rules answered by placed_quote
+PLACED_QUOTE_REASONS = ("yes-no", "what-happens", "what-does", "what-changes")  # choose_task rules: placed_quote
 PLACED_QUOTE_SENTENCES = 3  # placed_quote quotes this many best sentences, best first (docs/benchmarks.md, stop 44)
 PLACED_QUOTE_MIN_COVERAGE = 0.15  # ...when the best holds this share of the question words' weight
 _K1, _B = 1.2, 0.75  # BM25 (bm25s, Lucene variant) over the kept sentences

@@ -6,7 +6,8 @@ nothing and are tested on a table of questions (``tests/test_answer_task.py``):
 * **brief** (one or two sentences) when the question asks what something does or means, how or
   why: "what does X do / mean / expand to / control" (or any verb: "what does the -N test check",
   not "what does X default to"), "how does...", "why...", "what happens...",
-  "explain...", "describe...", "what is a/an X", "what is X used for", and yes/no questions
+  "explain...", "describe...", "what is a/an X", "what is X used for", "what changes / what do I
+  get / what's the point / what kind of object..." (what something does, asked by its outcome), and yes/no questions
   ("Does TRUNCATE scan the tables?"), whose bare "yes" or "no" a small model gets wrong far more
   often than the sentence that says why (under ``auto`` the engine quotes that sentence when the
   kept text has one that matches well: :mod:`h2mt.query.evidence`);
@@ -56,6 +57,11 @@ _BRIEF_RULES: tuple[tuple[str, str], ...] = (
     ("purpose", r"^what (?:is|are) (?:the )?(?:purpose|meaning|difference|role|effect|use)\b"),
     ("used-for", r"^what (?:is|are)\b.*\b(?:used for\b|for\??$)"),  # "what is X (used) for?"
     ("definition", r"^what (?:is|are) an? [^ ]+(?: [^ ]+){0,2}\??$"),
+    # "what changes when I pass strict=False...", "what do I get when I yank afterwards?", "what's the point of
+    # cdable_vars?", "what kind of objects end up in gc.garbage?": what something does, asked by its outcome
+    ("what-changes", r"^what(?: changes|(?:'s| is) different|(?:'s| is) the point| (?:do|does|did|will|would|should) "
+                     r"(?:i|you|we|it|they) (?:get|gain|see)| (?:kind|sort|type) of (?:thing|object|objects|result|"
+                     r"information)s?)\b"),
     ("yes-no", rf"^{_AUX}\b"),  # _YES_NO
 )
 # "what does the -N file test check?", "what does shield() guard it against?": what X does, in any verb; not
