@@ -22,6 +22,7 @@ from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
 from .query.answer import (
+    NOT_FOUND,
     VERDICT_WORDS,
     clean_answer,
     focus_sources,
@@ -590,7 +591,10 @@ class H2MT:
         loads them; that one-off cost is not part of a request's latency). The pieces are the
         generator's; the final :attr:`AnswerStream.answer` text is cleaned by
         :func:`h2mt.query.answer.clean_answer` (no leaked instruction; an echo of the question
-        or an empty short answer becomes "Not found in the indexed documents.").
+        or an empty short answer becomes "Not found in the indexed documents."). Under ``task="auto"``
+        a generated answer that finds nothing (after its retry) is replaced by the kept sentences ranked
+        best in their places when the best holds enough of the question (:meth:`_found_nothing`;
+        ``answer_kind`` "quoted"); the pieces already streamed were the generator's.
 
         ``task="auto"`` (the default) picks the task per question (:func:`h2mt.query.task.choose_task`);
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
@@ -653,9 +657,18 @@ class H2MT:
             return self.generate(prompts[-1], cfgs[-1])
 
         def finish(gens: list[Generation]) -> Answer:
-            quoted = kinds[len(gens) - 1] == "quoted"
+            kind = kinds[len(gens) - 1]
+            quoted = kind == "quoted"
             text = gens[-1].text if quoted else clean_answer(gens[-1].text, question, cfgs[-1])  # no leak, no echo
-            if auto and cfgs[-1].task == AnswerTask.SHORT:
+            sources, context = p.sources, p.context
+            found = self._found_nothing(question, kept, signals) if auto and not quoted and text == NOT_FOUND else None
+            if found is not None:  # the generator found nothing; the kept text's best sentences hold the question
+                why.append(f"the generated answer found nothing: quoted the {len(found[0])} sentences ranked best in "
+                           f"their places ({found[0][0].coverage:.2f})")
+                shown, _ = _quoted(question, found, cfgs[-1])
+                text, sources, context = " ".join(s.text for s in found[0]), shown.sources, shown.context
+                kind, quoted = "quoted", True
+            elif auto and cfgs[-1].task == AnswerTask.SHORT:
                 text = with_unit(text, prompts[-1].context, question)  # "60" -> "60 seconds", as the context says
             if auto and not quoted and not constrained:
                 text = with_verdict(text, question)  # "glob does not pick up dotfiles" -> "No, glob does not..."
@@ -663,15 +676,23 @@ class H2MT:
             if len(gens) > 1:
                 acc.add_generation(gens[0].stats)
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
-            acc.answer_kind = kinds[len(gens) - 1]
+            acc.answer_kind = kind
             acc.leaves_reranked, acc.rerank_ms = signals.leaves_reranked, signals.rerank_ms
             if checked and len(gens) == 1:  # shown only once checked: its first token waited for the check
-                shown = (time.perf_counter() - started) * 1000.0
-                acc.ttft_ms, acc.total_ms = max(acc.ttft_ms, shown), max(acc.total_ms, shown)
-            return Answer(question, text, p.sources, acc, p.context)
+                shown_ms = (time.perf_counter() - started) * 1000.0
+                acc.ttft_ms, acc.total_ms = max(acc.ttft_ms, shown_ms), max(acc.total_ms, shown_ms)
+            return Answer(question, text, sources, acc, context)
 
         checked = auto and choice.task == AnswerTask.SHORT and kind != "quoted"
         return AnswerStream(first, finish, retry if checked else None)
+
+    def _found_nothing(self, question: str, kept: list[ScoredNode], signals: _Signals,
+                       ) -> tuple[list[Sentence], list[ScoredNode]] | None:
+        """What replaces a generated answer that found nothing ("Not found in the indexed documents.",
+        after its retry): the kept sentences ranked best in their places
+        (:func:`h2mt.query.evidence.placed_quote`), or ``None`` (the answer stays "not found") when
+        the best holds too little of the question: the kept text is about something else."""
+        return placed_quote(question, kept, **signals.placed(kept, always=True))
 
     def _retry_quote(self, question: str, kept: list[ScoredNode], signals: _Signals,
                      ) -> tuple[list[Sentence], list[ScoredNode]] | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from h2mt import PrefillConfig
+from h2mt.query.answer import NOT_FOUND
 from h2mt.query.evidence import split_sentences
 
 from .test_answer_task import NOTES, ScriptedBackend, _engine
@@ -81,3 +82,30 @@ def test_the_engine_config_is_not_changed(tmp_path, encoder, counter):
     before = replace(eng.config.prefill)
     eng.answer("How long are database snapshots kept?")
     assert eng.config.prefill == before
+
+
+def test_a_generated_answer_that_found_nothing_shows_the_best_placed_sentences(tmp_path, encoder, counter):
+    """Whatever ``quote_retries`` says: "not found" is no answer when the kept text holds the question."""
+    be = ScriptedBackend("snapshots", "The context does not say.")
+    eng = _engine(tmp_path, encoder, counter, be)
+    s = eng.stream("How long are database snapshots kept?")
+    pieces = list(s)
+    ans = s.answer
+    assert ans is not None and be.calls == 2 and "".join(pieces) == "The context does not say."  # what streamed
+    assert ans.text.startswith(SNAPSHOTS) and ans.accounting.answer_kind == "quoted"
+    reason = ans.accounting.task_reason
+    assert reason.startswith("how-much; short answer 'snapshots' retried as brief: echo of the question; ")
+    assert "; the generated answer found nothing: quoted the 2 sentences ranked best in their places (0." in reason
+    said = split_sentences(ans.text)
+    assert sorted(x for src in ans.sources for x in split_sentences(src.node.text)) == sorted(said)  # cut to them
+    assert ans.accounting.completion_tokens == 1 + len("The context does not say.".split())  # both generations count
+
+
+def test_not_found_stays_when_the_kept_text_is_about_something_else_or_the_task_is_forced(tmp_path, encoder,
+                                                                                         counter):
+    be = ScriptedBackend("12 hours", "The context does not say.")
+    ans = _engine(tmp_path, encoder, counter, be).answer("How long are audit logs retained?")
+    assert ans.text == NOT_FOUND and "found nothing" not in ans.accounting.task_reason
+    forced = _engine(tmp_path, encoder, counter, ScriptedBackend("The context does not say."), task="brief")
+    ans = forced.answer("How long are database snapshots kept?")
+    assert ans.text == NOT_FOUND and ans.accounting.answer_kind == "generated"
