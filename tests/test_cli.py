@@ -267,3 +267,31 @@ def test_add_and_remove_documents(built, tmp_path, tiny, capsys):
     assert code == 0 and "removed 1" in out
     code, _, err = run(["remove", built, "nope.md"], capsys)
     assert code == errors.InputError.exit_code and "nope.md" in err
+
+
+def test_ask_shows_the_checked_answer_when_it_differs_from_what_streamed(built, tiny, capsys, monkeypatch):
+    """A generated "not found" replaced by the kept sentences, a cut instruction, a verdict said first: the
+    pieces already shown were the generator's, so the checked answer follows them."""
+    from dataclasses import replace
+
+    from h2mt.engine import H2MT
+
+    real = H2MT.stream
+
+    class Checked:
+        def __init__(self, inner):
+            self._inner, self.answer = inner, None
+
+        def __iter__(self):
+            yield from self._inner
+            self.answer = replace(self._inner.answer, text="The trap builtin runs a command.")
+
+    monkeypatch.setattr(H2MT, "stream", lambda self, question, **kw: Checked(real(self, question, **kw)))
+    argv = ["ask", built, "trap", "--budget", "40", "--model", tiny, "--max-new-tokens", "3"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    streamed = out.split("Answer: ", 1)[1].split("\n\nChecked answer: ")[0]
+    assert streamed != "The trap builtin runs a command."  # what the generator streamed is left as it was
+    assert "\n\nChecked answer: The trap builtin runs a command.\n\nSources:" in out
+    code, out, _ = run([*argv, "--json"], capsys)
+    assert code == 0 and json.loads(out)["answer"] == "The trap builtin runs a command."

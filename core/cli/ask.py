@@ -183,12 +183,18 @@ def ask(
     stream = eng.stream(question, full=full)
     if not as_json:
         typer.echo("Answer: ", nl=False)
+    streamed: list[str] = []
     for piece in stream:
+        streamed.append(piece)
         if not as_json:
             typer.echo(piece, nl=False)
             sys.stdout.flush()
     ans = stream.answer
     assert ans is not None
+    if not as_json and ans.text.strip() != "".join(streamed).strip():
+        # the checked answer differs from the pieces the generator streamed (a cut instruction, a verdict said
+        # first, or the kept sentences shown for a generated "not found"): the checked one is the answer
+        typer.echo(f"\n\nChecked answer: {ans.text}", nl=False)
     if as_json:
         typer.echo(
             json.dumps(
