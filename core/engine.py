@@ -665,7 +665,7 @@ class H2MT:
             if found is not None:  # the generator found nothing; the kept text's best sentences hold the question
                 why.append(f"the generated answer found nothing: quoted the {len(found[0])} sentences ranked best in "
                            f"their places ({found[0][0].coverage:.2f})")
-                shown, _ = _quoted(question, found, cfgs[-1])
+                shown = build_prompt(question, found[1], cfgs[-1])  # what the quote stands on
                 text, sources, context = " ".join(s.text for s in found[0]), shown.sources, shown.context
                 kind, quoted = "quoted", True
             elif auto and cfgs[-1].task == AnswerTask.SHORT:

@@ -29,7 +29,7 @@ reads the kept text as entries:
    :data:`NAME_CANDIDATES`, none that the question already names) are the candidates. The first
    one's name is the answer, as is; the others are read with it, as its sources (the generator
    choosing among them, constrained to their names, picked the right one for 16 of 31 questions
-   of sets 1–64 against 22 for the first: docs/benchmarks.md, stop 48). The answer is always an
+   of sets 1–64 against 23 for the first: docs/benchmarks.md, stop 48). The answer is always an
    entry name of the kept text.
 3. **"What does X do?" / "What is X (used) for?" / "the default value of X"** (:func:`named_entry`;
    a kind noun after the subject, "the command builtin", is not part of it): the entry the question
