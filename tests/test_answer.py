@@ -32,6 +32,12 @@ LEAK = "The exact name, value or phrase from the context is $? expand to."
     (",", "Which operator, after the name in ${...}, turns uppercase letters into lowercase?", ","),
     ("'.'", "Which character delimits nested folder levels in a Maildir folder's name?", "'.'"),
     (".", "Which variable, when set, limits function nesting?", NOT_FOUND),
+    # a mark standing alone is something the question does not say: the builtin ``:``, a closing ``]``
+    (":", "I need a placeholder command that does nothing; which builtin is that?", ":"),
+    ("The last argument must be a ]", "With the [ form of test, what must the last argument be?",
+     "The last argument must be a ]"),
+    ("The last argument must be", "With the [ form of test, what must the last argument be?", NOT_FOUND),
+    ("The last argument - must be", "With the [ form of test, what must the last argument be?", NOT_FOUND),
 ])
 def test_short_answers(raw, question, expected):
     assert clean_answer(raw, question, SHORT) == expected

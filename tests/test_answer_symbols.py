@@ -93,6 +93,9 @@ def test_specifiers_and_quoted_characters_are_symbols():
     assert symbol_candidates("an inclusive bound is “[” while an exclusive bound is “(”.") == ["[", "("]
     assert symbol_candidates("The ‘,’ operator lowers; it (the value) is kept.") == [","]  # prose brackets are not
     assert symbol_candidates("\\D{format}\nThe format is passed to strftime.") == ["\\D{format}"]  # with its braces
+    # a TIMEFORMAT escape with its optional parts in brackets is one specifier, not "%" alone
+    assert symbol_candidates("%[p][l]U\nThe number of CPU seconds spent in user mode.") == ["%[p][l]U"]
+    assert symbol_candidates("a[i] and 50% [sic]") == ["%"]  # a bracketed word after a percent sign is no part
 
 
 def test_a_value_listed_under_an_operator_placeholder_heading_is_the_forms_operator():

@@ -157,7 +157,8 @@ def clean_answer(text: str, question: str, cfg: PrefillConfig) -> str:
         return NOT_FOUND
     if cfg.task not in (AnswerTask.SHORT, AnswerTask.BRIEF):
         return out if out or not text.strip() else NOT_FOUND
-    content = ({w for _, _, w in _spans(out)} - STOP_WORDS) | (_symbols(out) - _symbols(question))
+    content = (({w for _, _, w in _spans(out)} - STOP_WORDS) | (_symbols(out) - _symbols(question))
+               | (_marks(out) - _marks(question)))
     asked = {w for _, _, w in _spans(question)}
     if not content:
         # a symbol is an answer: ‘> ’, ||, ~; so is a lone ‘,’ or ‘.’ to "which character...?"
@@ -366,6 +367,16 @@ def focus_sources(question: str, sources: Sequence[ScoredNode], k: int = FOCUS,
 def _symbols(text: str) -> set[str]:
     """Runs of symbol characters (``>``, ``||``, ``~~``): an answer may be one."""
     return set(re.findall(r"[^\w\s.,;:!?'\"`\u2018\u2019\u201c\u201d()\[\]-]+", text))
+
+
+def _marks(text: str) -> set[str]:
+    """The marks standing alone in ``text`` (a whitespace-separated token of punctuation only, quotes
+    and backticks around it dropped: ``:``, ``]``, ``--``): "The last argument must be a ]" says ``]``,
+    and ``:`` is the answer to "which builtin does nothing?". A dash between clauses and a sentence's
+    own punctuation (``.``, ``,``, ``?``) are no marks."""
+    tokens = (t.strip(_QUOTES) for t in text.split())
+    return {t for t in tokens if t and not any(c.isalnum() for c in t) and not set(t) <= set(".,;!?")
+            and t not in {"-", "\u2013", "\u2014"}}
 
 
 def _new_tokens(answer: str, question: str) -> list[str]:

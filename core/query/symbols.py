@@ -94,7 +94,8 @@ _PLACEHOLDER_VALUE = re.compile(r"[A-Za-z]{1,2}")  # "U", "L", "Q": a value of t
 _FORMS = re.compile(r"\$\{[^}]*\}(?:,\s*\$\{[^}]*\})*")
 # a parameter expansion's operator: ":+" of ${parameter:+word}, "%%" of ${var%%pattern}, ",," of ${name,,}
 _EXPANSION = re.compile(r"\$\{[#!]?\w+(?:\[[^\]]*\])?([^\w\s}\[]+)")
-_SPECIFIER = re.compile(r"(?<![\w%\\])[%\\][A-Za-z](?:\{\w*\})?(?!\w)")  # %q, %s, \n, \D{format}: one letter
+# %q, %s, \n, \D{format}: one letter; %[p][l]U: with its optional parts in brackets (TIMEFORMAT)
+_SPECIFIER = re.compile(r"(?<![\w%\\])[%\\](?:\[\w\])*[A-Za-z](?:\{\w*\})?(?!\w)")
 _QUOTED_CHAR = re.compile("[\u2018\u201c'\"]([^\\w\\s])[\u2019\u201d'\"]")  # ‘(’ “[” ‘,’
 _GROUP_FORM = re.compile(r"\(\?[^\s()]{0,16}?\.\.\.\)")  # (?=...), (?<!...), (?P<name>...): a group's syntax
 _PROMPT = re.compile(r"(?:>>>|\.\.\.)(?= |$)")  # the interactive prompt at an example line's start
