@@ -53,8 +53,11 @@ from .query.entries import (
     whole_entries,
 )
 from .query.evidence import (
+    PLACED_QUOTE_MIN_COVERAGE,
     PLACED_QUOTE_REASONS,
     QUOTE_REASONS,
+    REPLACE_MIN_COVERAGE,
+    WHAT_DOES_MIN_COVERAGE,
     Sentence,
     evidence_quote,
     focus_sentences,
@@ -695,8 +698,9 @@ class H2MT:
         """What replaces a generated answer that found nothing ("Not found in the indexed documents.",
         after its retry): the kept sentences ranked best in their places
         (:func:`h2mt.query.evidence.placed_quote`), or ``None`` (the answer stays "not found") when
-        the best holds too little of the question: the kept text is about something else."""
-        return placed_quote(question, kept, **signals.placed(kept, always=True))
+        the best holds less than :data:`~h2mt.query.evidence.REPLACE_MIN_COVERAGE` of the question: the
+        kept text is about something else."""
+        return placed_quote(question, kept, **signals.placed(kept, always=True), min_coverage=REPLACE_MIN_COVERAGE)
 
     def _retry_quote(self, question: str, kept: list[ScoredNode], signals: _Signals,
                      ) -> tuple[list[Sentence], list[ScoredNode]] | None:
@@ -706,7 +710,7 @@ class H2MT:
         or an entry's name (a sentence holds many; those answers stay the generator's)."""
         if asks_for_symbol(question) or asks_for_name(question):
             return None
-        return placed_quote(question, kept, **signals.placed(kept, always=True))
+        return placed_quote(question, kept, **signals.placed(kept, always=True), min_coverage=REPLACE_MIN_COVERAGE)
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
                auto: bool, signals: _Signals,
@@ -732,7 +736,8 @@ class H2MT:
         best-matching leaves, :func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
         question starts with "Yes" or "No" (``first_words``), unless a server generates."""
         places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
-        quoted = placed_quote(question, kept, **places) if places else None
+        floor = WHAT_DOES_MIN_COVERAGE if choice.reason == "what-does" else PLACED_QUOTE_MIN_COVERAGE
+        quoted = placed_quote(question, kept, **places, min_coverage=floor) if places else None
         if quoted is not None:  # the kept text's own sentences, ranked in their places
             note = (f"quoted the {len(quoted[0])} sentences ranked best in their places{signals.by_ranker} "
                     f"({quoted[0][0].coverage:.2f})")

@@ -289,3 +289,26 @@ def test_the_engine_adds_the_kept_leaves_order_as_a_vote_when_asked(tmp_path, en
         assert placed["leaf_order"] == rank_sources(question, kept, signals.similarity(kept))
     else:
         assert "leaf_order" not in placed
+
+
+def test_a_yes_no_question_is_quoted_however_little_of_it_the_best_sentence_holds(tmp_path, encoder, counter):
+    from h2mt import H2MT, H2MTConfig
+    from h2mt.engine import _Signals
+    from h2mt.query.evidence import PLACED_QUOTE_MIN_COVERAGE, REPLACE_MIN_COVERAGE, placed_quote
+
+    from .test_answer_task import ScriptedBackend
+
+    (tmp_path / "opts.md").write_text("# Options\n\n## pipefail\n\nThis option is disabled by default.\n",
+                                      encoding="utf-8")
+    be = ScriptedBackend("Yes, it is on.")  # what a generated answer would say: the opposite
+    eng = H2MT.build([tmp_path], H2MTConfig(prefill=PrefillConfig(task="auto")), encoder=encoder,
+                     token_counter=counter, backend=be)
+    question = "I never touched pipefail in my old deploy scripts; in a fresh interactive bash, is it enabled?"
+    kept = list(eng.route(question, budget=400).kept)
+    found = placed_quote(question, kept, **_Signals(eng, question, kept, True, 0).placed(kept), min_coverage=0.0)
+    # its own words hold none of the question's; its entry's name does (the sentence is read in its place)
+    assert found is not None and found[0][0].coverage < REPLACE_MIN_COVERAGE and found[0][0].score > 0
+    assert PLACED_QUOTE_MIN_COVERAGE <= found[0][0].coverage
+    ans = eng.answer(question, budget=400)
+    assert ans.text == "This option is disabled by default." and be.calls == 0
+    assert ans.accounting.answer_kind == "quoted" and ans.accounting.task_reason.startswith("yes-no; quoted")
