@@ -361,9 +361,6 @@ class PrefillConfig:
     # of whole leaves; 0 = whole leaves. A third of the prompt, as many answers right (docs/benchmarks.md, stop 46).
     # Text prefill only: kv prefill reuses the whole leaves' stored caches, memory and hybrid read memory tokens
     focus_sentences: int = 4
-    # task="auto": the kept sentences ranked in their places also get their leaf's rank among the kept leaves
-    # (h2mt.query.answer.rank_passages) as a third vote of the fusion (h2mt.query.evidence.rank_sentences)
-    leaf_vote: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "task", _enum(AnswerTask, self.task, "PrefillConfig.task"))

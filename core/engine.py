@@ -141,13 +141,12 @@ class _Signals:
     ``rerank`` kept leaves (:func:`h2mt.query.likelihood.likelihoods`). Both are off (``None``)
     unless ``task="auto"``. With ``placed`` (``PrefillConfig.placed_sentences``), also what ranks
     the kept sentences in their places (:meth:`placed`: each sentence's context and the encoder's
-    cosine of the sentence so placed, each text encoded once; with ``leaf_vote``, the order of their
-    leaves too)."""
+    cosine of the sentence so placed, each text encoded once)."""
 
     def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int,
-                 placed: bool = True, ranker: bool = False, leaf_vote: bool = False) -> None:
+                 placed: bool = True, ranker: bool = False) -> None:
         self._engine, self._question, self._kept, self._auto, self._rerank = engine, question, kept, auto, rerank
-        self._placed, self._leaf_vote = placed, leaf_vote
+        self._placed = placed
         self._ranker = engine.sentence_ranker if ranker else None
         self._cosines: dict[int, float] | None = None  # node id -> cosine
         self._likelihood: dict[int, float] | None = None  # node id -> mean log p(question | leaf)
@@ -164,8 +163,6 @@ class _Signals:
             return {}
         before = [self._engine._leaf_before(s.node) for s in sources]
         found: dict[str, Any] = {"contexts": sentence_contexts(sources, before), "meaning": self._meaning}
-        if self._leaf_vote:  # each sentence's leaf rank votes too
-            found["leaf_order"] = rank_sources(self._question, sources, self.similarity(sources))
         if self._ranker is not None:
             found["rerank"] = self._reranked
         return found
@@ -635,8 +632,7 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences, base.sentence_ranker,
-                           base.leaf_vote)
+        signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences, base.sentence_ranker)
         p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, signals)
         prompts = [p]
         why: list[str] = [note] if note else []

@@ -1,4 +1,4 @@
-"""Where does the evidence sentence rank among the kept sentences? BM25 alone, ranked in their places, and with their leaves' vote.
+"""Where does the evidence sentence rank among the kept sentences? BM25 alone against sentences ranked in their places.
 
 Every question of the given answer-set files is routed over its document group's whole-manual index
 (the indexes ``scripts/answer_eval.py --whole-docs`` builds under ``--index-dir``) at one budget.
@@ -6,15 +6,11 @@ For the questions whose evidence sentence the route keeps, every kept sentence
 (``h2mt.query.evidence.split_sentences``) is ranked against the question twice, with the engine's
 own functions: by BM25 alone (``rank_sentences(question, texts)``) and in their places (each read
 with its heading and entry name, BM25 fused with the encoder's cosine: the keyword arguments
-``_Signals.placed`` gives, as under ``task="auto"`` with ``placed_sentences``), and a third time
-in their places with their leaves' order as a third vote (``PrefillConfig.leaf_vote``: the kept
-leaves ranked by ``h2mt.query.answer.rank_sources``). A row per question records the rank of the
-first sentence that is part of the evidence sentence (``None``: not among the sentences) under
-each. No generator is loaded. ``--score`` prints the share of questions whose evidence ranks first,
-among the first three and among the first four (what a generated answer reads,
-``PrefillConfig.focus_sentences``), per type and per file group, with the paired bootstrap
-intervals of placed minus BM25 and of voted minus placed. Rows written before the third ranking
-existed (no ``voted``) are scored for the first pair only.
+``_Signals.placed`` gives, as under ``task="auto"`` with ``placed_sentences``). A row per question
+records the rank of the first sentence that is part of the evidence sentence (``None``: not among
+the sentences) under each. No generator is loaded. ``--score`` prints the share of questions whose
+evidence ranks first and among the first three, per type and per file group, with the paired
+bootstrap interval of placed minus BM25.
 
     .venv/bin/python scripts/sentence_rank_probe.py --index-dir /tmp/ans35/idx --out /tmp/rank.jsonl \
         tests/data/answer_heldout{2..33}.jsonl
@@ -47,7 +43,6 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
     """One row per question whose evidence the route keeps (resumable: questions in ``out`` are skipped)."""
     from h2mt.engine import _Signals
     from h2mt.eval.metrics import evidence_kept
-    from h2mt.query.answer import rank_sources
     from h2mt.query.evidence import rank_sentences
 
     with out.open("a", encoding="utf-8") as f:
@@ -56,18 +51,15 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
             row: dict[str, Any] = {"id": q["id"], "set": q["set"], "type": q["type"],
                                    "kept": evidence_kept(q["evidence"], "\n".join(texts))}
             if row["kept"]:
-                signals = _Signals(engine, q["question"], kept, True, 0, True)
-                placed = signals.placed(kept)
-                order = rank_sources(q["question"], kept, signals.similarity(kept))
+                placed = _Signals(engine, q["question"], kept, True, 0, True).placed(kept)
                 row["bm25"] = _rank(rank_sentences(q["question"], texts), q["evidence"])
                 row["placed"] = _rank(rank_sentences(q["question"], texts, **placed), q["evidence"])
-                row["voted"] = _rank(rank_sentences(q["question"], texts, **placed, leaf_order=order), q["evidence"])
             f.write(json.dumps(row) + "\n")
             f.flush()
 
 
 def score(path: str) -> None:
-    """Evidence first / among the first three / four: placed against BM25 and voted against placed, paired."""
+    """Evidence first / among the first three, BM25 against placed, with paired intervals."""
     from h2mt.eval.metrics import bootstrap_ci
 
     rows = [r for r in map(json.loads, Path(path).read_text(encoding="utf-8").splitlines()) if r["kept"]]
@@ -85,16 +77,12 @@ def score(path: str) -> None:
     for name, rs in groups.items():
         if not rs:
             continue
-        for before, after in (("bm25", "placed"), ("placed", "voted")):
-            pair = [r for r in rs if after in r]
-            if not pair:
-                continue
-            cells = []
-            for k in (1, 3, 4):
-                b, p = (sum(top(r, h, k) for r in pair) / len(pair) for h in (before, after))
-                d, lo, hi = bootstrap_ci([top(r, after, k) - top(r, before, k) for r in pair])
-                cells.append(f"top-{k}: {before} {b:.3f}, {after} {p:.3f}, {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
-            print(f"{name} (n={len(pair)}), {after} - {before}: " + "; ".join(cells))
+        cells = []
+        for k in (1, 3):
+            b, p = (sum(top(r, h, k) for r in rs) / len(rs) for h in ("bm25", "placed"))
+            d, lo, hi = bootstrap_ci([top(r, "placed", k) - top(r, "bm25", k) for r in rs])
+            cells.append(f"top-{k}: bm25 {b:.3f}, placed {p:.3f}, {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
+        print(f"{name} (n={len(rs)}): " + "; ".join(cells))
 
 
 if __name__ == "__main__":

@@ -79,21 +79,6 @@ def test_meaning_is_fused_with_bm25_by_reciprocal_rank():
     assert [s.text for s in agree] == bm25  # an order that agrees with BM25 changes nothing
 
 
-def test_the_leaf_order_is_a_third_vote_shared_by_a_leaf_s_sentences():
-    texts = ["alpha beta gamma delta.\nalpha zeta.", "alpha beta epsilon."]
-    question = "alpha beta gamma delta?"
-    prefer = _meaning(["alpha beta epsilon.", "alpha beta gamma delta.", "alpha zeta."])
-    two = [s.text for s in rank_sentences(question, texts, meaning=prefer)]
-    assert two == ["alpha beta gamma delta.", "alpha beta epsilon.", "alpha zeta."]  # a tie: BM25 breaks it
-    # the second leaf ranked first: its one sentence gains 1/K, the first leaf's two 1/(K+1) each
-    voted = [s.text for s in rank_sentences(question, texts, meaning=prefer, leaf_order=[1, 0])]
-    assert voted == ["alpha beta epsilon.", "alpha beta gamma delta.", "alpha zeta."]
-    # an order that agrees with the fusion changes nothing; a leaf left out of it gets no vote
-    assert [s.text for s in rank_sentences(question, texts, meaning=prefer, leaf_order=[0, 1])] == two
-    assert [s.text for s in rank_sentences(question, texts, meaning=prefer, leaf_order=[1])] == voted
-    assert rank_sentences(question, texts, leaf_order=[1, 0]) == rank_sentences(question, texts)  # BM25 alone: none
-
-
 def test_meaning_reads_each_sentence_placed_in_its_context():
     seen: list[str] = []
 
@@ -268,27 +253,6 @@ def test_a_generated_answer_reads_only_the_focus_sentences_when_asked(tmp_path, 
     else:  # the best sentence and its neighbours only
         assert lines[1] in read and lines[3] in read
         assert lines[0] not in read and lines[4] not in read
-
-
-@pytest.mark.parametrize("vote", [True, False])
-def test_the_engine_adds_the_kept_leaves_order_as_a_vote_when_asked(tmp_path, encoder, counter, vote):
-    from h2mt import H2MT, H2MTConfig
-    from h2mt.engine import _Signals
-    from h2mt.query.answer import rank_sources
-
-    (tmp_path / "a.md").write_text("# Backups\n\nDatabase snapshots are kept for 35 days.\n", encoding="utf-8")
-    (tmp_path / "b.md").write_text("# Billing\n\nStorage is billed monthly, snapshots included.\n", encoding="utf-8")
-    eng = H2MT.build([tmp_path], H2MTConfig(prefill=PrefillConfig(leaf_vote=vote)), encoder=encoder,
-                     token_counter=counter)
-    question = "How long are database snapshots kept?"
-    kept = list(eng.route(question, budget=512).kept)
-    assert len(kept) == 2
-    placed = _Signals(eng, question, kept, True, 0, True, False, eng.config.prefill.leaf_vote).placed(kept)
-    if vote:
-        signals = _Signals(eng, question, kept, True, 0)
-        assert placed["leaf_order"] == rank_sources(question, kept, signals.similarity(kept))
-    else:
-        assert "leaf_order" not in placed
 
 
 def test_a_yes_no_question_is_quoted_however_little_of_it_the_best_sentence_holds(tmp_path, encoder, counter):

@@ -438,21 +438,18 @@ DEFAULT_QUOTE_MIN_COVERAGE = 0.1  # ...when the best holds this share of the que
 def default_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None = None,
                   meaning: Meaning | None = None, candidates: int = DEFAULT_QUOTE_CANDIDATES,
                   k: int = DEFAULT_QUOTE_SENTENCES, min_coverage: float = DEFAULT_QUOTE_MIN_COVERAGE,
-                  rerank: Rerank | None = None,
-                  leaf_order: Sequence[int] | None = None) -> tuple[list[Sentence], list[ScoredNode]] | None:
+                  rerank: Rerank | None = None) -> tuple[list[Sentence], list[ScoredNode]] | None:
     """The kept sentences that say what ``question`` gets when something is left out, in the
     documents' words: among the ``candidates`` quotable sentences ranked best
-    (:func:`h2mt.query.evidence.rank_sentences`, in their places with ``contexts``, ``meaning``,
-    ``rerank`` and ``leaf_order``), the first ``k`` that state a default ("The default is dtgvp.",
-    "If port is omitted, the standard IMAP4-over-SSL port (993) is used.", "If factory is None,
-    ..."), best first, each text once and no later one stating another value than the first ("The
-    default value is ‘> ’." and a neighbouring entry's "The default value is ‘\\s-\\v\\$ ’." would
-    contradict each other), with the leaves they come from cut down to them; ``None`` when the best
-    quotable sentence holds less than ``min_coverage`` of the question words' weight or none of the
-    candidates states a default."""
+    (:func:`h2mt.query.evidence.rank_sentences`, in their places with ``contexts``, ``meaning`` and
+    ``rerank``), the first ``k`` that state a default ("The default is dtgvp.", "If port is omitted, the
+    standard IMAP4-over-SSL port (993) is used.", "If factory is None, ..."), best first, each text
+    once and no later one stating another value than the first ("The default value is ‘> ’." and
+    a neighbouring entry's "The default value is ‘\\s-\\v\\$ ’." would contradict each other), with
+    the leaves they come from cut down to them; ``None`` when the best quotable sentence holds less
+    than ``min_coverage`` of the question words' weight or none of the candidates states a default."""
     chosen: list[Sentence] = []
-    ranked = quotable_sentences(question, sources, contexts, meaning, min_coverage, rerank, leaf_order)
-    for sent in ranked[:candidates]:
+    for sent in quotable_sentences(question, sources, contexts, meaning, min_coverage, rerank)[:candidates]:
         if len(chosen) == k:
             break
         if not _STATES_DEFAULT.search(sent.text) or any(sent.text == c.text for c in chosen):

@@ -29,10 +29,10 @@ generator does: a yes/no, "what happens...", "what does X do..." or "what change
 cross-reference), best first, when the best one shares a word with the question
 (:data:`PLACED_QUOTE_MIN_COVERAGE`: a floor on the share of the question words' weight it holds,
 none since stop 49: below the former 0.15 the quotes were still right far more often than the
-generator; a "what does X do?" question keeps :data:`WHAT_DOES_MIN_COVERAGE`, below which X's entry's
-opening sentences answer it; otherwise the question goes on as before). A generated "not found" is replaced by such a
-quote only when its best sentence holds :data:`REPLACE_MIN_COVERAGE` of the question (less: the kept
-text is about something else, and "not found" is the answer).
+generator; a "what does X do?" question keeps :data:`WHAT_DOES_MIN_COVERAGE`, below which X's
+entry's opening sentences answer it; otherwise the question goes on as before). A generated "not
+found" is replaced by such a quote only when its best sentence holds :data:`REPLACE_MIN_COVERAGE` of
+the question (less: the kept text is about something else, and "not found" is the answer).
 
 **Quoted answers** (``task="auto"``): a small model inverts behaviour statements ("Does
 list.sort() return the sorted sequence?" -> "list.sort() returns the sorted sequence."; with the
@@ -155,8 +155,7 @@ def placed(sentence: str, context: str) -> str:
 
 
 def rank_sentences(question: str, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None,
-                   meaning: Meaning | None = None, rerank: Rerank | None = None,
-                   leaf_order: Sequence[int] | None = None) -> list[Sentence]:
+                   meaning: Meaning | None = None, rerank: Rerank | None = None) -> list[Sentence]:
     """Every sentence of ``texts`` scored against ``question`` (BM25 over the sentences), best
     first; a tie goes to the sentence sharing more consecutive word pairs with the question, then
     keeps document order. Empty when there are no sentences or no question words.
@@ -165,10 +164,7 @@ def rank_sentences(question: str, texts: Sequence[str], contexts: Sequence[Seque
     (:func:`split_sentences`): BM25 reads the sentence followed by it. ``meaning`` (optional)
     scores every sentence, :func:`placed` in its context, by its cosine with the question; the
     order is then the reciprocal-rank fusion of the BM25 order and that one (module docstring);
-    ``leaf_order`` (optional, with ``meaning``: the indices of ``texts``, best-matching leaf first,
-    :func:`h2mt.query.answer.rank_passages`) adds a third vote to that fusion, the rank of each
-    sentence's leaf (every sentence of a leaf shares it): ``1 / (SENTENCE_RRF_K + leaf rank)``; a
-    leaf missing from it gets none. ``rerank`` (optional, with ``meaning``) then re-orders the fused order.
+    ``rerank`` (optional, with ``meaning``) then re-orders the fused order.
     ``score`` stays the BM25 score and ``coverage`` that of the sentence's own words."""
     asked = sorted(stems(question))
     units = [(i, j, u) for i, t in enumerate(texts) for j, u in enumerate(split_sentences(t))]
@@ -194,11 +190,6 @@ def rank_sentences(question: str, texts: Sequence[str], contexts: Sequence[Seque
         for ranking in (order, by_meaning):
             for rank, k in enumerate(ranking):
                 fused[k] += 1.0 / (SENTENCE_RRF_K + rank)
-        if leaf_order is not None:
-            leaf_rank = {leaf: rank for rank, leaf in enumerate(leaf_order)}  # text index -> its leaf's rank
-            for k, (i, _, _) in enumerate(units):
-                if i in leaf_rank:
-                    fused[k] += 1.0 / (SENTENCE_RRF_K + leaf_rank[i])
         order = sorted(range(n), key=lambda k: -fused[k])  # stable: BM25 order breaks ties
         if rerank is not None:
             new = list(rerank([ranked[k] for k in order], [where[k] for k in order]))
@@ -250,27 +241,26 @@ def evidence_quote(question: str, sources: Sequence[ScoredNode],
 def placed_quote(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None,
                  meaning: Meaning | None, k: int = PLACED_QUOTE_SENTENCES,
                  min_coverage: float = PLACED_QUOTE_MIN_COVERAGE,
-                 rerank: Rerank | None = None,
-                 leaf_order: Sequence[int] | None = None) -> tuple[list[Sentence], list[ScoredNode]] | None:
+                 rerank: Rerank | None = None) -> tuple[list[Sentence], list[ScoredNode]] | None:
     """The ``k`` sentences of the kept ``sources`` ranked best in their places
-    (:func:`rank_sentences` with ``contexts``, ``meaning``, ``rerank`` and ``leaf_order``) that read
-    as prose (:func:`is_prose`: not an entry's term line, a heading or a table cell) and say
-    something themselves (not "See The Shopt Builtin for..."), best first, and the leaves they come
-    from cut down to them (in the order of ``sources``); ``None`` when the best one shares no word
-    with the question or holds less than ``min_coverage`` of the question words' weight."""
-    best = quotable_sentences(question, sources, contexts, meaning, min_coverage, rerank, leaf_order)[:k]
+    (:func:`rank_sentences` with ``contexts``, ``meaning`` and ``rerank``) that read as prose (:func:`is_prose`:
+    not an entry's term line, a heading or a table cell) and say something themselves (not "See
+    The Shopt Builtin for..."), best first, and the leaves they come from cut down to them (in
+    the order of ``sources``); ``None`` when the best one shares no word with
+    the question or holds less than ``min_coverage`` of the question words' weight."""
+    best = quotable_sentences(question, sources, contexts, meaning, min_coverage, rerank)[:k]
     return (best, cut_to(sources, best)) if best else None
 
 
 def quotable_sentences(question: str, sources: Sequence[ScoredNode], contexts: Sequence[Sequence[str]] | None = None,
                        meaning: Meaning | None = None, min_coverage: float = 0.0,
-                       rerank: Rerank | None = None, leaf_order: Sequence[int] | None = None) -> list[Sentence]:
+                       rerank: Rerank | None = None) -> list[Sentence]:
     """The quotable sentences (:func:`is_quotable`) of the kept ``sources`` ranked against
-    ``question`` (:func:`rank_sentences`, in their places with ``contexts``, ``meaning`` and
-    ``leaf_order``), best first; none when the best one shares no word with the question or holds less than
+    ``question`` (:func:`rank_sentences`, in their places with ``contexts`` and ``meaning``), best
+    first; none when the best one shares no word with the question or holds less than
     ``min_coverage`` of the question words' weight (the kept text is about something else)."""
-    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning, rerank,
-                                        leaf_order) if is_quotable(s.text)]
+    ranked = [s for s in rank_sentences(question, [s.node.text for s in sources], contexts, meaning, rerank)
+              if is_quotable(s.text)]
     if not ranked or ranked[0].score <= 0 or ranked[0].coverage < min_coverage:
         return []
     return ranked
@@ -296,14 +286,13 @@ def _cut(sources: Sequence[ScoredNode], keep: set[tuple[int, int]], sep: str) ->
 
 def focus_sentences(question: str, sources: Sequence[ScoredNode], n: int,
                     contexts: Sequence[Sequence[str]] | None = None, meaning: Meaning | None = None,
-                    rerank: Rerank | None = None, around: int = 1,
-                    leaf_order: Sequence[int] | None = None) -> list[ScoredNode]:
+                    rerank: Rerank | None = None, around: int = 1) -> list[ScoredNode]:
     """The leaves of ``sources`` cut down to the ``n`` sentences ranked best (:func:`rank_sentences`,
-    in their places with ``contexts``, ``meaning``, ``rerank`` and ``leaf_order``), each with the ``around``
+    in their places with ``contexts``, ``meaning`` and ``rerank``), each with the ``around``
     sentences before and after it in its leaf (an entry's term line before its description), one
     line each in document order; the leaves in the order of ``sources``. ``sources`` as they are
     when no sentence shares a word with the question."""
-    best = rank_sentences(question, [s.node.text for s in sources], contexts, meaning, rerank, leaf_order)[:n]
+    best = rank_sentences(question, [s.node.text for s in sources], contexts, meaning, rerank)[:n]
     if not best or max(s.score for s in best) <= 0:
         return list(sources)
     return _cut(sources, {(s.leaf, j) for s in best for j in range(s.index - around, s.index + around + 1)}, "\n")
