@@ -706,7 +706,7 @@ class H2MT:
         or an entry's name (a sentence holds many; those answers stay the generator's)."""
         if asks_for_symbol(question) or asks_for_name(question):
             return None
-        return placed_quote(question, kept, **signals.placed(kept, always=True), min_coverage=REPLACE_MIN_COVERAGE)
+        return self._found_nothing(question, kept, signals)  # the same quote, under the same floor
 
     def _first(self, question: str, choice: TaskChoice, kept: list[ScoredNode], cfg: PrefillConfig,
                auto: bool, signals: _Signals,
