@@ -57,7 +57,6 @@ from .query.evidence import (
     PLACED_QUOTE_REASONS,
     QUOTE_REASONS,
     REPLACE_MIN_COVERAGE,
-    WHAT_DOES_MIN_COVERAGE,
     Sentence,
     evidence_quote,
     focus_sentences,
@@ -715,8 +714,8 @@ class H2MT:
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
         documents (shown as is) or chosen among symbols of the kept text (``constrained``). Under
         ``task="auto"``: a yes/no, "what happens" or "what does X do" question is answered by
-        quoting the three kept sentences ranked best in their places when the best one holds enough
-        of the question (:func:`h2mt.query.evidence.placed_quote`, ``placed_sentences``; nothing
+        quoting the three kept sentences ranked best in their places when the best one shares a word
+        with the question (:func:`h2mt.query.evidence.placed_quote`, ``placed_sentences``; nothing
         generated), else a yes/no or "what happens" question whose answer a kept sentence states
         is answered by quoting it (:func:`h2mt.query.evidence.evidence_quote`);
         questions about entries of reference docs are answered from the entry
@@ -732,8 +731,7 @@ class H2MT:
         best-matching leaves, :func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
         question starts with "Yes" or "No" (``first_words``), unless a server generates."""
         places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
-        floor = WHAT_DOES_MIN_COVERAGE if choice.reason == "what-does" else PLACED_QUOTE_MIN_COVERAGE
-        quoted = placed_quote(question, kept, **places, min_coverage=floor) if places else None
+        quoted = placed_quote(question, kept, **places, min_coverage=PLACED_QUOTE_MIN_COVERAGE) if places else None
         if quoted is not None:  # the kept text's own sentences, ranked in their places
             note = (f"quoted the {len(quoted[0])} sentences ranked best in their places{signals.by_ranker} "
                     f"({quoted[0][0].coverage:.2f})")

@@ -1,9 +1,9 @@
-"""A yes/no, "what happens" or "what changes" question quoted however little of it the best sentence holds.
+"""A yes/no, "what happens", "what does X do" or "what changes" question quoted whatever its best sentence holds.
 
-``placed_quote`` answers these questions (``PLACED_QUOTE_REASONS`` but "what does X do", which keeps
-``WHAT_DOES_MIN_COVERAGE``) with the kept sentences ranked best in their places. Until stop 49 it did
-so only when the best sentence held at least ``FORMER_FLOOR`` of the question words' weight; below
-that the generator answered. This probe routes every such question of the given answer-set files
+``placed_quote`` answers these questions (``PLACED_QUOTE_REASONS``) with the kept sentences ranked
+best in their places. Until stop 49 (a "what does X do?" question: stop 50) it did so only when the
+best sentence held at least ``FORMER_FLOOR`` of the question words' weight; below that the generator
+(or X's entry) answered. This probe routes every such question of the given answer-set files
 over its document group's whole-manual index (``scripts/answer_eval.py --whole-docs`` builds them
 under ``--index-dir``) and records the quote the engine now gives (no floor: the engine's own
 ranking, ``_Signals.placed``) with its coverage, judged (``h2mt.eval.answer_judge``); no generator is
@@ -31,7 +31,7 @@ from typing import Any
 
 from routing_probe import pending, routed
 
-FORMER_FLOOR = 0.15  # PLACED_QUOTE_MIN_COVERAGE before stop 49
+FORMER_FLOOR = 0.15  # PLACED_QUOTE_MIN_COVERAGE before stop 49, WHAT_DOES_MIN_COVERAGE before stop 50
 
 
 def _reason(question: str) -> str | None:
@@ -40,7 +40,7 @@ def _reason(question: str) -> str | None:
     from h2mt.query.task import choose_task
 
     reason = choose_task(question).reason
-    return reason if reason in PLACED_QUOTE_REASONS and reason != "what-does" else None
+    return reason if reason in PLACED_QUOTE_REASONS else None
 
 
 def probe(files: list[str], budget: int, index_dir: Path, out: Path, below: Path | None) -> None:

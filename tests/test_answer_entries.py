@@ -178,14 +178,17 @@ def test_of_close_entries_the_best_matching_ones_name_is_the_answer_and_all_are_
         assert [s.node.path[-1] for s in ans.sources] == ["FAST_MODE", "QUICK_MODE"]  # both read, document order
 
 
-def test_what_an_entry_does_is_its_own_opening_quoted(build):
+def test_what_an_entry_is_is_its_own_opening_quoted(build):
     be = ScriptedBackend("KEEP_DAYS does not keep snapshots.")  # an inversion the quote cannot make
-    ans = build(be).answer("What does KEEP_DAYS do?", budget=400)
+    ans = build(be).answer("What is KEEP_DAYS?", budget=400)
     assert ans.text == "The number of days database snapshots are kept. The default is 35."
     assert be.calls == 0 and ans.accounting.prefill_ms == 0.0 and ans.accounting.task == "brief"
     assert "quoted the opening of KEEP_DAYS's entry" in str(ans.accounting.task_reason)
     assert ans.accounting.answer_kind == "quoted" and ans.accounting.as_dict()["answer_kind"] == "quoted"
     assert ans.context.strip().endswith("The default is 35.") and "CACHE_TTL" not in ans.context
+    does = build(be).answer("What does KEEP_DAYS do?", budget=400)  # the sentences ranked best in their places
+    assert does.text.startswith("The number of days database snapshots are kept.") and be.calls == 0
+    assert "the 3 sentences ranked best in their places" in str(does.accounting.task_reason)
 
 
 def test_a_value_of_a_named_entry_is_read_from_that_entry_alone(build):

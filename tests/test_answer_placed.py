@@ -276,3 +276,27 @@ def test_a_yes_no_question_is_quoted_however_little_of_it_the_best_sentence_hold
     ans = eng.answer(question, budget=400)
     assert ans.text == "This option is disabled by default." and be.calls == 0
     assert ans.accounting.answer_kind == "quoted" and ans.accounting.task_reason.startswith("yes-no; quoted")
+
+
+def test_a_what_does_question_is_quoted_however_little_of_it_the_best_sentence_holds(tmp_path, encoder, counter):
+    from h2mt import H2MT, H2MTConfig
+    from h2mt.engine import _Signals
+    from h2mt.query.evidence import REPLACE_MIN_COVERAGE, placed_quote
+
+    from .test_answer_task import ScriptedBackend
+
+    (tmp_path / "opts.md").write_text(
+        "# Options\n\n## pipefail\n\nThis option is disabled by default. When enabled, a pipeline returns the "
+        "status of its last command to exit with a non-zero status.\n", encoding="utf-8")
+    be = ScriptedBackend("It makes the shell faster.")  # what a generated answer would say
+    eng = H2MT.build([tmp_path], H2MTConfig(prefill=PrefillConfig(task="auto")), encoder=encoder,
+                     token_counter=counter, backend=be)
+    question = "What does pipefail do for the nightly deploy scripts our team keeps in the ops repository?"
+    kept = list(eng.route(question, budget=400).kept)
+    found = placed_quote(question, kept, **_Signals(eng, question, kept, True, 0).placed(kept), min_coverage=0.0)
+    assert found is not None and found[0][0].coverage < REPLACE_MIN_COVERAGE  # little of the question
+    ans = eng.answer(question, budget=400)
+    assert ans.accounting.answer_kind == "quoted" and be.calls == 0
+    reason = ans.accounting.task_reason  # not "quoted the opening of pipefail's entry", as below the former floor
+    assert reason.startswith("what-does; quoted the") and "ranked best in their places" in reason
+    assert "non-zero status" in ans.text and ans.text == " ".join(s.text for s in found[0])

@@ -278,10 +278,10 @@ def test_a_forced_short_task_is_not_retried(tmp_path, encoder, counter):
 def test_a_brief_question_streams_its_pieces(tmp_path, encoder, counter):
     be = ScriptedBackend("Snapshots are taken nightly and kept for 35 days.")
     eng = _engine(tmp_path, encoder, counter, be)
-    s = eng.stream("What does the backup schedule do?")
+    s = eng.stream("How does the backup schedule work?")
     assert len(list(s)) > 1 and be.calls == 1
     assert s.answer is not None and s.answer.accounting.task == "brief"
-    assert s.answer.accounting.as_dict()["task_reason"] == "what-does"
+    assert s.answer.accounting.as_dict()["task_reason"] == "how"
     assert replace(eng.config.prefill).task == AnswerTask.AUTO  # the engine's config is never changed
 
 

@@ -28,9 +28,9 @@ generator does: a yes/no, "what happens...", "what does X do..." or "what change
 :data:`PLACED_QUOTE_SENTENCES` best prose sentences quoted (no term line, heading or mere
 cross-reference), best first, when the best one shares a word with the question
 (:data:`PLACED_QUOTE_MIN_COVERAGE`: a floor on the share of the question words' weight it holds,
-none since stop 49: below the former 0.15 the quotes were still right far more often than the
-generator; a "what does X do?" question keeps :data:`WHAT_DOES_MIN_COVERAGE`, below which X's
-entry's opening sentences answer it; otherwise the question goes on as before). A generated "not
+none since stop 49, and none for a "what does X do?" question since stop 50: below the former 0.15
+the quotes were still right far more often than the generator or X's entry's opening sentences;
+otherwise the question goes on as before). A generated "not
 found" is replaced by such a quote only when its best sentence holds :data:`REPLACE_MIN_COVERAGE` of
 the question (less: the kept text is about something else, and "not found" is the answer).
 
@@ -64,7 +64,7 @@ __all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "eviden
            "Meaning", "Rerank",
            "EVIDENCE_SENTENCES", "QUOTE_REASONS",
            "QUOTE_MIN_COVERAGE", "SENTENCE_RRF_K", "PLACED_QUOTE_REASONS", "PLACED_QUOTE_SENTENCES",
-           "PLACED_QUOTE_MIN_COVERAGE", "WHAT_DOES_MIN_COVERAGE", "REPLACE_MIN_COVERAGE"]
+           "PLACED_QUOTE_MIN_COVERAGE", "REPLACE_MIN_COVERAGE"]
 
 EVIDENCE_SENTENCES = 3  # evidence_sources keeps this many best-matching sentences
 QUOTE_REASONS = ("yes-no", "what-happens")  # choose_task rules whose questions are answered by a quote
@@ -75,8 +75,6 @@ PLACED_QUOTE_SENTENCES = 3  # placed_quote quotes this many best sentences, best
 # ...when the best holds this share of the question words' weight: any (it shares a word with the question). Below
 # 0.15 (the floor before stop 49) the quotes were right 2.5 times as often as the generated answers (docs/benchmarks.md)
 PLACED_QUOTE_MIN_COVERAGE = 0.0
-# ...except for a "what does X do?" question: below this share X's entry's opening sentences answer it, not a quote
-WHAT_DOES_MIN_COVERAGE = 0.15
 # a generated "not found" (or a failed short answer, quote_retries) is replaced by a placed quote only when its best
 # sentence holds this share of the question words' weight: less, and the kept text is about something else
 REPLACE_MIN_COVERAGE = 0.15
