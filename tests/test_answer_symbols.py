@@ -13,6 +13,7 @@ from h2mt import H2MT, H2MTConfig, PrefillConfig
 from h2mt.config import AnswerTask
 from h2mt.query.evidence import evidence_quote, rank_sentences, split_sentences
 from h2mt.query.symbols import (
+    _runs,
     asks_for_symbol,
     choose_span,
     evidence_symbols,
@@ -79,6 +80,31 @@ def test_symbol_candidates_are_operator_runs_not_words_or_punctuation():
     assert symbol_candidates("($0) Expands to the name of the shell; $# counts.") == ["$0", "$#"]  # the digit too
     assert symbol_candidates("The semicolon (;) ends a command; a colon: no.") == [";"]  # bracketed: a symbol
     assert symbol_candidates("text !~* text\n'thomas' !~* 'T.*ma' and ‘**’") == ["!~*", "**"]  # not the literal's *
+
+
+@pytest.mark.parametrize("text, forms", [
+    ("%TYPE provides the data type of a variable or table column.", ["%", "%TYPE"]),  # the run, then its form
+    ("For example, ‘%ce’ refers to a stopped job whose command name begins with ‘ce’.", ["%ce"]),
+    ("Flags: '!s' which calls str() on the value, '!r' which calls repr().", ["!s", "!r"]),
+    ("psql has commands \\dAc, \\dAf, and \\dAo, which provide more.", ["\\", "\\dAc", "\\dAf", "\\dAo"]),
+    ('Pass ":memory:" to open a connection to a database in RAM.', [":memory:"]),
+    ("A word of the form {varname} may precede a redirection; ${identifier} is the same.", ["{varname}", "$",
+                                                                                          "${identifier}"]),
+    ("If the <(list) form is used, the file is read.", ["<", "<(list)"]),
+    ("End of data is a line holding just backslash-period (\\.).", ["\\."]),  # the bracket around it is prose
+])
+def test_a_code_form_written_as_one_word_is_a_symbol(text, forms):
+    assert [c for c in symbol_candidates(text) if c not in named_symbols(text)] == forms
+
+
+@pytest.mark.parametrize("text", [
+    "If the -n option is supplied, wait waits for a non-interactive job (see above).",  # an option, brackets
+    "Call dict.copy() or os.path.join() at https://docs.python.org/ with __hash__ set.",  # calls, an address
+    "'thomas' matches 'T.*ma'; prices fall 50% [sic].",  # a literal's and a value's characters
+    'Write $"hello, world" to translate it; see getopts [arg ...] too.',  # a quote or bracket closed in another word
+])
+def test_prose_words_and_literals_are_no_code_forms(text):
+    assert symbol_candidates(text) == [c for _, c in _runs(text)]  # operator runs only, by their own rules
 
 
 def test_a_group_form_is_one_symbol_and_an_example_prompt_none():

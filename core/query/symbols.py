@@ -73,17 +73,20 @@ def symbol_candidates(text: str, limit: int = MAX_CANDIDATES) -> list[str]:
     ``file1 -nt file2``, ``-e`` of ``-e file``: the test operators); a format specifier or an escape
     of one letter (``%q``, ``\\n``); a parameter expansion's operator (``:+`` of
     ``${parameter:+word}``, not its ``$``); a regular expression's group form written with an ellipsis
-    (``(?=...)``, ``(?P<name>...)``); and any one character quoted alone (``‘(’``, ``“[”``). An
-    interactive prompt opening an example line (``>>>``, ``...``) is no symbol of the text."""
+    (``(?=...)``, ``(?P<name>...)``); any one character quoted alone (``‘(’``, ``“[”``); and a code
+    form written as one word (:func:`_code_tokens`: ``%TYPE``, ``${identifier}``, ``<(list)``,
+    ``‘%ce’``, ``'!r'``, ``\\dAf``), after the runs it holds (``%`` before ``%TYPE``). An interactive
+    prompt opening an example line (``>>>``, ``...``) is no symbol of the text."""
     specifiers = [(m.start(), m.group()) for m in _SPECIFIER.finditer(text)]
     forms = list(_EXPANSION.finditer(text))
     groups = [(m.start(), m.group()) for m in _GROUP_FORM.finditer(text)]
     taken = {s for s, _ in specifiers} | {m.start() for m in forms}  # "%q" and "${" are no runs of their own
     inside = {i for s, g in groups for i in range(s, s + len(g))}  # "?=" and "..." of "(?=...)": the form's
+    code = [(s, w) for s, w in _code_tokens(text) if s not in inside and s not in taken]  # not "${parameter:+word}"
     found = sorted([*((m.start(1), m.group(1)) for m in _DASH_OPERATOR.finditer(text)), *specifiers, *groups,
                     *((m.start(1), m.group(1)) for m in forms),
                     *((s, r) for s, r in _runs(text) if s not in taken and s not in inside),
-                    *((m.start(1), m.group(1)) for m in _QUOTED_CHAR.finditer(text))])
+                    *((m.start(1), m.group(1)) for m in _QUOTED_CHAR.finditer(text)), *code])
     return list(dict.fromkeys(c for _, c in found))[:limit]
 
 
@@ -100,6 +103,54 @@ _QUOTED_CHAR = re.compile("[\u2018\u201c'\"]([^\\w\\s])[\u2019\u201d'\"]")  # �
 _GROUP_FORM = re.compile(r"\(\?[^\s()]{0,16}?\.\.\.\)")  # (?=...), (?<!...), (?P<name>...): a group's syntax
 _PROMPT = re.compile(r"(?:>>>|\.\.\.)(?= |$)")  # the interactive prompt at an example line's start
 _DASH_OPERATOR = re.compile(r"^[ \t]*(?:[\w$]+[ \t]+)?(-[a-z]{1,3})[ \t]+[\w$]+[ \t]*$", re.MULTILINE)
+
+
+# a code form's own characters: one of them makes a word code ("%TYPE", "<N>", "{varname}")
+_CODE_CHARS = frozenset("!#$%&*+-/:;<=>?@\\^_|~{}[]()`")
+_OPENING_QUOTES = {"\u2018": "\u2019", "\u201c": "\u201d", "'": "'", '"': '"', "`": "`"}
+_RUN_ONLY = re.compile(r"[!#$%&*+\-/:;<=>?@\\^_|~]+")  # operator characters alone: _runs' (its own rules)
+_OPTION = re.compile(r"--?\w[\w-]*")  # "-n", "--norc": an option in prose (on its syntax line: _DASH_OPERATOR)
+_BRACKETED_WORD = re.compile(r"\[\w+\]|\(\w+\)")  # "[sic]", "(optional)": prose in brackets ("{varname}" is code)
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(.*\)")  # "dict.copy()", "array(typecode)": a name, not a symbol
+CODE_MAX_CHARS = 24  # a code form is at most this long ("${section:option}"); longer is an example, not a form
+
+
+def _code_tokens(text: str) -> list[tuple[int, str]]:
+    """(position, form) of every word of ``text`` written as code: a whitespace-delimited word,
+    less a sentence's trailing punctuation or the quotes around it (``‘%ce’`` -> ``%ce``; a quote
+    must close in the same word) or a bracket it does not open or close (``\\dAf,`` loses the
+    comma; one around it alone: ``(\\.)`` -> ``\\.``), of 2 to :data:`CODE_MAX_CHARS` characters
+    and starting with one of :data:`_CODE_CHARS` (not a literal's letters, ``'T.*ma'``, nor a
+    value's, ``50%``); never operator characters alone (:func:`_runs` keeps those by its own rules),
+    an option in prose (``-n``), a word in brackets (``[sic]``), an identifier (``__hash__``), a call
+    (``dict.copy()``) or an address (``://``)."""
+    out: list[tuple[int, str]] = []
+    for m in re.finditer(r"\S+", text):
+        word = m.group()
+        close = _OPENING_QUOTES.get(word[0])
+        if close is not None:  # ‘%ce’, '!r', ":memory:", with what follows the closing quote cut off
+            body = word[1:].rstrip(".,;:)")
+            if len(body) < 2 or not body.endswith(close):
+                continue
+            word = body[:-1]
+        else:
+            word = word.rstrip(".,;:!?")
+            if word.endswith(")") and word.count(")") > word.count("("):
+                word = word[:-1]  # "(see <(list))": the sentence's bracket
+            elif word.startswith("(") and word.count("(") > word.count(")"):
+                word = word[1:]
+            elif word.startswith("(") and word.endswith(")") and not word.startswith("(?") and word.count("(") == 1:
+                word = word[1:-1]  # "backslash-period (\\.)": the bracket around it, not a group "(?P=name)"
+        if any(c in _QUOTE_CHARS for c in word) or any(word.count(a) != word.count(b) for a, b in ("()", "[]", "{}")):
+            continue  # "$"hello,", "[arg": a quote or a bracket opened in this word and closed in another
+        if not 2 <= len(word) <= CODE_MAX_CHARS or word[0] not in _CODE_CHARS or _RUN_ONLY.fullmatch(word):
+            continue  # "T.*ma", "50%": a literal's or a value's characters; "||": a run, kept by _runs
+        if any(p.fullmatch(word) for p in (_OPTION, _BRACKETED_WORD, _CALL)) or "://" in word:
+            continue
+        if word.strip("_").isidentifier():
+            continue
+        out.append((m.start(), word))
+    return out
 
 
 def _runs(text: str) -> list[tuple[int, str]]:
