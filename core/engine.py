@@ -53,7 +53,6 @@ from .query.entries import (
     whole_entries,
 )
 from .query.evidence import (
-    PLACED_QUOTE_MIN_COVERAGE,
     PLACED_QUOTE_REASONS,
     QUOTE_REASONS,
     REPLACE_MIN_COVERAGE,
@@ -731,7 +730,7 @@ class H2MT:
         best-matching leaves, :func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
         question starts with "Yes" or "No" (``first_words``), unless a server generates."""
         places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
-        quoted = placed_quote(question, kept, **places, min_coverage=PLACED_QUOTE_MIN_COVERAGE) if places else None
+        quoted = placed_quote(question, kept, **places) if places else None  # PLACED_QUOTE_MIN_COVERAGE
         if quoted is not None:  # the kept text's own sentences, ranked in their places
             note = (f"quoted the {len(quoted[0])} sentences ranked best in their places{signals.by_ranker} "
                     f"({quoted[0][0].coverage:.2f})")
@@ -762,9 +761,7 @@ class H2MT:
             return p, quote_generation(found[0]), note, "quoted"
         brief = auto and choice.task == AnswerTask.BRIEF
         p = self.prompt(question, self._read(question, kept, cfg, signals) if auto else kept, cfg)
-        symbols = (evidence_symbols(question, [self._whole(s.node) for s in p.sources],
-                                    [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],
-                                    [self._leaf_before(s.node) for s in p.sources])
+        symbols = (self._candidate_symbols(question, p.sources)
                    if auto and choice.task == AnswerTask.SHORT and p.soft is None and asks_for_symbol(question) else [])
         server = getattr(self.backend, "takes_messages", False)  # it returns text, not logits to constrain
         if len(symbols) > 1 and server:
@@ -776,6 +773,14 @@ class H2MT:
             verdict = replace(cfg, first_words=VERDICT_WORDS)  # the generator's own Yes or No, then its reason
             return p, self.generate(p, verdict), "the verdict chosen between Yes and No first", "generated"
         return p, self.generate(p, cfg), None, "generated"
+
+    def _candidate_symbols(self, question: str, sources: Sequence[ScoredNode]) -> list[str]:
+        """The symbols a symbol question's answer is chosen among, from the leaves its prompt reads
+        (:func:`h2mt.query.symbols.evidence_symbols` over each leaf whole, its heading and the leaf
+        before it)."""
+        return evidence_symbols(question, [self._whole(s.node) for s in sources],
+                                [s.node.path[-1] if s.node.path else s.node.title for s in sources],
+                                [self._leaf_before(s.node) for s in sources])
 
     def _read(self, question: str, kept: list[ScoredNode], cfg: PrefillConfig, signals: _Signals) -> list[ScoredNode]:
         """What an answer the generator writes under ``task="auto"`` reads of the kept leaves: the

@@ -23,13 +23,12 @@ interval.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 from pathlib import Path
 from typing import Any
 
-from routing_probe import pending, routed
+from routing_probe import arguments, paired, pending, routed, rows_by_id
 
 FORMER_FLOOR = 0.15  # PLACED_QUOTE_MIN_COVERAGE before stop 49, WHAT_DOES_MIN_COVERAGE before stop 50
 
@@ -69,40 +68,25 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path, below: Path
 def score(path: str, answers: list[str], data: list[str]) -> None:
     """Old answers against the quotes, for the questions below the former floor, paired."""
     from h2mt.eval.answer_judge import judge_row
-    from h2mt.eval.metrics import bootstrap_ci
 
-    def read(files: list[str]) -> dict[str, dict[str, Any]]:
-        return {r["id"]: r for f in files for line in Path(f).read_text(encoding="utf-8").splitlines()
-                if line.strip() for r in [json.loads(line)]}
-
-    questions, old = read(data), read(answers)
-    rows = [r for r in read([path]).values() if r.get("coverage", 1.0) < FORMER_FLOOR and r["id"] in old]
+    questions, old = rows_by_id(data), rows_by_id(answers)
+    rows = [r for r in rows_by_id([path]).values() if r.get("coverage", 1.0) < FORMER_FLOOR and r["id"] in old]
     if not rows:
         raise SystemExit("no question below the former floor has an old answer: run answer_eval.py --ids first")
     pairs = [(float(judge_row(questions[r["id"]], old[r["id"]]["prediction"]).correct), float(r["right"]))
              for r in rows]
-    d, lo, hi = bootstrap_ci([after - before for before, after in pairs])
-    gained = sum(after > before for before, after in pairs)
-    lost = sum(after < before for before, after in pairs)
-    print(f"{len(pairs)} questions below {FORMER_FLOOR}: old answers right {sum(b for b, _ in pairs):.0f}, "
-          f"quotes right {sum(a for _, a in pairs):.0f}; gained {gained}, lost {lost}; "
-          f"paired {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
+    print(f"{len(pairs)} questions below {FORMER_FLOOR}, old answers against quotes: {paired(pairs)}")  # noqa: T201
     kinds: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
     for r, pair in zip(rows, pairs, strict=True):
         kinds[r["reason"]].append(pair)
     for kind, ps in sorted(kinds.items()):
-        print(f"  {kind}: {len(ps)} questions, {sum(b for b, _ in ps):.0f} -> {sum(a for _, a in ps):.0f}")
+        print(f"  {kind}: {len(ps)} questions, {sum(b for b, _ in ps):.0f} -> {sum(a for _, a in ps):.0f}")  # noqa: T201
 
 
 def main() -> None:
     """Command line: probe the files' questions (``--out``) or score a row file (``--score``)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("files", nargs="*", help="answer-set JSONL files")
-    ap.add_argument("--budget", type=int, default=1024, help="context budget in generator tokens")
-    ap.add_argument("--index-dir", type=Path, default=Path("/tmp/ans35/idx"), help="whole-manual indexes")
-    ap.add_argument("--out", type=Path, help="row file to write (appended: a run resumes)")
+    ap = arguments(__doc__ or "")
     ap.add_argument("--below", type=Path, help="with --out: write the ids below the former floor here")
-    ap.add_argument("--score", help="row file to score")
     ap.add_argument("--answers", nargs="*", default=[], help="with --score: the former code's answer rows")
     ap.add_argument("--data", nargs="*", default=[], help="with --score: the answer-set files of those questions")
     a = ap.parse_args()

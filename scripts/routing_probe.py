@@ -42,14 +42,38 @@ def routed(rows: list[dict[str, Any]], index_dir: Path, budget: int) -> Iterator
         yield q, engine, engine.route(q["question"], budget=budget).kept
 
 
-def main(doc: str, probe: Callable[[list[str], int, Path, Path], None], score: Callable[[str], None]) -> None:
-    """Command line: probe the files' questions (``--out``) or score a row file (``--score``)."""
+def arguments(doc: str) -> argparse.ArgumentParser:
+    """The command line every probe shares: answer-set files, ``--budget``, ``--index-dir``,
+    ``--out`` (the row file to write) and ``--score`` (a row file to score)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("files", nargs="*", help="answer-set JSONL files")
     ap.add_argument("--budget", type=int, default=1024, help="context budget in generator tokens")
     ap.add_argument("--index-dir", type=Path, default=Path("/tmp/ans35/idx"), help="whole-manual indexes")
     ap.add_argument("--out", type=Path, help="row file to write (appended: a run resumes)")
     ap.add_argument("--score", help="row file to score")
+    return ap
+
+
+def rows_by_id(files: list[str]) -> dict[str, dict[str, Any]]:
+    """Id -> row of the JSON Lines ``files`` (answer sets or answer rows; a later file's row wins)."""
+    return {r["id"]: r for f in files for line in Path(f).read_text(encoding="utf-8").splitlines()
+            if line.strip() for r in [json.loads(line)]}
+
+
+def paired(pairs: list[tuple[float, float]]) -> str:
+    """``(before, after)`` right answers of the same questions: both totals, how many gained and
+    lost, and the paired bootstrap interval of after - before."""
+    from h2mt.eval.metrics import bootstrap_ci
+
+    d, lo, hi = bootstrap_ci([after - before for before, after in pairs])
+    return (f"right before {sum(b for b, _ in pairs):.0f}, after {sum(a for _, a in pairs):.0f}; "
+            f"gained {sum(a > b for b, a in pairs)}, lost {sum(a < b for b, a in pairs)}; "
+            f"paired {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
+
+
+def main(doc: str, probe: Callable[[list[str], int, Path, Path], None], score: Callable[[str], None]) -> None:
+    """Command line: probe the files' questions (``--out``) or score a row file (``--score``)."""
+    ap = arguments(doc)
     a = ap.parse_args()
     if a.score:
         score(a.score)

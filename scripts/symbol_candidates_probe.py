@@ -4,7 +4,7 @@ A symbol question's answer is chosen among the symbols of the sentence matching 
 (``evidence_symbols``). Until stop 50 those were runs of operator characters, specifiers, escapes
 and single quoted characters only, so a form such as ``%TYPE``, ``${identifier}``, ``‘%ce’`` or
 ``\\dAf`` could never be the answer (the evidence sentences of the answer sets hold their answer as
-a candidate for 309 of 728 symbol questions without them, 383 with them). This probe routes every
+a candidate for 309 of 728 symbol questions without them, 365 with them). This probe routes every
 symbol question of the given answer-set files (``asks_for_symbol``) over its document group's
 whole-manual index, computes the candidates both ways from the sources the engine reads, and for
 the questions whose candidates differ answers the question twice with the default generator,
@@ -19,27 +19,23 @@ answer without them from there. ``--score`` prints the paired difference with it
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from routing_probe import pending, routed
+from routing_probe import arguments, paired, pending, routed, rows_by_id
 
 
 def _candidates(engine: Any, question: str, kept: list[Any]) -> list[str]:
     """The symbols the engine would choose ``question``'s answer among (``H2MT._first``'s call)."""
     from h2mt.config import AnswerTask
     from h2mt.engine import _Signals
-    from h2mt.query.symbols import evidence_symbols
 
     cfg = replace(engine.config.prefill, task=AnswerTask.SHORT)
     signals = _Signals(engine, question, kept, True, cfg.rerank_leaves, cfg.placed_sentences, cfg.sentence_ranker)
-    p = engine.prompt(question, engine._read(question, kept, cfg, signals), cfg)
-    return evidence_symbols(question, [engine._whole(s.node) for s in p.sources],
-                            [s.node.path[-1] if s.node.path else s.node.title for s in p.sources],
-                            [engine._leaf_before(s.node) for s in p.sources])
+    return engine._candidate_symbols(question, engine.prompt(question, engine._read(question, kept, cfg, signals),
+                                                             cfg).sources)
 
 
 def probe(files: list[str], budget: int, index_dir: Path, out: Path, earlier: dict[str, str]) -> None:
@@ -80,36 +76,23 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path, earlier: di
 
 def score(path: str) -> None:
     """The questions whose candidates differ: answers right without and with code forms, paired."""
-    from h2mt.eval.metrics import bootstrap_ci
-
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     changed = [r for r in rows if "with_right" in r]
     print(f"{len(rows)} symbol questions, {len(changed)} with other candidates")  # noqa: T201
-    if not changed:
-        return
-    pairs = [(float(r["without_right"]), float(r["with_right"])) for r in changed]
-    d, lo, hi = bootstrap_ci([after - before for before, after in pairs])
-    print(f"right without code forms {sum(b for b, _ in pairs):.0f}, with them {sum(a for _, a in pairs):.0f}; "  # noqa: T201
-          f"gained {sum(a > b for b, a in pairs)}, lost {sum(a < b for b, a in pairs)}; "
-          f"paired {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
+    if changed:
+        pairs = [(float(r["without_right"]), float(r["with_right"])) for r in changed]
+        print(f"without code forms against with them: {paired(pairs)}")  # noqa: T201
 
 
 def main() -> None:
     """Command line: probe the files' questions (``--out``) or score a row file (``--score``)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("files", nargs="*", help="answer-set JSONL files")
-    ap.add_argument("--budget", type=int, default=1024, help="context budget in generator tokens")
-    ap.add_argument("--index-dir", type=Path, default=Path("/tmp/ans35/idx"), help="whole-manual indexes")
-    ap.add_argument("--out", type=Path, help="row file to write (appended: a run resumes)")
+    ap = arguments(__doc__ or "")
     ap.add_argument("--answers", nargs="*", default=[], help="answer rows of the code without code forms")
-    ap.add_argument("--score", help="row file to score")
     a = ap.parse_args()
     if a.score:
         score(a.score)
     elif a.out and a.files:
-        earlier = {r["id"]: r["prediction"] for f in a.answers
-                   for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()
-                   for r in [json.loads(line)]}
+        earlier = {i: r["prediction"] for i, r in rows_by_id(a.answers).items()}
         probe(a.files, a.budget, a.index_dir, a.out, earlier)
     else:
         ap.error("give answer-set files and --out, or --score")

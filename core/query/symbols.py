@@ -51,7 +51,8 @@ _ASKS_TO_TYPE = re.compile(
     r"(?:^|, )what (?:(?:do|should|must|can) (?:i|you|we) (?:put|write|add|type|place|insert)|goes|"
     r"(?:has|needs) to (?:come|go)) (?:[^?]* )?(?:between|after|before|in front of|at the end of)\b|"
     r"(?:^|, )what (?:do|should|must|can) (?:i|you|we) (?:append|prepend|attach|wrap)\b")
-_RUN = re.compile(r"\$\d(?!\d)|[!#$%&*+\-/:;<=>?@\\^_|~]+")  # a positional parameter ($0, $1) is a symbol too
+_OPERATOR_RUN = r"[!#$%&*+\-/:;<=>?@\\^_|~]+"  # a run of operator characters
+_RUN = re.compile(r"\$\d(?!\d)|" + _OPERATOR_RUN)  # a positional parameter ($0, $1) is a symbol too
 _CLOSE = ")]'\"\u2019"  # closing quotes and brackets
 _PROSE = set(".,;:?!")  # a run of these right after a word is the sentence's punctuation
 
@@ -108,7 +109,7 @@ _DASH_OPERATOR = re.compile(r"^[ \t]*(?:[\w$]+[ \t]+)?(-[a-z]{1,3})[ \t]+[\w$]+[
 # a code form's own characters: one of them makes a word code ("%TYPE", "<N>", "{varname}")
 _CODE_CHARS = frozenset("!#$%&*+-/:;<=>?@\\^_|~{}[]()`")
 _OPENING_QUOTES = {"\u2018": "\u2019", "\u201c": "\u201d", "'": "'", '"': '"', "`": "`"}
-_RUN_ONLY = re.compile(r"[!#$%&*+\-/:;<=>?@\\^_|~]+")  # operator characters alone: _runs' (its own rules)
+_RUN_ONLY = re.compile(_OPERATOR_RUN)  # operator characters alone: _runs' (its own rules)
 _OPTION = re.compile(r"--?\w[\w-]*")  # "-n", "--norc": an option in prose (on its syntax line: _DASH_OPERATOR)
 _BRACKETED_WORD = re.compile(r"\[\w+\]|\(\w+\)")  # "[sic]", "(optional)": prose in brackets ("{varname}" is code)
 _CALL = re.compile(r"[A-Za-z_][\w.]*\(.*\)")  # "dict.copy()", "array(typecode)": a name, not a symbol
