@@ -346,6 +346,11 @@ class PrefillConfig:
     # which port...?") is answered by quoting the kept sentences ranked best that state a default
     # (h2mt.query.entries.default_quote); off: the default a kept entry states, else the generator
     quote_defaults: bool = True
+    # task="auto": a question asking for an entry's name that no kept entry answers by itself is answered by a name
+    # of what the generator reads, chosen by it under constrained decoding (h2mt.query.names; local generators);
+    # off (the generator writes the name freely): 74 against 59 right of 149 such questions (docs/benchmarks.md,
+    # stop 51)
+    constrain_names: bool = False
     # task="auto": a short answer that fails its check (h2mt.query.answer.retry_reason) to a question asking for
     # neither a symbol nor an entry's name is replaced by the kept sentences ranked best in their places
     # (h2mt.query.evidence.placed_quote), when the best holds enough of the question; off (asked again, brief):

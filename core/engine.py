@@ -66,6 +66,7 @@ from .query.evidence import (
 from .query.evidence import placed as placed_text  # the name "placed" is _Signals.placed's
 from .query.generate import Generation, generate
 from .query.likelihood import can_score, likelihoods
+from .query.names import name_candidates
 from .query.prefill.base import PromptTools, prefill_strategy
 from .query.prompt import Prompt, build_prompt
 from .query.routing import route
@@ -769,6 +770,12 @@ class H2MT:
         if symbols:
             note = f"a symbol of the sentence matching best, constrained ({len(symbols)} candidates)"
             return p, symbol_generation(self.backend, p, symbols), note, "constrained"
+        names = (name_candidates(question, p.sources)
+                 if auto and cfg.constrain_names and choice.task == AnswerTask.SHORT and p.soft is None and not server
+                 and asks_for_name(question) and not asks_for_symbol(question) else [])
+        if names:
+            note = f"a name of the kept text, constrained ({len(names)} candidates)"
+            return p, symbol_generation(self.backend, p, names), note, "constrained"
         if brief and choice.reason == "yes-no" and cfg.verdict_first and not server:
             verdict = replace(cfg, first_words=VERDICT_WORDS)  # the generator's own Yes or No, then its reason
             return p, self.generate(p, verdict), "the verdict chosen between Yes and No first", "generated"
