@@ -278,11 +278,27 @@ def test_a_forced_short_task_is_not_retried(tmp_path, encoder, counter):
 def test_a_brief_question_streams_its_pieces(tmp_path, encoder, counter):
     be = ScriptedBackend("Snapshots are taken nightly and kept for 35 days.")
     eng = _engine(tmp_path, encoder, counter, be)
-    s = eng.stream("How does the backup schedule work?")
+    s = eng.stream("Why does the backup schedule run at night?")
     assert len(list(s)) > 1 and be.calls == 1
     assert s.answer is not None and s.answer.accounting.task == "brief"
-    assert s.answer.accounting.as_dict()["task_reason"] == "how"
+    assert s.answer.accounting.as_dict()["task_reason"] == "why"
     assert replace(eng.config.prefill).task == AnswerTask.AUTO  # the engine's config is never changed
+
+
+@pytest.mark.parametrize("question, reason", [
+    ("How does the backup schedule work?", "how"),
+    ("How do I find out how long snapshots are kept?", "how"),
+    ("What is the purpose of the backup schedule?", "purpose"),
+])
+def test_a_how_or_purpose_question_is_answered_by_the_kept_sentences_ranked_best(tmp_path, encoder, counter,
+                                                                                  question, reason):
+    be = ScriptedBackend("never asked")
+    ans = _engine(tmp_path, encoder, counter, be).answer(question)
+    assert be.calls == 0 and ans.accounting.answer_kind == "quoted"
+    assert ans.text.startswith("Database snapshots are taken nightly and kept for 35 days.")
+    assert ans.accounting.task_reason.startswith(f"{reason}; quoted the ")
+    off = _engine(tmp_path, encoder, counter, ScriptedBackend("Nightly."), placed_sentences=False).answer(question)
+    assert off.text == "Nightly." and off.accounting.answer_kind == "generated"  # the rule, not the question
 
 
 ENTRIES = {

@@ -23,8 +23,11 @@ first for 0.415 of them against 0.338 for BM25 alone, and among the first three 
 against 0.508.
 
 So ranked, the kept text's own sentences answer an explanation question better than the small
-generator does: a yes/no, "what happens...", "what does X do..." or "what changes when..." question
-(:data:`PLACED_QUOTE_REASONS`) is answered by :func:`placed_quote`, the
+generator does: a yes/no, "what happens...", "what does X do...", "what changes when...", "how
+does / do I / can I..." or "what is the purpose / difference / effect of..." question
+(:data:`PLACED_QUOTE_REASONS`; the last two since stop 51: over 85 such questions of sets 2-79 the
+quotes were right 42 times against 26 for the generator's brief answers) is answered by
+:func:`placed_quote`, the
 :data:`PLACED_QUOTE_SENTENCES` best prose sentences quoted (no term line, heading or mere
 cross-reference), best first, when the best one shares a word with the question
 (:data:`PLACED_QUOTE_MIN_COVERAGE`: a floor on the share of the question words' weight it holds,
@@ -70,7 +73,8 @@ EVIDENCE_SENTENCES = 3  # evidence_sources keeps this many best-matching sentenc
 QUOTE_REASONS = ("yes-no", "what-happens")  # choose_task rules whose questions are answered by a quote
 QUOTE_MIN_COVERAGE = 0.5  # a quoted sentence holds at least this share of the question words' weight
 SENTENCE_RRF_K = 5  # rank_sentences' reciprocal-rank constant when BM25 and meaning are fused
-PLACED_QUOTE_REASONS = ("yes-no", "what-happens", "what-does", "what-changes")  # choose_task rules: placed_quote
+# choose_task rules answered by placed_quote ("how" and "purpose": docs/benchmarks.md, stop 51)
+PLACED_QUOTE_REASONS = ("yes-no", "what-happens", "what-does", "what-changes", "how", "purpose")
 PLACED_QUOTE_SENTENCES = 3  # placed_quote quotes this many best sentences, best first (docs/benchmarks.md, stop 44)
 # ...when the best holds this share of the question words' weight: any (it shares a word with the question). Below
 # 0.15 (the floor before stop 49) the quotes were right 2.5 times as often as the generated answers (docs/benchmarks.md)
