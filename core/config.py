@@ -338,7 +338,8 @@ class PrefillConfig:
     # task="auto": a yes/no question's generated brief answer starts with the generator's choice between
     # "Yes" and "No" (first_words), the rest generated after it; off: no gain measured on blind questions
     verdict_first: bool = False
-    # task="auto": a yes/no, "what happens" or "what does X do" question is answered by quoting the three
+    # task="auto": a yes/no, "what happens", "what does X do", "how..." or "what is the purpose of..." question
+    # (h2mt.query.evidence.PLACED_QUOTE_REASONS) is answered by quoting the three
     # kept sentences ranked best in their places (each read with its heading and entry name, BM25 fused
     # with the encoder's cosine: h2mt.query.evidence.placed_quote); off: the rules before it
     placed_sentences: bool = True

@@ -713,7 +713,8 @@ class H2MT:
         """The first prompt and generation of :meth:`stream`, what was done differently (a note
         for the accounting, or ``None``) and how the answer was made: generated, quoted from the
         documents (shown as is) or chosen among symbols of the kept text (``constrained``). Under
-        ``task="auto"``: a yes/no, "what happens" or "what does X do" question is answered by
+        ``task="auto"``: a yes/no, "what happens", "what does X do", "how..." or "what is the purpose
+        of..." question (:data:`~h2mt.query.evidence.PLACED_QUOTE_REASONS`) is answered by
         quoting the three kept sentences ranked best in their places when the best one shares a word
         with the question (:func:`h2mt.query.evidence.placed_quote`, ``placed_sentences``; nothing
         generated), else a yes/no or "what happens" question whose answer a kept sentence states
