@@ -154,3 +154,22 @@ def test_the_default_is_quoted_from_the_entry_the_question_names_first(tmp_path,
     assert everywhere is not None and any(s.text.startswith("Otherwise") for s in everywhere[0])
     assert "Otherwise" not in a.text
     assert [s.node.text for s in a.sources] == [a.text]
+
+
+def test_an_options_sentence_naming_what_it_replaces_states_the_default():
+    mapfile = _leaf("Read lines into the indexed array variable array.\n-u fd\nRead lines from file descriptor fd "
+                    "instead of the standard input.\n-t\nRemove a trailing delim from each line read.",
+                    ("Bash", "Bash Builtins", "mapfile"))
+    q = "When I run mapfile without giving -u, where does it read the lines from?"
+    got = default_quote(q, [mapfile], sentence_contexts([mapfile]))
+    assert got is not None
+    assert [s.text for s in got[0]] == ["Read lines from file descriptor fd instead of the standard input."]
+    wal = _leaf("-w path\n\nTry to parse WAL files stored in the specified directory, rather than in pg_wal.",
+                ("pg_verifybackup", "Options"))
+    got = default_quote("If I don't give pg_verifybackup a WAL directory, where does it look for WAL?", [wal],
+                        sentence_contexts([wal]))
+    assert got is not None and [s.text for s in got[0]] == [
+        "Try to parse WAL files stored in the specified directory, rather than in pg_wal."]
+    printf = _leaf("The -v option causes the output to be assigned to the variable var rather than being printed to "
+                   "the standard output.", ("Bash", "Bash Builtins", "printf"))
+    assert default_quote("If I run printf without -v, where does the output go?", [printf]) is None  # an action

@@ -425,10 +425,14 @@ DEFAULT_MAX_WORDS = 6  # a stated default longer than this is a sentence, not a 
 
 
 # A sentence stating what holds when nothing is given: "The default is dtgvp.", "If port is omitted, ...", "If it is
-# not supplied then...", "If no column_expression is given, ...", "If factory is None, ...", "...; otherwise ..."
+# not supplied then...", "If no column_expression is given, ...", "If factory is None, ...", "...; otherwise ...",
+# and an option's own sentence naming what it replaces: "Read lines from file descriptor fd instead of the standard
+# input.", "...rather than in pg_wal." (not an action it replaces: "...rather than being printed"; docs/benchmarks.md,
+# stop 51)
 _STATES_DEFAULT = re.compile(
-    r"\bdefaults?\b|\bdefaulted\b|\bomitted\b|\bnot (?:specified|supplied|provided|given|set|present)\b|\bif no\b|"
-    r"\bis None\b|\bunset\b|\bif (?:\w+ ){1,4}(?:is|are) not\b|\bwithout\b|\botherwise\b|\babsent\b",
+    r"\bdefault(?:s|ed|ing)?\b|\bomitted\b|\bnot (?:specified|supplied|provided|given|set|present)\b|\bif no\b|"
+    r"\bis None\b|\bunset\b|\bif (?:\w+ ){1,4}(?:is|are) not\b|\bwithout\b|\botherwise\b|\babsent\b|"
+    r"\binstead of (?!\w+ing\b)|\brather than (?!\w+ing\b)",
     re.IGNORECASE)
 DEFAULT_QUOTE_CANDIDATES = 8  # default_quote reads this many quotable sentences ranked best...
 DEFAULT_QUOTE_SENTENCES = 2  # ...and quotes up to this many of them that state a default, best first...
