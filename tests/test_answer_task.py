@@ -92,8 +92,13 @@ S, B = AnswerTask.SHORT, AnswerTask.BRIEF
     ("Does a range object take more memory the larger the range?", B),
     # two things compared: a bare yes or no, short
     ("Were Scott Derrickson and Ed Wood of the same nationality?", S),
-    ("Are both airports located in Michigan?", S),
+    ("Are both Elko Regional Airport and Gerald R. Ford International Airport located in Michigan?", S),
     ("Is the Danube longer than the Rhine?", S),
+    # "both" or "the same" with no two named things: one behaviour asked about, brief (quoted)
+    ("Are both airports located in Michigan?", B),
+    ("If I stack the :q and :x modifiers, do both quoting behaviours get applied?", B),
+    ("Does DROP GROUP simply do the same thing as DROP ROLE?", B),
+    ("Will jsonb hand the keys back in the same order I wrote them?", B),
 ])
 def test_the_chooser_on_a_table_of_questions(question, task):
     assert choose_task(question).task == task

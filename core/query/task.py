@@ -13,8 +13,8 @@ nothing and are tested on a table of questions (``tests/test_answer_task.py``):
   kept text has one that matches well: :mod:`h2mt.query.evidence`);
 * **short** otherwise: "which variable...", "what is the default...", "who / when / where / how
   many / how long...", "what is the name / value / port...", and yes/no questions comparing two
-  things ("Are both X and Y in Michigan?", "...of the same nationality?", "...older than..."),
-  whose answer is a bare "yes" or "no" drawn from two facts rather than one sentence.
+  named things ("Are both X and Y in Michigan?", "Were X and Y of the same nationality?", "...older
+  than..."), whose answer is a bare "yes" or "no" drawn from two facts rather than one sentence.
 
 The choice is a pure function of the question, so every step of the question path (prompt,
 generation limits and stops, answer cleaning) resolves it the same way on its own.
@@ -75,11 +75,16 @@ _SHORT_RULES: tuple[tuple[str, str], ...] = (
     ("what-noun", r"^what (?:" + "|".join(_VALUE_NOUNS) + r")s?\b"),
     ("name-it", r"^(?:name|list|give|tell me)\b"),
 )
-# "both", "the same", or a comparative with "than" ("older than"); "more than one row" is a quantity and "a
-# shorter list" or "the larger the range" no two things compared
-_COMPARE = (r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*"
-            r"\b(?:both|same|either|neither|each other|(?:older|younger|larger|smaller|longer|shorter|bigger|earlier|"
-            r"later|higher|lower) than)\b")
+# "both", "the same" of two named things ("Are both X and Y...?"), or a comparative with "than" ("older than");
+# "more than one row" is a quantity and "a shorter list" or "the larger the range" no two things compared
+_YES_NO_START = r"^(?:does|do|did|is|are|was|were|can|could|will|would|has|have)\b.*"
+_COMPARE = _YES_NO_START + (r"\b(?:(?:older|younger|larger|smaller|longer|shorter|bigger|earlier|later|higher|lower) "
+                            r"than)\b")
+_ALIKE = _YES_NO_START + r"\b(?:both|same|either|neither|each other)\b"
+# ...the two things named: capitalised names joined by "and" ("Scott Derrickson and Ed Wood"); without them "the
+# same" or "both" asks about one behaviour ("...in the same order I wrote them?", "do both modifiers apply?"), which
+# a quote answers (docs/benchmarks.md, stop 51)
+_TWO_NAMES = re.compile(r"\b[A-Z][\w.'-]*(?: [A-Z][\w.'-]*)* and [A-Z][\w.'-]*")
 _YES_NO = re.compile(rf"^{_AUX}\b")
 _LEAD = re.compile(r"^(?:(?:so|and|ok|okay|please|hi|hello),?\s+)+")
 # where the asking clause starts after a statement: "...; which", "...dir. What", "...: does" (not "i.e. is")
@@ -174,8 +179,8 @@ def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> Task
     for name, pattern in _SHORT_RULES[:2]:  # which / who / how many: a name or an amount, whatever follows
         if re.search(pattern, q):
             return TaskChoice(AnswerTask.SHORT, name)
-    if re.search(_COMPARE, q):  # "are both X and Y...?", "the same...?": a bare yes or no from two facts
-        return TaskChoice(AnswerTask.SHORT, "compare")
+    if re.search(_COMPARE, q) or (re.search(_ALIKE, q) and _TWO_NAMES.search(question)):  # a bare yes or no
+        return TaskChoice(AnswerTask.SHORT, "compare")  # drawn from two facts: "are both X and Y...?"
     for name, pattern in _BRIEF_RULES:
         if re.search(pattern, q):
             return TaskChoice(AnswerTask.BRIEF, name)
