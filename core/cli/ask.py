@@ -138,6 +138,12 @@ def ask(
         "by the learned sentence ranker shipped for the index's encoder (off by default: no gain in answers "
         "measured on blind questions).",
     ),
+    constrain_names: bool = typer.Option(
+        default(PrefillConfig, "constrain_names"), "--constrain-names/--no-constrain-names",
+        help="With --task auto: a question asking for a name that no kept entry answers by itself is answered by "
+        "the generator's choice among the names of the kept text (constrained decoding) instead of a name it "
+        "writes (off by default: fewer right answers measured).",
+    ),
     focus_sentences: int = typer.Option(
         default(PrefillConfig, "focus_sentences"), "--focus-sentences",
         help="With --task auto: a short or brief answer the generator writes reads only this many kept sentences "
@@ -170,6 +176,7 @@ def ask(
                 quote_defaults=quote_defaults,
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
+                constrain_names=constrain_names,
                 focus_sentences=focus_sentences,
                 layout=None if layout == "auto" else PromptLayout(layout),
                 kv=KVConfig(recompute_first=recompute_first, recompute_ratio=recompute_ratio, adapter=kv_adapter),
