@@ -39,7 +39,7 @@ import re
 from collections.abc import Sequence
 
 from ..types import ScoredNode
-from .entries import split_entries
+from .entries import _names, split_entries
 
 __all__ = ["name_candidates", "written_names", "MAX_NAMES"]
 
@@ -57,10 +57,7 @@ _TITLE_NAMES = frozenset({"PostgreSQL", "Python", "Bash"})  # the manuals' own n
 def _named(name: str, question: str) -> bool:
     """Whether ``question`` writes ``name`` (as a whole word; case ignored except for an option,
     ``-n`` not being ``-N``), or ``name`` is a dotted name whose last part it writes."""
-    flags = 0 if name.startswith("-") else re.IGNORECASE
-    tail = name.rsplit(".", 1)[-1]
-    return any(re.search(r"(?<![\w$@.-])" + re.escape(n) + r"(?![\w-]|\.\w)", question, flags)
-               for n in {name, tail} if len(n) > 1)
+    return any(_names(n, question) for n in {name, name.rsplit(".", 1)[-1]} if len(n) > 1)
 
 
 def _is_name(word: str) -> bool:
