@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from default_quote_probe import reads
-from routing_probe import main, paired, pending, routed
+from routing_probe import main, paired, pending, routed, rows_by_id
 
 FORMER = re.compile(  # h2mt.query.entries._STATES_DEFAULT before stop 51
     r"\bdefaults?\b|\bdefaulted\b|\bomitted\b|\bnot (?:specified|supplied|provided|given|set|present)\b|\bif no\b|"
@@ -74,7 +74,7 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
 
 def score(path: str) -> None:
     """The questions whose quote changes: answers right with the former pattern and the current one, paired."""
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = list(rows_by_id([path]).values())
     changed = [r for r in rows if "now_right" in r]
     print(f"{len(rows)} questions read by the default rule, {len(changed)} with another quote")  # noqa: T201
     if changed:

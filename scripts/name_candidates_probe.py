@@ -72,7 +72,7 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path, earlier: di
 def score(path: str) -> None:
     """The questions whose answer is constrained: right without and with, paired; and constraining
     only the answers that fail their check."""
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = list(rows_by_id([path]).values())
     changed = [r for r in rows if r["constrained"]]
     print(f"{len(rows)} name questions, {len(changed)} answered by a constrained name")  # noqa: T201
     if changed:

@@ -76,7 +76,7 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path, earlier: di
 
 def score(path: str) -> None:
     """The questions whose candidates differ: answers right without and with code forms, paired."""
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = list(rows_by_id([path]).values())
     changed = [r for r in rows if "with_right" in r]
     print(f"{len(rows)} symbol questions, {len(changed)} with other candidates")  # noqa: T201
     if changed:
