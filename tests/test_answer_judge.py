@@ -65,7 +65,9 @@ HELDOUT_LATER = {name: _rows(name) for name in ("answer_heldout2.jsonl", "answer
                                                  "answer_heldout78.jsonl", "answer_heldout79.jsonl",
                                                  "answer_heldout80.jsonl", "answer_heldout81.jsonl",
                                                  "answer_heldout82.jsonl", "answer_heldout83.jsonl",
-                                                 "answer_heldout84.jsonl", "answer_heldout85.jsonl")}
+                                                 "answer_heldout84.jsonl", "answer_heldout85.jsonl",
+                                                 "answer_heldout86.jsonl", "answer_heldout87.jsonl",
+                                                 "answer_heldout88.jsonl")}
 TYPES = ("name", "default", "what", "polarity", "symbol")
 DOCS = {"bash": "/usr/share/doc/bash-doc/bashref.html", "postgres": "/usr/share/doc/postgresql-doc-15/html",
         "python": "/usr/share/doc/python3.11/html"}
