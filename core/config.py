@@ -347,6 +347,12 @@ class PrefillConfig:
     # which port...?") is answered by quoting the kept sentences ranked best that state a default
     # (h2mt.query.entries.default_quote); off: the default a kept entry states, else the generator
     quote_defaults: bool = True
+    # task="auto": a question that no task rule recognises (h2mt.query.task.choose_task's reason "default"),
+    # written in the first person ("my script...", "I run...": h2mt.query.task.in_first_person) and asking for
+    # neither an entry's name nor a symbol, is answered by quoting the three kept sentences ranked best in their
+    # places (h2mt.query.evidence.placed_quote) where the generator would write it; off: generated
+    # (docs/benchmarks.md, stop 52)
+    quote_unmatched: bool = True
     # task="auto": a question asking for an entry's name that no kept entry answers by itself is answered by a name
     # of what the generator reads, chosen by it under constrained decoding (h2mt.query.names; local generators);
     # off (the generator writes the name freely): 74 against 59 right of 149 such questions (docs/benchmarks.md,

@@ -324,7 +324,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
     assert (ask["quote_defaults"], ask["quote_retries"]) == (p["quote_defaults"], p["quote_retries"])
     assert (ask["sentence_ranker"], ask["focus_sentences"]) == (p["sentence_ranker"], p["focus_sentences"])
-    assert ask["constrain_names"] == p["constrain_names"]
+    assert (ask["constrain_names"], ask["quote_unmatched"]) == (p["constrain_names"], p["quote_unmatched"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]
@@ -419,13 +419,16 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
 FOCUS = PrefillConfig().focus_sentences  # the default
 
 
-@pytest.mark.parametrize(("flag", "expect"), [([], (True, True, False, False, FOCUS, False)),
-                                              (["--no-placed-sentences"], (False, True, False, False, FOCUS, False)),
-                                              (["--no-quote-defaults"], (True, False, False, False, FOCUS, False)),
-                                              (["--quote-retries"], (True, True, True, False, FOCUS, False)),
-                                              (["--sentence-ranker"], (True, True, False, True, FOCUS, False)),
-                                              (["--constrain-names"], (True, True, False, False, FOCUS, True)),
-                                              (["--focus-sentences", "6"], (True, True, False, False, 6, False))])
+@pytest.mark.parametrize(("flag", "expect"), [
+    ([], (True, True, False, False, FOCUS, False, True)),
+    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True)),
+    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True)),
+    (["--quote-retries"], (True, True, True, False, FOCUS, False, True)),
+    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True)),
+    (["--constrain-names"], (True, True, False, False, FOCUS, True, True)),
+    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False)),
+    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True)),
+])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
 
@@ -434,7 +437,7 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
     def load(path, config=None, **kw):
         p = config.prefill
         seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker, p.focus_sentences,
-                     p.constrain_names))
+                     p.constrain_names, p.quote_unmatched))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

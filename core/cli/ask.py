@@ -125,6 +125,12 @@ def ask(
         "which port...?') is answered by quoting up to two kept sentences ranked best that state a default "
         "(on by default).",
     ),
+    quote_unmatched: bool = typer.Option(
+        default(PrefillConfig, "quote_unmatched"), "--quote-unmatched/--no-quote-unmatched",
+        help="With --task auto: a question no task rule recognises, written in the first person ('my script...', "
+        "'I run...') and asking for neither a name nor a symbol, is answered by quoting the three kept sentences "
+        "ranked best in their places instead of a generated short answer (on by default).",
+    ),
     quote_retries: bool = typer.Option(
         default(PrefillConfig, "quote_retries"), "--quote-retries/--no-quote-retries",
         help="With --task auto: a short answer that fails its check (an echo of the question, not in the kept "
@@ -174,6 +180,7 @@ def ask(
                 verdict_first=verdict_first,
                 placed_sentences=placed_sentences,
                 quote_defaults=quote_defaults,
+                quote_unmatched=quote_unmatched,
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
                 constrain_names=constrain_names,

@@ -30,7 +30,9 @@ from dataclasses import dataclass, replace
 from ..config import AnswerTask, PrefillConfig
 
 __all__ = ["TaskChoice", "choose_task", "resolve_task", "asks_yes_no", "plain_question", "main_clause",
-           "asks_for_default", "asks_what_is_assumed"]
+           "asks_for_default", "asks_what_is_assumed", "in_first_person", "UNMATCHED_REASON"]
+
+UNMATCHED_REASON = "default"  # choose_task's reason when no rule recognises the question (a short answer)
 
 # The values a "what is the <noun>" question asks for: answered by a name or a value.
 _VALUE_NOUNS = (
@@ -191,7 +193,7 @@ def choose_task(question: str, task: AnswerTask | str = AnswerTask.AUTO) -> Task
             return TaskChoice(AnswerTask.SHORT, name)
     if re.match(r"^what (?:is|are) [^ ]+(?: [^ ]+)?\??$", q):  # "what is PROMPT_COMMAND?": a definition
         return TaskChoice(AnswerTask.BRIEF, "definition")
-    return TaskChoice(AnswerTask.SHORT, "default")
+    return TaskChoice(AnswerTask.SHORT, UNMATCHED_REASON)
 
 
 def resolve_task(question: str, cfg: PrefillConfig) -> PrefillConfig:
@@ -200,6 +202,22 @@ def resolve_task(question: str, cfg: PrefillConfig) -> PrefillConfig:
     if cfg.task != AnswerTask.AUTO:
         return cfg
     return replace(cfg, task=choose_task(question).task)
+
+
+# "my script...", "I run...", "...give me": a user describing their own task (a trivia question never does); "I"
+# as a capital before a word or with its contraction (not an "-i" option)...
+_FIRST_PERSON = re.compile(r"(?<![\w'-])I(?:'m|'ve|'d|'ll|\u2019m|\u2019ve|\u2019d|\u2019ll| (?=[a-z]))|"
+                           r"(?i:\b(?:my|me|mine|myself)\b)")
+_NAMED_BEFORE = re.compile(r"\w\W+[A-Z][\w.-]*\s+$")  # ...and not a numeral after a name inside a sentence ("War I")
+
+
+def in_first_person(question: str) -> bool:
+    """Whether ``question`` is written in the first person ("If I run bash -c 'echo $0' myname foo,
+    what gets assigned to $0?", "...what state is my cluster left in?"): a user asking about their own
+    task, not a trivia question ("The director of Big Stone Gap is based in what city?", "Which
+    country did World War I start in?")."""
+    return any(not (m.group().startswith("I") and _NAMED_BEFORE.search(question[:m.start()]))
+               for m in _FIRST_PERSON.finditer(question))
 
 
 def asks_yes_no(question: str) -> bool:
