@@ -905,8 +905,8 @@ class H2MT:
         """The answer to a question no task rule recognises, written in the first person
         (``PrefillConfig.quote_unmatched``): the kept sentences ranked best in their places, quoted
         (:func:`h2mt.query.evidence.placed_quote`), or ``None`` when none shares a word with it. Over
-        132 such questions of sets 59-85 whose answer was generated, the quotes were right for 69 (judged
-        strictly, sentence by sentence) against 54: docs/benchmarks.md, stop 52."""
+        the 90 such questions of sets 59-85 whose answer was generated, the quotes were right for 53
+        (48 judged strictly, sentence by sentence) against 35: docs/benchmarks.md, stop 52."""
         found = placed_quote(question, kept, **signals.placed(kept, always=True))
         if found is None:
             return None
