@@ -126,6 +126,16 @@ def _quoted(question: str, found: tuple[list[Sentence], list[ScoredNode]], cfg: 
     return build_prompt(question, cut, cfg), quote_generation(" ".join(s.text for s in sentences))
 
 
+def _placed_answer(question: str, found: tuple[list[Sentence], list[ScoredNode]], cfg: PrefillConfig,
+                   by_ranker: str, why: str = "",
+                   ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]]:
+    """:func:`_quoted` for the kept sentences ranked best in their places, with the accounting's note
+    (how many, the best one's coverage of the question, and ``why`` they were quoted)."""
+    note = (f"quoted the {len(found[0])} sentences ranked best in their places{by_ranker} "
+            f"({found[0][0].coverage:.2f}){why}")
+    return *_quoted(question, found, cfg), note, "quoted"
+
+
 def _aligned(sim: dict[int, float], sources: Sequence[ScoredNode]) -> list[float] | None:
     """``sim``'s cosine for each of ``sources`` in order, or ``None`` when one has none."""
     if not sources or any(s.node.id not in sim for s in sources):
@@ -736,24 +746,23 @@ class H2MT:
         places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
         quoted = placed_quote(question, kept, **places) if places else None  # PLACED_QUOTE_MIN_COVERAGE
         if quoted is not None:  # the kept text's own sentences, ranked in their places
-            note = (f"quoted the {len(quoted[0])} sentences ranked best in their places{signals.by_ranker} "
-                    f"({quoted[0][0].coverage:.2f})")
-            return *_quoted(question, quoted, cfg), note, "quoted"
+            return _placed_answer(question, quoted, cfg, signals.by_ranker)
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
         if quote is not None:
             p = build_prompt(question, [quote[1]], cfg)  # what the answer stands on; nothing is prefilled
             note = f"quoted the best-matching sentence ({quote[0].coverage:.2f})"
             return p, quote_generation(quote[0].text), note, "quoted"
         short = auto and choice.task == AnswerTask.SHORT
-        asks = short and asks_for_default(question) and not asks_for_symbol(question)
+        wants_symbol, wants_name = asks_for_symbol(question), asks_for_name(question)
+        asks = short and asks_for_default(question) and not wants_symbol
         written = signature_default(question, kept) if asks else None  # "maxlevels=0"
         if written is not None:
             p = build_prompt(question, [kept[written[1]]], cfg)  # what the quote stands on
             return p, quote_generation(written[0]), "the default its signature writes", "quoted"
-        assumed = (short and cfg.quote_defaults and asks_what_is_assumed(question) and not asks_for_symbol(question)
-                   and not asks_for_name(question))  # "If I omit the port, which port...?"
+        assumed = (short and cfg.quote_defaults and asks_what_is_assumed(question) and not wants_symbol
+                   and not wants_name)  # "If I omit the port, which port...?"
         unmatched = (auto and cfg.quote_unmatched and choice.reason == UNMATCHED_REASON and in_first_person(question)
-                     and not asks_for_name(question) and not asks_for_symbol(question))
+                     and not wants_name and not wants_symbol)
         entry = (self._entry_first(question, choice, kept, cfg, signals, quote_defaults=assumed, unmatched=unmatched)
                  if auto else None)
         if entry is not None:
@@ -772,7 +781,7 @@ class H2MT:
         brief = auto and choice.task == AnswerTask.BRIEF
         p = self.prompt(question, self._read(question, kept, cfg, signals) if auto else kept, cfg)
         symbols = (self._candidate_symbols(question, p.sources)
-                   if auto and choice.task == AnswerTask.SHORT and p.soft is None and asks_for_symbol(question) else [])
+                   if short and p.soft is None and wants_symbol else [])
         server = getattr(self.backend, "takes_messages", False)  # it returns text, not logits to constrain
         if len(symbols) > 1 and server:
             symbols = []  # a server returns text, not the logits a choice between symbols needs
@@ -780,8 +789,8 @@ class H2MT:
             note = f"a symbol of the sentence matching best, constrained ({len(symbols)} candidates)"
             return p, symbol_generation(self.backend, p, symbols), note, "constrained"
         names = (name_candidates(question, p.sources)
-                 if auto and cfg.constrain_names and choice.task == AnswerTask.SHORT and p.soft is None and not server
-                 and asks_for_name(question) and not asks_for_symbol(question) else [])
+                 if short and cfg.constrain_names and p.soft is None and not server and wants_name and not wants_symbol
+                 else [])
         if names:
             note = f"a name of the kept text, constrained ({len(names)} candidates)"
             return p, symbol_generation(self.backend, p, names), note, "constrained"
@@ -910,9 +919,7 @@ class H2MT:
         found = placed_quote(question, kept, **signals.placed(kept, always=True))
         if found is None:
             return None
-        note = (f"quoted the {len(found[0])} sentences ranked best in their places{signals.by_ranker} "
-                f"({found[0][0].coverage:.2f}), for a question no rule recognises")
-        return *_quoted(question, found, cfg), note, "quoted"
+        return _placed_answer(question, found, cfg, signals.by_ranker, ", for a question no rule recognises")
 
     def _similarity(self, question: str, sources: Sequence[ScoredNode]) -> dict[int, float]:
         """Node id -> the cosine of that kept leaf's embedding (the index's own) and the question's,

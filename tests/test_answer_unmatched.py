@@ -67,8 +67,8 @@ def test_a_question_naming_an_entry_is_quoted_instead_of_generated_from_the_entr
     question = "I rely on the KEEP_DAYS setting; what is it counted in?"
     assert choose_task(question).reason == UNMATCHED_REASON
     be = ScriptedBackend("never asked")
-    cfg = H2MTConfig(prefill=PrefillConfig())
-    ans = H2MT.build([tmp_path], cfg, encoder=encoder, token_counter=counter, backend=be).answer(question, budget=400)
+    eng = H2MT.build([tmp_path], H2MTConfig(), encoder=encoder, token_counter=counter, backend=be)
+    ans = eng.answer(question, budget=400)
     assert be.calls == 0 and ans.accounting.answer_kind == "quoted"
     assert "The number of days database snapshots are kept." in ans.text
     off = H2MT.build([tmp_path], H2MTConfig(prefill=PrefillConfig(quote_unmatched=False)), encoder=encoder,
