@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from .index.distributed import RayExecutor
+    from .query.cross_ranker import CrossRanker
     from .query.prefill.kv_store import KVStore
     from .query.prefill.kv_stores import KVStores
     from .query.prefill.memory import MemoryReader
@@ -153,15 +154,18 @@ class _Signals:
     cosine of the sentence so placed, each text encoded once)."""
 
     def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int,
-                 placed: bool = True, ranker: bool = False) -> None:
+                 placed: bool = True, ranker: bool = False, cross: bool = False) -> None:
         self._engine, self._question, self._kept, self._auto, self._rerank = engine, question, kept, auto, rerank
         self._placed = placed
-        self._ranker = engine.sentence_ranker if ranker else None
+        self._cross = engine.cross_ranker if cross and auto else None  # the cross-encoder, before the linear ranker
+        self._ranker = engine.sentence_ranker if ranker and self._cross is None else None
         self._cosines: dict[int, float] | None = None  # node id -> cosine
         self._likelihood: dict[int, float] | None = None  # node id -> mean log p(question | leaf)
         self._placements: dict[str, Any] = {}  # a placed sentence -> its (D,) unit embedding
         self._asked: Any = None  # (D,) the question's unit embedding
         self.rerank_ms = 0.0
+        self.cross_ms = 0.0  # time in the cross-encoder ranker
+        self._cross_orders: dict[tuple[tuple[str, str], ...], list[int]] = {}  # its order of each candidate list
 
     def placed(self, sources: Sequence[ScoredNode], always: bool = False) -> dict[str, Any]:
         """The keyword arguments that rank the kept sentences of ``sources`` in their places
@@ -172,7 +176,7 @@ class _Signals:
             return {}
         before = [self._engine._leaf_before(s.node) for s in sources]
         found: dict[str, Any] = {"contexts": sentence_contexts(sources, before), "meaning": self._meaning}
-        if self._ranker is not None:
+        if self._ranker is not None or self._cross is not None:
             found["rerank"] = self._reranked
         return found
 
@@ -193,9 +197,18 @@ class _Signals:
         return [float(c) for c in self._embedded(texts) @ self._asked]  # (N, D) @ (D,) -> (N,)
 
     def _reranked(self, sentences: Sequence[Sentence], contexts: Sequence[str]) -> list[int]:
-        """The learned order of the fused ``sentences`` (:class:`h2mt.query.sentence_ranker.SentenceRanker`)."""
+        """The learned order of the fused ``sentences``: the cross-encoder's
+        (:class:`h2mt.query.cross_ranker.CrossRanker`) or the linear ranker's
+        (:class:`h2mt.query.sentence_ranker.SentenceRanker`)."""
         from .query.sentence_ranker import features
 
+        if self._cross is not None:  # one forward per distinct candidate list: the rules rank the same kept text
+            key = tuple(zip((s.text for s in sentences), contexts, strict=True))
+            if key not in self._cross_orders:
+                t0 = time.perf_counter()
+                self._cross_orders[key] = self._cross.order(self._question, sentences, contexts)
+                self.cross_ms += (time.perf_counter() - t0) * 1000.0
+            return self._cross_orders[key]
         assert self._ranker is not None
         head = min(self._ranker.top, len(sentences))
         placed_texts = [placed_text(s.text, c) for s, c in zip(sentences[:head], contexts[:head], strict=True)]
@@ -205,13 +218,15 @@ class _Signals:
     def learned(self, sources: Sequence[ScoredNode]) -> list[Sentence] | None:
         """The sentences of ``sources`` in the learned order (in their places, fused, re-ranked),
         or ``None`` when the learned ranker is off."""
-        if self._ranker is None or not sources:
+        if (self._ranker is None and self._cross is None) or not sources:
             return None
         return rank_sentences(self._question, [s.node.text for s in sources], **self.placed(sources, always=True))
 
     @property
     def by_ranker(self) -> str:
         """What an answer's note adds when the learned sentence ranker ordered its sentences ("" when off)."""
+        if self._cross is not None:
+            return " (re-ranked by the cross-encoder sentence ranker)"
         return " (re-ranked by the learned sentence ranker)" if self._ranker is not None else ""
 
     @property
@@ -261,6 +276,7 @@ class H2MT:
         self.path: str | None = None  # the index file loaded or last saved (its leaf KV store sits beside it)
         self._kv_stores: KVStores | None = None  # the leaf KV stores, opened on first kv use
         self._sentence_ranker: SentenceRanker | None | Literal[False] = False  # False: not looked up yet
+        self._cross_ranker: CrossRanker | None | Literal[False] = False  # False: not looked up yet
         if encoder is not None:
             self._check_encoder(encoder)
 
@@ -526,6 +542,18 @@ class H2MT:
             return self._sentence_ranker
 
     @property
+    def cross_ranker(self) -> CrossRanker | None:
+        """The cross-encoder re-ranking of the kept sentences shipped for the index's encoder
+        (:func:`h2mt.query.cross_ranker.load_cross_ranker`; loaded once), or ``None``."""
+        with self._lock:
+            if self._cross_ranker is False:
+                from .query.cross_ranker import load_cross_ranker
+
+                name = self.index.meta.get("encoder", {}).get("name") or self.encoder.name
+                self._cross_ranker = load_cross_ranker(name)
+            return self._cross_ranker
+
+    @property
     def backend(self) -> Backend:
         """The local generator (loaded on first use; engines and integration components of one
         process with the same :class:`BackendConfig` share one loaded model,
@@ -641,7 +669,8 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         auto = base.task == AnswerTask.AUTO
-        signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences, base.sentence_ranker)
+        signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences, base.sentence_ranker,
+                           base.cross_ranker)
         p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, signals)
         prompts = [p]
         why: list[str] = [note] if note else []
@@ -690,6 +719,7 @@ class H2MT:
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
             acc.answer_kind = kind
             acc.leaves_reranked, acc.rerank_ms = signals.leaves_reranked, signals.rerank_ms
+            acc.sentence_rerank_ms = signals.cross_ms
             if checked and len(gens) == 1:  # shown only once checked: its first token waited for the check
                 shown_ms = (time.perf_counter() - started) * 1000.0
                 acc.ttft_ms, acc.total_ms = max(acc.ttft_ms, shown_ms), max(acc.total_ms, shown_ms)

@@ -192,6 +192,7 @@ class Accounting:
     answer_kind: str | None = None
     leaves_reranked: int = 0  # task="auto": kept leaves the generator scored by query likelihood (rerank_leaves)
     rerank_ms: float = 0.0  # the forwards that scoring took (inside ttft_ms)
+    sentence_rerank_ms: float = 0.0  # task="auto": the cross-encoder re-ranking the kept sentences (inside ttft_ms)
 
     @property
     def kept_ratio(self) -> float:

@@ -130,7 +130,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from h2mt import PrefillConfig
 
     named = {"rerank_leaves": args.rerank_leaves, "verdict_first": args.verdict_first,
-             "sentence_ranker": args.sentence_ranker, "focus_sentences": args.focus_sentences}
+             "sentence_ranker": args.sentence_ranker, "cross_ranker": args.cross_ranker,
+             "focus_sentences": args.focus_sentences}
     out: dict[str, Any] = {k: v for k, v in named.items() if v is not None}
     names = {f.name for f in fields(PrefillConfig)}
     for pair in args.prefill or []:
@@ -314,6 +315,9 @@ def main() -> None:
     ap.add_argument("--sentence-ranker", action=argparse.BooleanOptionalAction, default=None,
                     help="PrefillConfig.sentence_ranker (default: the config's): the learned re-ranking of the kept "
                     "sentences the quotes and a default value are taken from")
+    ap.add_argument("--cross-ranker", action=argparse.BooleanOptionalAction, default=None,
+                    help="PrefillConfig.cross_ranker (default: the config's): the cross-encoder re-ranking of the kept "
+                    "sentences the quotes, a default value and the focus sentences are taken from")
     ap.add_argument("--focus-sentences", type=int, default=None,
                     help="PrefillConfig.focus_sentences (default: the config's): a generated short or brief answer "
                     "reads only this many kept sentences ranked best, each with its neighbours")

@@ -324,6 +324,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
     assert (ask["quote_defaults"], ask["quote_retries"]) == (p["quote_defaults"], p["quote_retries"])
     assert (ask["sentence_ranker"], ask["focus_sentences"]) == (p["sentence_ranker"], p["focus_sentences"])
+    assert ask["cross_ranker"] == p["cross_ranker"]
     assert (ask["constrain_names"], ask["quote_unmatched"]) == (p["constrain_names"], p["quote_unmatched"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
@@ -417,17 +418,20 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
 
 
 FOCUS = PrefillConfig().focus_sentences  # the default
+CROSS = PrefillConfig().cross_ranker  # the default
 
 
 @pytest.mark.parametrize(("flag", "expect"), [
-    ([], (True, True, False, False, FOCUS, False, True)),
-    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True)),
-    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True)),
-    (["--quote-retries"], (True, True, True, False, FOCUS, False, True)),
-    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True)),
-    (["--constrain-names"], (True, True, False, False, FOCUS, True, True)),
-    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False)),
-    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True)),
+    ([], (True, True, False, False, FOCUS, False, True, CROSS)),
+    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS)),
+    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS)),
+    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS)),
+    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS)),
+    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS)),
+    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS)),
+    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS)),
+    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True)),
+    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False)),
 ])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
@@ -437,7 +441,7 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
     def load(path, config=None, **kw):
         p = config.prefill
         seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker, p.focus_sentences,
-                     p.constrain_names, p.quote_unmatched))
+                     p.constrain_names, p.quote_unmatched, p.cross_ranker))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

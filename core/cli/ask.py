@@ -144,6 +144,12 @@ def ask(
         "by the learned sentence ranker shipped for the index's encoder (off by default: no gain in answers "
         "measured on blind questions).",
     ),
+    cross_ranker: bool = typer.Option(
+        default(PrefillConfig, "cross_ranker"), "--cross-ranker/--no-cross-ranker",
+        help="With --task auto: the kept sentences the quotes, a default value and a generated answer's focus "
+        "sentences are taken from are re-ranked by the cross-encoder shipped for the index's encoder (the question "
+        "and each of the 24 best sentences read together); instead of --sentence-ranker when both are on.",
+    ),
     constrain_names: bool = typer.Option(
         default(PrefillConfig, "constrain_names"), "--constrain-names/--no-constrain-names",
         help="With --task auto: a question asking for a name that no kept entry answers by itself is answered by "
@@ -183,6 +189,7 @@ def ask(
                 quote_unmatched=quote_unmatched,
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
+                cross_ranker=cross_ranker,
                 constrain_names=constrain_names,
                 focus_sentences=focus_sentences,
                 layout=None if layout == "auto" else PromptLayout(layout),
