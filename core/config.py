@@ -371,7 +371,8 @@ class PrefillConfig:
     # task="auto": the kept sentences ranked in their places are re-ranked by the cross-encoder shipped for the
     # index's encoder (h2mt.query.cross_ranker: the question and each of the 24 best sentences read together by the
     # encoder with trained adapters) before the quotes, a sentence's default and the focus sentences are taken;
-    # it applies instead of sentence_ranker when both are on
+    # it applies instead of sentence_ranker when both are on. Off by default: the evidence is among the sentences a
+    # quote takes more often, but no more answers were right on blind questions (docs/benchmarks.md, stop 53)
     cross_ranker: bool = False
     # task="auto": a short or brief answer the generator writes reads only the kept sentences ranked best in their
     # places (this many, each with the sentence before and after it: h2mt.query.evidence.focus_sentences) instead
