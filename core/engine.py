@@ -530,6 +530,12 @@ class H2MT:
             return self._encoder
 
     @property
+    def _encoder_recorded(self) -> str:
+        """The name the index recorded for its encoder (the encoder's own name when it recorded none):
+        what shipped per-encoder weights are looked up by."""
+        return self.index.meta.get("encoder", {}).get("name") or self.encoder.name
+
+    @property
     def sentence_ranker(self) -> SentenceRanker | None:
         """The learned re-ranking of the kept sentences shipped for the index's encoder
         (:func:`h2mt.query.sentence_ranker.load_sentence_ranker`; loaded once), or ``None``."""
@@ -537,8 +543,7 @@ class H2MT:
             if self._sentence_ranker is False:
                 from .query.sentence_ranker import load_sentence_ranker
 
-                name = self.index.meta.get("encoder", {}).get("name") or self.encoder.name
-                self._sentence_ranker = load_sentence_ranker(name)
+                self._sentence_ranker = load_sentence_ranker(self._encoder_recorded)
             return self._sentence_ranker
 
     @property
@@ -549,8 +554,7 @@ class H2MT:
             if self._cross_ranker is False:
                 from .query.cross_ranker import load_cross_ranker
 
-                name = self.index.meta.get("encoder", {}).get("name") or self.encoder.name
-                self._cross_ranker = load_cross_ranker(name)
+                self._cross_ranker = load_cross_ranker(self._encoder_recorded)
             return self._cross_ranker
 
     @property

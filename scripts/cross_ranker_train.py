@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 from routing_probe import INDEXES, pending, routed
 from sentence_rank_probe import _is_evidence
+from sentence_ranker_train import _context, number
 
 COLLECTED = 32  # candidates written per question
 
@@ -54,16 +54,6 @@ def collect(files: list[str], rows: Path, index_dir: Path, budget: int) -> None:
                                 "kept_evidence": any(_is_evidence(s.text, q["evidence"]) for s in ranked),
                                 "cands": cands}) + "\n")
             f.flush()
-
-
-def _context(contexts: Any, i: int, j: int) -> str:
-    return contexts[i][j] if i < len(contexts) and j < len(contexts[i]) else ""
-
-
-def number(name: str) -> int:
-    """An answer set's number: ``answer_heldout`` is 1, ``answer_heldout12`` is 12."""
-    m = re.search(r"(\d+)$", name)
-    return int(m.group(1)) if m else 1
 
 
 def chosen_sets(spec: str) -> set[int]:

@@ -29,11 +29,12 @@ transformers = pytest.importorskip("transformers")
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory):
     """A 6-layer BERT of width 32 with the embedded encoder's tokenizer, saved as a base model folder."""
+    from h2mt.errors import ModelNotFoundError
     from h2mt.index.encoders.names import default_encoder_path
 
     try:
         src = default_encoder_path()
-    except Exception:
+    except ModelNotFoundError:
         pytest.skip("the embedded encoder (its tokenizer) is not installed")
     folder = tmp_path_factory.mktemp("tiny_bert")
     tok = transformers.AutoTokenizer.from_pretrained(src)

@@ -61,10 +61,12 @@ def pooled_scores(model: Any, head_weight: Any, head_bias: Any, batch: dict[str,
     """(B,) scores of a tokenised batch of (question, placed sentence) pairs (module docstring's
     formula): ``model`` a BERT encoder, ``head_weight`` (D + 2,), ``head_bias`` () or (1,),
     ``extra`` (B, 2) from :func:`extra_features`. Training and :class:`CrossRanker` both score here."""
+    import torch
+
     hidden = model(**batch).last_hidden_state  # (B, T, D)
     mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
     pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # (B, D): the mean over real tokens
-    joined = __import__("torch").cat([pooled, extra.to(hidden.dtype)], dim=-1)  # (B, D + 2)
+    joined = torch.cat([pooled, extra.to(hidden.dtype)], dim=-1)  # (B, D + 2)
     return joined @ head_weight + head_bias  # (B,)
 
 

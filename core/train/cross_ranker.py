@@ -83,6 +83,7 @@ class CrossModel:
         self.tokenizer = AutoTokenizer.from_pretrained(base_path)
         self.head = torch.nn.Linear(self.encoder.config.hidden_size + len(EXTRA), 1)
         self.cfg = cfg
+        self.trained_on = 0  # the groups it was trained on (set by train_cross_ranker)
 
     def scores(self, question: str, texts: Sequence[str], quotable: Sequence[bool], idx: Sequence[int]) -> Any:
         """(len(idx),) scores of the candidates ``idx`` of one group (fusion ranks kept for the head)."""
@@ -144,7 +145,7 @@ def train_cross_ranker(groups: Sequence[CrossGroup], base_path: str, cfg: CrossT
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
     model.encoder.eval()
-    model.trained_on = len(data)  # type: ignore[attr-defined]
+    model.trained_on = len(data)
     return model
 
 
@@ -163,7 +164,6 @@ def save_cross_ranker(model: CrossModel, folder: str | Path, card: dict[str, Any
     save_file({"weight": model.head.weight.detach()[0].contiguous().float(),
                "bias": model.head.bias.detach().contiguous().float()}, str(folder / "head.safetensors"))
     info = {**(card or {}), "extra": list(EXTRA), "top": model.cfg.top, "max_length": model.cfg.max_length,
-            "training": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(model.cfg).items()},
-            "groups": getattr(model, "trained_on", None)}
+            "training": asdict(model.cfg), "groups": model.trained_on}
     (folder / "card.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return folder
