@@ -71,7 +71,9 @@ HELDOUT_LATER = {name: _rows(name) for name in ("answer_heldout2.jsonl", "answer
                                                  "answer_heldout90.jsonl", "answer_heldout91.jsonl",
                                                  "answer_heldout92.jsonl", "answer_heldout93.jsonl",
                                                  "answer_heldout94.jsonl", "answer_heldout95.jsonl",
-                                                 "answer_heldout96.jsonl", "answer_heldout97.jsonl")}
+                                                 "answer_heldout96.jsonl", "answer_heldout97.jsonl",
+                                                 "answer_heldout98.jsonl", "answer_heldout99.jsonl",
+                                                 "answer_heldout100.jsonl")}
 TYPES = ("name", "default", "what", "polarity", "symbol")
 DOCS = {"bash": "/usr/share/doc/bash-doc/bashref.html", "postgres": "/usr/share/doc/postgresql-doc-15/html",
         "python": "/usr/share/doc/python3.11/html"}
