@@ -375,6 +375,10 @@ class PrefillConfig:
     # quote takes more often, but the answers gained +0.031 (-0.011 to +0.076) on 450 blind questions while each
     # pays ~0.7 s on a CPU (docs/benchmarks.md, stop 53)
     cross_ranker: bool = False
+    # task="auto": the route gathers this many times the budget, the gathered sentences are ranked in their places
+    # (with cross_ranker, by the cross-encoder) and the budget goes to the leaves of the best-ranked sentences first,
+    # then to the rest in the route's order (sentence-first selection); 1 = the route's own selection
+    sentence_pool: float = 1.0
     # task="auto": a short or brief answer the generator writes reads only the kept sentences ranked best in their
     # places (this many, each with the sentence before and after it: h2mt.query.evidence.focus_sentences) instead
     # of whole leaves; 0 = whole leaves. A third of the prompt, as many answers right (docs/benchmarks.md, stop 46).
@@ -395,6 +399,7 @@ class PrefillConfig:
                "PrefillConfig.first_words must be non-empty words, e.g. ('Yes', 'No')")
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
         _check(self.rerank_leaves >= 0, "PrefillConfig.rerank_leaves must be >= 0 (0 = no re-ranking)")
+        _check(self.sentence_pool >= 1.0, "PrefillConfig.sentence_pool must be >= 1 (1 = the route's own selection)")
         _check(self.focus_sentences >= 0, "PrefillConfig.focus_sentences must be >= 0 (0 = whole leaves)")
         _check(self.max_new_tokens >= 0, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")

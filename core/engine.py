@@ -70,6 +70,7 @@ from .query.names import name_candidates
 from .query.prefill.base import PromptTools, prefill_strategy
 from .query.prompt import Prompt, build_prompt
 from .query.routing import route
+from .query.select import by_sentences
 from .query.symbols import asks_for_symbol, evidence_symbols, symbol_generation
 from .query.task import UNMATCHED_REASON, TaskChoice, choose_task, in_first_person
 from .types import Accounting, Answer, Node, NodeKind, ParsedDocument, RouteResult, ScoredNode
@@ -179,6 +180,12 @@ class _Signals:
         if self._ranker is not None or self._cross is not None:
             found["rerank"] = self._reranked
         return found
+
+    def keep(self, kept: list[ScoredNode]) -> None:
+        """The kept leaves are now ``kept`` (sentence-first selection cut the route's): what depends on
+        them is computed again when asked; what depends on a text alone (embeddings, the cross-encoder's
+        orders) is kept."""
+        self._kept, self._cosines, self._likelihood = kept, None, None
 
     def _embedded(self, texts: Sequence[str]) -> Any:
         """(N, D) unit embeddings of ``texts`` (the index's encoder; each text encoded once)."""
@@ -640,6 +647,10 @@ class H2MT:
         best in their places when the best holds enough of the question (:meth:`_found_nothing`;
         ``answer_kind`` "quoted"); the pieces already streamed were the generator's.
 
+        With ``PrefillConfig.sentence_pool`` p > 1 (``task="auto"``, not ``full``) the route gathers p times the
+        budget and the budget goes to the leaves of its best-ranked sentences first (:meth:`_sentence_first`);
+        the answer then reads those leaves as it reads a route's, and the accounting's budget stays the one asked.
+
         ``task="auto"`` (the default) picks the task per question (:func:`h2mt.query.task.choose_task`);
         a short answer it picked is checked before it is shown (:func:`h2mt.query.answer.retry_reason`)
         and, when it is no answer or not in the kept text (for a lookup: in the passage matching the
@@ -667,14 +678,21 @@ class H2MT:
         answer shown without a retry counts the check in its TTFT (nothing is shown before it)."""
         _ = self.backend if full else (self.encoder, self.backend)
         started = time.perf_counter()
-        r = None if full else self.route(question, budget=budget, beam_width=beam_width)
         base = self.config.prefill
+        auto = base.task == AnswerTask.AUTO
+        wide = not full and auto and base.sentence_pool > 1.0  # sentence-first selection
+        limit = self.route_config(budget=budget).budget
+        r = None if full else self.route(question, budget=int(limit * base.sentence_pool) if wide else budget,
+                                         beam_width=beam_width)
         choice = choose_task(question, base.task)
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
-        auto = base.task == AnswerTask.AUTO
         signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences, base.sentence_ranker,
                            base.cross_ranker)
+        if wide and r is not None:
+            r = self._sentence_first(question, r, limit, signals)
+            kept = r.kept
+            signals.keep(kept)
         p, first, note, kind = self._first(question, choice, kept, cfgs[0], auto, signals)
         prompts = [p]
         why: list[str] = [note] if note else []
@@ -731,6 +749,18 @@ class H2MT:
 
         checked = auto and choice.task == AnswerTask.SHORT and kind != "quoted"
         return AnswerStream(first, finish, retry if checked else None)
+
+    def _sentence_first(self, question: str, wide: RouteResult, budget: int, signals: _Signals) -> RouteResult:
+        """``wide`` (a route over ``PrefillConfig.sentence_pool`` times ``budget``) cut to ``budget``: its
+        sentences ranked in their places (:meth:`_Signals.placed`, the cross-encoder's order when it is on), the
+        leaves of the best-ranked sentences first, then the rest in the route's order
+        (:func:`h2mt.query.select.by_sentences`); the ranking's time is added to the route's."""
+        t0 = time.perf_counter()
+        ranked = rank_sentences(question, [s.node.text for s in wide.kept], **signals.placed(wide.kept, always=True))
+        kept = by_sentences(wide.kept, [s.leaf for s in ranked], budget)
+        ms = (time.perf_counter() - t0) * 1000.0
+        return replace(wide, kept=kept, budget=budget, tokens_kept=sum(s.node.tokens for s in kept),
+                       route_ms=wide.route_ms + ms)
 
     def _found_nothing(self, question: str, kept: list[ScoredNode], signals: _Signals,
                        ) -> tuple[list[Sentence], list[ScoredNode]] | None:

@@ -324,7 +324,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["verdict_first"], ask["placed_sentences"]) == (p["verdict_first"], p["placed_sentences"])
     assert (ask["quote_defaults"], ask["quote_retries"]) == (p["quote_defaults"], p["quote_retries"])
     assert (ask["sentence_ranker"], ask["focus_sentences"]) == (p["sentence_ranker"], p["focus_sentences"])
-    assert ask["cross_ranker"] == p["cross_ranker"]
+    assert (ask["cross_ranker"], ask["sentence_pool"]) == (p["cross_ranker"], p["sentence_pool"])
     assert (ask["constrain_names"], ask["quote_unmatched"]) == (p["constrain_names"], p["quote_unmatched"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
@@ -419,19 +419,21 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
 
 FOCUS = PrefillConfig().focus_sentences  # the default
 CROSS = PrefillConfig().cross_ranker  # the default
+POOL = PrefillConfig().sentence_pool  # the default
 
 
 @pytest.mark.parametrize(("flag", "expect"), [
-    ([], (True, True, False, False, FOCUS, False, True, CROSS)),
-    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS)),
-    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS)),
-    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS)),
-    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS)),
-    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS)),
-    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS)),
-    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS)),
-    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True)),
-    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False)),
+    ([], (True, True, False, False, FOCUS, False, True, CROSS, POOL)),
+    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS, POOL)),
+    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS, POOL)),
+    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS, POOL)),
+    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS, POOL)),
+    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS, POOL)),
+    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS, POOL)),
+    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS, POOL)),
+    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True, POOL)),
+    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False, POOL)),
+    (["--sentence-pool", "4"], (True, True, False, False, FOCUS, False, True, CROSS, 4.0)),
 ])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
@@ -441,7 +443,7 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
     def load(path, config=None, **kw):
         p = config.prefill
         seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker, p.focus_sentences,
-                     p.constrain_names, p.quote_unmatched, p.cross_ranker))
+                     p.constrain_names, p.quote_unmatched, p.cross_ranker, p.sentence_pool))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

@@ -177,3 +177,25 @@ def test_the_shipped_weights_read_what_a_question_asks():
              "PS2: The default value is '> '."]
     described, default = ranker.scores(question, texts, [True, True])
     assert default > described  # the sentence stating the default, though the fusion put the description first
+
+
+def test_sentence_first_selection_keeps_the_leaf_the_cross_encoder_ranks_first(tmp_path, encoder, counter, tiny_base):
+    """``sentence_pool``: a head reversing the fused order moves the budget to the fused-last sentence's leaf."""
+    from h2mt.engine import _Signals
+    from h2mt.query.evidence import rank_sentences
+
+    from .test_sentence_first import QUESTION
+    from .test_sentence_first import _engine as ops_engine
+
+    eng = ops_engine(tmp_path, encoder, counter, sentence_pool=8.0, cross_ranker=True)
+    wide = eng.route(QUESTION, budget=8 * 20)
+    fused = rank_sentences(QUESTION, [s.node.text for s in wide.kept],
+                           **_Signals(eng, QUESTION, wide.kept, True, 0, True).placed(wide.kept, always=True))
+    plain = eng.answer(QUESTION, budget=20)  # no weights for the hashing encoder: the fused order stands
+    assert [s.node.id for s in plain.sources] == [wide.kept[fused[0].leaf].node.id]
+    eng._cross_ranker = _ranker_with_head(tiny_base, -1.0)
+    ans = eng.answer(QUESTION, budget=20)
+    last_leaf = wide.kept[fused[-1].leaf].node.id  # the reversed order's first
+    assert last_leaf != plain.sources[0].node.id
+    assert [s.node.id for s in ans.sources] == [last_leaf]
+    assert ans.accounting.sentence_rerank_ms > 0

@@ -150,6 +150,12 @@ def ask(
         "sentences are taken from are re-ranked by the cross-encoder shipped for the index's encoder (the question "
         "and each of the 24 best sentences read together); instead of --sentence-ranker when both are on.",
     ),
+    sentence_pool: float = typer.Option(
+        default(PrefillConfig, "sentence_pool"), "--sentence-pool",
+        help="With --task auto: the route gathers this many times --budget, and the budget goes to the leaves of the "
+        "best-ranked sentences first (with --cross-ranker, in the cross-encoder's order); 1: the route's own "
+        "selection.",
+    ),
     constrain_names: bool = typer.Option(
         default(PrefillConfig, "constrain_names"), "--constrain-names/--no-constrain-names",
         help="With --task auto: a question asking for a name that no kept entry answers by itself is answered by "
@@ -190,6 +196,7 @@ def ask(
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
                 cross_ranker=cross_ranker,
+                sentence_pool=sentence_pool,
                 constrain_names=constrain_names,
                 focus_sentences=focus_sentences,
                 layout=None if layout == "auto" else PromptLayout(layout),

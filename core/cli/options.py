@@ -23,6 +23,7 @@ OPTION_NAMES = {
     "PrefillConfig.text_leaves": "--text-leaves",
     "PrefillConfig.rerank_leaves": "--rerank-leaves",
     "PrefillConfig.focus_sentences": "--focus-sentences",
+    "PrefillConfig.sentence_pool": "--sentence-pool",
     "BackendConfig.quantization": "--quantization",
     "BackendConfig(kind='openai') needs base_url=http(s)://HOST:PORT/v1": "--server needs http(s)://HOST:PORT/v1",
     "ChunkConfig.max_tokens": "--max-tokens",

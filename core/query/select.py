@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ..types import Node, ScoredNode
 
-__all__ = ["select_leaves", "Excerpter"]
+__all__ = ["select_leaves", "by_sentences", "Excerpter"]
 
 Excerpter = Callable[[Node, int], Node | None]
 """A leaf and the tokens left -> a shorter copy of the leaf that fits them, or None (:mod:`h2mt.query.excerpt`)."""
@@ -33,6 +33,26 @@ def select_leaves(
         if node.tokens <= left:
             kept.append(ScoredNode(node, s))
             left -= node.tokens
+        if left <= 0:
+            break
+    kept.sort(key=lambda k: k.node.id)
+    return kept
+
+
+def by_sentences(pool: Sequence[ScoredNode], leaf_order: Sequence[int], budget: int) -> list[ScoredNode]:
+    """The leaves of ``pool`` taken in ``leaf_order`` (indices into ``pool``, e.g. by each leaf's
+    best-ranked sentence), then the rest in the pool's score order, the first that fit ``budget``;
+    in document order. A leaf that does not fit what is left is skipped and smaller ones are tried.
+    """
+    first = list(dict.fromkeys(i for i in leaf_order if 0 <= i < len(pool)))
+    taken = set(first)
+    rest = sorted((i for i in range(len(pool)) if i not in taken), key=lambda i: (-pool[i].score, pool[i].node.id))
+    left = budget
+    kept: list[ScoredNode] = []
+    for i in first + rest:
+        if pool[i].node.tokens <= left:
+            kept.append(pool[i])
+            left -= pool[i].node.tokens
         if left <= 0:
             break
     kept.sort(key=lambda k: k.node.id)
