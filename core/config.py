@@ -335,6 +335,13 @@ class PrefillConfig:
     # the reply's first token is chosen only among the first tokens of these words (local generators;
     # a server that templates the messages itself ignores it); () = any token
     first_words: tuple[str, ...] = ()
+    # the reply's first token is none of the first tokens of these words (local generators; a server ignores it)
+    not_first_words: tuple[str, ...] = ()
+    # task="auto": a short answer to a name question that only echoes the question ("which shopt setting ...?" ->
+    # "shopt") is asked once more as a short answer that may not start with the echoed word (not_first_words; local
+    # generators), before the brief retry. Off by default: of 45 echoed answers, one more right (docs/benchmarks.md,
+    # stop 54)
+    echo_short_retry: bool = False
     # task="auto": a yes/no question's generated brief answer starts with the generator's choice between
     # "Yes" and "No" (first_words), the rest generated after it; off: no gain measured on blind questions
     verdict_first: bool = False
@@ -395,6 +402,9 @@ class PrefillConfig:
         _check(isinstance(self.kv, KVConfig), "PrefillConfig.kv must be a KVConfig")
         object.__setattr__(self, "stop", tuple(self.stop))
         object.__setattr__(self, "first_words", tuple(self.first_words))
+        object.__setattr__(self, "not_first_words", tuple(self.not_first_words))
+        _check(all(isinstance(w, str) and w.strip() for w in self.not_first_words),
+               "PrefillConfig.not_first_words must be non-empty words, e.g. ('shopt',)")
         _check(all(isinstance(w, str) and w.strip() for w in self.first_words),
                "PrefillConfig.first_words must be non-empty words, e.g. ('Yes', 'No')")
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")

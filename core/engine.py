@@ -73,7 +73,7 @@ from .query.routing import route
 from .query.select import by_sentences
 from .query.symbols import asks_for_symbol, evidence_symbols, symbol_generation
 from .query.task import UNMATCHED_REASON, TaskChoice, choose_task, in_first_person
-from .types import Accounting, Answer, Node, NodeKind, ParsedDocument, RouteResult, ScoredNode
+from .types import Accounting, Answer, GenerationStats, Node, NodeKind, ParsedDocument, RouteResult, ScoredNode
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -699,12 +699,25 @@ class H2MT:
         kinds = [kind]  # how each generation was made: "generated", "quoted" or "constrained"
         constrained = kind == "constrained"
 
+        extra: list[GenerationStats] = []  # generations made and not shown (an echo's short retry)
+
         def retry(g: Generation) -> Generation | None:
             reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
                                   similarity=signals.similarity(p.sources), likelihood=signals.likelihood(p.sources))
             if reason is None:
                 return None
             said = g.text.strip()[:40]
+            again = self._echo_retry(question, g, p, cfgs[0], reason) if base.echo_short_retry else None
+            if again is not None and retry_reason(again.text, question, p.context, cfgs[0], p.sources,
+                                                  check_entry=not constrained, similarity=signals.similarity(p.sources),
+                                                  likelihood=signals.likelihood(p.sources)) is None:
+                why.append(f"short answer {said!r} was an echo of the question: answered again, not starting with it")
+                cfgs.append(cfgs[0])
+                prompts.append(p)
+                kinds.append("generated")
+                return again
+            if again is not None:  # it failed its check too: the brief retry below; its cost still counts
+                extra.append(again.stats)
             cfgs.append(replace(base, task=AnswerTask.BRIEF))
             quote = self._retry_quote(question, kept, signals) if base.quote_retries else None
             if quote is not None:  # the kept text's own sentences, not a second generation
@@ -738,6 +751,8 @@ class H2MT:
             acc = self.accounting(prompts[-1], r, gens[-1], started)
             if len(gens) > 1:
                 acc.add_generation(gens[0].stats)
+            for stats in extra:
+                acc.add_generation(stats)
             acc.task, acc.task_reason = cfgs[-1].task.value, "; ".join([choice.reason, *why])
             acc.answer_kind = kind
             acc.leaves_reranked, acc.rerank_ms = signals.leaves_reranked, signals.rerank_ms
@@ -761,6 +776,24 @@ class H2MT:
         ms = (time.perf_counter() - t0) * 1000.0
         return replace(wide, kept=kept, budget=budget, tokens_kept=sum(s.node.tokens for s in kept),
                        route_ms=wide.route_ms + ms)
+
+    def _echo_retry(self, question: str, g: Generation, p: Prompt, cfg: PrefillConfig, reason: str,
+                    ) -> Generation | None:
+        """A name question's short answer that only echoed the question (``"which shopt setting..."`` ->
+        ``shopt``), asked once more as a short answer whose first token is not the echoed word's
+        (``PrefillConfig.not_first_words``; local generators), or ``None`` when that does not apply."""
+        words = g.text.strip().strip("`'\"").split()
+        if (reason != "echo of the question" or not words or not asks_for_name(question) or p.soft is not None
+                or getattr(self.backend, "takes_messages", False)):
+            return None
+        echoed = words[0].strip("`'\".,")
+        if not echoed:
+            return None
+        again = self.generate(p, replace(cfg, not_first_words=(echoed, f"`{echoed}")))
+        again.run()  # checked before it is shown: streamed again from its text
+        replay = Generation(iter([again.text]), again.stats, again.started)
+        replay.text = again.text  # what its check reads; streaming it sets the same text
+        return replay
 
     def _found_nothing(self, question: str, kept: list[ScoredNode], signals: _Signals,
                        ) -> tuple[list[Sentence], list[ScoredNode]] | None:

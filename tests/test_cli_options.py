@@ -325,6 +325,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["quote_defaults"], ask["quote_retries"]) == (p["quote_defaults"], p["quote_retries"])
     assert (ask["sentence_ranker"], ask["focus_sentences"]) == (p["sentence_ranker"], p["focus_sentences"])
     assert (ask["cross_ranker"], ask["sentence_pool"]) == (p["cross_ranker"], p["sentence_pool"])
+    assert ask["echo_short_retry"] == p["echo_short_retry"]
     assert (ask["constrain_names"], ask["quote_unmatched"]) == (p["constrain_names"], p["quote_unmatched"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
@@ -420,20 +421,22 @@ def test_progress_bars_are_quiet_when_stderr_is_not_a_terminal(tmp_path, tiny):
 FOCUS = PrefillConfig().focus_sentences  # the default
 CROSS = PrefillConfig().cross_ranker  # the default
 POOL = PrefillConfig().sentence_pool  # the default
+ECHO = PrefillConfig().echo_short_retry  # the default
 
 
 @pytest.mark.parametrize(("flag", "expect"), [
-    ([], (True, True, False, False, FOCUS, False, True, CROSS, POOL)),
-    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS, POOL)),
-    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS, POOL)),
-    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS, POOL)),
-    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS, POOL)),
-    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS, POOL)),
-    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS, POOL)),
-    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS, POOL)),
-    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True, POOL)),
-    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False, POOL)),
-    (["--sentence-pool", "4"], (True, True, False, False, FOCUS, False, True, CROSS, 4.0)),
+    ([], (True, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO)),
+    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO)),
+    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS, POOL, ECHO)),
+    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS, POOL, ECHO)),
+    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS, POOL, ECHO)),
+    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS, POOL, ECHO)),
+    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS, POOL, ECHO)),
+    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS, POOL, ECHO)),
+    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True, POOL, ECHO)),
+    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False, POOL, ECHO)),
+    (["--sentence-pool", "4"], (True, True, False, False, FOCUS, False, True, CROSS, 4.0, ECHO)),
+    (["--echo-short-retry"], (True, True, False, False, FOCUS, False, True, CROSS, POOL, True)),
 ])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
@@ -443,7 +446,7 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
     def load(path, config=None, **kw):
         p = config.prefill
         seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker, p.focus_sentences,
-                     p.constrain_names, p.quote_unmatched, p.cross_ranker, p.sentence_pool))
+                     p.constrain_names, p.quote_unmatched, p.cross_ranker, p.sentence_pool, p.echo_short_retry))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

@@ -43,6 +43,13 @@ def only_tokens(logits: torch.Tensor, allowed: Sequence[int]) -> torch.Tensor:
     return keep
 
 
+def without_tokens(logits: torch.Tensor, banned: Sequence[int]) -> torch.Tensor:
+    """``logits`` (V,) with every id of ``banned`` set to -inf: the next token can be none of them."""
+    out = logits.clone()  # (V,)
+    out[torch.tensor(sorted(set(banned)), dtype=torch.long, device=logits.device)] = float("-inf")
+    return out
+
+
 def choose_next_token(
     logits: torch.Tensor,
     temperature: float,

@@ -27,7 +27,7 @@ from ..errors import BudgetError, InputError
 from ..resources import peak_memory_bytes, reset_peak_memory
 from ..types import SoftTokens
 from .base import GenerationStats
-from .decoding import IncrementalText, choose_next_token, collect_eos_ids, only_tokens
+from .decoding import IncrementalText, choose_next_token, collect_eos_ids, only_tokens, without_tokens
 from .kv import cache_keyword
 from .loading import load_model, load_tokenizer_from, plan_load
 from .oom import oom_guard
@@ -303,6 +303,7 @@ class TransformersBackend(LocalTokenizer):
         text = IncrementalText(self.tokenizer, cfg.stops)
         sampler = self._sampler(cfg)
         first = self.first_token_ids(cfg.first_words)  # the first token's choices; [] = any
+        banned = self.first_token_ids(cfg.not_first_words)  # tokens the reply may not start with
         past: Any = None
         try:
             if start is not None:
@@ -315,6 +316,8 @@ class TransformersBackend(LocalTokenizer):
             for step in range(cfg.answer_tokens):
                 if step == 0 and first:
                     logits = only_tokens(logits, first)  # (V,): -inf outside the first words' tokens
+                if step == 0 and banned:
+                    logits = without_tokens(logits, banned)  # (V,): -inf at the banned first tokens
                 token = choose_next_token(
                     logits, cfg.temperature, cfg.top_p, sampler, generated, cfg.repetition_penalty
                 )

@@ -156,6 +156,12 @@ def ask(
         "best-ranked sentences first (with --cross-ranker, in the cross-encoder's order); 1: the route's own "
         "selection.",
     ),
+    echo_short_retry: bool = typer.Option(
+        default(PrefillConfig, "echo_short_retry"), "--echo-short-retry/--no-echo-short-retry",
+        help="With --task auto: a name question's short answer that only echoes the question is asked once more as "
+        "a short answer that may not start with the echoed word, before the brief retry (off by default: one more "
+        "right answer in 45 echoes measured; local generators).",
+    ),
     constrain_names: bool = typer.Option(
         default(PrefillConfig, "constrain_names"), "--constrain-names/--no-constrain-names",
         help="With --task auto: a question asking for a name that no kept entry answers by itself is answered by "
@@ -197,6 +203,7 @@ def ask(
                 sentence_ranker=sentence_ranker,
                 cross_ranker=cross_ranker,
                 sentence_pool=sentence_pool,
+                echo_short_retry=echo_short_retry,
                 constrain_names=constrain_names,
                 focus_sentences=focus_sentences,
                 layout=None if layout == "auto" else PromptLayout(layout),
