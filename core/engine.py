@@ -22,6 +22,7 @@ from .index.index import Index
 from .index.store import load_index, save_index
 from .index.update import combine, document_key, matching_documents
 from .query.answer import (
+    ECHO_REASON,
     NOT_FOUND,
     VERDICT_WORDS,
     clean_answer,
@@ -701,16 +702,17 @@ class H2MT:
 
         extra: list[GenerationStats] = []  # generations made and not shown (an echo's short retry)
 
+        def check(text: str) -> str | None:  # why a short answer is not to be shown (None: it may be)
+            return retry_reason(text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
+                                similarity=signals.similarity(p.sources), likelihood=signals.likelihood(p.sources))
+
         def retry(g: Generation) -> Generation | None:
-            reason = retry_reason(g.text, question, p.context, cfgs[0], p.sources, check_entry=not constrained,
-                                  similarity=signals.similarity(p.sources), likelihood=signals.likelihood(p.sources))
+            reason = check(g.text)
             if reason is None:
                 return None
             said = g.text.strip()[:40]
             again = self._echo_retry(question, g, p, cfgs[0], reason) if base.echo_short_retry else None
-            if again is not None and retry_reason(again.text, question, p.context, cfgs[0], p.sources,
-                                                  check_entry=not constrained, similarity=signals.similarity(p.sources),
-                                                  likelihood=signals.likelihood(p.sources)) is None:
+            if again is not None and check(again.text) is None:
                 why.append(f"short answer {said!r} was an echo of the question: answered again, not starting with it")
                 cfgs.append(cfgs[0])
                 prompts.append(p)
@@ -782,12 +784,9 @@ class H2MT:
         """A name question's short answer that only echoed the question (``"which shopt setting..."`` ->
         ``shopt``), asked once more as a short answer whose first token is not the echoed word's
         (``PrefillConfig.not_first_words``; local generators), or ``None`` when that does not apply."""
-        words = g.text.strip().strip("`'\"").split()
-        if (reason != "echo of the question" or not words or not asks_for_name(question) or p.soft is not None
+        echoed = next(iter(g.text.strip().strip("`'\"").split()), "").strip("`'\".,")  # its first word
+        if (reason != ECHO_REASON or not echoed or not asks_for_name(question) or p.soft is not None
                 or getattr(self.backend, "takes_messages", False)):
-            return None
-        echoed = words[0].strip("`'\".,")
-        if not echoed:
             return None
         again = self.generate(p, replace(cfg, not_first_words=(echoed, f"`{echoed}")))
         again.run()  # checked before it is shown: streamed again from its text

@@ -53,11 +53,12 @@ from .symbols import asks_for_symbol
 from .task import asks_yes_no, main_clause, plain_question, resolve_task
 from .words import GLUE_WORDS, STOP_WORDS, stems
 
-__all__ = ["NOT_FOUND", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by", "retry_reason",
-           "is_lookup", "rank_passages", "rank_sources", "passage_text", "rerank", "lead_passage", "focus_sources",
-           "with_unit", "with_verdict", "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE", "VERDICT_WORDS"]
+__all__ = ["NOT_FOUND", "ECHO_REASON", "LEAK_RUN", "clean_answer", "leaked_instruction_cut", "supported_by",
+           "retry_reason", "is_lookup", "rank_passages", "rank_sources", "passage_text", "rerank", "lead_passage",
+           "focus_sources", "with_unit", "with_verdict", "FOCUS", "PASSAGE_RRF_K", "RESTATES_SHARE", "VERDICT_WORDS"]
 
 NOT_FOUND = "Not found in the indexed documents."  # the answer when the kept text does not support one
+ECHO_REASON = "echo of the question"  # retry_reason's reason for a short answer that only repeats the question
 LEAK_RUN = 4  # this many consecutive instruction words in an answer are a leak, not an answer
 SUPPORT_SHARE = 2 / 3  # a short answer is supported when this share of its content words is in the kept text
 RESTATES_SHARE = 2 / 3  # a yes/no answer restates its question when it holds this share of the question's words
@@ -410,7 +411,7 @@ def retry_reason(text: str, question: str, context: str, cfg: PrefillConfig,
     out = clean_answer(text, question, cfg)
     if out == NOT_FOUND:
         cut = _cut_instructions(text, cfg)
-        return "said not found" if _says_not_found(cut) else "echo of the question" if cut else "leaked instruction"
+        return "said not found" if _says_not_found(cut) else ECHO_REASON if cut else "leaked instruction"
     if asks_yes_no(question) and re.match(r"(?:yes|no)\b", out.strip(_QUOTES + " "), flags=re.IGNORECASE):
         return None  # "Yes" to "Are both...?": a verdict, not a span of the kept text
     if not supported_by(out, context):
