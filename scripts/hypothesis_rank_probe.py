@@ -47,11 +47,10 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 def generate(rows_path: Path, out_path: Path, part: int, parts: int) -> None:
     """One hypothesis per question (module docstring); appended, so a run resumes."""
     import torch
-    from tqdm import tqdm
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from h2mt.backends.resolve import resolve_model
     from h2mt.config import BackendConfig
+    from tqdm import tqdm
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = resolve_model(BackendConfig()).path
     tok = AutoTokenizer.from_pretrained(path)
@@ -87,7 +86,6 @@ def _rrf(*places: Sequence[int], weights: Sequence[float] | None = None) -> list
 def score(rows_path: Path, files: list[str]) -> None:
     """Where the evidence lands per order, against the fusion's (module docstring)."""
     import numpy as np
-
     from h2mt.config import EncoderConfig
     from h2mt.eval.metrics import bootstrap_ci
     from h2mt.index.encoders.base import load_encoder
