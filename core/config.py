@@ -382,6 +382,11 @@ class PrefillConfig:
     # quote takes more often, but the answers gained +0.031 (-0.011 to +0.076) on 450 blind questions while each
     # pays ~0.7 s on a CPU (docs/benchmarks.md, stop 53)
     cross_ranker: bool = False
+    # with cross_ranker: where its order applies. "all": every use of the kept sentences ranked in their places
+    # (quotes, the focus a generated answer reads, a default's sentence, sentence-first selection); "quotes": only
+    # the sentences a quote takes, once the fused order has decided that the answer is a quote (whether to quote,
+    # what a generated answer reads and the candidates of a symbol or name stay the fused order's)
+    cross_ranker_scope: Literal["all", "quotes"] = "all"
     # task="auto": the route gathers this many times the budget, the gathered sentences are ranked in their places
     # (with cross_ranker, by the cross-encoder) and the budget goes to the leaves of the best-ranked sentences first,
     # then to the rest in the route's order (sentence-first selection); 1 = the route's own selection
@@ -410,6 +415,8 @@ class PrefillConfig:
         _check(self.text_leaves >= 0, "PrefillConfig.text_leaves must be >= 0")
         _check(self.rerank_leaves >= 0, "PrefillConfig.rerank_leaves must be >= 0 (0 = no re-ranking)")
         _check(self.sentence_pool >= 1.0, "PrefillConfig.sentence_pool must be >= 1 (1 = the route's own selection)")
+        _check(self.cross_ranker_scope in ("all", "quotes"),
+               f"PrefillConfig.cross_ranker_scope must be 'all' or 'quotes', not {self.cross_ranker_scope!r}")
         _check(self.focus_sentences >= 0, "PrefillConfig.focus_sentences must be >= 0 (0 = whole leaves)")
         _check(self.max_new_tokens >= 0, "PrefillConfig.max_new_tokens must be >= 1 (0 = the task's default)")
         _check(self.temperature >= 0, "PrefillConfig.temperature must be >= 0")

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .aio import aiter_blocking, run_blocking
 from .backends.base import Backend
@@ -89,6 +89,7 @@ if TYPE_CHECKING:
 __all__ = ["H2MT", "AnswerStream"]
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class AnswerStream:
@@ -156,10 +157,12 @@ class _Signals:
     cosine of the sentence so placed, each text encoded once)."""
 
     def __init__(self, engine: H2MT, question: str, kept: list[ScoredNode], auto: bool, rerank: int,
-                 placed: bool = True, ranker: bool = False, cross: bool = False) -> None:
+                 placed: bool = True, ranker: bool = False, cross: bool = False,
+                 cross_scope: Literal["all", "quotes"] = "all") -> None:
         self._engine, self._question, self._kept, self._auto, self._rerank = engine, question, kept, auto, rerank
         self._placed = placed
         self._cross = engine.cross_ranker if cross and auto else None  # the cross-encoder, before the linear ranker
+        self._quotes_only = self._cross is not None and cross_scope == "quotes"  # its order: a quote's sentences only
         self._ranker = engine.sentence_ranker if ranker and self._cross is None else None
         self._cosines: dict[int, float] | None = None  # node id -> cosine
         self._likelihood: dict[int, float] | None = None  # node id -> mean log p(question | leaf)
@@ -169,18 +172,30 @@ class _Signals:
         self.cross_ms = 0.0  # time in the cross-encoder ranker
         self._cross_orders: dict[tuple[tuple[str, str], ...], list[int]] = {}  # its order of each candidate list
 
-    def placed(self, sources: Sequence[ScoredNode], always: bool = False) -> dict[str, Any]:
+    def placed(self, sources: Sequence[ScoredNode], always: bool = False, quote: bool = False) -> dict[str, Any]:
         """The keyword arguments that rank the kept sentences of ``sources`` in their places
         (:func:`h2mt.query.evidence.rank_sentences`: ``contexts`` and ``meaning``); none unless
         ``task="auto"`` with ``placed_sentences`` (or ``always``: a default is quoted from sentences
-        so ranked whatever ``placed_sentences`` says)."""
+        so ranked whatever ``placed_sentences`` says). A learned ranker's ``rerank`` joins them when it is
+        on, the cross-encoder under ``cross_ranker_scope="quotes"`` only for the sentences a quote takes
+        (``quote``)."""
         if not self._auto or not (self._placed or always) or not sources:
             return {}
         before = [self._engine._leaf_before(s.node) for s in sources]
         found: dict[str, Any] = {"contexts": sentence_contexts(sources, before), "meaning": self._meaning}
-        if self._ranker is not None or self._cross is not None:
+        if self._ranker is not None or (self._cross is not None and (quote or not self._quotes_only)):
             found["rerank"] = self._reranked
         return found
+
+    def quote(self, take: Callable[[bool], _T | None]) -> _T | None:
+        """What ``take(quote)`` quotes, ``quote`` saying whether :meth:`placed` and :meth:`learned` rank for a
+        quote's sentences. Under ``cross_ranker_scope="quotes"`` the fused order decides whether there is a
+        quote, then it is taken again in the cross-encoder's order (the fused order's when that gives none);
+        otherwise ``quote`` changes nothing and ``take`` runs once."""
+        found = take(False)
+        if found is None or not self._quotes_only:
+            return found
+        return take(True) or found
 
     def keep(self, kept: list[ScoredNode]) -> None:
         """The kept leaves are now ``kept`` (sentence-first selection cut the route's): what depends on
@@ -223,12 +238,14 @@ class _Signals:
         feats = features(sentences[:head], contexts[:head], self._meaning(placed_texts))  # (head, F)
         return self._ranker.order(feats, self._asked, self._embedded(placed_texts)) + list(range(head, len(sentences)))
 
-    def learned(self, sources: Sequence[ScoredNode]) -> list[Sentence] | None:
+    def learned(self, sources: Sequence[ScoredNode], quote: bool = False) -> list[Sentence] | None:
         """The sentences of ``sources`` in the learned order (in their places, fused, re-ranked),
-        or ``None`` when the learned ranker is off."""
-        if (self._ranker is None and self._cross is None) or not sources:
+        or ``None`` when no learned ranker applies (off; the cross-encoder under
+        ``cross_ranker_scope="quotes"`` without ``quote``)."""
+        places = self.placed(sources, always=True, quote=quote)
+        if "rerank" not in places or not sources:
             return None
-        return rank_sentences(self._question, [s.node.text for s in sources], **self.placed(sources, always=True))
+        return rank_sentences(self._question, [s.node.text for s in sources], **places)
 
     @property
     def by_ranker(self) -> str:
@@ -689,7 +706,7 @@ class H2MT:
         cfgs = [replace(base, task=choice.task)]
         kept = self.full_context() if r is None else r.kept
         signals = _Signals(self, question, kept, auto, base.rerank_leaves, base.placed_sentences, base.sentence_ranker,
-                           base.cross_ranker)
+                           base.cross_ranker, base.cross_ranker_scope)
         if wide and r is not None:
             r = self._sentence_first(question, r, limit, signals)
             kept = r.kept
@@ -801,7 +818,8 @@ class H2MT:
         (:func:`h2mt.query.evidence.placed_quote`), or ``None`` (the answer stays "not found") when
         the best holds less than :data:`~h2mt.query.evidence.REPLACE_MIN_COVERAGE` of the question: the
         kept text is about something else."""
-        return placed_quote(question, kept, **signals.placed(kept, always=True), min_coverage=REPLACE_MIN_COVERAGE)
+        return signals.quote(lambda q: placed_quote(question, kept, **signals.placed(kept, always=True, quote=q),
+                                                    min_coverage=REPLACE_MIN_COVERAGE))
 
     def _retry_quote(self, question: str, kept: list[ScoredNode], signals: _Signals,
                      ) -> tuple[list[Sentence], list[ScoredNode]] | None:
@@ -839,8 +857,11 @@ class H2MT:
         sentences with their neighbours (``focus_sentences``; with 0, a brief answer reads the
         best-matching leaves, :func:`h2mt.query.answer.focus_sources`), and with ``verdict_first`` one to a yes/no
         question starts with "Yes" or "No" (``first_words``), unless a server generates."""
-        places = signals.placed(kept) if auto and choice.reason in PLACED_QUOTE_REASONS else {}
-        quoted = placed_quote(question, kept, **places) if places else None  # PLACED_QUOTE_MIN_COVERAGE
+        def placed_quoted(quote: bool) -> tuple[list[Sentence], list[ScoredNode]] | None:
+            places = signals.placed(kept, quote=quote)
+            return placed_quote(question, kept, **places) if places else None  # PLACED_QUOTE_MIN_COVERAGE
+
+        quoted = signals.quote(placed_quoted) if auto and choice.reason in PLACED_QUOTE_REASONS else None
         if quoted is not None:  # the kept text's own sentences, ranked in their places
             return _placed_answer(question, quoted, cfg, signals.by_ranker)
         quote = evidence_quote(question, kept) if auto and choice.reason in QUOTE_REASONS else None
@@ -866,7 +887,8 @@ class H2MT:
         stated = self._quoted_default(question, kept, cfg, signals) if assumed else None
         if stated is not None:  # "If port is omitted, the standard IMAP4-over-SSL port (993) is used."
             return stated
-        found = sentence_default(question, kept, signals.learned(kept)) if asks else None
+        found = (signals.quote(lambda q: sentence_default(question, kept, signals.learned(kept, quote=q)))
+                 if asks else None)
         if found is not None:  # "cutoff (default 0.6)": the documents' own value
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
             note = f"the default stated in the sentence matching best{signals.by_ranker}"
@@ -929,11 +951,15 @@ class H2MT:
             whole = whole_entries(kept, *self._neighbours(kept))
             named = named_entry(question, whole, [self._leaf_before(s.node) for s in kept]), whole
         entry, whole = named
-        found = None
-        if entry is not None:
-            scope = [entry_source(entry, whole)]
-            found = default_quote(question, scope, **signals.placed(scope, always=True))
-        found = found or default_quote(question, kept, **signals.placed(kept, always=True))
+
+        def stated(quote: bool) -> tuple[list[Sentence], list[ScoredNode]] | None:
+            found = None
+            if entry is not None:
+                scope = [entry_source(entry, whole)]
+                found = default_quote(question, scope, **signals.placed(scope, always=True, quote=quote))
+            return found or default_quote(question, kept, **signals.placed(kept, always=True, quote=quote))
+
+        found = signals.quote(stated)
         if found is None:
             return None
         note = (f"quoted the {len(found[0])} sentences ranked best{signals.by_ranker} that state a default "
@@ -1012,7 +1038,7 @@ class H2MT:
         (:func:`h2mt.query.evidence.placed_quote`), or ``None`` when none shares a word with it. Over
         the 90 such questions of sets 59-85 whose answer was generated, the quotes were right for 53
         (48 judged strictly, sentence by sentence) against 35: docs/benchmarks.md, stop 52."""
-        found = placed_quote(question, kept, **signals.placed(kept, always=True))
+        found = signals.quote(lambda q: placed_quote(question, kept, **signals.placed(kept, always=True, quote=q)))
         if found is None:
             return None
         return _placed_answer(question, found, cfg, signals.by_ranker, ", for a question no rule recognises")

@@ -422,21 +422,24 @@ FOCUS = PrefillConfig().focus_sentences  # the default
 CROSS = PrefillConfig().cross_ranker  # the default
 POOL = PrefillConfig().sentence_pool  # the default
 ECHO = PrefillConfig().echo_short_retry  # the default
+SCOPE = PrefillConfig().cross_ranker_scope  # the default
 
 
 @pytest.mark.parametrize(("flag", "expect"), [
-    ([], (True, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO)),
-    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO)),
-    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS, POOL, ECHO)),
-    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS, POOL, ECHO)),
-    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS, POOL, ECHO)),
-    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS, POOL, ECHO)),
-    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS, POOL, ECHO)),
-    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS, POOL, ECHO)),
-    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True, POOL, ECHO)),
-    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False, POOL, ECHO)),
-    (["--sentence-pool", "4"], (True, True, False, False, FOCUS, False, True, CROSS, 4.0, ECHO)),
-    (["--echo-short-retry"], (True, True, False, False, FOCUS, False, True, CROSS, POOL, True)),
+    ([], (True, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE)),
+    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE)),
+    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE)),
+    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE)),
+    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE)),
+    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS, POOL, ECHO, SCOPE)),
+    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS, POOL, ECHO, SCOPE)),
+    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS, POOL, ECHO, SCOPE)),
+    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True, POOL, ECHO, SCOPE)),
+    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False, POOL, ECHO, SCOPE)),
+    (["--sentence-pool", "4"], (True, True, False, False, FOCUS, False, True, CROSS, 4.0, ECHO, SCOPE)),
+    (["--echo-short-retry"], (True, True, False, False, FOCUS, False, True, CROSS, POOL, True, SCOPE)),
+    (["--cross-ranker", "--cross-ranker-scope", "quotes"],
+     (True, True, False, False, FOCUS, False, True, True, POOL, ECHO, "quotes")),
 ])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
@@ -446,7 +449,8 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
     def load(path, config=None, **kw):
         p = config.prefill
         seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker, p.focus_sentences,
-                     p.constrain_names, p.quote_unmatched, p.cross_ranker, p.sentence_pool, p.echo_short_retry))
+                     p.constrain_names, p.quote_unmatched, p.cross_ranker, p.sentence_pool, p.echo_short_retry,
+                     p.cross_ranker_scope))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

@@ -199,3 +199,56 @@ def test_sentence_first_selection_keeps_the_leaf_the_cross_encoder_ranks_first(t
     assert last_leaf != plain.sources[0].node.id
     assert [s.node.id for s in ans.sources] == [last_leaf]
     assert ans.accounting.sentence_rerank_ms > 0
+
+
+def test_quotes_scope_orders_a_quotes_sentences_but_not_what_decides_or_what_a_generated_answer_reads(
+        tmp_path, encoder, counter, tiny_base):
+    """``cross_ranker_scope="quotes"``: the quote is taken in the cross-encoder's order once the fused
+    order has decided to quote; the decision, the focus a generated answer reads and a default's
+    sentence stay the fused order's."""
+    from h2mt.engine import _Signals
+
+    question = "What happens to old database snapshots?"
+    off = _engine(tmp_path, encoder, counter).answer(question)
+    eng = _engine(tmp_path, encoder, counter, cross_ranker=True, cross_ranker_scope="quotes")
+    eng._cross_ranker = _ranker_with_head(tiny_base, -1.0, top=2)  # swaps the fused first two
+    on = eng.answer(question)
+    first, second, third = split_sentences(off.text)
+    assert split_sentences(on.text) == [second, first, third]  # the quote: the cross-encoder's order
+    assert "by the cross-encoder sentence ranker" in on.accounting.task_reason
+    assert on.accounting.sentence_rerank_ms > 0
+
+    kept = eng.route(question).kept
+    cfg = eng.config.prefill
+    scoped = _Signals(eng, question, kept, True, 0, True, cross=True, cross_scope="quotes")
+    everywhere = _Signals(eng, question, kept, True, 0, True, cross=True, cross_scope="all")
+    fused = _Signals(eng, question, kept, True, 0, True)
+    assert "rerank" not in scoped.placed(kept, always=True) and "rerank" in scoped.placed(kept, always=True, quote=True)
+    assert "rerank" in everywhere.placed(kept, always=True)
+    assert scoped.learned(kept) is None and fused.learned(kept) is None
+    assert scoped.learned(kept, quote=True) is not None
+    # what a generated answer reads (focus_sentences ranks with placed(kept, always=True)): the fused order under
+    # "quotes", the cross-encoder's under "all"
+    from h2mt.query.evidence import rank_sentences
+
+    texts = [s.node.text for s in kept]
+    order = [s.text for s in rank_sentences(question, texts, **scoped.placed(kept, always=True))]
+    assert order == [s.text for s in rank_sentences(question, texts, **fused.placed(kept, always=True))]
+    crossed = [s.text for s in rank_sentences(question, texts, **everywhere.placed(kept, always=True))]
+    assert crossed[:2] == order[:2][::-1] and crossed[2:] == order[2:]
+    assert [s.node.text for s in eng._read(question, kept, cfg, scoped)] == [
+        s.node.text for s in eng._read(question, kept, cfg, fused)]
+    # the decision is the fused order's: no quote there, no second take and no cross-encoder forward
+    calls: list[bool] = []
+    assert scoped.quote(lambda q: calls.append(q)) is None and calls == [False]
+    # a quote the cross-encoder's order cannot give keeps the fused one
+    assert scoped.quote(lambda q: None if q else "fused") == "fused"
+    assert scoped.quote(lambda q: "cross" if q else "fused") == "cross"
+    assert everywhere.quote(lambda q: "cross" if q else "fused") == "fused"  # "all": one take, already re-ranked
+
+
+def test_the_scope_is_checked():
+    from h2mt.config import PrefillConfig
+
+    with pytest.raises(ConfigError, match="cross_ranker_scope"):
+        PrefillConfig(cross_ranker_scope="leaves")  # type: ignore[arg-type]

@@ -150,6 +150,11 @@ def ask(
         "sentences are taken from are re-ranked by the cross-encoder shipped for the index's encoder (the question "
         "and each of the 24 best sentences read together); instead of --sentence-ranker when both are on.",
     ),
+    cross_ranker_scope: str = choice(
+        literal_values(PrefillConfig, "cross_ranker_scope"), default(PrefillConfig, "cross_ranker_scope"),
+        help="With --cross-ranker: where its order applies: all (quotes, a default value, a generated answer's "
+        "focus sentences) or quotes (only the sentences a quote takes, once the fused order has decided to quote).",
+    ),
     sentence_pool: float = typer.Option(
         default(PrefillConfig, "sentence_pool"), "--sentence-pool",
         help="With --task auto: the route gathers this many times --budget, and the budget goes to the leaves of the "
@@ -202,6 +207,7 @@ def ask(
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
                 cross_ranker=cross_ranker,
+                cross_ranker_scope=cross_ranker_scope,  # type: ignore[arg-type]  # checked by choice()
                 sentence_pool=sentence_pool,
                 echo_short_retry=echo_short_retry,
                 constrain_names=constrain_names,
