@@ -379,13 +379,15 @@ class PrefillConfig:
     # index's encoder (h2mt.query.cross_ranker: the question and each of the 24 best sentences read together by the
     # encoder with trained adapters) before the quotes, a sentence's default and the focus sentences are taken;
     # it applies instead of sentence_ranker when both are on. Off by default: the evidence is among the sentences a
-    # quote takes more often, but the answers gained +0.031 (-0.011 to +0.076) on 450 blind questions while each
-    # pays ~0.7 s on a CPU (docs/benchmarks.md, stop 53)
+    # quote takes more often, but the answers gained +0.018 (-0.011 to +0.049) on 900 blind questions while each
+    # pays ~0.7 s on a CPU (docs/benchmarks.md, stops 53 and 55)
     cross_ranker: bool = False
     # with cross_ranker: where its order applies. "all": every use of the kept sentences ranked in their places
     # (quotes, the focus a generated answer reads, a default's sentence, sentence-first selection); "quotes": only
     # the sentences a quote takes, once the fused order has decided that the answer is a quote (whether to quote,
-    # what a generated answer reads and the candidates of a symbol or name stay the fused order's)
+    # what a generated answer reads and the candidates of a symbol or name stay the fused order's). "quotes" gained
+    # +0.021 (-0.002 to +0.044) on the 900 questions it was chosen on and +0.000 on 150 blind ones (docs/benchmarks.md,
+    # stop 55)
     cross_ranker_scope: Literal["all", "quotes"] = "all"
     # task="auto": the route gathers this many times the budget, the gathered sentences are ranked in their places
     # (with cross_ranker, by the cross-encoder) and the budget goes to the leaves of the best-ranked sentences first,
