@@ -163,6 +163,7 @@ class _Signals:
         self._placed = placed
         self._cross = engine.cross_ranker if cross and auto else None  # the cross-encoder, before the linear ranker
         self._quotes_only = self._cross is not None and cross_scope == "quotes"  # its order: a quote's sentences only
+        self._crossed = False  # under "quotes": whether the last quote was taken in the cross-encoder's order
         self._ranker = engine.sentence_ranker if ranker and self._cross is None else None
         self._cosines: dict[int, float] | None = None  # node id -> cosine
         self._likelihood: dict[int, float] | None = None  # node id -> mean log p(question | leaf)
@@ -192,10 +193,13 @@ class _Signals:
         quote's sentences. Under ``cross_ranker_scope="quotes"`` the fused order decides whether there is a
         quote, then it is taken again in the cross-encoder's order (the fused order's when that gives none);
         otherwise ``quote`` changes nothing and ``take`` runs once."""
+        self._crossed = False
         found = take(False)
         if found is None or not self._quotes_only:
             return found
-        return take(True) or found
+        again = take(True)
+        self._crossed = again is not None
+        return again if again is not None else found
 
     def keep(self, kept: list[ScoredNode]) -> None:
         """The kept leaves are now ``kept`` (sentence-first selection cut the route's): what depends on
@@ -249,8 +253,9 @@ class _Signals:
 
     @property
     def by_ranker(self) -> str:
-        """What an answer's note adds when the learned sentence ranker ordered its sentences ("" when off)."""
-        if self._cross is not None:
+        """What an answer's note adds when a learned sentence ranker ordered its sentences ("" when off, and
+        under ``cross_ranker_scope="quotes"`` when the last quote kept the fused order's)."""
+        if self._cross is not None and (self._crossed or not self._quotes_only):
             return " (re-ranked by the cross-encoder sentence ranker)"
         return " (re-ranked by the learned sentence ranker)" if self._ranker is not None else ""
 

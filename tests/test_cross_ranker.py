@@ -243,7 +243,9 @@ def test_quotes_scope_orders_a_quotes_sentences_but_not_what_decides_or_what_a_g
     assert scoped.quote(lambda q: calls.append(q)) is None and calls == [False]
     # a quote the cross-encoder's order cannot give keeps the fused one
     assert scoped.quote(lambda q: None if q else "fused") == "fused"
+    assert scoped.by_ranker == ""  # the note does not claim the cross-encoder's order for the fused quote
     assert scoped.quote(lambda q: "cross" if q else "fused") == "cross"
+    assert "cross-encoder" in scoped.by_ranker
     assert everywhere.quote(lambda q: "cross" if q else "fused") == "fused"  # "all": one take, already re-ranked
 
 
