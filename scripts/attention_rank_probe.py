@@ -101,13 +101,35 @@ def collect(rows_path: Path, out_path: Path, top: int, part: int, parts: int) ->
             out.flush()
 
 
-def _ranks(scores: Sequence[float]) -> list[int]:
-    """Scores (higher better) -> each candidate's place, from 0."""
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])
-    place = [0] * len(scores)
-    for p, i in enumerate(order):
-        place[i] = p
-    return place
+def places(scores: Sequence[float]) -> list[int]:
+    """Scores (higher better) -> each candidate's place, from 0 (ties by position)."""
+    from h2mt.query.fusion import ranks
+
+    return [int(p) for p in ranks(list(scores))]
+
+
+def evidence_table(rows: Sequence[dict[str, Any]], orders: dict[str, Callable[[dict[str, Any]], list[float]]],
+                   ) -> list[int]:
+    """Print where each row's evidence (``row["ev"]``, candidate indices) lands under each order (a row's
+    candidate scores, higher first): first, among the first three, each paired against the first order's
+    (bootstrap interval of the difference). Returns the first order's place of the evidence per row."""
+    from h2mt.eval.metrics import bootstrap_ci
+
+    def at(r: dict[str, Any], scores: list[float]) -> int:
+        placed = places(scores)
+        return min((placed[i] for i in r["ev"]), default=len(placed))
+
+    base = [at(r, next(iter(orders.values()))(r)) for r in rows]
+    print(f"| order | first | paired vs {next(iter(orders))} | among the first three | paired |")
+    print("|---|---|---|---|---|")
+    for name, f in orders.items():
+        where = [at(r, f(r)) for r in rows]
+        cells = []
+        for k in (1, 3):
+            d, lo, hi = bootstrap_ci([float(a < k) - float(b < k) for a, b in zip(where, base, strict=True)])
+            cells += [str(sum(a < k for a in where)), f"{d:+.3f} ({lo:+.3f} to {hi:+.3f})"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return base
 
 
 def _attention(r: dict[str, Any], key: str, layers: Sequence[int] | None, calibrate: bool) -> list[float]:
@@ -121,13 +143,11 @@ def _attention(r: dict[str, Any], key: str, layers: Sequence[int] | None, calibr
 
 
 def _fused(r: dict[str, Any], scores: list[float]) -> list[float]:
-    return [1 / (RRF_K + i + 1) + 1 / (RRF_K + p + 1) for i, p in enumerate(_ranks(scores))]
+    return [1 / (RRF_K + i + 1) + 1 / (RRF_K + p + 1) for i, p in enumerate(places(scores))]
 
 
 def score(files: list[str]) -> None:
     """Where the evidence lands per order, against the fusion's (module docstring)."""
-    from h2mt.eval.metrics import bootstrap_ci
-
     rows = [json.loads(line) for f in files
             for line in Path(f).read_text(encoding="utf-8").splitlines() if line.strip()]
     n_layers = len(rows[0]["res"]["q"]["q"])
@@ -147,23 +167,15 @@ def score(files: list[str]) -> None:
                  "the letter's log-probability"):
         orders[f"fusion + {name} (RRF)"] = lambda r, f=orders[name]: _fused(r, f(r))
 
-    def placed(r: dict[str, Any], scores: list[float]) -> int:
-        ranks = _ranks(scores)
-        return min((ranks[i] for i in r["ev"]), default=len(ranks))
-
-    base = [placed(r, orders["fusion"](r)) for r in rows]
     print(f"{len(rows)} questions; the evidence among the candidates: {sum(bool(r['ev']) for r in rows)}; "
           f"median {sorted(r['seconds'] for r in rows)[len(rows) // 2]:.1f} s per question")
-    print("| order | first | paired vs fusion | among the first three | paired vs fusion |")
-    print("|---|---|---|---|---|")
-    for name, f in orders.items():
-        at = [placed(r, f(r)) for r in rows]
-        cells = []
-        for k in (1, 3):
-            d, lo, hi = bootstrap_ci([float(a < k) - float(b < k) for a, b in zip(at, base, strict=True)])
-            cells += [str(sum(a < k for a in at)), f"{d:+.3f} ({lo:+.3f} to {hi:+.3f})"]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-    per_layer = [sum(placed(r, _attention(r, "q", [layer], True)) < 3 for r in rows) for layer in range(n_layers)]
+    base = evidence_table(rows, orders)
+
+    def in_three(r: dict[str, Any], scores: list[float]) -> bool:
+        placed = places(scores)
+        return any(placed[i] < 3 for i in r["ev"])
+
+    per_layer = [sum(in_three(r, _attention(r, "q", [layer], True)) for r in rows) for layer in range(n_layers)]
     print(f"among the first three by one layer's calibrated question->sentence attention: {per_layer} "
           f"(fusion {sum(b < 3 for b in base)})")
 

@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from attention_rank_probe import evidence_table, places
+
 MANUALS = {"b": "the Bash manual", "p": "the PostgreSQL documentation", "y": "the Python 3.11 documentation"}
 ASK = "Answer in one sentence, worded as {manual} would state it.\nQuestion: {question}"
 MAX_NEW = 48
@@ -69,25 +71,16 @@ def generate(rows_path: Path, out_path: Path, part: int, parts: int) -> None:
             out.flush()
 
 
-def _ranks(scores: Sequence[float]) -> list[int]:
-    """Scores (higher better) -> each candidate's place, from 0."""
-    order = sorted(range(len(scores)), key=lambda i: -scores[i])
-    place = [0] * len(scores)
-    for p, i in enumerate(order):
-        place[i] = p
-    return place
-
-
-def _rrf(*places: Sequence[int], weights: Sequence[float] | None = None) -> list[float]:
-    w = weights or [1.0] * len(places)
-    return [sum(wk / (RRF_K + p[i] + 1) for wk, p in zip(w, places, strict=True)) for i in range(len(places[0]))]
+def _rrf(*positions: Sequence[int], weights: Sequence[float] | None = None) -> list[float]:
+    w = weights or [1.0] * len(positions)
+    return [sum(wk / (RRF_K + p[i] + 1) for wk, p in zip(w, positions, strict=True))
+            for i in range(len(positions[0]))]
 
 
 def score(rows_path: Path, files: list[str]) -> None:
     """Where the evidence lands per order, against the fusion's (module docstring)."""
     import numpy as np
     from h2mt.config import EncoderConfig
-    from h2mt.eval.metrics import bootstrap_ci
     from h2mt.index.encoders.base import load_encoder
     from h2mt.query.evidence import _bm25, placed
     from h2mt.query.words import stem_list
@@ -104,8 +97,8 @@ def score(rows_path: Path, files: list[str]) -> None:
         cos_q = e[:-2] @ e[-1]  # (C,)
         bm_h = _bm25(stem_list(hyp[r["id"]]["hypothesis"]), [stem_list(t) for t in texts])
         fusion = list(range(len(cands)))
-        per.append({"fusion": fusion, "hyp_cos": _ranks(list(cos_h)), "hyp_bm25": _ranks(bm_h),
-                    "q_cos": _ranks(list(cos_q)), "both_cos": _ranks(list(cos_h + cos_q)),
+        per.append({"fusion": fusion, "hyp_cos": places(list(cos_h)), "hyp_bm25": places(bm_h),
+                    "both_cos": places(list(cos_h + cos_q)),
                     "ev": [i for i, c in enumerate(cands) if c["evidence"]]})
     orders: dict[str, Callable[[dict[str, list[int]]], list[float]]] = {
         "fusion": lambda p: [-float(i) for i in p["fusion"]],
@@ -117,23 +110,10 @@ def score(rows_path: Path, files: list[str]) -> None:
         "fusion x2 + hypothesis cosine": lambda p: _rrf(p["fusion"], p["hyp_cos"], weights=[2.0, 1.0]),
     }
 
-    def placed_at(p: dict[str, list[int]], scores: list[float]) -> int:
-        ranks = _ranks(scores)
-        return min((ranks[i] for i in p["ev"]), default=len(ranks))
-
-    base = [placed_at(p, orders["fusion"](p)) for p in per]
     secs = sorted(hyp[r["id"]]["seconds"] for r in rows)
     print(f"{len(rows)} questions; the evidence among the candidates: {sum(bool(p['ev']) for p in per)}; "
           f"hypothesis median {secs[len(secs) // 2]:.1f} s")
-    print("| order | first | paired vs fusion | among the first three | paired vs fusion |")
-    print("|---|---|---|---|---|")
-    for name, f in orders.items():
-        at = [placed_at(p, f(p)) for p in per]
-        cells = []
-        for k in (1, 3):
-            d, lo, hi = bootstrap_ci([float(a < k) - float(b < k) for a, b in zip(at, base, strict=True)])
-            cells += [str(sum(a < k for a in at)), f"{d:+.3f} ({lo:+.3f} to {hi:+.3f})"]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    evidence_table(per, orders)
 
 
 def routes(files: list[str], hyps: list[str], budget: int, index_dir: Path, out: Path) -> None:
