@@ -360,6 +360,14 @@ class PrefillConfig:
     # places (h2mt.query.evidence.placed_quote) where the generator would write it; off: generated
     # (docs/benchmarks.md, stop 52)
     quote_unmatched: bool = True
+    # task="auto": any other question the generator would answer (no quote, entry, default or symbol rule took it)
+    # that is about the user's own work or about code (first person or a code form: h2mt.query.task.about_own_work)
+    # and asks for neither an entry's name nor a symbol (h2mt.query.entries.asks_for_name,
+    # h2mt.query.symbols.asks_for_symbol) is answered by quoting the three kept sentences ranked best in their
+    # places (h2mt.query.evidence.placed_quote) where the generator would write it; off: generated. A trivia
+    # question (third person, no code: HotpotQA's) stays generated. Off by default: +0.012 (+0.002 to +0.022) on
+    # the 1,200 questions it was chosen on, +0.000 on 150 blind ones (docs/benchmarks.md, stop 56)
+    quote_non_names: bool = False
     # task="auto": a question asking for an entry's name that no kept entry answers by itself is answered by a name
     # of what the generator reads, chosen by it under constrained decoding (h2mt.query.names; local generators);
     # off (the generator writes the name freely): 74 against 59 right of 149 such questions (docs/benchmarks.md,

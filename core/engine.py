@@ -73,7 +73,7 @@ from .query.prompt import Prompt, build_prompt
 from .query.routing import route
 from .query.select import by_sentences
 from .query.symbols import asks_for_symbol, evidence_symbols, symbol_generation
-from .query.task import UNMATCHED_REASON, TaskChoice, choose_task, in_first_person
+from .query.task import UNMATCHED_REASON, TaskChoice, about_own_work, choose_task, in_first_person
 from .types import Accounting, Answer, GenerationStats, Node, NodeKind, ParsedDocument, RouteResult, ScoredNode
 
 if TYPE_CHECKING:
@@ -138,6 +138,10 @@ def _placed_answer(question: str, found: tuple[list[Sentence], list[ScoredNode]]
     note = (f"quoted the {len(found[0])} sentences ranked best in their places{by_ranker} "
             f"({found[0][0].coverage:.2f}){why}")
     return *_quoted(question, found, cfg), note, "quoted"
+
+
+UNMATCHED_WHY = ", for a question no rule recognises"  # the note's end under quote_unmatched
+NON_NAME_WHY = ", for a question asking for neither a name nor a symbol"  # under quote_non_names
 
 
 def _aligned(sim: dict[int, float], sources: Sequence[ScoredNode]) -> list[float] | None:
@@ -899,6 +903,9 @@ class H2MT:
             note = f"the default stated in the sentence matching best{signals.by_ranker}"
             return p, quote_generation(found[0]), note, "quoted"
         instead = self._unmatched_quote(question, kept, cfg, signals) if unmatched else None
+        if (instead is None and auto and cfg.quote_non_names and not wants_name and not wants_symbol
+                and about_own_work(question)):
+            instead = self._unmatched_quote(question, kept, cfg, signals, NON_NAME_WHY)
         if instead is not None:  # the kept text's own sentences, where the generator would write
             return instead
         brief = auto and choice.task == AnswerTask.BRIEF
@@ -1037,16 +1044,20 @@ class H2MT:
         return p, self.generate(p, cfg), f"read {entry.keys[0]}'s entry", "generated"
 
     def _unmatched_quote(self, question: str, kept: list[ScoredNode], cfg: PrefillConfig, signals: _Signals,
+                         why: str = UNMATCHED_WHY,
                          ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
         """The answer to a question no task rule recognises, written in the first person
-        (``PrefillConfig.quote_unmatched``): the kept sentences ranked best in their places, quoted
-        (:func:`h2mt.query.evidence.placed_quote`), or ``None`` when none shares a word with it. Over
-        the 90 such questions of sets 59-85 whose answer was generated, the quotes were right for 53
-        (48 judged strictly, sentence by sentence) against 35: docs/benchmarks.md, stop 52."""
+        (``PrefillConfig.quote_unmatched``), or to any question the generator would answer that asks
+        for neither an entry's name nor a symbol (``PrefillConfig.quote_non_names``): the kept sentences
+        ranked best in their places, quoted (:func:`h2mt.query.evidence.placed_quote`), or ``None``
+        when none shares a word with it; ``why`` ends the accounting's note. Over the 90 unmatched
+        questions of sets 59-85 whose answer was generated, the quotes were right for 53 (48 judged
+        strictly, sentence by sentence) against 35: docs/benchmarks.md, stop 52; over the 127 questions
+        of sets 86-106 that ``quote_non_names`` quotes, 37 gained and 15 lost: stop 56."""
         found = signals.quote(lambda q: placed_quote(question, kept, **signals.placed(kept, always=True, quote=q)))
         if found is None:
             return None
-        return _placed_answer(question, found, cfg, signals.by_ranker, ", for a question no rule recognises")
+        return _placed_answer(question, found, cfg, signals.by_ranker, why)
 
     def _similarity(self, question: str, sources: Sequence[ScoredNode]) -> dict[int, float]:
         """Node id -> the cosine of that kept leaf's embedding (the index's own) and the question's,

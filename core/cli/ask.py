@@ -131,6 +131,13 @@ def ask(
         "'I run...') and asking for neither a name nor a symbol, is answered by quoting the three kept sentences "
         "ranked best in their places instead of a generated short answer (on by default).",
     ),
+    quote_non_names: bool = typer.Option(
+        default(PrefillConfig, "quote_non_names"), "--quote-non-names/--no-quote-non-names",
+        help="With --task auto: any other question the generator would answer that is written in the first person "
+        "or names code ('my script...', '`set -e`', 'os.path') and asks for neither a name nor a symbol (a value, "
+        "a reason, a behaviour) is answered by quoting the three kept sentences ranked best in their places "
+        "instead of a generated answer (off by default: no gain measured on blind questions).",
+    ),
     quote_retries: bool = typer.Option(
         default(PrefillConfig, "quote_retries"), "--quote-retries/--no-quote-retries",
         help="With --task auto: a short answer that fails its check (an echo of the question, not in the kept "
@@ -204,6 +211,7 @@ def ask(
                 placed_sentences=placed_sentences,
                 quote_defaults=quote_defaults,
                 quote_unmatched=quote_unmatched,
+                quote_non_names=quote_non_names,
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
                 cross_ranker=cross_ranker,

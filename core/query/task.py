@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 from ..config import AnswerTask, PrefillConfig
 
 __all__ = ["TaskChoice", "choose_task", "resolve_task", "asks_yes_no", "plain_question", "main_clause",
-           "asks_for_default", "asks_what_is_assumed", "in_first_person", "UNMATCHED_REASON"]
+           "asks_for_default", "asks_what_is_assumed", "in_first_person", "names_code", "about_own_work",
+           "UNMATCHED_REASON"]
 
 UNMATCHED_REASON = "default"  # choose_task's reason when no rule recognises the question (a short answer)
 
@@ -218,6 +219,25 @@ def in_first_person(question: str) -> bool:
     country did World War I start in?")."""
     return any(not (m.group().startswith("I") and _NAMED_BEFORE.search(question[:m.start()]))
                for m in _FIRST_PERSON.finditer(question))
+
+
+# A code form written in prose: a backquote, snake_case, a call "f()", "$", an option "-e" / "--login", a dotted
+# name "os.path", a path "/dev/stdout", an assignment "x=", a tag "<x", a backslash escape.
+_CODE_FORM = re.compile(r"`|\w_\w|\(\)|\$|(?:^|\s)--?\w|\w\.\w|/\w|\w=|<\w|\\")
+
+
+def names_code(question: str) -> bool:
+    """Whether ``question`` writes a code form ("After `set -P`, ...", "...hmac.digest(key, msg)...",
+    "...pg_stat_progress_vacuum...", "...names /dev/stdout..."): a question about a program or its
+    documentation, not a trivia question ("Who is older, Annie Morton or Terry Richardson?")."""
+    return _CODE_FORM.search(question) is not None
+
+
+def about_own_work(question: str) -> bool:
+    """Whether ``question`` is a user's question about their own work or about code
+    (:func:`in_first_person` or :func:`names_code`): what the documents state in so many words
+    answers it, where a trivia question's answer is a name the generator composes from two passages."""
+    return in_first_person(question) or names_code(question)
 
 
 def asks_yes_no(question: str) -> bool:
