@@ -1047,13 +1047,14 @@ class H2MT:
                          why: str = UNMATCHED_WHY,
                          ) -> tuple[Prompt, Generation, str, Literal["generated", "quoted", "constrained"]] | None:
         """The answer to a question no task rule recognises, written in the first person
-        (``PrefillConfig.quote_unmatched``), or to any question the generator would answer that asks
-        for neither an entry's name nor a symbol (``PrefillConfig.quote_non_names``): the kept sentences
-        ranked best in their places, quoted (:func:`h2mt.query.evidence.placed_quote`), or ``None``
-        when none shares a word with it; ``why`` ends the accounting's note. Over the 90 unmatched
-        questions of sets 59-85 whose answer was generated, the quotes were right for 53 (48 judged
-        strictly, sentence by sentence) against 35: docs/benchmarks.md, stop 52; over the 127 questions
-        of sets 86-106 that ``quote_non_names`` quotes, 37 gained and 15 lost: stop 56."""
+        (``PrefillConfig.quote_unmatched``), or to any question the generator would answer that is about
+        the user's own work or code and asks for neither an entry's name nor a symbol
+        (``PrefillConfig.quote_non_names``): the kept sentences ranked best in their places, quoted
+        (:func:`h2mt.query.evidence.placed_quote`), or ``None`` when none shares a word with it; ``why``
+        ends the accounting's note. Over the 90 unmatched questions of sets 59-85 whose answer was
+        generated, the quotes were right for 53 (48 judged strictly, sentence by sentence) against 35:
+        docs/benchmarks.md, stop 52; over the 107 questions of sets 86-109 that ``quote_non_names``
+        takes, 28 gained and 14 lost, and on blind sets 110-112 4 and 4: stop 56."""
         found = signals.quote(lambda q: placed_quote(question, kept, **signals.placed(kept, always=True, quote=q)))
         if found is None:
             return None

@@ -222,7 +222,7 @@ def in_first_person(question: str) -> bool:
 
 
 # A code form written in prose: a backquote, snake_case, a call "f()", "$", an option "-e" / "--login", a dotted
-# name "os.path", a path "/dev/stdout", an assignment "x=", a tag "<x", a backslash escape.
+# name or number "os.path", "3.11", a path "/dev/stdout", an assignment "x=", a tag "<x", a backslash escape.
 _CODE_FORM = re.compile(r"`|\w_\w|\(\)|\$|(?:^|\s)--?\w|\w\.\w|/\w|\w=|<\w|\\")
 
 
