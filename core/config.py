@@ -387,8 +387,8 @@ class PrefillConfig:
     # index's encoder (h2mt.query.cross_ranker: the question and each of the 24 best sentences read together by the
     # encoder with trained adapters) before the quotes, a sentence's default and the focus sentences are taken;
     # it applies instead of sentence_ranker when both are on. Off by default: the evidence is among the sentences a
-    # quote takes more often, but the answers gained +0.018 (-0.011 to +0.049) on 900 blind questions while each
-    # pays ~0.7 s on a CPU (docs/benchmarks.md, stops 53 and 55)
+    # quote takes more often, but the answers gained +0.010 (-0.017 to +0.037) on 1,050 blind questions while each
+    # pays ~0.7 s on a CPU (docs/benchmarks.md, stops 53, 55 and 56)
     cross_ranker: bool = False
     # with cross_ranker: where its order applies. "all": every use of the kept sentences ranked in their places
     # (quotes, the focus a generated answer reads, a default's sentence, sentence-first selection); "quotes": only
