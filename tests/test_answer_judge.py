@@ -79,7 +79,8 @@ HELDOUT_LATER = {name: _rows(name) for name in ("answer_heldout2.jsonl", "answer
                                                  "answer_heldout106.jsonl", "answer_heldout107.jsonl",
                                                  "answer_heldout108.jsonl", "answer_heldout109.jsonl",
                                                  "answer_heldout110.jsonl", "answer_heldout111.jsonl",
-                                                 "answer_heldout112.jsonl")}
+                                                 "answer_heldout112.jsonl", "answer_heldout113.jsonl",
+                                                 "answer_heldout114.jsonl", "answer_heldout115.jsonl")}
 TYPES = ("name", "default", "what", "polarity", "symbol")
 DOCS = {"bash": "/usr/share/doc/bash-doc/bashref.html", "postgres": "/usr/share/doc/postgresql-doc-15/html",
         "python": "/usr/share/doc/python3.11/html"}
