@@ -902,10 +902,10 @@ class H2MT:
             p = build_prompt(question, [kept[found[1]]], cfg)  # what the quote stands on
             note = f"the default stated in the sentence matching best{signals.by_ranker}"
             return p, quote_generation(found[0]), note, "quoted"
-        instead = self._unmatched_quote(question, kept, cfg, signals) if unmatched else None
-        if (instead is None and auto and cfg.quote_non_names and not wants_name and not wants_symbol
-                and about_own_work(question)):
-            instead = self._unmatched_quote(question, kept, cfg, signals, NON_NAME_WHY)
+        non_name = (auto and cfg.quote_non_names and not wants_name and not wants_symbol
+                    and about_own_work(question))  # holds for every unmatched one too: one quote serves both
+        instead = (self._unmatched_quote(question, kept, cfg, signals, UNMATCHED_WHY if unmatched else NON_NAME_WHY)
+                   if unmatched or non_name else None)
         if instead is not None:  # the kept text's own sentences, where the generator would write
             return instead
         brief = auto and choice.task == AnswerTask.BRIEF
