@@ -368,6 +368,10 @@ class PrefillConfig:
     # question (third person, no code: HotpotQA's) stays generated. Off by default: +0.012 (+0.002 to +0.022) on
     # the 1,200 questions it was chosen on, +0.000 on 150 blind ones (docs/benchmarks.md, stop 56)
     quote_non_names: bool = False
+    # task="auto": a quoted answer of several kept sentences shows each in its place, "<context>: <sentence>"
+    # (the heading and entry name the sentence ranking reads it with, once for a run of sentences sharing it:
+    # "set -e: Exit immediately if..."; h2mt.query.evidence.quote_text); off: the sentences alone
+    quote_places: bool = False
     # task="auto": a question asking for an entry's name that no kept entry answers by itself is answered by a name
     # of what the generator reads, chosen by it under constrained decoding (h2mt.query.names; local generators);
     # off (the generator writes the name freely): 74 against 59 right of 149 such questions (docs/benchmarks.md,

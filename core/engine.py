@@ -62,6 +62,7 @@ from .query.evidence import (
     focus_sentences,
     placed_quote,
     quote_generation,
+    quote_text,
     rank_sentences,
 )
 from .query.evidence import placed as placed_text  # the name "placed" is _Signals.placed's
@@ -127,7 +128,7 @@ def _quoted(question: str, found: tuple[list[Sentence], list[ScoredNode]], cfg: 
     """A quote's prompt (what it stands on: the kept leaves cut to its sentences; nothing is
     prefilled) and the quote itself, ``found``'s sentences joined, best first."""
     sentences, cut = found
-    return build_prompt(question, cut, cfg), quote_generation(" ".join(s.text for s in sentences))
+    return build_prompt(question, cut, cfg), quote_generation(quote_text(sentences, cfg.quote_places))
 
 
 def _placed_answer(question: str, found: tuple[list[Sentence], list[ScoredNode]], cfg: PrefillConfig,
@@ -770,7 +771,7 @@ class H2MT:
                 why.append(f"the generated answer found nothing: quoted the {len(found[0])} sentences ranked best in "
                            f"their places ({found[0][0].coverage:.2f})")
                 shown = build_prompt(question, found[1], cfgs[-1])  # what the quote stands on
-                text, sources, context = " ".join(s.text for s in found[0]), shown.sources, shown.context
+                text, sources, context = quote_text(found[0], cfgs[-1].quote_places), shown.sources, shown.context
                 kind, quoted = "quoted", True
             elif auto and cfgs[-1].task == AnswerTask.SHORT:
                 text = with_unit(text, prompts[-1].context, question)  # "60" -> "60 seconds", as the context says

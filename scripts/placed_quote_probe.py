@@ -40,7 +40,7 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
     """One row per question quoted (resumable: questions in ``out`` are skipped)."""
     from h2mt.engine import _Signals
     from h2mt.eval.answer_judge import judge_row
-    from h2mt.query.evidence import PLACED_QUOTE_MIN_COVERAGE, quotable_sentences
+    from h2mt.query.evidence import PLACED_QUOTE_MIN_COVERAGE, PLACED_QUOTE_SENTENCES, quotable_sentences, quote_text
 
     with out.open("a", encoding="utf-8") as f:
         for q, engine, kept in routed(pending(files, out, lambda q: fires(q["question"])), index_dir, budget):
@@ -52,6 +52,9 @@ def probe(files: list[str], budget: int, index_dir: Path, out: Path) -> None:
                 text = " ".join(s.text for s in ranked[:k])
                 row[f"right{k}"] = bool(ranked) and judge_row(q, text).correct
                 row[f"words{k}"] = len(text.split())
+            placed = quote_text(ranked[:PLACED_QUOTE_SENTENCES])
+            row["right_places"] = bool(ranked) and judge_row(q, placed).correct  # the quote in its places
+            row["words_places"] = len(placed.split())
             f.write(json.dumps(row) + "\n")
             f.flush()
 
@@ -72,6 +75,14 @@ def score(path: str) -> None:
             d, lo, hi = bootstrap_ci([float(r[f"right{k}"]) - float(r["right2"]) for r in rows])
             line += f"; against 2: {gained} gained, {lost} lost, {d:+.3f} ({lo:+.3f} to {hi:+.3f})"
         print(line)
+    if all("right_places" in r for r in rows):
+        k = 3  # PLACED_QUOTE_SENTENCES: the shipped quote, plain against in its places
+        gained = sum(r["right_places"] and not r[f"right{k}"] for r in rows)
+        lost = sum(r[f"right{k}"] and not r["right_places"] for r in rows)
+        d, lo, hi = bootstrap_ci([float(r["right_places"]) - float(r[f"right{k}"]) for r in rows])
+        print(f"best {k} in their places: {sum(r['right_places'] for r in rows)} right, "
+              f"{sum(r['words_places'] for r in rows) / max(1, len(rows)):.0f} words on average; against best {k} "
+              f"plain: {gained} gained, {lost} lost, {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
     for t in sorted({r["type"] for r in rows}):
         mine = [r for r in rows if r["type"] == t]
         print(f"  {t}: n={len(mine)} " + " ".join(f"best{k} {sum(r[f'right{k}'] for r in mine)}" for k in COUNTS))

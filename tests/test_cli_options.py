@@ -327,7 +327,7 @@ def test_cli_defaults_are_the_dataclass_defaults():
     assert (ask["cross_ranker"], ask["sentence_pool"]) == (p["cross_ranker"], p["sentence_pool"])
     assert ask["echo_short_retry"] == p["echo_short_retry"]
     assert (ask["constrain_names"], ask["quote_unmatched"]) == (p["constrain_names"], p["quote_unmatched"])
-    assert ask["quote_non_names"] == p["quote_non_names"]
+    assert (ask["quote_non_names"], ask["quote_places"]) == (p["quote_non_names"], p["quote_places"])
     assert (ask["quantization"], ask["device"]) == (b["quantization"], b["device"])
     e, m = declared(EncoderConfig), declared(MemoryConfig)
     assert build["max_tokens"] == declared(ChunkConfig)["max_tokens"]
@@ -425,25 +425,36 @@ POOL = PrefillConfig().sentence_pool  # the default
 ECHO = PrefillConfig().echo_short_retry  # the default
 SCOPE = PrefillConfig().cross_ranker_scope  # the default
 NON_NAMES = PrefillConfig().quote_non_names  # the default
+PLACES = PrefillConfig().quote_places  # the default
+
+
+DEFAULTS = dict(placed=True, defaults=True, retries=False, ranker=False, focus=FOCUS, names=False, unmatched=True,
+                cross=CROSS, pool=POOL, echo=ECHO, scope=SCOPE, non_names=NON_NAMES, places=PLACES)
+
+
+def _expect(**changed: object) -> tuple[object, ...]:
+    """The engine's prefill settings in the order the test reads them: the defaults, ``changed`` aside."""
+    return tuple({**DEFAULTS, **changed}.values())
 
 
 @pytest.mark.parametrize(("flag", "expect"), [
-    ([], (True, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--no-placed-sentences"], (False, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--no-quote-defaults"], (True, False, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--quote-retries"], (True, True, True, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--sentence-ranker"], (True, True, False, True, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--constrain-names"], (True, True, False, False, FOCUS, True, True, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--no-quote-unmatched"], (True, True, False, False, FOCUS, False, False, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--focus-sentences", "6"], (True, True, False, False, 6, False, True, CROSS, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--cross-ranker"], (True, True, False, False, FOCUS, False, True, True, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--no-cross-ranker"], (True, True, False, False, FOCUS, False, True, False, POOL, ECHO, SCOPE, NON_NAMES)),
-    (["--sentence-pool", "4"], (True, True, False, False, FOCUS, False, True, CROSS, 4.0, ECHO, SCOPE, NON_NAMES)),
-    (["--echo-short-retry"], (True, True, False, False, FOCUS, False, True, CROSS, POOL, True, SCOPE, NON_NAMES)),
-    (["--no-quote-non-names"], (True, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE, False)),
-    (["--quote-non-names"], (True, True, False, False, FOCUS, False, True, CROSS, POOL, ECHO, SCOPE, True)),
-    (["--cross-ranker", "--cross-ranker-scope", "quotes"],
-     (True, True, False, False, FOCUS, False, True, True, POOL, ECHO, "quotes", NON_NAMES)),
+    ([], _expect()),
+    (["--no-placed-sentences"], _expect(placed=False)),
+    (["--no-quote-defaults"], _expect(defaults=False)),
+    (["--quote-retries"], _expect(retries=True)),
+    (["--sentence-ranker"], _expect(ranker=True)),
+    (["--constrain-names"], _expect(names=True)),
+    (["--no-quote-unmatched"], _expect(unmatched=False)),
+    (["--focus-sentences", "6"], _expect(focus=6)),
+    (["--cross-ranker"], _expect(cross=True)),
+    (["--no-cross-ranker"], _expect(cross=False)),
+    (["--sentence-pool", "4"], _expect(pool=4.0)),
+    (["--echo-short-retry"], _expect(echo=True)),
+    (["--no-quote-non-names"], _expect(non_names=False)),
+    (["--quote-non-names"], _expect(non_names=True)),
+    (["--cross-ranker", "--cross-ranker-scope", "quotes"], _expect(cross=True, scope="quotes")),
+    (["--quote-places"], _expect(places=True)),
+    (["--no-quote-places"], _expect(places=False)),
 ])
 def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, monkeypatch, flag, expect):
     import h2mt.engine
@@ -454,7 +465,7 @@ def test_ask_passes_placed_sentences_and_quote_defaults_to_the_engine(index, mon
         p = config.prefill
         seen.append((p.placed_sentences, p.quote_defaults, p.quote_retries, p.sentence_ranker, p.focus_sentences,
                      p.constrain_names, p.quote_unmatched, p.cross_ranker, p.sentence_pool, p.echo_short_retry,
-                     p.cross_ranker_scope, p.quote_non_names))
+                     p.cross_ranker_scope, p.quote_non_names, p.quote_places))
         raise SystemExit(0)  # the config is all this test reads
 
     monkeypatch.setattr(h2mt.engine.H2MT, "load", staticmethod(load))

@@ -138,6 +138,12 @@ def ask(
         "a reason, a behaviour) is answered by quoting the three kept sentences ranked best in their places "
         "instead of a generated answer (off by default: no gain measured on blind questions).",
     ),
+    quote_places: bool = typer.Option(
+        default(PrefillConfig, "quote_places"), "--quote-places/--no-quote-places",
+        help="With --task auto: a quoted answer shows each sentence in its place, '<heading or entry>: <sentence>' "
+        "('set -e: Exit immediately if...'), the place once for sentences sharing it (off by default: no gain "
+        "measured beyond doubt).",
+    ),
     quote_retries: bool = typer.Option(
         default(PrefillConfig, "quote_retries"), "--quote-retries/--no-quote-retries",
         help="With --task auto: a short answer that fails its check (an echo of the question, not in the kept "
@@ -212,6 +218,7 @@ def ask(
                 quote_defaults=quote_defaults,
                 quote_unmatched=quote_unmatched,
                 quote_non_names=quote_non_names,
+                quote_places=quote_places,
                 quote_retries=quote_retries,
                 sentence_ranker=sentence_ranker,
                 cross_ranker=cross_ranker,

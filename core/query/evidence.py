@@ -62,7 +62,7 @@ from .generate import Generation
 from .words import stem_list, stems
 
 __all__ = ["Sentence", "split_sentences", "with_text", "rank_sentences", "evidence_sources", "evidence_quote",
-           "quote_generation", "placed", "placed_quote", "focus_sentences", "is_prose", "is_quotable",
+           "quote_generation", "quote_text", "placed", "placed_quote", "focus_sentences", "is_prose", "is_quotable",
            "quotable_sentences", "cut_to",
            "Meaning", "Rerank",
            "EVIDENCE_SENTENCES", "QUOTE_REASONS",
@@ -106,6 +106,7 @@ class Sentence:
     text: str
     score: float
     coverage: float  # share of the question words' weight (BM25 idf) the sentence contains
+    context: str = ""  # the heading and entry name it was read with (rank_sentences' contexts), "" without
 
 
 def split_sentences(text: str) -> list[str]:
@@ -179,8 +180,8 @@ def rank_sentences(question: str, texts: Sequence[str], contexts: Sequence[Seque
     idf = {w: _idf(sum(w in s for s in own), n) for w in asked}
     total = sum(idf.values()) or 1.0
     scores = _bm25(asked, read)
-    ranked = [Sentence(i, j, u, score, sum(idf[w] for w in asked if w in s) / total)
-              for (i, j, u), s, score in zip(units, own, scores, strict=True)]
+    ranked = [Sentence(i, j, u, score, sum(idf[w] for w in asked if w in s) / total, c)
+              for (i, j, u), s, score, c in zip(units, own, scores, where, strict=True)]
     pairs = _pairs(question)
     order = sorted(range(n), key=lambda k: (-ranked[k].score, -len(_pairs(ranked[k].text) & pairs)))
     if meaning is not None and n > 1:
@@ -298,6 +299,18 @@ def focus_sentences(question: str, sources: Sequence[ScoredNode], n: int,
     if not best or max(s.score for s in best) <= 0:
         return list(sources)
     return _cut(sources, {(s.leaf, j) for s in best for j in range(s.index - around, s.index + around + 1)}, "\n")
+
+
+def quote_text(sentences: Sequence[Sentence], places: bool = True) -> str:
+    """A quote's text: ``sentences`` joined, best first. With ``places``, each sentence is shown in its
+    place, ``"<context>: <sentence>"`` (:attr:`Sentence.context`: the heading and entry name
+    :func:`rank_sentences` read it with), the context once for a run of sentences sharing it
+    ("set -e: Exit immediately if ... If a compound command ...")."""
+    parts, shown = [], ""
+    for s in sentences:
+        parts.append(placed(s.text, s.context) if places and s.context != shown else s.text)
+        shown = s.context if places else ""
+    return " ".join(parts)
 
 
 def quote_generation(text: str) -> Generation:
