@@ -76,7 +76,9 @@ def score(path: str) -> None:
             line += f"; against 2: {gained} gained, {lost} lost, {d:+.3f} ({lo:+.3f} to {hi:+.3f})"
         print(line)
     if all("right_places" in r for r in rows):
-        k = 3  # PLACED_QUOTE_SENTENCES: the shipped quote, plain against in its places
+        from h2mt.query.evidence import PLACED_QUOTE_SENTENCES
+
+        k = PLACED_QUOTE_SENTENCES  # the shipped quote, plain against in its places
         gained = sum(r["right_places"] and not r[f"right{k}"] for r in rows)
         lost = sum(r[f"right{k}"] and not r["right_places"] for r in rows)
         d, lo, hi = bootstrap_ci([float(r["right_places"]) - float(r[f"right{k}"]) for r in rows])

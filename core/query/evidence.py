@@ -306,10 +306,12 @@ def quote_text(sentences: Sequence[Sentence], places: bool = True) -> str:
     place, ``"<context>: <sentence>"`` (:attr:`Sentence.context`: the heading and entry name
     :func:`rank_sentences` read it with), the context once for a run of sentences sharing it
     ("set -e: Exit immediately if ... If a compound command ...")."""
+    if not places:
+        return " ".join(s.text for s in sentences)
     parts, shown = [], ""
     for s in sentences:
-        parts.append(placed(s.text, s.context) if places and s.context != shown else s.text)
-        shown = s.context if places else ""
+        parts.append(placed(s.text, s.context) if s.context != shown else s.text)
+        shown = s.context
     return " ".join(parts)
 
 
